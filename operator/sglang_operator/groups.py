@@ -1,0 +1,312 @@
+"""What the pods of each replica group say, and what to do about it. Pure: no API calls.
+
+A group is `nodes` pods that only work together: when one of them dies, restarts or is
+replaced, rank 0 keeps running and hangs (DESIGN.md pitfall 4). So the unit of health,
+restart and rollout is the whole group:
+
+- restart: any pod of a multi-node group failed, restarted or was replaced -> delete all its
+  pods so the StatefulSet recreates them together; never while a pod is still Pending (that
+  is scheduling or pulling, and deleting the others would not help); with exponential backoff
+  and a budget per sliding window, after which the group is left alone and says why.
+- rollout: pods whose pod-spec hash differs from the StatefulSet template's are replaced a
+  whole group at a time, and the next group only once no group of the new revision is still
+  coming up, so a bad revision never takes down more than one group.
+
+Group membership is remembered as the pod UIDs seen when every pod of the group was
+running: a UID that disappears while others of the same incarnation remain means a member was
+deleted, evicted or replaced. The memory lives in the resource's status, so it survives an
+operator restart.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sglang_operator.conditions import Reason
+
+POD_SPEC_HASH_ANNOTATION = "sglang-operator.io/pod-spec-hash"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+
+RESTART_BACKOFF_BASE = timedelta(seconds=30)
+RESTART_BACKOFF_MAX = timedelta(minutes=10)
+RESTART_BUDGET = 5
+RESTART_WINDOW = timedelta(minutes=30)
+
+_IMAGE_PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something a user should know about a group, with the reason used in status."""
+
+    reason: str
+    message: str
+
+
+@dataclass
+class GroupMemory:
+    """What must be remembered about a group across reconciles (kept in status.groups)."""
+
+    index: int
+    members: list[str] = field(default_factory=list)
+    restarts: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_status(cls, raw: Mapping[str, Any]) -> GroupMemory:
+        return cls(
+            index=int(raw.get("index", 0)),
+            members=list(raw.get("members") or []),
+            restarts=list(raw.get("restarts") or []),
+        )
+
+
+@dataclass(frozen=True)
+class GroupView:
+    """One group as observed, for status and for the decisions below."""
+
+    index: int
+    pods: int
+    running: int
+    ready: bool
+    outdated: bool
+    settled: bool
+    problem: Problem | None
+
+
+@dataclass(frozen=True)
+class Action:
+    """Delete every pod of group `index`; `kind` is the event reason explaining why."""
+
+    index: int
+    kind: str
+    message: str
+    pod_names: tuple[tuple[str, str], ...]  # (name, uid) pairs, deleted with a uid precondition
+
+
+@dataclass
+class Decision:
+    views: list[GroupView]
+    actions: list[Action]
+    memory: list[GroupMemory]
+    budget_exhausted: list[Problem]
+    requeue_after: float | None
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _fmt(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _containers(pod: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    status = pod.get("status") or {}
+    return list(status.get("initContainerStatuses") or []) + list(
+        status.get("containerStatuses") or []
+    )
+
+
+def _phase(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("status") or {}).get("phase") or "Pending")
+
+
+def _condition(pod: Mapping[str, Any], type_: str) -> Mapping[str, Any] | None:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == type_:
+            return cond  # type: ignore[no-any-return]
+    return None
+
+
+def _is_ready(pod: Mapping[str, Any]) -> bool:
+    cond = _condition(pod, "Ready")
+    return cond is not None and cond.get("status") == "True"
+
+
+def _terminating(pod: Mapping[str, Any]) -> bool:
+    return bool(pod["metadata"].get("deletionTimestamp"))
+
+
+def rank(pod: Mapping[str, Any]) -> int:
+    return int(pod["metadata"].get("labels", {}).get(POD_INDEX_LABEL, "-1"))
+
+
+def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
+    """The most useful thing to tell a user about one pod, if anything is wrong."""
+    name = pod["metadata"]["name"]
+    scheduled = _condition(pod, "PodScheduled")
+    if scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == (
+        "Unschedulable"
+    ):
+        text = str(scheduled.get("message") or "")
+        short = sorted(set(re.findall(r"Insufficient ([\w./-]+)", text)))
+        what = f"not enough {', '.join(short)} on any node" if short else "no node fits"
+        return Problem(Reason.UNSCHEDULABLE, f"pod {name} cannot be scheduled: {what} ({text})")
+    for cs in _containers(pod):
+        state = cs.get("state") or {}
+        last = cs.get("lastState") or {}
+        waiting = state.get("waiting") or {}
+        for terminated in (state.get("terminated") or {}, last.get("terminated") or {}):
+            if terminated.get("reason") == "OOMKilled":
+                return Problem(
+                    Reason.OOM_KILLED,
+                    f"pod {name} container {cs.get('name')} was OOMKilled: lower "
+                    "server.memFractionStatic or raise resources.memory",
+                )
+        if waiting.get("reason") in _IMAGE_PULL_REASONS:
+            return Problem(
+                Reason.IMAGE_PULL_FAILED,
+                f"pod {name} cannot pull image {cs.get('image')}: {waiting.get('message') or ''}"
+                " (check spec.image and imagePullSecrets)",
+            )
+        if waiting.get("reason") == "CrashLoopBackOff":
+            return Problem(
+                Reason.CRASH_LOOP,
+                f"pod {name} container {cs.get('name')} keeps crashing: see `kubectl logs "
+                f"{name} --previous`",
+            )
+    return None
+
+
+def _failure(pod: Mapping[str, Any]) -> str | None:
+    """Why this pod breaks its group, or None while it is healthy."""
+    name = pod["metadata"]["name"]
+    if _phase(pod) == "Failed":
+        why = (pod.get("status") or {}).get("reason") or "Failed"
+        return f"pod {name} failed ({why})"
+    for cs in _containers(pod):
+        if int(cs.get("restartCount") or 0) > 0:
+            return f"pod {name} container {cs.get('name')} restarted"
+        if (cs.get("state") or {}).get("terminated"):
+            return f"pod {name} container {cs.get('name')} terminated"
+    return None
+
+
+def _backoff(previous_restarts: int) -> timedelta:
+    if previous_restarts == 0:
+        return timedelta(0)
+    delay = RESTART_BACKOFF_BASE * (2 ** (previous_restarts - 1))
+    return min(delay, RESTART_BACKOFF_MAX)
+
+
+def decide(
+    *,
+    replicas: int,
+    nodes: int,
+    desired_hash: str,
+    startup_timeout: timedelta,
+    pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
+    memory: Sequence[GroupMemory],
+    now: datetime,
+) -> Decision:
+    """Observes every group and picks the pod deletions that restart or roll them."""
+    old = {m.index: m for m in memory}
+    views: list[GroupView] = []
+    actions: list[Action] = []
+    new_memory: list[GroupMemory] = []
+    exhausted: list[Problem] = []
+    wakeups: list[float] = []
+
+    for index in range(replicas):
+        pods = sorted(pods_by_group.get(index, ()), key=rank)
+        live = [p for p in pods if not _terminating(p)]
+        mem = old.get(index, GroupMemory(index))
+        recent = [r for r in mem.restarts if now - parse_time(r) < RESTART_WINDOW]
+        mem = GroupMemory(index, list(mem.members), recent)
+
+        uids = {p["metadata"]["uid"] for p in live}
+        running = [p for p in live if _phase(p) == "Running"]
+        pending = [p for p in live if _phase(p) == "Pending"]
+        outdated = any(
+            p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION) != desired_hash
+            for p in live
+        )
+        rank0 = next((p for p in live if rank(p) == 0), None)
+        ready = len(running) == nodes and rank0 is not None and _is_ready(rank0)
+        settled = len(live) == nodes and len(pods) == len(live)
+
+        problem = next((pr for p in live if (pr := pod_problem(p)) is not None), None)
+        if problem is None and not ready and running and len(running) == nodes:
+            started = max(parse_time(p["metadata"]["creationTimestamp"]) for p in running)
+            deadline = started + startup_timeout
+            if now >= deadline:
+                problem = Problem(
+                    Reason.STARTUP_TIMEOUT,
+                    f"group {index} is not ready {int(startup_timeout.total_seconds())}s after "
+                    "its pods started: check rank 0's logs; for multi-node groups check that "
+                    "rank 0's DNS name resolves and network.ncclSocketIfname names the right "
+                    "interface",
+                )
+            else:
+                wakeups.append((deadline - now).total_seconds())
+
+        # Membership: the first time all pods of a fresh incarnation run, remember them.
+        failure: str | None = None
+        if nodes > 1:
+            if mem.members and uids.isdisjoint(mem.members):
+                mem.members = []
+            if not mem.members and settled and len(running) == nodes:
+                mem.members = sorted(uids)
+            elif mem.members and uids != set(mem.members):
+                gone = len(set(mem.members) - uids)
+                failure = f"{gone} pod(s) of group {index} were deleted, evicted or replaced"
+            failure = failure or next((f for p in live if (f := _failure(p))), None)
+
+        view = GroupView(index, len(live), len(running), ready, outdated, settled, problem)
+        views.append(view)
+        targets = tuple((p["metadata"]["name"], p["metadata"]["uid"]) for p in live)
+
+        if failure and not pending and targets:
+            if len(mem.restarts) >= RESTART_BUDGET:
+                oldest = min(parse_time(r) for r in mem.restarts)
+                exhausted.append(
+                    Problem(
+                        Reason.GROUP_RESTART_BUDGET_EXHAUSTED,
+                        f"group {index} was restarted {len(mem.restarts)} times in "
+                        f"{int(RESTART_WINDOW.total_seconds() // 60)}m and is left alone until "
+                        f"{_fmt(oldest + RESTART_WINDOW)} or the next spec change: {failure}",
+                    )
+                )
+                wakeups.append((oldest + RESTART_WINDOW - now).total_seconds())
+            else:
+                last = max((parse_time(r) for r in mem.restarts), default=None)
+                wait_until = (last + _backoff(len(mem.restarts))) if last else now
+                if now >= wait_until:
+                    actions.append(
+                        Action(index, Reason.GROUP_RESTARTED, f"restarting group {index}: "
+                               f"{failure}", targets)
+                    )
+                    mem.restarts = [*mem.restarts, _fmt(now)]
+                    mem.members = []
+                else:
+                    wakeups.append((wait_until - now).total_seconds())
+        new_memory.append(mem)
+
+    actions.extend(_rollout_step(views, pods_by_group, actions))
+    requeue = max(1.0, min(wakeups)) if wakeups else None
+    return Decision(views, actions, new_memory, exhausted, requeue)
+
+
+def _rollout_step(
+    views: Sequence[GroupView],
+    pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
+    already: Sequence[Action],
+) -> list[Action]:
+    """At most one group replaced at a time, and only when no new-revision group is coming up."""
+    # A group of the new revision that is not ready yet (including one whose pods were just
+    # deleted and are being recreated) holds the rollout back.
+    if already or any(not v.outdated and not v.ready for v in views):
+        return []
+    for view in views:
+        if view.outdated:
+            pods = [p for p in pods_by_group.get(view.index, ()) if not _terminating(p)]
+            targets = tuple((p["metadata"]["name"], p["metadata"]["uid"]) for p in pods)
+            return [
+                Action(view.index, Reason.ROLLOUT_STEP,
+                       f"replacing group {view.index} with the new revision", targets)
+            ]
+    return []
