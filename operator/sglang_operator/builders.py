@@ -1,0 +1,468 @@
+"""Pure builders: an SGLangDeployment spec in, the plain-dict Kubernetes objects out.
+
+No client and no cluster here; owner references are the caller's to add. The pieces of the
+SGLang pod (container, env, arguments, pod template) are public so the offline Indexed Job
+builder can reuse them with the Job's completion index as the rank source.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Any
+
+from sglang_operator import naming
+from sglang_operator.api import ROCM_PRESET_ENV, SGLangDeploymentSpec
+
+Obj = dict[str, Any]
+
+CONTAINER_NAME = "sglang"
+SERVER_MODULE = "sglang.launch_server"
+HTTP_PORT_NAME = "http"
+DIST_PORT_NAME = "dist"
+SHM_VOLUME = "dshm"
+WEIGHTS_VOLUME = "weights"
+# Ranks >= 1 ignore SIGTERM until rank 0 broadcasts its shutdown, and rank 0 drains first:
+# give both time before the SIGKILL.
+TERMINATION_GRACE_SECONDS = 120
+# How long a multi-node pod waits for rank 0's DNS record before it gives up (and the
+# container restarts): records appear some seconds after the pod, rarely more.
+DNS_WAIT_SECONDS = 300
+PROBE_PERIOD_SECONDS = 10
+
+
+class RankSource(Enum):
+    """Where a pod learns its node rank (NODE_RANK) from, through the downward API."""
+
+    # The StatefulSet controller's ordinal label on each of its pods.
+    POD_INDEX = f"metadata.labels['{naming.LABEL_POD_INDEX}']"
+    # The Job controller's completion-index annotation on each pod of an Indexed Job.
+    JOB_COMPLETION_INDEX = f"metadata.annotations['{naming.ANNOTATION_JOB_COMPLETION_INDEX}']"
+
+
+# ---- the SGLang container -------------------------------------------------------------------
+
+
+def sglang_args(spec: SGLangDeploymentSpec, *, dist_init_host: str) -> list[str]:
+    """sglang.launch_server's arguments (also accepted by the offline benchmark modules).
+
+    `$(NODE_RANK)` and `$(SGLANG_API_KEY)` are expanded by the kubelet from the container's
+    env. The user's extraArgs come last so they can override any flag.
+    """
+    server = spec.server
+    p = spec.parallelism
+    args = ["--model-path", spec.model.path]
+    if spec.model.revision:
+        args += ["--revision", spec.model.revision]
+    if spec.model.served_model_name:
+        args += ["--served-model-name", spec.model.served_model_name]
+    if spec.model.trust_remote_code:
+        args.append("--trust-remote-code")
+    # SGLang binds 127.0.0.1 by default: probes and the client Service would never reach it.
+    args += ["--host", "0.0.0.0", "--port", str(server.port), "--tp-size", str(spec.tp)]
+    if p.pp != 1:
+        args += ["--pp-size", str(p.pp)]
+    if p.dp != 1:
+        args += ["--dp-size", str(p.dp)]
+    if p.ep is not None:
+        args += ["--ep-size", str(p.ep)]
+    if p.nodes > 1:
+        args += [
+            "--nnodes",
+            str(p.nodes),
+            "--node-rank",
+            "$(NODE_RANK)",
+            "--dist-init-addr",
+            f"{dist_init_host}:{spec.network.dist_init_port}",
+        ]
+    if server.mem_fraction_static is not None:
+        args += ["--mem-fraction-static", str(server.mem_fraction_static)]
+    if server.context_length is not None:
+        args += ["--context-length", str(server.context_length)]
+    if server.attention_backend:
+        args += ["--attention-backend", server.attention_backend]
+    if server.disable_radix_cache:
+        args.append("--disable-radix-cache")
+    if server.enable_metrics:
+        args.append("--enable-metrics")
+    if server.api_key_secret:
+        args += ["--api-key", "$(SGLANG_API_KEY)"]
+    return args + list(server.extra_args)
+
+
+def _env(name: str, value: str) -> Obj:
+    return {"name": name, "value": value}
+
+
+def _secret_env(name: str, secret: str, key: str) -> Obj:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def container_env(
+    spec: SGLangDeploymentSpec, *, rank_source: RankSource, master_addr: str
+) -> list[Obj]:
+    """The SGLang container's env: the seed's contract first, then defaults, then spec.env.
+
+    The contract comes first so that spec.env values may refer to it with $(NODE_RANK);
+    a spec.env entry replaces a default of the same name (the API refuses contract names).
+    """
+    contract = [
+        _env("NNODES", str(spec.parallelism.nodes)),
+        _env("NPROC_PER_NODE", str(spec.gpu.per_node)),
+        {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": rank_source.value}}},
+        _env("MASTER_ADDR", master_addr),
+        _env("MASTER_PORT", str(spec.network.dist_init_port)),
+        _env("SGLANG_EXECUTION_MODE", spec.mode),
+    ]
+    if spec.server.api_key_secret:
+        ref = spec.server.api_key_secret
+        contract.append(_secret_env("SGLANG_API_KEY", ref.name, ref.key))
+
+    defaults: list[Obj] = []
+    if spec.gpu.vendor == "amd" and spec.rocm.presets:
+        defaults += [_env(k, v) for k, v in ROCM_PRESET_ENV.items()]
+    if spec.network.nccl_socket_ifname:
+        # RCCL/NCCL carry data on it; torch.distributed's Gloo groups bootstrap on it.
+        defaults += [
+            _env("NCCL_SOCKET_IFNAME", spec.network.nccl_socket_ifname),
+            _env("GLOO_SOCKET_IFNAME", spec.network.nccl_socket_ifname),
+        ]
+    if spec.model.cache:
+        defaults.append(_env("HF_HOME", spec.model.cache.effective_mount_path))
+    if spec.model.hf_token_secret:
+        ref = spec.model.hf_token_secret
+        defaults.append(_secret_env("HF_TOKEN", ref.name, ref.key))
+
+    user = [e.wire() for e in spec.env]
+    overridden = {e["name"] for e in user}
+    return contract + [e for e in defaults if e["name"] not in overridden] + user
+
+
+def launch_command(
+    spec: SGLangDeploymentSpec, *, module: str, module_args: list[str]
+) -> tuple[list[str], list[str]]:
+    """(command, args) that run `python3 -m module module_args` in the container.
+
+    With several nodes every rank first waits until rank 0's name ($MASTER_ADDR) resolves:
+    torch.distributed's rendezvous fails at once on an unknown host, and the headless
+    Service's record appears only some seconds after the pod.
+    """
+    python = ["python3", "-m", module]
+    if spec.parallelism.nodes == 1:
+        return python, module_args
+    tries = DNS_WAIT_SECONDS // 2
+    script = (
+        f"for _ in {{1..{tries}}}; do "
+        f'getent hosts "$MASTER_ADDR" >/dev/null && exec {" ".join(python)} "$@"; '
+        "sleep 2; done; "
+        f'echo "rank 0 ($MASTER_ADDR) not resolvable after {DNS_WAIT_SECONDS}s" >&2; exit 1'
+    )
+    # "$@" carries the arguments unquoted and untouched; "sglang" becomes $0. The script
+    # avoids "$(" because the kubelet expands $(NAME) in commands too.
+    return ["bash", "-c", script, "sglang"], module_args
+
+
+def _resources(spec: SGLangDeploymentSpec) -> Obj:
+    """User CPU/memory, plus the GPUs and RDMA devices (the operator's values win)."""
+    requests = dict(spec.resources.requests)
+    limits = dict(spec.resources.limits)
+    extended = {spec.gpu.effective_resource_name: spec.gpu.per_node}
+    if spec.network.rdma_resource_name:
+        extended[spec.network.rdma_resource_name] = spec.network.rdma_count
+    requests.update(extended)
+    limits.update(extended)
+    return {"requests": requests, "limits": limits}
+
+
+def _probes(spec: SGLangDeploymentSpec) -> Obj:
+    """Startup, readiness and liveness probes for every rank of a server group.
+
+    Rank 0 serves the API and /ready (cheap, 200 once warmed up, 503 while paused); ranks
+    >= 1 run SGLang's dummy health server, which serves /ping, /health and
+    /health_generate but not /ready. /ping is the one cheap path both serve (rank 0: a flag
+    check, 503 once unhealthy or shutting down), so startup and liveness use it. rank 0's
+    /health runs a generation and takes over a second: never a probe here.
+    Readiness uses /ready on a single node; with several nodes one pod template serves all
+    ranks, so an exec probe picks /ready for rank 0 and /ping for the others.
+    """
+    port = spec.server.port
+    startup = {
+        "httpGet": {"path": "/ping", "port": HTTP_PORT_NAME},
+        "periodSeconds": PROBE_PERIOD_SECONDS,
+        "timeoutSeconds": 5,
+        # Download, load and CUDA-graph capture all happen before the port listens.
+        "failureThreshold": -(-spec.probes.startup_timeout_seconds // PROBE_PERIOD_SECONDS),
+    }
+    if spec.parallelism.nodes == 1:
+        readiness_check: Obj = {"httpGet": {"path": "/ready", "port": HTTP_PORT_NAME}}
+    else:
+        code = (
+            "import os, urllib.request as u; "
+            "path = '/ready' if os.environ['NODE_RANK'] == '0' else '/ping'; "
+            f"u.urlopen('http://127.0.0.1:{port}' + path, timeout=8)"
+        )
+        readiness_check = {"exec": {"command": ["python3", "-c", code]}}
+    readiness = {
+        **readiness_check,
+        "periodSeconds": PROBE_PERIOD_SECONDS,
+        "timeoutSeconds": 10,
+        "failureThreshold": 3,
+    }
+    liveness = {
+        "httpGet": {"path": "/ping", "port": HTTP_PORT_NAME},
+        "periodSeconds": 30,
+        # A busy event loop under heavy load may answer slowly: no kill for that.
+        "timeoutSeconds": 30,
+        "failureThreshold": 5,
+    }
+    return {"startupProbe": startup, "readinessProbe": readiness, "livenessProbe": liveness}
+
+
+def sglang_container(
+    spec: SGLangDeploymentSpec,
+    *,
+    rank_source: RankSource,
+    master_addr: str,
+    module: str = SERVER_MODULE,
+    module_args: list[str],
+    probes: bool = True,
+) -> Obj:
+    """The SGLang container: image, command, env, GPUs, /dev/shm, cache, probes."""
+    command, args = launch_command(spec, module=module, module_args=module_args)
+    container: Obj = {
+        "name": CONTAINER_NAME,
+        "image": spec.effective_image,
+        "imagePullPolicy": spec.image_pull_policy,
+        "command": command,
+        "args": args,
+        "env": container_env(spec, rank_source=rank_source, master_addr=master_addr),
+        "ports": [
+            {"name": HTTP_PORT_NAME, "containerPort": spec.server.port, "protocol": "TCP"},
+            {
+                "name": DIST_PORT_NAME,
+                "containerPort": spec.network.dist_init_port,
+                "protocol": "TCP",
+            },
+        ],
+        "resources": _resources(spec),
+        "volumeMounts": [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}],
+    }
+    if spec.model.cache:
+        container["volumeMounts"].append(
+            {"name": WEIGHTS_VOLUME, "mountPath": spec.model.cache.effective_mount_path}
+        )
+    if spec.network.rdma_resource_name:
+        # RDMA verbs pin (lock) memory for their buffers.
+        container["securityContext"] = {"capabilities": {"add": ["IPC_LOCK"]}}
+    if probes:
+        container.update(_probes(spec))
+    return container
+
+
+def weights_claim_name(spec: SGLangDeploymentSpec, name: str) -> str | None:
+    """The PVC the pods mount: the user's claim, the one the operator creates, or none."""
+    cache = spec.model.cache
+    if cache is None:
+        return None
+    return cache.claim_name or naming.weights_pvc_name(name)
+
+
+def pod_spec_hash(template: Obj) -> str:
+    """Stable hash of a pod template (keys sorted), stamped on the pods it makes."""
+    return naming.short_hash(json.dumps(template, sort_keys=True, separators=(",", ":")), 16)
+
+
+def pod_template(
+    spec: SGLangDeploymentSpec,
+    *,
+    name: str,
+    labels: dict[str, str],
+    container: Obj,
+    restart_policy: str = "Always",
+) -> Obj:
+    """A pod template around the SGLang container, stamped with its own hash.
+
+    The user's podLabels and podAnnotations come first so the operator's own keys win.
+    """
+    volumes: list[Obj] = [
+        {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": str(spec.shm_size)}}
+    ]
+    claim = weights_claim_name(spec, name)
+    if claim:
+        volumes.append({"name": WEIGHTS_VOLUME, "persistentVolumeClaim": {"claimName": claim}})
+    pod: Obj = {
+        "containers": [container],
+        "volumes": volumes,
+        "restartPolicy": restart_policy,
+        "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+        # Service links would inject <SERVICE>_PORT variables for every Service in the
+        # namespace; one named "sglang" would then set SGLANG_PORT inside SGLang.
+        "enableServiceLinks": False,
+    }
+    if spec.network.host_network:
+        pod["hostNetwork"] = True
+        # Without it a host-network pod resolves with the node's DNS and never finds rank 0.
+        pod["dnsPolicy"] = "ClusterFirstWithHostNet"
+    if spec.node_selector:
+        pod["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod["tolerations"] = [t.wire() for t in spec.tolerations]
+    if spec.affinity:
+        pod["affinity"] = spec.affinity
+    if spec.priority_class_name:
+        pod["priorityClassName"] = spec.priority_class_name
+    if spec.scheduler_name:
+        pod["schedulerName"] = spec.scheduler_name
+    if spec.image_pull_secrets:
+        pod["imagePullSecrets"] = [{"name": s} for s in spec.image_pull_secrets]
+    template: Obj = {
+        "metadata": {
+            "labels": {**spec.pod_labels, **labels},
+            "annotations": dict(spec.pod_annotations),
+        },
+        "spec": pod,
+    }
+    template["metadata"]["annotations"][naming.ANNOTATION_POD_SPEC_HASH] = pod_spec_hash(template)
+    return template
+
+
+# ---- the objects of one deployment ----------------------------------------------------------
+
+
+def _metadata(name: str, namespace: str, labels: dict[str, str]) -> Obj:
+    return {"name": name, "namespace": namespace, "labels": labels}
+
+
+def headless_service(spec: SGLangDeploymentSpec, name: str, namespace: str, group: int) -> Obj:
+    """Rendezvous DNS for a group's pods, published before they are Ready (rank 0 never is
+    until the other ranks have joined it)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(
+            naming.headless_service_name(name, group),
+            namespace,
+            naming.group_labels(name, group),
+        ),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": naming.group_selector_labels(name, group),
+            "ports": [
+                {
+                    "name": DIST_PORT_NAME,
+                    "port": spec.network.dist_init_port,
+                    "targetPort": DIST_PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def server_pod_template(spec: SGLangDeploymentSpec, name: str, namespace: str, group: int) -> Obj:
+    """The pod template of a server group's StatefulSet."""
+    master = naming.rank0_fqdn(name, group, namespace)
+    container = sglang_container(
+        spec,
+        rank_source=RankSource.POD_INDEX,
+        master_addr=master,
+        module_args=sglang_args(spec, dist_init_host=master),
+    )
+    return pod_template(
+        spec, name=name, labels=naming.group_labels(name, group), container=container
+    )
+
+
+def statefulset(spec: SGLangDeploymentSpec, name: str, namespace: str, group: int) -> Obj:
+    """One model copy: `nodes` pods, rank = ordinal, all created at once."""
+    template = server_pod_template(spec, name, namespace, group)
+    pod_hash = template["metadata"]["annotations"][naming.ANNOTATION_POD_SPEC_HASH]
+    metadata = _metadata(
+        naming.group_name(name, group), namespace, naming.group_labels(name, group)
+    )
+    metadata["annotations"] = {naming.ANNOTATION_POD_SPEC_HASH: pod_hash}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": metadata,
+        "spec": {
+            "replicas": spec.parallelism.nodes,
+            "serviceName": naming.headless_service_name(name, group),
+            # OrderedReady would wait for rank 0 to be Ready before creating rank 1, and
+            # rank 0 is never Ready without rank 1.
+            "podManagementPolicy": "Parallel",
+            # A rolling update would mix revisions inside a multi-node group; the operator
+            # replaces such groups whole instead.
+            "updateStrategy": {
+                "type": "OnDelete" if spec.parallelism.nodes > 1 else "RollingUpdate"
+            },
+            "selector": {"matchLabels": naming.group_selector_labels(name, group)},
+            "template": template,
+        },
+    }
+
+
+def client_service(spec: SGLangDeploymentSpec, name: str, namespace: str) -> Obj:
+    """The OpenAI-compatible endpoint: rank-0 pods of every group (only they serve HTTP)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(
+            naming.client_service_name(name),
+            namespace,
+            naming.labels(name, naming.COMPONENT_SERVER),
+        ),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": naming.client_selector(name),
+            "ports": [
+                {
+                    "name": HTTP_PORT_NAME,
+                    "port": spec.server.port,
+                    "targetPort": HTTP_PORT_NAME,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+def weights_pvc(spec: SGLangDeploymentSpec, name: str, namespace: str) -> Obj | None:
+    """The weights cache claim, when the spec asks the operator to create one (cache.size)."""
+    cache = spec.model.cache
+    if cache is None or cache.size is None:
+        return None
+    pvc_spec: Obj = {
+        "accessModes": [cache.effective_access_mode],
+        "resources": {"requests": {"storage": str(cache.size)}},
+    }
+    if cache.storage_class_name:
+        pvc_spec["storageClassName"] = cache.storage_class_name
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(
+            naming.weights_pvc_name(name), namespace, naming.labels(name, naming.COMPONENT_SERVER)
+        ),
+        "spec": pvc_spec,
+    }
+
+
+def desired_objects(spec: SGLangDeploymentSpec, name: str, namespace: str) -> list[Obj]:
+    """Everything this module builds for a deployment, in creation order.
+
+    Mode offline gets only the weights claim here: its Indexed Job and headless Service
+    come from the offline builder. The benchmark Job is built elsewhere too.
+    """
+    objects: list[Obj] = []
+    pvc = weights_pvc(spec, name, namespace)
+    if pvc:
+        objects.append(pvc)
+    if spec.mode == "offline":
+        return objects
+    for group in range(spec.replicas):
+        objects.append(headless_service(spec, name, namespace, group))
+        objects.append(statefulset(spec, name, namespace, group))
+    objects.append(client_service(spec, name, namespace))
+    return objects

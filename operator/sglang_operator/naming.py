@@ -1,0 +1,192 @@
+"""The one place that builds names and labels of everything the operator creates.
+
+Names. An SGLangDeployment's name is a DNS-1123 subdomain: up to 253 characters, dots
+allowed, may start with a digit. The objects it owns have tighter rules: Services need a
+DNS-1035 label (63 characters, starts with a letter), and a StatefulSet's name must leave
+room in its pods' names (`<sts>-<ordinal>`) and in the `controller-revision-hash` label
+(`<sts>-<10-character hash>`), both 63-character labels. So every owned name is
+`<base><suffix>`, where the base is the deployment's name when it already fits and is a
+valid label, and otherwise a sanitised, truncated prefix plus an 8-character hash of the
+full name: stable (same input, same name) and distinct for distinct inputs.
+
+| object                        | name                         | limit |
+|-------------------------------|------------------------------|-------|
+| group i StatefulSet           | `NAME-<i>`                   | 52    |
+| group i headless Service      | `<group>-hs`                 | 63    |
+| client Service                | `NAME`                       | 63    |
+| weights PVC                   | `NAME-weights`               | 63    |
+| benchmark Job                 | `NAME-bench`                 | 52    |
+| benchmark results ConfigMap   | `NAME-bench-results`         | 63    |
+| offline Indexed Job (group i) | `NAME-offline-<i>`           | 52    |
+| offline headless Service      | `<offline job>-hs`           | 63    |
+
+The headless Service is not named like its group so that it can never take the client
+Service name of another deployment (`llama`'s group 1 against a deployment `llama-1`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from sglang_operator import API_GROUP
+
+DNS_LABEL_MAX = 63
+# 63 minus "-" and the 10-character hash the StatefulSet controller appends to its name in
+# the controller-revision-hash label; pod names (`<name>-<ordinal>`) then fit too, and an
+# Indexed Job's pod hostnames (`<job>-<index>`) as well.
+WORKLOAD_NAME_MAX = DNS_LABEL_MAX - 1 - 10
+HASH_LEN = 8
+
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+# Label keys (app.kubernetes.io/* are Kubernetes' recommended labels).
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_INSTANCE = "app.kubernetes.io/instance"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_GROUP = f"{API_GROUP}/group"
+# Set by the StatefulSet controller (Kubernetes >= 1.28) on each pod: its ordinal, the rank.
+LABEL_POD_INDEX = "apps.kubernetes.io/pod-index"
+# Set by the Job controller on each pod of an Indexed Job: its completion index, the rank.
+ANNOTATION_JOB_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+# Hash of a group's pod template, on the StatefulSet and its pod template, so the operator
+# can tell which pods run an old revision.
+ANNOTATION_POD_SPEC_HASH = f"{API_GROUP}/pod-spec-hash"
+
+APP_NAME = "sglang"
+MANAGED_BY = "sglang-operator"
+COMPONENT_SERVER = "server"
+COMPONENT_BENCHMARK = "benchmark"
+COMPONENT_OFFLINE = "offline"
+
+
+def short_hash(text: str, length: int = HASH_LEN) -> str:
+    """A stable hex digest prefix of text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _compose(name: str, suffix: str, limit: int) -> str:
+    """`<name><suffix>` if it is a DNS-1035 label within limit; else a hashed short form."""
+    full = name + suffix
+    if len(full) <= limit and _DNS_1035.match(full):
+        return full
+    room = limit - len(suffix) - 1 - HASH_LEN
+    sanitised = re.sub(r"[^a-z0-9-]", "-", name.lower())
+    if not sanitised[:1].isalpha():
+        sanitised = "x" + sanitised
+    prefix = sanitised[:room].rstrip("-")
+    return f"{prefix}-{short_hash(name)}{suffix}"
+
+
+def group_name(name: str, group: int) -> str:
+    """StatefulSet of replica group `group`; its pods are `<group name>-<rank>`."""
+    return _compose(name, f"-{group}", WORKLOAD_NAME_MAX)
+
+
+def headless_service_name(name: str, group: int) -> str:
+    """Headless Service giving group `group`'s pods their rendezvous DNS names."""
+    return group_name(name, group) + "-hs"
+
+
+def client_service_name(name: str) -> str:
+    """The Service clients use: the OpenAI-compatible API of the rank-0 pods."""
+    return _compose(name, "", DNS_LABEL_MAX)
+
+
+def weights_pvc_name(name: str) -> str:
+    """The weights cache PersistentVolumeClaim the operator creates (cache.size)."""
+    return _compose(name, "-weights", DNS_LABEL_MAX)
+
+
+def benchmark_job_name(name: str) -> str:
+    """The serving benchmark Job."""
+    return _compose(name, "-bench", WORKLOAD_NAME_MAX)
+
+
+def benchmark_results_configmap_name(name: str) -> str:
+    """ConfigMap holding the last benchmark's full JSON results."""
+    return _compose(name, "-bench-results", DNS_LABEL_MAX)
+
+
+def offline_job_name(name: str, group: int = 0) -> str:
+    """Indexed Job of mode offline for replica group `group`; its pods are `<job>-<rank>`."""
+    return _compose(name, f"-offline-{group}", WORKLOAD_NAME_MAX)
+
+
+def offline_service_name(name: str, group: int = 0) -> str:
+    """Headless Service (the Indexed Job's subdomain) for offline ranks' DNS names."""
+    return offline_job_name(name, group) + "-hs"
+
+
+def pod_fqdn(hostname: str, service: str, namespace: str) -> str:
+    """DNS name of a pod with `hostname` under headless `service` (StatefulSet or Job)."""
+    return f"{hostname}.{service}.{namespace}.svc.cluster.local"
+
+
+def rank0_fqdn(name: str, group: int, namespace: str) -> str:
+    """DNS name of rank 0 of a server group: the --dist-init-addr host."""
+    return pod_fqdn(f"{group_name(name, group)}-0", headless_service_name(name, group), namespace)
+
+
+def offline_rank0_fqdn(name: str, group: int, namespace: str) -> str:
+    """DNS name of rank 0 of an offline Indexed Job (its pods' hostname is `<job>-<index>`)."""
+    job = offline_job_name(name, group)
+    return pod_fqdn(f"{job}-0", offline_service_name(name, group), namespace)
+
+
+def client_endpoint(name: str, namespace: str, port: int) -> str:
+    """In-cluster URL of the OpenAI-compatible API (status.endpoint)."""
+    return f"http://{client_service_name(name)}.{namespace}.svc.cluster.local:{port}"
+
+
+# ---- labels ---------------------------------------------------------------------------------
+
+
+def instance_label_value(name: str) -> str:
+    """The deployment's name as a label value (63 characters at most, hashed beyond)."""
+    if len(name) <= DNS_LABEL_MAX and _LABEL_VALUE.match(name):
+        return name
+    return f"{name[: DNS_LABEL_MAX - 1 - HASH_LEN].rstrip('.-')}-{short_hash(name)}"
+
+
+def selector_labels(name: str, component: str) -> dict[str, str]:
+    """Labels that identify one deployment's pods of one component (immutable selectors)."""
+    return {
+        LABEL_NAME: APP_NAME,
+        LABEL_INSTANCE: instance_label_value(name),
+        LABEL_COMPONENT: component,
+    }
+
+
+def labels(name: str, component: str) -> dict[str, str]:
+    """Every label of an object the operator creates for a deployment."""
+    return {**selector_labels(name, component), LABEL_MANAGED_BY: MANAGED_BY}
+
+
+def group_selector_labels(
+    name: str, group: int, component: str = COMPONENT_SERVER
+) -> dict[str, str]:
+    """Selector of one replica group's pods."""
+    return {**selector_labels(name, component), LABEL_GROUP: str(group)}
+
+
+def group_labels(name: str, group: int, component: str = COMPONENT_SERVER) -> dict[str, str]:
+    """Labels of one replica group's objects and pods."""
+    return {**labels(name, component), LABEL_GROUP: str(group)}
+
+
+def client_selector(name: str) -> dict[str, str]:
+    """The client Service's selector: rank-0 server pods only, since only rank 0 serves HTTP."""
+    return {**selector_labels(name, COMPONENT_SERVER), LABEL_POD_INDEX: "0"}
+
+
+def server_selector(name: str) -> str:
+    """Label selector string of all server pods of a deployment (status.selector)."""
+    return format_selector(selector_labels(name, COMPONENT_SERVER))
+
+
+def format_selector(match_labels: dict[str, str]) -> str:
+    """`k=v,k=v` as kubectl and the scale subresource read it."""
+    return ",".join(f"{key}={value}" for key, value in sorted(match_labels.items()))
