@@ -575,20 +575,19 @@ class _Rule:
         return None if self._check(spec) else self.message
 
 
-def _cel_or(path: str, default: object) -> str:
-    """CEL for "self.<path>, or the pydantic default when unset" (the CRD has no defaults)."""
+def _cel_or(path: str, default: str) -> str:
+    """CEL for "self.<path>, or `default` (CEL text) when unset": the CRD has no defaults."""
     parts = path.split(".")
     guards = " && ".join("has(self." + ".".join(parts[: i + 1]) + ")" for i in range(len(parts)))
-    literal = repr(default) if isinstance(default, str) else str(default)
-    return f"({guards} ? self.{path} : {literal})"
+    return f"({guards} ? self.{path} : {default})"
 
 
-_NODES = _cel_or("parallelism.nodes", DEFAULT_NODES)
-_PER_NODE = _cel_or("gpu.perNode", DEFAULT_GPUS_PER_NODE)
-_PP = _cel_or("parallelism.pp", DEFAULT_PP)
-_DP = _cel_or("parallelism.dp", DEFAULT_DP)
+_NODES = _cel_or("parallelism.nodes", str(DEFAULT_NODES))
+_PER_NODE = _cel_or("gpu.perNode", str(DEFAULT_GPUS_PER_NODE))
+_PP = _cel_or("parallelism.pp", str(DEFAULT_PP))
+_DP = _cel_or("parallelism.dp", str(DEFAULT_DP))
 _TP = _cel_or("parallelism.tp", f"{_NODES} * {_PER_NODE} / ({_PP} * {_DP})")
-_MODE = _cel_or("mode", "server")
+_MODE = _cel_or("mode", "'server'")
 
 CROSS_FIELD_RULES: tuple[_Rule, ...] = (
     _Rule(
@@ -757,6 +756,11 @@ class SGLangDeploymentSpec(_Model):
     def gpus_per_copy(self) -> int:
         return self.parallelism.nodes * self.gpu.per_node
 
+    @property
+    def total_gpus(self) -> int:
+        """GPUs requested by all copies (status.gpus)."""
+        return self.replicas * self.gpus_per_copy
+
     @model_validator(mode="after")
     def _cross_field_rules(self) -> SGLangDeploymentSpec:
         for rule in CROSS_FIELD_RULES:
@@ -845,6 +849,12 @@ class SGLangDeploymentStatus(_Status):
         },
     )
     replicas: int | None = Field(default=None, description="Model copies that exist.")
+    nodes: int | None = Field(
+        default=None, description="Pods (nodes) per model copy, after defaulting."
+    )
+    gpus: int | None = Field(
+        default=None, description="GPUs requested by all model copies (replicas * nodes * perNode)."
+    )
     ready_replicas: int | None = Field(default=None, description="Model copies that serve.")
     endpoint: str | None = Field(
         default=None, description="In-cluster URL of the OpenAI-compatible API."

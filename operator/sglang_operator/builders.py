@@ -35,9 +35,9 @@ class RankSource(Enum):
     """Where a pod learns its node rank (NODE_RANK) from, through the downward API."""
 
     # The StatefulSet controller's ordinal label on each of its pods.
-    POD_INDEX = f"metadata.labels['{naming.LABEL_POD_INDEX}']"
+    POD_INDEX = f"metadata.labels['{naming.POD_INDEX_LABEL}']"
     # The Job controller's completion-index annotation on each pod of an Indexed Job.
-    JOB_COMPLETION_INDEX = f"metadata.annotations['{naming.ANNOTATION_JOB_COMPLETION_INDEX}']"
+    JOB_COMPLETION_INDEX = f"metadata.annotations['{naming.JOB_COMPLETION_INDEX_ANNOTATION}']"
 
 
 # ---- the SGLang container -------------------------------------------------------------------
@@ -322,7 +322,7 @@ def pod_template(
         },
         "spec": pod,
     }
-    template["metadata"]["annotations"][naming.ANNOTATION_POD_SPEC_HASH] = pod_spec_hash(template)
+    template["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION] = pod_spec_hash(template)
     return template
 
 
@@ -377,11 +377,11 @@ def server_pod_template(spec: SGLangDeploymentSpec, name: str, namespace: str, g
 def statefulset(spec: SGLangDeploymentSpec, name: str, namespace: str, group: int) -> Obj:
     """One model copy: `nodes` pods, rank = ordinal, all created at once."""
     template = server_pod_template(spec, name, namespace, group)
-    pod_hash = template["metadata"]["annotations"][naming.ANNOTATION_POD_SPEC_HASH]
+    pod_hash = template["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
     metadata = _metadata(
         naming.group_name(name, group), namespace, naming.group_labels(name, group)
     )
-    metadata["annotations"] = {naming.ANNOTATION_POD_SPEC_HASH: pod_hash}
+    metadata["annotations"] = {naming.POD_SPEC_HASH_ANNOTATION: pod_hash}
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",

@@ -42,21 +42,21 @@ _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 # Label keys (app.kubernetes.io/* are Kubernetes' recommended labels).
-LABEL_NAME = "app.kubernetes.io/name"
-LABEL_INSTANCE = "app.kubernetes.io/instance"
-LABEL_COMPONENT = "app.kubernetes.io/component"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-LABEL_GROUP = f"{API_GROUP}/group"
+NAME_LABEL = "app.kubernetes.io/name"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+COMPONENT_LABEL = "app.kubernetes.io/component"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+GROUP_LABEL = f"{API_GROUP}/group"
 # Set by the StatefulSet controller (Kubernetes >= 1.28) on each pod: its ordinal, the rank.
-LABEL_POD_INDEX = "apps.kubernetes.io/pod-index"
+POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 # Set by the Job controller on each pod of an Indexed Job: its completion index, the rank.
-ANNOTATION_JOB_COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
+JOB_COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # Hash of a group's pod template, on the StatefulSet and its pod template, so the operator
 # can tell which pods run an old revision.
-ANNOTATION_POD_SPEC_HASH = f"{API_GROUP}/pod-spec-hash"
+POD_SPEC_HASH_ANNOTATION = f"{API_GROUP}/pod-spec-hash"
 
 APP_NAME = "sglang"
-MANAGED_BY = "sglang-operator"
+MANAGED_BY_VALUE = "sglang-operator"
 COMPONENT_SERVER = "server"
 COMPONENT_BENCHMARK = "benchmark"
 COMPONENT_OFFLINE = "offline"
@@ -154,32 +154,32 @@ def instance_label_value(name: str) -> str:
 def selector_labels(name: str, component: str) -> dict[str, str]:
     """Labels that identify one deployment's pods of one component (immutable selectors)."""
     return {
-        LABEL_NAME: APP_NAME,
-        LABEL_INSTANCE: instance_label_value(name),
-        LABEL_COMPONENT: component,
+        NAME_LABEL: APP_NAME,
+        INSTANCE_LABEL: instance_label_value(name),
+        COMPONENT_LABEL: component,
     }
 
 
 def labels(name: str, component: str) -> dict[str, str]:
     """Every label of an object the operator creates for a deployment."""
-    return {**selector_labels(name, component), LABEL_MANAGED_BY: MANAGED_BY}
+    return {**selector_labels(name, component), MANAGED_BY_LABEL: MANAGED_BY_VALUE}
 
 
 def group_selector_labels(
     name: str, group: int, component: str = COMPONENT_SERVER
 ) -> dict[str, str]:
     """Selector of one replica group's pods."""
-    return {**selector_labels(name, component), LABEL_GROUP: str(group)}
+    return {**selector_labels(name, component), GROUP_LABEL: str(group)}
 
 
 def group_labels(name: str, group: int, component: str = COMPONENT_SERVER) -> dict[str, str]:
     """Labels of one replica group's objects and pods."""
-    return {**labels(name, component), LABEL_GROUP: str(group)}
+    return {**labels(name, component), GROUP_LABEL: str(group)}
 
 
 def client_selector(name: str) -> dict[str, str]:
     """The client Service's selector: rank-0 server pods only, since only rank 0 serves HTTP."""
-    return {**selector_labels(name, COMPONENT_SERVER), LABEL_POD_INDEX: "0"}
+    return {**selector_labels(name, COMPONENT_SERVER), POD_INDEX_LABEL: "0"}
 
 
 def server_selector(name: str) -> str:

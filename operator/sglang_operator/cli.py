@@ -1,0 +1,141 @@
+"""The `sglang-operator` console script.
+
+Each subcommand is one function registered with `@subcommand`: its name, help, argparse
+arguments and a body taking the parsed namespace and returning the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+from pydantic import ValidationError
+
+from sglang_operator import API_GROUP, API_VERSION, KIND
+from sglang_operator.api import format_validation_error, parse_spec
+from sglang_operator.builders import desired_objects
+from sglang_operator.crd import render_crd, write_crd
+
+Body = Callable[[argparse.Namespace], int]
+Argument = tuple[tuple[str, ...], dict[str, Any]]
+
+
+@dataclass
+class Subcommand:
+    name: str
+    help: str
+    body: Body
+    arguments: list[Argument] = field(default_factory=list)
+
+
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(name: str, help: str, *arguments: Argument) -> Callable[[Body], Body]:
+    """Register the decorated function as `sglang-operator <name>`."""
+
+    def register(body: Body) -> Body:
+        SUBCOMMANDS[name] = Subcommand(name, help, body, list(arguments))
+        return body
+
+    return register
+
+
+def arg(*flags: str, **options: Any) -> Argument:
+    """One argparse argument of a subcommand: the flags and add_argument's options."""
+    return flags, options
+
+
+class UsageError(Exception):
+    """Bad input the user can fix; printed without a traceback, exit code 1."""
+
+
+def _load_documents(path: str, stdin: TextIO) -> list[Any]:
+    text = stdin.read() if path == "-" else Path(path).read_text()
+    return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+
+
+def render_documents(documents: list[Any], namespace: str | None) -> list[dict[str, Any]]:
+    """The objects for every SGLangDeployment in documents; raises UsageError on bad input."""
+    objects: list[dict[str, Any]] = []
+    for doc in documents:
+        if not isinstance(doc, dict):
+            raise UsageError("every YAML document must be a Kubernetes object")
+        api_version = f"{API_GROUP}/{API_VERSION}"
+        if doc.get("apiVersion") != api_version or doc.get("kind") != KIND:
+            raise UsageError(
+                f"expected apiVersion {api_version}, kind {KIND}; "
+                f"got {doc.get('apiVersion')}, {doc.get('kind')}"
+            )
+        metadata = doc.get("metadata") or {}
+        name = metadata.get("name")
+        if not name:
+            raise UsageError("metadata.name is required")
+        own_namespace = metadata.get("namespace")
+        if namespace and own_namespace and namespace != own_namespace:
+            raise UsageError(
+                f"{name}: the namespace from the manifest ({own_namespace}) does not match "
+                f"-n {namespace}"
+            )
+        try:
+            spec = parse_spec(doc.get("spec") or {})
+        except ValidationError as error:
+            raise UsageError(f"{name}: {format_validation_error(error)}") from error
+        objects += desired_objects(spec, name, own_namespace or namespace or "default")
+    return objects
+
+
+@subcommand(
+    "render",
+    "print the Kubernetes objects for SGLangDeployment manifests, as a YAML stream",
+    arg("-f", "--filename", required=True, help="manifest file, or - for stdin"),
+    arg("-n", "--namespace", help="namespace for manifests that name none (default: default)"),
+)
+def _render(args: argparse.Namespace) -> int:
+    objects = render_documents(_load_documents(args.filename, sys.stdin), args.namespace)
+    sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, width=100))
+    return 0
+
+
+@subcommand(
+    "crd",
+    "write the CustomResourceDefinition (to crds/ of the checkout, or print it with -)",
+    arg("path", nargs="?", help="output file; - prints to stdout"),
+)
+def _crd(args: argparse.Namespace) -> int:
+    if args.path == "-":
+        sys.stdout.write(render_crd())
+    else:
+        print(write_crd(Path(args.path) if args.path else None))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sglang-operator",
+        description="Run SGLang inference on Kubernetes: the operator and its tools.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in SUBCOMMANDS.values():
+        sub = commands.add_parser(command.name, help=command.help, description=command.help)
+        for flags, options in command.arguments:
+            sub.add_argument(*flags, **options)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return SUBCOMMANDS[args.command].body(args)
+    except (UsageError, OSError, yaml.YAMLError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
