@@ -85,14 +85,16 @@ def merge_conditions(
     merged: list[dict[str, Any]] = []
     for cond in desired:
         old = by_type.pop(cond.type, None)
-        changed = old is None or old.get("status") != cond.status
+        keep_time = old is not None and old.get("status") == cond.status
         merged.append(
             {
                 "type": cond.type,
                 "status": cond.status,
                 "reason": cond.reason,
                 "message": cond.message,
-                "lastTransitionTime": now if changed else old.get("lastTransitionTime", now),
+                "lastTransitionTime": old.get("lastTransitionTime", now)
+                if old is not None and keep_time
+                else now,
                 "observedGeneration": generation,
             }
         )

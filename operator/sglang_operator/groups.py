@@ -27,9 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sglang_operator.conditions import Reason
-
-POD_SPEC_HASH_ANNOTATION = "sglang-operator.io/pod-spec-hash"
-POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+from sglang_operator.naming import POD_INDEX_LABEL, POD_SPEC_HASH_ANNOTATION
 
 RESTART_BACKOFF_BASE = timedelta(seconds=30)
 RESTART_BACKOFF_MAX = timedelta(minutes=10)
@@ -73,7 +71,6 @@ class GroupView:
     running: int
     ready: bool
     outdated: bool
-    settled: bool
     problem: Problem | None
 
 
@@ -139,8 +136,10 @@ def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
     """The most useful thing to tell a user about one pod, if anything is wrong."""
     name = pod["metadata"]["name"]
     scheduled = _condition(pod, "PodScheduled")
-    if scheduled and scheduled.get("status") == "False" and scheduled.get("reason") == (
-        "Unschedulable"
+    if (
+        scheduled
+        and scheduled.get("status") == "False"
+        and scheduled.get("reason") == ("Unschedulable")
     ):
         text = str(scheduled.get("message") or "")
         short = sorted(set(re.findall(r"Insufficient ([\w./-]+)", text)))
@@ -189,15 +188,97 @@ def _failure(pod: Mapping[str, Any]) -> str | None:
 def _backoff(previous_restarts: int) -> timedelta:
     if previous_restarts == 0:
         return timedelta(0)
-    delay = RESTART_BACKOFF_BASE * (2 ** (previous_restarts - 1))
+    delay: timedelta = RESTART_BACKOFF_BASE * int(2 ** (previous_restarts - 1))
     return min(delay, RESTART_BACKOFF_MAX)
+
+
+@dataclass
+class _Outcome:
+    """What deciding about one group produced, beside its view."""
+
+    actions: list[Action] = field(default_factory=list)
+    exhausted: list[Problem] = field(default_factory=list)
+    wakeups: list[float] = field(default_factory=list)
+
+
+def _startup_problem(
+    index: int,
+    running: Sequence[Mapping[str, Any]],
+    startup_timeout: timedelta,
+    now: datetime,
+    out: _Outcome,
+) -> Problem | None:
+    """A group whose pods all run but which is not ready past the startup timeout."""
+    started = max(parse_time(p["metadata"]["creationTimestamp"]) for p in running)
+    deadline = started + startup_timeout
+    if now < deadline:
+        out.wakeups.append((deadline - now).total_seconds())
+        return None
+    return Problem(
+        Reason.STARTUP_TIMEOUT,
+        f"group {index} is not ready {int(startup_timeout.total_seconds())}s after its pods "
+        "started: check rank 0's logs; for multi-node groups check that rank 0's DNS name "
+        "resolves and network.ncclSocketIfname names the right interface",
+    )
+
+
+def _membership_failure(
+    mem: GroupMemory, live: Sequence[Mapping[str, Any]], complete: bool
+) -> str | None:
+    """Remembers the members of a fresh, complete incarnation; reports a changed one."""
+    uids = {p["metadata"]["uid"] for p in live}
+    if mem.members and uids.isdisjoint(mem.members):
+        mem.members = []
+    if not mem.members:
+        if complete:
+            mem.members = sorted(uids)
+        return None
+    if uids != set(mem.members):
+        gone = len(set(mem.members) - uids)
+        return f"{gone} pod(s) of group {mem.index} were deleted, evicted or replaced"
+    return None
+
+
+def _restart(
+    mem: GroupMemory,
+    failure: str,
+    targets: tuple[tuple[str, str], ...],
+    now: datetime,
+    out: _Outcome,
+) -> None:
+    """Restarts the group unless backing off or out of budget (then says why)."""
+    if len(mem.restarts) >= RESTART_BUDGET:
+        oldest = min(parse_time(r) for r in mem.restarts)
+        out.exhausted.append(
+            Problem(
+                Reason.GROUP_RESTART_BUDGET_EXHAUSTED,
+                f"group {mem.index} was restarted {len(mem.restarts)} times in "
+                f"{int(RESTART_WINDOW.total_seconds() // 60)}m and is left alone until "
+                f"{_fmt(oldest + RESTART_WINDOW)} or a spec change replaces it: {failure}",
+            )
+        )
+        out.wakeups.append((oldest + RESTART_WINDOW - now).total_seconds())
+        return
+    last = max((parse_time(r) for r in mem.restarts), default=None)
+    wait_until = (last + _backoff(len(mem.restarts))) if last else now
+    if now < wait_until:
+        out.wakeups.append((wait_until - now).total_seconds())
+        return
+    message = f"restarting group {mem.index}: {failure}"
+    out.actions.append(Action(mem.index, Reason.GROUP_RESTARTED, message, targets))
+    mem.restarts = [*mem.restarts, _fmt(now)]
+    mem.members = []
+
+
+def _targets(pods: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
+    return tuple((p["metadata"]["name"], p["metadata"]["uid"]) for p in pods)
 
 
 def decide(
     *,
     replicas: int,
     nodes: int,
-    desired_hash: str,
+    desired_hashes: Mapping[int, str],
     startup_timeout: timedelta,
     pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
     memory: Sequence[GroupMemory],
@@ -206,89 +287,48 @@ def decide(
     """Observes every group and picks the pod deletions that restart or roll them."""
     old = {m.index: m for m in memory}
     views: list[GroupView] = []
-    actions: list[Action] = []
     new_memory: list[GroupMemory] = []
-    exhausted: list[Problem] = []
-    wakeups: list[float] = []
+    out = _Outcome()
 
     for index in range(replicas):
         pods = sorted(pods_by_group.get(index, ()), key=rank)
         live = [p for p in pods if not _terminating(p)]
-        mem = old.get(index, GroupMemory(index))
-        recent = [r for r in mem.restarts if now - parse_time(r) < RESTART_WINDOW]
-        mem = GroupMemory(index, list(mem.members), recent)
+        previous = old.get(index, GroupMemory(index))
+        recent = [r for r in previous.restarts if now - parse_time(r) < RESTART_WINDOW]
+        mem = GroupMemory(index, list(previous.members), recent)
 
-        uids = {p["metadata"]["uid"] for p in live}
         running = [p for p in live if _phase(p) == "Running"]
-        pending = [p for p in live if _phase(p) == "Pending"]
         outdated = any(
-            p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION) != desired_hash
+            p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION)
+            != desired_hashes.get(index)
             for p in live
         )
         rank0 = next((p for p in live if rank(p) == 0), None)
-        ready = len(running) == nodes and rank0 is not None and _is_ready(rank0)
-        settled = len(live) == nodes and len(pods) == len(live)
+        all_running = len(running) == nodes
+        ready = all_running and rank0 is not None and _is_ready(rank0)
+        complete = all_running and len(pods) == len(live)
 
         problem = next((pr for p in live if (pr := pod_problem(p)) is not None), None)
-        if problem is None and not ready and running and len(running) == nodes:
-            started = max(parse_time(p["metadata"]["creationTimestamp"]) for p in running)
-            deadline = started + startup_timeout
-            if now >= deadline:
-                problem = Problem(
-                    Reason.STARTUP_TIMEOUT,
-                    f"group {index} is not ready {int(startup_timeout.total_seconds())}s after "
-                    "its pods started: check rank 0's logs; for multi-node groups check that "
-                    "rank 0's DNS name resolves and network.ncclSocketIfname names the right "
-                    "interface",
-                )
-            else:
-                wakeups.append((deadline - now).total_seconds())
+        if problem is None and all_running and not ready:
+            problem = _startup_problem(index, running, startup_timeout, now, out)
 
-        # Membership: the first time all pods of a fresh incarnation run, remember them.
-        failure: str | None = None
         if nodes > 1:
-            if mem.members and uids.isdisjoint(mem.members):
-                mem.members = []
-            if not mem.members and settled and len(running) == nodes:
-                mem.members = sorted(uids)
-            elif mem.members and uids != set(mem.members):
-                gone = len(set(mem.members) - uids)
-                failure = f"{gone} pod(s) of group {index} were deleted, evicted or replaced"
-            failure = failure or next((f for p in live if (f := _failure(p))), None)
+            failure = _membership_failure(mem, live, complete) or next(
+                (f for p in live if (f := _failure(p))), None
+            )
+            pending = any(_phase(p) == "Pending" for p in live)
+            if failure and not pending and live:
+                _restart(mem, failure, _targets(live), now, out)
 
-        view = GroupView(index, len(live), len(running), ready, outdated, settled, problem)
-        views.append(view)
-        targets = tuple((p["metadata"]["name"], p["metadata"]["uid"]) for p in live)
-
-        if failure and not pending and targets:
-            if len(mem.restarts) >= RESTART_BUDGET:
-                oldest = min(parse_time(r) for r in mem.restarts)
-                exhausted.append(
-                    Problem(
-                        Reason.GROUP_RESTART_BUDGET_EXHAUSTED,
-                        f"group {index} was restarted {len(mem.restarts)} times in "
-                        f"{int(RESTART_WINDOW.total_seconds() // 60)}m and is left alone until "
-                        f"{_fmt(oldest + RESTART_WINDOW)} or the next spec change: {failure}",
-                    )
-                )
-                wakeups.append((oldest + RESTART_WINDOW - now).total_seconds())
-            else:
-                last = max((parse_time(r) for r in mem.restarts), default=None)
-                wait_until = (last + _backoff(len(mem.restarts))) if last else now
-                if now >= wait_until:
-                    actions.append(
-                        Action(index, Reason.GROUP_RESTARTED, f"restarting group {index}: "
-                               f"{failure}", targets)
-                    )
-                    mem.restarts = [*mem.restarts, _fmt(now)]
-                    mem.members = []
-                else:
-                    wakeups.append((wait_until - now).total_seconds())
+        views.append(GroupView(index, len(live), len(running), ready, outdated, problem))
         new_memory.append(mem)
 
-    actions.extend(_rollout_step(views, pods_by_group, actions))
-    requeue = max(1.0, min(wakeups)) if wakeups else None
-    return Decision(views, actions, new_memory, exhausted, requeue)
+    step = _rollout_step(views, pods_by_group, out.actions)
+    for action in step:
+        # A group replaced by a new revision starts with a clean restart record.
+        new_memory[action.index] = GroupMemory(action.index)
+    requeue = max(1.0, min(out.wakeups)) if out.wakeups else None
+    return Decision(views, out.actions + step, new_memory, out.exhausted, requeue)
 
 
 def _rollout_step(
@@ -304,9 +344,6 @@ def _rollout_step(
     for view in views:
         if view.outdated:
             pods = [p for p in pods_by_group.get(view.index, ()) if not _terminating(p)]
-            targets = tuple((p["metadata"]["name"], p["metadata"]["uid"]) for p in pods)
-            return [
-                Action(view.index, Reason.ROLLOUT_STEP,
-                       f"replacing group {view.index} with the new revision", targets)
-            ]
+            message = f"replacing group {view.index} with the new revision"
+            return [Action(view.index, Reason.ROLLOUT_STEP, message, _targets(pods))]
     return []

@@ -8,14 +8,13 @@ from typing import Any
 
 from sglang_operator.conditions import Reason
 from sglang_operator.groups import (
-    POD_INDEX_LABEL,
-    POD_SPEC_HASH_ANNOTATION,
     RESTART_BUDGET,
     Decision,
     GroupMemory,
     decide,
     pod_problem,
 )
+from sglang_operator.naming import POD_INDEX_LABEL, POD_SPEC_HASH_ANNOTATION
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HASH = "new"
@@ -70,7 +69,7 @@ def run(
     return decide(
         replicas=replicas,
         nodes=nodes,
-        desired_hash=HASH,
+        desired_hashes=dict.fromkeys(range(replicas), HASH),
         startup_timeout=timedelta(hours=1),
         pods_by_group=by_group,
         memory=memory,

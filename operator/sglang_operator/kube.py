@@ -1,0 +1,208 @@
+"""The one module that talks to the Kubernetes API.
+
+Objects travel as plain dicts (what the builders produce and what the API returns), so the
+reconcile logic never depends on the client's generated models. Children are written with
+server-side apply under one field manager, which makes every write idempotent and lets the
+API server, not the operator, work out what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from sglang_operator import API_GROUP, API_VERSION, PLURAL
+from sglang_operator.conditions import now_rfc3339
+
+FIELD_MANAGER = "sglang-operator"
+REQUEST_TIMEOUT_SECONDS = 30
+
+log = logging.getLogger(__name__)
+
+# Kinds the operator reads or writes, and their REST plural. Only these: an unknown kind in a
+# builder's output is a programming error that should fail loudly, not guess a plural.
+_PLURALS = {
+    "ConfigMap": "configmaps",
+    "Event": "events",
+    "Job": "jobs",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "Pod": "pods",
+    "Service": "services",
+    "StatefulSet": "statefulsets",
+    "SGLangDeployment": PLURAL,
+}
+
+SGLD_API_VERSION = f"{API_GROUP}/{API_VERSION}"
+
+
+@dataclass(frozen=True)
+class Ref:
+    """Enough to address one namespaced object."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> Ref:
+        meta = obj["metadata"]
+        return cls(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+
+
+def _collection_path(api_version: str, kind: str, namespace: str) -> str:
+    prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    return f"{prefix}/namespaces/{namespace}/{_PLURALS[kind]}"
+
+
+def load_client_config() -> client.ApiClient:
+    """In-cluster credentials when running in a pod, the kubeconfig otherwise."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+class Kube:
+    """Thin, synchronous access to the API; every method maps to one request."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self._api = api
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any]:
+        _, url, headers, body, _ = self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=list((query or {}).items()),
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        resp = self._api.call_api(
+            method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        resp.read()  # type: ignore[no-untyped-call]
+        if resp.status >= 400:
+            raise ApiException(http_resp=resp)
+        data: dict[str, Any] = json.loads(resp.data) if resp.data else {}
+        return data
+
+    def get(self, ref: Ref) -> dict[str, Any] | None:
+        try:
+            return self._request(
+                "GET", f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}"
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def list(
+        self, api_version: str, kind: str, namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        data = self._request(
+            "GET",
+            _collection_path(api_version, kind, namespace),
+            query={"labelSelector": selector},
+        )
+        items: list[dict[str, Any]] = data.get("items", [])
+        for item in items:
+            # List items omit apiVersion and kind; put them back so items look like `get`s.
+            item.setdefault("apiVersion", api_version)
+            item.setdefault("kind", kind)
+        return items
+
+    def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Server-side apply; `force` because this operator is the sole owner of its children."""
+        ref = Ref.of(obj)
+        return self._request(
+            "PATCH",
+            f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}",
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+            body=json.dumps(obj),
+            content_type="application/apply-patch+yaml",
+        )
+
+    def delete(self, ref: Ref, *, uid: str | None = None, background: bool = False) -> bool:
+        """Deletes an object; with `uid`, only that incarnation of it. False if already gone."""
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "propagationPolicy": "Background" if background else "Foreground",
+        }
+        if uid:
+            body["preconditions"] = {"uid": uid}
+        try:
+            self._request(
+                "DELETE",
+                f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}",
+                body=body,
+            )
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
+
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        """Merge-patches the SGLangDeployment's status subresource."""
+        path = f"{_collection_path(SGLD_API_VERSION, 'SGLangDeployment', namespace)}/{name}/status"
+        self._request(
+            "PATCH",
+            path,
+            body={"status": dict(status)},
+            content_type="application/merge-patch+json",
+        )
+
+    def event(self, owner: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
+        """Records a core/v1 Event on the SGLangDeployment; never fails the reconcile."""
+        meta = owner["metadata"]
+        now = now_rfc3339()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": owner["apiVersion"],
+                "kind": owner["kind"],
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+                "resourceVersion": meta.get("resourceVersion", ""),
+            },
+            "type": event_type,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": FIELD_MANAGER},
+            "reportingComponent": FIELD_MANAGER,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        with suppress(ApiException):
+            self._request("POST", _collection_path("v1", "Event", meta["namespace"]), body=body)
+
+    def sglangdeployments(self, namespace: str | None = None) -> Iterator[dict[str, Any]]:
+        """All SGLangDeployments, in one namespace or cluster-wide (for periodic resync)."""
+        path = (
+            _collection_path(SGLD_API_VERSION, "SGLangDeployment", namespace)
+            if namespace
+            else f"/apis/{SGLD_API_VERSION}/{PLURAL}"
+        )
+        yield from self._request("GET", path).get("items", [])

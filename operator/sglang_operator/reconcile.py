@@ -1,0 +1,358 @@
+"""One idempotent reconcile of one SGLangDeployment: make the cluster match, then say so.
+
+Create, update, operator restart, drift and timers all land here. The order matters:
+1. parse the spec; if the operator rejects it, report InvalidSpec and touch nothing, so a bad
+   update never tears down what runs;
+2. apply every desired child (server-side apply, owner reference on each), refusing to take
+   over an object of the same name that this resource does not own;
+3. remove groups beyond spec.replicas, highest index first;
+4. read the pods, decide group restarts and rollout steps (`groups.decide`), act on them;
+5. write status (only when it changed) and events for decisions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from sglang_operator import KIND, naming
+from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
+from sglang_operator.builders import desired_objects
+from sglang_operator.conditions import (
+    DEGRADED,
+    PROGRESSING,
+    READY,
+    Condition,
+    Reason,
+    merge_conditions,
+    now_rfc3339,
+)
+from sglang_operator.groups import Decision, GroupMemory, decide
+from sglang_operator.kube import SGLD_API_VERSION, Kube, Ref
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 10.0
+
+Obj = dict[str, Any]
+
+
+def owner_reference(sgld: Mapping[str, Any]) -> Obj:
+    meta = sgld["metadata"]
+    return {
+        "apiVersion": SGLD_API_VERSION,
+        "kind": KIND,
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+def _group_of(obj: Mapping[str, Any]) -> int | None:
+    value = (obj["metadata"].get("labels") or {}).get(naming.GROUP_LABEL)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+class _Events:
+    """Collects the reconcile's events; they are posted once status is written."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, str]] = []
+
+    def normal(self, reason: str, message: str) -> None:
+        self.items.append(("Normal", reason, message))
+
+    def warning(self, reason: str, message: str) -> None:
+        self.items.append(("Warning", reason, message))
+
+
+def reconcile(kube: Kube, namespace: str, name: str) -> float | None:
+    """Returns seconds after which to look again (a timer), or None to wait for a change."""
+    sgld = kube.get(Ref(SGLD_API_VERSION, KIND, namespace, name))
+    if sgld is None or sgld["metadata"].get("deletionTimestamp"):
+        return None
+    events = _Events()
+    status = dict(sgld.get("status") or {})
+    generation = int(sgld["metadata"].get("generation", 0))
+    try:
+        spec = parse_spec(sgld.get("spec") or {})
+    except ValidationError as exc:
+        new_status = _invalid_status(status, generation, format_validation_error(exc))
+        _publish(kube, sgld, status, new_status, events)
+        return None
+
+    desired = desired_objects(spec, name, namespace)
+    problems: list[tuple[str, str]] = []
+    try:
+        _apply_children(kube, sgld, desired, events, problems)
+        _prune(kube, sgld, desired, spec, events)
+        decision = _heal_and_roll(
+            kube, sgld=sgld, spec=spec, desired=desired, status=status, events=events
+        )
+        requeue = decision.requeue_after
+    except ApiException as exc:
+        # Say why in status, then let the queue retry; nothing already running is removed.
+        log.warning("reconcile %s/%s: %s", namespace, name, exc)
+        problems.append((Reason.APPLY_FAILED, f"{exc.status} {exc.reason}: {_api_message(exc)}"))
+        decision = Decision([], [], [], [], None)
+        requeue = RETRY_SECONDS
+    new_status = _status(
+        status,
+        generation=generation,
+        spec=spec,
+        sgld=sgld,
+        decision=decision,
+        problems=problems,
+    )
+    _publish(kube, sgld, status, new_status, events)
+    return requeue
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "").get("message", exc.body))
+    except (TypeError, ValueError):
+        return str(exc.body)
+
+
+def _apply_children(
+    kube: Kube,
+    sgld: Mapping[str, Any],
+    desired: Sequence[Obj],
+    events: _Events,
+    problems: list[tuple[str, str]],
+) -> None:
+    meta = sgld["metadata"]
+    owner = owner_reference(sgld)
+    created: list[str] = []
+    for child in desired:
+        obj = {**child, "metadata": {**child["metadata"], "ownerReferences": [owner]}}
+        ref = Ref.of(obj)
+        existing = kube.get(ref)
+        if existing is not None and not _owned_by(existing, meta["uid"]):
+            problems.append(
+                (
+                    Reason.CONFLICTING_OBJECT,
+                    f"{ref.kind} {ref.name} exists and is not owned by this SGLangDeployment; "
+                    "the operator leaves it alone: rename or delete it",
+                )
+            )
+            continue
+        kube.apply(obj)
+        if existing is None:
+            created.append(f"{ref.kind} {ref.name}")
+    if created:
+        events.normal(Reason.CREATED, "created " + ", ".join(created))
+
+
+# Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
+# cache can take hours to fill; it goes with the SGLangDeployment (owner reference) only.
+_PRUNED_KINDS = (("apps/v1", "StatefulSet"), ("v1", "Service"))
+
+
+def _prune(
+    kube: Kube,
+    sgld: Mapping[str, Any],
+    desired: Sequence[Obj],
+    spec: SGLangDeploymentSpec,
+    events: _Events,
+) -> None:
+    """Deletes owned StatefulSets and Services that are no longer desired (scale-down, mode
+    change), highest group first."""
+    meta = sgld["metadata"]
+    keep = {Ref.of(o) for o in desired}
+    selector = naming.format_selector(
+        {
+            naming.INSTANCE_LABEL: naming.instance_label_value(meta["name"]),
+            naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE,
+        }
+    )
+    stale = [
+        obj
+        for api_version, kind in _PRUNED_KINDS
+        for obj in kube.list(api_version, kind, meta["namespace"], selector)
+        if _owned_by(obj, meta["uid"]) and Ref.of(obj) not in keep
+    ]
+    stale.sort(key=lambda o: _group_of(o) or 0, reverse=True)
+    for obj in stale:
+        kube.delete(Ref.of(obj), background=True)
+    groups = sorted({g for o in stale if (g := _group_of(o)) is not None}, reverse=True)
+    if groups:
+        events.normal(
+            Reason.SCALED,
+            f"scaled to {spec.replicas} replica(s): removed group(s) "
+            + ", ".join(str(g) for g in groups),
+        )
+
+
+def _heal_and_roll(
+    kube: Kube,
+    *,
+    sgld: Mapping[str, Any],
+    spec: SGLangDeploymentSpec,
+    desired: Sequence[Obj],
+    status: Mapping[str, Any],
+    events: _Events,
+) -> Decision:
+    meta = sgld["metadata"]
+    if spec.mode == "offline":
+        return Decision([], [], [], [], None)
+    pods = kube.list("v1", "Pod", meta["namespace"], naming.server_selector(meta["name"]))
+    by_group: dict[int, list[Obj]] = {}
+    for pod in pods:
+        group = _group_of(pod)
+        if group is not None:
+            by_group.setdefault(group, []).append(pod)
+    # Each group's StatefulSet template carries the hash its pods must have.
+    hashes = {
+        group: obj["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
+        for obj in desired
+        if obj["kind"] == "StatefulSet" and (group := _group_of(obj)) is not None
+    }
+    memory = [GroupMemory.from_status(g) for g in status.get("groups") or []]
+    decision = decide(
+        replicas=spec.replicas,
+        nodes=spec.parallelism.nodes,
+        desired_hashes=hashes,
+        startup_timeout=timedelta(seconds=spec.probes.startup_timeout_seconds),
+        pods_by_group=by_group,
+        memory=memory,
+        now=datetime.now(UTC),
+    )
+    for action in decision.actions:
+        for pod_name, uid in action.pod_names:
+            kube.delete(Ref("v1", "Pod", meta["namespace"], pod_name), uid=uid, background=True)
+        if action.kind == Reason.GROUP_RESTARTED:
+            events.warning(action.kind, action.message)
+        else:
+            events.normal(action.kind, action.message)
+    return decision
+
+
+def _invalid_status(status: Mapping[str, Any], generation: int, message: str) -> Obj:
+    ready = bool(status.get("readyReplicas"))
+    conditions = [
+        Condition(READY, "False", Reason.INVALID_SPEC, message),
+        Condition(PROGRESSING, "False", Reason.INVALID_SPEC, "waiting for a valid spec"),
+        Condition(DEGRADED, "True", Reason.INVALID_SPEC, message),
+    ]
+    return {
+        **status,
+        "observedGeneration": generation,
+        # Whatever ran before keeps running: Degraded if it serves, Failed if nothing does.
+        "phase": "Degraded" if ready else "Failed",
+        "message": f"invalid spec: {message}",
+        "conditions": merge_conditions(
+            status.get("conditions") or [], conditions, generation, now_rfc3339()
+        ),
+    }
+
+
+def _status(
+    status: Mapping[str, Any],
+    *,
+    generation: int,
+    spec: SGLangDeploymentSpec,
+    sgld: Mapping[str, Any],
+    decision: Decision,
+    problems: Sequence[tuple[str, str]],
+) -> Obj:
+    meta = sgld["metadata"]
+    views = decision.views
+    ready_groups = sum(1 for v in views if v.ready)
+    outdated = [v.index for v in views if v.outdated]
+    diagnostics = list(problems)
+    diagnostics += [(p.reason, p.message) for p in decision.budget_exhausted]
+    diagnostics += [(v.problem.reason, v.problem.message) for v in views if v.problem]
+
+    if spec.replicas == 0:
+        phase, ready = "Ready", Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
+    elif ready_groups == spec.replicas and not outdated and not problems:
+        phase = "Ready"
+        ready = Condition(
+            READY, "True", Reason.GROUPS_READY, f"{ready_groups}/{spec.replicas} groups ready"
+        )
+    else:
+        running = any(v.running for v in views)
+        phase = "Degraded" if diagnostics else ("Initializing" if running else "Pending")
+        ready = Condition(
+            READY,
+            "True" if ready_groups == spec.replicas and spec.replicas else "False",
+            Reason.GROUPS_NOT_READY,
+            f"{ready_groups}/{spec.replicas} groups ready",
+        )
+    if outdated:
+        progressing = Condition(
+            PROGRESSING,
+            "True",
+            Reason.ROLLOUT_STEP,
+            f"rolling out the new revision; group(s) {', '.join(map(str, outdated))} still "
+            "run the old one",
+        )
+    elif phase != "Ready" and not decision.budget_exhausted:
+        progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, ready.message)
+    else:
+        progressing = Condition(PROGRESSING, "False", Reason.AS_EXPECTED, "nothing to do")
+    if diagnostics:
+        degraded = Condition(
+            DEGRADED, "True", diagnostics[0][0], "; ".join(m for _, m in diagnostics)
+        )
+    else:
+        degraded = Condition(DEGRADED, "False", Reason.AS_EXPECTED, "no problems found")
+
+    now = now_rfc3339()
+    return {
+        **status,
+        "observedGeneration": generation,
+        "phase": phase,
+        "message": degraded.message if diagnostics else ready.message,
+        "conditions": merge_conditions(
+            status.get("conditions") or [], [ready, progressing, degraded], generation, now
+        ),
+        "replicas": spec.replicas,
+        "readyReplicas": ready_groups,
+        "nodes": spec.parallelism.nodes,
+        "gpus": spec.total_gpus,
+        "endpoint": naming.client_endpoint(meta["name"], meta["namespace"], spec.server.port)
+        if spec.mode == "server"
+        else None,
+        "selector": naming.server_selector(meta["name"]),
+        "groups": [
+            {
+                "index": m.index,
+                "ready": next((v.ready for v in views if v.index == m.index), False),
+                "members": m.members,
+                "restarts": m.restarts,
+            }
+            for m in decision.memory
+        ],
+    }
+
+
+def _publish(
+    kube: Kube,
+    sgld: Mapping[str, Any],
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    events: _Events,
+) -> None:
+    """Writes status when it changed, then the events (and one for a newly invalid spec)."""
+    if dict(old) != dict(new):
+        kube.patch_status(sgld["metadata"]["namespace"], sgld["metadata"]["name"], new)
+        if new.get("message", "").startswith("invalid spec") and old.get("message") != new.get(
+            "message"
+        ):
+            events.warning(Reason.INVALID_SPEC, str(new["message"]))
+    for event_type, reason, message in events.items:
+        kube.event(sgld, event_type, reason, message)
