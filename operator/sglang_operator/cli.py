@@ -115,6 +115,39 @@ def _crd(args: argparse.Namespace) -> int:
     return 0
 
 
+@subcommand(
+    "run",
+    "run the operator (kopf) against the cluster of the kubeconfig or the pod's service account",
+    arg(
+        "-n",
+        "--namespace",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable); default: all namespaces",
+    ),
+    arg("--all-namespaces", action="store_true", help="watch all namespaces (the default)"),
+    arg(
+        "--liveness",
+        metavar="URL",
+        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
+    ),
+    arg(
+        "--standalone",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run without kopf peering (one replica); --no-standalone to coordinate replicas",
+    ),
+)
+def _run(args: argparse.Namespace) -> int:
+    if args.all_namespaces and args.namespace:
+        raise UsageError("--all-namespaces and --namespace exclude each other")
+    # Imported here so that render and crd work without cluster libraries being configured.
+    from sglang_operator.controller import run  # noqa: PLC0415
+
+    run(namespaces=args.namespace, liveness_endpoint=args.liveness, standalone=args.standalone)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sglang-operator",
