@@ -13,6 +13,8 @@ import lupa.lua51 as lua
 import pytest
 import yaml
 
+from sglang_operator.conditions import Reason
+
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_DIR = ROOT / "argocd" / "resource_customizations" / "sglang-operator.io" / "SGLangDeployment"
 HEALTH_LUA = (CHECK_DIR / "health.lua").read_text()
@@ -21,15 +23,17 @@ CASES: list[dict[str, Any]] = yaml.safe_load((CHECK_DIR / "health_test.yaml").re
 # What Argo CD accepts as a health status (anything else becomes Unknown).
 ARGOCD_STATUSES = {"Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"}
 
-# The reasons the operator sets on Degraded, from the team's status contract.
+# The diagnoses the operator reports on Degraded, each of which Argo CD must show as such.
 DEGRADING_REASONS = {
-    "InvalidSpec",
-    "Unschedulable",
-    "GroupRestartBudgetExhausted",
-    "OOMKilled",
-    "ImagePullFailed",
-    "StartupTimeout",
+    Reason.INVALID_SPEC,
+    Reason.UNSCHEDULABLE,
+    Reason.GROUP_RESTART_BUDGET_EXHAUSTED,
+    Reason.OOM_KILLED,
+    Reason.IMAGE_PULL_FAILED,
+    Reason.CRASH_LOOP,
+    Reason.STARTUP_TIMEOUT,
 }
+OPERATOR_REASONS = {v for k, v in vars(Reason).items() if k.isupper()}
 
 SANDBOX = """
 string, math, io, os, debug = nil, nil, nil, nil, nil
@@ -97,11 +101,17 @@ def test_each_degrading_reason_has_a_degraded_case() -> None:
     assert covered >= DEGRADING_REASONS
 
 
+def test_testdata_uses_only_reasons_the_operator_sets() -> None:
+    for case in CASES:
+        for cond in load_case(case).get("status", {}).get("conditions", []):
+            assert cond["reason"] in OPERATOR_REASONS, (case["inputPath"], cond["reason"])
+
+
 def test_failed_benchmark_leaves_serving_healthy() -> None:
     obj = load_case({"inputPath": "testdata/healthy_benchmarkFailed.yaml"})
     assert run_health(obj)["status"] == "Healthy"
     degraded = next(c for c in obj["status"]["conditions"] if c["type"] == "Degraded")
-    degraded["reason"] = "OOMKilled"
+    degraded["reason"] = Reason.OOM_KILLED
     assert run_health(obj) == {"status": "Degraded", "message": degraded["message"]}
 
 
