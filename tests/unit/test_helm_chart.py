@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sglang_operator import API_GROUP, chartgen, naming
+from sglang_operator import API_GROUP, chartgen, cli, naming
 from sglang_operator.builders import HTTP_PORT_NAME
 
 CHART = chartgen.CHART_DIR
@@ -111,6 +111,15 @@ def test_probes_hit_kopf_liveness_endpoint(values: str) -> None:
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": port["name"]}
     assert "--standalone" in args
+
+
+@pytest.mark.parametrize("values", SCENARIOS)
+def test_operator_cli_accepts_the_charts_arguments(values: str) -> None:
+    container = only(scenario(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    # The image's entrypoint is `sglang-operator run`; the chart gives the arguments.
+    args = cli.build_parser().parse_args(["run", *container["args"]])
+    assert args.standalone is True
+    assert not (args.all_namespaces and args.namespace)
 
 
 def test_cluster_wide_by_default() -> None:

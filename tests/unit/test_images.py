@@ -2,6 +2,7 @@
 agrees: the package, the chart, the one-file install, the images, the examples, the docs and
 the ArgoCD Applications. (No image is built here: there is no Docker engine.)"""
 
+import json
 import re
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sglang_operator import api, chartgen
+from sglang_operator import api, chartgen, cli
 
 ROOT = chartgen.ROOT
 BIN = Path(sys.executable).parent
@@ -88,8 +89,12 @@ def test_one_file_install_runs_the_chart_app_version() -> None:
 
 def test_operator_image_runs_the_operator_as_non_root() -> None:
     instructions = dockerfile_instructions(ROOT / "images" / "operator" / "Dockerfile")
-    entrypoint = [args for op, args in instructions if op == "ENTRYPOINT"][-1]
-    assert entrypoint == '["sglang-operator", "run"]'
+    entrypoint = json.loads([args for op, args in instructions if op == "ENTRYPOINT"][-1])
+    command = json.loads([args for op, args in instructions if op == "CMD"][-1])
+    assert entrypoint == ["sglang-operator", "run"]
+    # The default arguments are ones the operator's CLI accepts (argparse exits otherwise).
+    parsed = cli.build_parser().parse_args(entrypoint[1:] + command)
+    assert parsed.all_namespaces and parsed.liveness
     user = [args for op, args in instructions if op == "USER"][-1]
     assert user.split(":")[0] != "0" and user.split(":")[0].isdigit()
     bases = [args.split()[0] for op, args in instructions if op == "FROM"]
