@@ -1,0 +1,112 @@
+"""The sglang-operator console script: render and crd."""
+
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sglang_operator.cli import SUBCOMMANDS, main
+from sglang_operator.crd import render_crd
+
+ROOT = Path(__file__).resolve().parents[2]
+
+MANIFEST = """\
+apiVersion: sglang-operator.io/v1alpha1
+kind: SGLangDeployment
+metadata:
+  name: tiny
+{namespace}spec:
+  model:
+    path: Qwen/Qwen2.5-0.5B-Instruct
+  gpu:
+    perNode: {per_node}
+  parallelism:
+    tp: {tp}
+"""
+
+
+def manifest(tmp_path: Path, namespace: str = "", per_node: int = 1, tp: int = 1) -> str:
+    ns = f"  namespace: {namespace}\n" if namespace else ""
+    path = tmp_path / "sgld.yaml"
+    path.write_text(MANIFEST.format(namespace=ns, per_node=per_node, tp=tp))
+    return str(path)
+
+
+def rendered(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    return list(yaml.safe_load_all(capsys.readouterr().out))
+
+
+def test_console_script_is_declared() -> None:
+    scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    assert scripts["sglang-operator"] == "sglang_operator.cli:main"
+
+
+def test_render_prints_the_objects_as_a_yaml_stream(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "-f", manifest(tmp_path, namespace="team-a")]) == 0
+    objects = rendered(capsys)
+    assert [o["kind"] for o in objects] == ["Service", "StatefulSet", "Service"]
+    assert {o["metadata"]["namespace"] for o in objects} == {"team-a"}
+
+
+def test_render_takes_the_namespace_from_the_flag_when_the_manifest_has_none(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "-f", manifest(tmp_path), "-n", "team-b"]) == 0
+    assert {o["metadata"]["namespace"] for o in rendered(capsys)} == {"team-b"}
+    assert main(["render", "-f", manifest(tmp_path)]) == 0
+    assert {o["metadata"]["namespace"] for o in rendered(capsys)} == {"default"}
+
+
+def test_render_refuses_conflicting_namespaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "-f", manifest(tmp_path, namespace="a"), "-n", "b"]) == 1
+    assert "does not match -n b" in capsys.readouterr().err
+
+
+def test_render_exits_non_zero_with_the_validation_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["render", "-f", manifest(tmp_path, per_node=4, tp=8)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "tiny: spec: parallelism: tp * pp * dp must fit" in captured.err
+
+
+def test_render_refuses_other_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "cm.yaml"
+    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+    assert main(["render", "-f", str(path)]) == 1
+    assert "kind SGLangDeployment" in capsys.readouterr().err
+
+
+def test_render_reads_stdin_through_the_console_entry(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "sglang_operator.cli", "render", "-f", "-"],
+        input=Path(manifest(tmp_path)).read_text(),
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    assert [o["kind"] for o in yaml.safe_load_all(result.stdout)][1] == "StatefulSet"
+
+
+def test_crd_prints_or_writes_the_crd(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["crd", "-"]) == 0
+    assert capsys.readouterr().out == render_crd()
+    target = tmp_path / "out" / "crd.yaml"
+    assert main(["crd", str(target)]) == 0
+    assert target.read_text() == render_crd()
+
+
+def test_subcommands_are_registered_by_name() -> None:
+    assert {"render", "crd"} <= set(SUBCOMMANDS)
+    with pytest.raises(SystemExit):
+        main(["no-such-command"])
