@@ -2,7 +2,8 @@
 (install, upgrade to namespaced mode, uninstall) and dist/install.yaml with plain
 `kubectl apply`, client-side and server-side. kwok runs the operator pod (no container
 runs), so these prove what the API server accepts: objects, admission, and RBAC as the
-operator's ServiceAccount sees it."""
+operator's ServiceAccount sees it. Also: an applied example stays as applied (no drift for
+ArgoCD to see)."""
 
 from __future__ import annotations
 
@@ -161,6 +162,29 @@ def test_helm_install_upgrade_uninstall(
     assert not can_i(cluster, sa, "watch", "sglangdeployments.sglang-operator.io", ns=ns)
     # Helm never deletes a CRD it installed from crds/: users' SGLangDeployments survive.
     cluster.kubectl("get", f"crd/{CRD}")
+
+
+@pytest.mark.parametrize(
+    "example", sorted((chartgen.ROOT / "examples").glob("*.yaml")), ids=lambda p: p.name
+)
+def test_applied_example_shows_no_drift(cluster: Cluster, namespace: str, example: Any) -> None:
+    # What ArgoCD compares: the stored object against the manifest. The CRD carries no
+    # defaults, so the API server adds nothing to spec (the operator never writes spec).
+    crd_file = chartgen.CRD_DIR / f"{CRD}.yaml"
+    cluster.kubectl("create", "-f", str(crd_file), check=False)
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
+    manifest = yaml.safe_load(example.read_text())
+    manifest["metadata"]["namespace"] = namespace
+    text = yaml.safe_dump(manifest)
+    cluster.kubectl("apply", "-f", "-", input=text)
+    diff = cluster.kubectl("diff", "-f", "-", input=text, check=False)
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+    stored = json.loads(
+        cluster.kubectl(
+            "get", "sgld", manifest["metadata"]["name"], "-n", namespace, "-o", "json"
+        ).stdout
+    )
+    assert stored["spec"] == manifest["spec"]
 
 
 def _install_docs() -> list[dict[str, Any]]:
