@@ -15,6 +15,7 @@ for a plain `kubectl apply`; `argocd/argocd-cm.yaml` embeds the ArgoCD health ch
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import subprocess
@@ -279,6 +280,7 @@ def values_schema_json() -> str:
     return json.dumps(values_schema(), indent=2, sort_keys=False) + "\n"
 
 
+@functools.cache
 def find_helm() -> str:
     """The helm binary: the one `hack/cluster.sh build` made, else the one on PATH."""
     out = subprocess.run(
