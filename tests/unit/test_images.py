@@ -22,6 +22,7 @@ SHELL_SCRIPTS = sorted([*(ROOT / "hack").glob("*.sh"), *(ROOT / "images").rglob(
 USER_FACING = [
     ROOT / "README.md",
     *sorted((ROOT / "docs").rglob("*.md")),
+    *sorted((ROOT / "images").rglob("*.md")),
     *sorted((ROOT / "examples").glob("*.yaml")),
     *sorted((ROOT / "argocd" / "applications").glob("*.yaml")),
     *DOCKERFILES,
