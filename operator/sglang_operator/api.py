@@ -829,6 +829,25 @@ class BenchmarkResult(_Status):
     )
 
 
+class GroupStatus(_Status):
+    """One replica group as the operator last saw it, and what it must remember about it."""
+
+    index: int = Field(ge=0, description="Group index: pods <name>-<index>-<rank>.")
+    ready: bool = Field(default=False, description="All pods run and rank 0 is Ready.")
+    members: list[Annotated[str, Field(max_length=64)]] = Field(
+        default_factory=list,
+        max_length=256,
+        description="UIDs of the pods of the group's current incarnation, recorded once all "
+        "ran; a member that disappears means the group must restart together.",
+    )
+    restarts: list[Annotated[str, Field(max_length=32)]] = Field(
+        default_factory=list,
+        max_length=32,
+        description="When the operator restarted the group, within the restart budget's "
+        "window (RFC 3339).",
+    )
+
+
 class SGLangDeploymentStatus(_Status):
     """Observed state of an SGLangDeployment, written by the operator."""
 
@@ -867,6 +886,11 @@ class SGLangDeploymentStatus(_Status):
     )
     benchmark: BenchmarkResult | None = Field(
         default=None, description="Results of the last benchmark."
+    )
+    groups: list[GroupStatus] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Per replica group: readiness, members and recent restarts.",
     )
 
 
