@@ -6,3 +6,19 @@ cd "$(dirname "$0")/.."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
+
+# SGLang's own argument parsers, for tests/sglang_cli.py. sglang goes in with --no-deps: its
+# declared dependencies are GPU kernels and serving stacks that its parser modules never import;
+# hack/sglang-parser-requirements.txt lists what they do import. That includes torch, and
+# PyPI's Linux torch imports (on CPU too) only with the nvidia-* libraries libtorch links
+# against: about 3 GB to download, 2 minutes, once. The stamp, keyed on the pins, skips all of
+# it when nothing changed.
+sglang_version=0.5.23
+stamp=.venv/.sglang-parser-stamp
+want="sglang==$sglang_version $(sha256sum hack/sglang-parser-requirements.txt | cut -d' ' -f1)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    .venv/bin/pip install -q -r hack/sglang-parser-requirements.txt
+    .venv/bin/pip install -q --no-deps "sglang==$sglang_version"
+    .venv/bin/python -c 'import sglang.srt.server_args, sglang.benchmark.serving, sglang.benchmark.offline_throughput'
+    echo "$want" >"$stamp"
+fi
