@@ -19,6 +19,6 @@ want="sglang==$sglang_version $(sha256sum hack/sglang-parser-requirements.txt | 
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/pip install -q -r hack/sglang-parser-requirements.txt
     .venv/bin/pip install -q --no-deps "sglang==$sglang_version"
-    .venv/bin/python -c 'import sglang.srt.server_args, sglang.benchmark.serving, sglang.benchmark.offline_throughput'
+    .venv/bin/python -W ignore -c 'import sglang.srt.server_args, sglang.benchmark.serving, sglang.benchmark.offline_throughput'
     echo "$want" >"$stamp"
 fi
