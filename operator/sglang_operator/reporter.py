@@ -331,7 +331,7 @@ def split_commands(argv: Sequence[str]) -> list[list[str]]:
     return parts
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reporter.py",
         description="Run an SGLang benchmark and report its result for madengine and the operator.",
@@ -359,7 +359,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options, command, worker = split_commands(sys.argv[1:] if argv is None else argv)
-    parser = _parser()
+    parser = build_parser()
     args = parser.parse_args(options)
     if args.node_rank > 0:
         if not (worker or command):

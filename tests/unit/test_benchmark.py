@@ -1,0 +1,359 @@
+"""Benchmark builders: the Jobs run command lines SGLang's own parsers accept, are wired as
+the design says, and what the reporter writes is read back into status.benchmark."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sglang_cli import parse_bench_serving, parse_launch_server, parse_offline_throughput
+from sglang_operator import naming, reporter
+from sglang_operator.api import SGLangDeploymentSpec, parse_spec
+from sglang_operator.benchmark import (
+    GENERATION_ANNOTATION,
+    REPORTER_PATH,
+    RESULT_FILE,
+    benchmark_job,
+    offline_job,
+    offline_service,
+    read_result_log_line,
+    read_termination_message,
+    reporter_configmap,
+    reporter_configmap_name,
+    results_configmap,
+)
+from sglang_operator.builders import pod_spec_hash
+
+NS = "llm"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "bench"
+
+
+def spec(**fields: Any) -> SGLangDeploymentSpec:
+    return parse_spec({"model": {"path": "meta-llama/Llama-3.1-70B-Instruct"}, **fields})
+
+
+def only_container(job: dict[str, Any]) -> dict[str, Any]:
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    result: dict[str, Any] = container
+    return result
+
+
+def split(job: dict[str, Any]) -> list[list[str]]:
+    """The container's reporter options, rank-0 command and worker command."""
+    container = only_container(job)
+    assert container["command"] == ["python3", REPORTER_PATH]
+    return reporter.split_commands(container["args"])
+
+
+def module_args(command: list[str], module: str) -> list[str]:
+    """The arguments of `python3 -m module ...`, or of the DNS-waiting bash wrapper around it."""
+    if command[:3] == ["python3", "-m", module]:
+        return command[3:]
+    assert command[:2] == ["bash", "-c"]
+    assert f"python3 -m {module}" in command[2]
+    return command[4:]
+
+
+def as_rank(args: list[str], rank: int) -> list[str]:
+    """What the kubelet passes after expanding $(NODE_RANK)."""
+    return [a.replace("$(NODE_RANK)", str(rank)) for a in args]
+
+
+def flag(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
+SERVING_CASES = {
+    "defaults": {"benchmark": {"enabled": True}},
+    "rate, concurrency, sharegpt, api key, cache": {
+        "benchmark": {
+            "enabled": True,
+            "backend": "sglang-oai-chat",
+            "datasetName": "sharegpt",
+            "datasetPath": "/root/.cache/huggingface/sharegpt.json",
+            "numPrompts": 300,
+            "requestRate": 12.5,
+            "maxConcurrency": 64,
+            "warmupRequests": 4,
+            "extraArgs": ["--seed", "7"],
+        },
+        "server": {"apiKeySecret": {"name": "llm-key", "key": "key"}},
+        "model": {
+            "path": "Qwen/Qwen2.5-7B-Instruct",
+            "servedModelName": "qwen",
+            "cache": {"size": "200Gi"},
+            "hfTokenSecret": {"name": "hf", "key": "token"},
+        },
+    },
+}
+
+
+@pytest.mark.parametrize("fields", SERVING_CASES.values(), ids=SERVING_CASES.keys())
+def test_the_serving_benchmark_command_is_one_sglang_accepts(fields: dict[str, Any]) -> None:
+    s = spec(**fields)
+    options, command, worker = split(benchmark_job(s, "llama", NS, generation=3))
+
+    args = parse_bench_serving(module_args(command, "sglang.benchmark.serving"))
+
+    assert worker == []
+    assert args.base_url == naming.client_endpoint("llama", NS, s.server.port)
+    assert args.backend == s.benchmark.backend
+    assert args.dataset_name == s.benchmark.dataset_name
+    assert args.num_prompts == s.benchmark.num_prompts
+    assert args.warmup_requests == s.benchmark.warmup_requests
+    assert args.model == (s.model.served_model_name or s.model.path)
+    assert args.tokenizer == s.model.path
+    assert args.output_file == flag(options, "--result-file") == RESULT_FILE
+    reporter_args = reporter.build_parser().parse_args(options)
+    assert (reporter_args.kind, reporter_args.num_prompts) == ("serving", s.benchmark.num_prompts)
+
+
+def test_the_serving_benchmark_passes_rate_concurrency_and_extra_args() -> None:
+    s = spec(**SERVING_CASES["rate, concurrency, sharegpt, api key, cache"])
+    _, command, _ = split(benchmark_job(s, "qwen", NS, generation=1))
+
+    args = parse_bench_serving(module_args(command, "sglang.benchmark.serving"))
+
+    assert (args.request_rate, args.max_concurrency, args.seed) == (12.5, 64, 7)
+    assert args.dataset_path == "/root/.cache/huggingface/sharegpt.json"
+
+
+def test_the_serving_benchmark_job_runs_once_with_the_servers_secrets_and_cache() -> None:
+    s = spec(**SERVING_CASES["rate, concurrency, sharegpt, api key, cache"])
+    job = benchmark_job(s, "qwen", NS, generation=5)
+    container = only_container(job)
+    pod = job["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+
+    assert job["metadata"]["name"] == naming.benchmark_job_name("qwen")
+    assert job["metadata"]["annotations"][GENERATION_ANNOTATION] == "5"
+    assert (job["spec"]["backoffLimit"], pod["restartPolicy"]) == (0, "Never")
+    assert env["OPENAI_API_KEY"] == {"secretKeyRef": {"name": "llm-key", "key": "key"}}
+    assert env["HF_TOKEN"] == {"secretKeyRef": {"name": "hf", "key": "token"}}
+    assert env["HF_HOME"] == mounts["weights"] == "/root/.cache/huggingface"
+    assert volumes["weights"]["persistentVolumeClaim"]["claimName"] == (
+        naming.weights_pvc_name("qwen")
+    )
+    assert volumes["reporter"]["configMap"]["name"] == reporter_configmap_name("qwen")
+    assert REPORTER_PATH.startswith(mounts["reporter"] + "/")
+    assert RESULT_FILE.startswith(mounts["results"] + "/")
+    assert "emptyDir" in volumes["results"]
+    assert container["image"] == s.effective_image
+    assert "amd.com/gpu" not in container["resources"]["requests"]
+
+
+OFFLINE_CASES = {
+    "one node": {},
+    "two nodes, tp 16": {"parallelism": {"nodes": 2}},
+    "four nodes, pp 2, api key": {
+        "parallelism": {"nodes": 4, "pp": 2},
+        "server": {"apiKeySecret": {"name": "k", "key": "k"}},
+    },
+    "nvidia, sharegpt path": {
+        "gpu": {"vendor": "nvidia", "perNode": 4},
+        "offline": {"datasetName": "sharegpt", "datasetPath": "/data/sharegpt.json"},
+    },
+}
+
+
+@pytest.mark.parametrize("fields", OFFLINE_CASES.values(), ids=OFFLINE_CASES.keys())
+def test_every_rank_of_the_offline_job_runs_a_command_sglang_accepts(
+    fields: dict[str, Any],
+) -> None:
+    s = spec(mode="offline", **fields)
+    options, leader, worker = split(offline_job(s, "llama", NS, group=0, generation=1))
+
+    server_args, bench_args = parse_offline_throughput(
+        as_rank(module_args(leader, "sglang.benchmark.offline_throughput"), 0)
+    )
+
+    assert server_args.tp_size == s.tp
+    assert bench_args.result_filename == flag(options, "--result-file") == RESULT_FILE
+    assert bench_args.num_prompts == s.offline.num_prompts
+    assert flag(options, "--node-rank") == "$(NODE_RANK)"
+    if s.parallelism.nodes == 1:
+        assert worker == []
+        return
+    assert server_args.nnodes == s.parallelism.nodes
+    assert server_args.dist_init_addr == (
+        f"{naming.offline_rank0_fqdn('llama', 0, NS)}:{s.network.dist_init_port}"
+    )
+    for rank in range(1, s.parallelism.nodes):
+        worker_args = parse_launch_server(
+            as_rank(module_args(worker, "sglang.launch_server"), rank)
+        )
+        assert worker_args.node_rank == rank
+        assert worker_args.dist_init_addr == server_args.dist_init_addr
+
+
+def test_random_ids_runs_as_random_since_offline_throughput_has_no_random_ids() -> None:
+    s = spec(mode="offline")
+    _, leader, _ = split(offline_job(s, "llama", NS, group=0, generation=1))
+
+    _, bench_args = parse_offline_throughput(
+        as_rank(module_args(leader, "sglang.benchmark.offline_throughput"), 0)
+    )
+
+    assert s.offline.dataset_name == "random-ids"
+    assert bench_args.dataset_name == "random"
+
+
+def test_the_offline_job_is_indexed_one_pod_per_node_with_rank_from_the_index() -> None:
+    s = spec(mode="offline", parallelism={"nodes": 2})
+    job = offline_job(s, "llama", NS, group=1, generation=9)
+    template = job["spec"]["template"]
+    container = only_container(job)
+    node_rank = next(e for e in container["env"] if e["name"] == "NODE_RANK")
+    service = offline_service(s, "llama", NS, group=1)
+
+    assert job["metadata"]["name"] == naming.offline_job_name("llama", 1)
+    assert job["metadata"]["annotations"][GENERATION_ANNOTATION] == "9"
+    assert job["spec"]["completionMode"] == "Indexed"
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 2
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["successPolicy"] == {"rules": [{"succeededIndexes": "0"}]}
+    assert template["spec"]["restartPolicy"] == "Never"
+    assert node_rank["valueFrom"]["fieldRef"]["fieldPath"] == (
+        f"metadata.annotations['{naming.JOB_COMPLETION_INDEX_ANNOTATION}']"
+    )
+    assert not {"startupProbe", "readinessProbe", "livenessProbe"} & set(container)
+    # The pods' DNS names come from the headless Service named as their subdomain.
+    assert template["spec"]["subdomain"] == service["metadata"]["name"]
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["publishNotReadyAddresses"] is True
+    assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
+    assert naming.offline_rank0_fqdn("llama", 1, NS).startswith(
+        f"{job['metadata']['name']}-0.{service['metadata']['name']}."
+    )
+    assert any(v.get("configMap") for v in template["spec"]["volumes"])
+    assert any(m["mountPath"] == "/dev/shm" for m in container["volumeMounts"])
+
+
+def test_the_offline_pod_hash_covers_the_finished_template() -> None:
+    job = offline_job(spec(mode="offline"), "llama", NS, group=0, generation=1)
+    template = copy.deepcopy(job["spec"]["template"])
+
+    stamped = template["metadata"]["annotations"].pop(naming.POD_SPEC_HASH_ANNOTATION)
+
+    assert stamped == pod_spec_hash(template)
+
+
+def test_the_reporter_configmap_holds_the_reporter_source() -> None:
+    configmap = reporter_configmap("llama", NS)
+
+    assert configmap["metadata"]["name"] == reporter_configmap_name("llama")
+    assert configmap["data"]["reporter.py"] == Path(reporter.__file__).read_text()
+    assert len(configmap["metadata"]["name"]) <= naming.DNS_LABEL_MAX
+
+
+def test_reporter_configmap_names_stay_dns_labels_for_long_names() -> None:
+    name = reporter_configmap_name("a" * 253)
+
+    assert len(name) <= naming.DNS_LABEL_MAX
+    assert name == reporter_configmap_name("a" * 253)
+
+
+def _reported(kind: str, result: dict[str, Any], num_prompts: int) -> dict[str, Any]:
+    context = reporter.Context(kind=kind, model="llama", num_prompts=num_prompts)
+    return reporter.summarize(result, context)
+
+
+def test_a_serving_summary_becomes_status_benchmark() -> None:
+    result = {
+        "request_throughput": 12.5,
+        "output_throughput": 1600.25,
+        "median_ttft_ms": 80.5,
+        "p99_ttft_ms": 400.0,
+        "median_itl_ms": 9.5,
+        "p99_itl_ms": 30.0,
+        "completed": 498,
+        "duration": 40.0,
+    }
+    message = reporter.termination_message(_reported("serving", result, 500))
+
+    outcome = read_termination_message(message, generation=4, results_config_map="llama-bench-r")
+
+    assert outcome.succeeded
+    assert outcome.result is not None
+    assert outcome.result.wire() == {
+        "requestThroughput": 12.5,
+        "outputThroughput": 1600.25,
+        "medianTtftMs": 80.5,
+        "p99TtftMs": 400.0,
+        "medianItlMs": 9.5,
+        "p99ItlMs": 30.0,
+        "completed": 498,
+        "failed": 2,
+        "completedAt": outcome.result.completed_at,
+        "generation": 4,
+        "resultsConfigMap": "llama-bench-r",
+    }
+    assert outcome.result.completed_at is not None
+
+
+def test_an_offline_summary_becomes_status_benchmark() -> None:
+    last = json.loads((FIXTURES / "offline_throughput.jsonl").read_text().splitlines()[-1])
+    message = reporter.termination_message(_reported("offline", last, 2000))
+
+    outcome = read_termination_message(message, generation=2)
+
+    assert outcome.result is not None
+    assert outcome.result.request_throughput == last["request_throughput"]
+    assert outcome.result.output_throughput == last["output_throughput"]
+    assert (outcome.result.completed, outcome.result.failed) == (2000, 0)
+    assert outcome.result.median_ttft_ms is None
+
+
+def test_a_failure_summary_is_a_failure_with_its_reason() -> None:
+    summary = reporter.failure_summary(reporter.Context(kind="serving"), "exited with code 1")
+
+    outcome = read_termination_message(reporter.termination_message(summary), generation=1)
+
+    assert (outcome.succeeded, outcome.message) == (False, "exited with code 1")
+
+
+def test_a_log_tail_instead_of_a_summary_is_a_failure_that_shows_it() -> None:
+    outcome = read_termination_message("Traceback ...\nMemoryError\n", generation=1)
+
+    assert not outcome.succeeded
+    assert outcome.message.endswith("MemoryError")
+
+
+def test_the_full_report_is_found_in_the_log_and_stored_in_the_results_configmap() -> None:
+    report = {"summary": {"status": "Succeeded"}, "perfCsv": "model\nllama\n", "result": {"a": 1}}
+    log = "\n".join(
+        [
+            "performance: 1 requests_per_second",
+            reporter.RESULT_LOG_PREFIX + json.dumps(report),
+            "",
+        ]
+    )
+
+    found = read_result_log_line(log)
+    assert found == report
+    configmap = results_configmap("llama", NS, found)
+
+    assert configmap["metadata"]["name"] == naming.benchmark_results_configmap_name("llama")
+    assert json.loads(configmap["data"]["result.json"]) == {"a": 1}
+    assert configmap["data"]["perf.csv"] == "model\nllama\n"
+    assert json.loads(configmap["data"]["summary.json"]) == {"status": "Succeeded"}
+
+
+def test_a_result_too_large_for_a_configmap_is_left_out_of_it() -> None:
+    report = {"summary": {}, "perfCsv": "", "result": {"itls": [0.001] * 200_000}}
+
+    data = results_configmap("llama", NS, report)["data"]
+
+    assert "result.json" not in data
+    assert "result.json.omitted" in data
+    assert len(json.dumps(data).encode()) < 1024 * 1024
+
+
+def test_a_log_without_the_report_line_has_no_report() -> None:
+    assert read_result_log_line("performance: 1 requests_per_second\n") is None
