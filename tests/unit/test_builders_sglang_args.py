@@ -1,0 +1,141 @@
+"""SGLang's real argument parser (sglang 0.5.23, tests/sglang_cli.py) accepts every
+launch_server command line the builders write, for every rank, and reads back what we meant."""
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from sglang_cli import SGLangArgumentError, parse_launch_server
+from sglang_operator import naming
+from sglang_operator.api import SGLangDeploymentSpec, parse_spec
+from sglang_operator.builders import SERVER_MODULE, statefulset
+
+ROOT = Path(__file__).resolve().parents[2]
+NS = "llm"
+API_KEY = "sk-test"
+
+
+def argv_for_rank(sts: dict[str, Any], rank: int) -> list[str]:
+    """The container's args as the kubelet expands them in the pod of ordinal `rank`."""
+    container = sts["spec"]["template"]["spec"]["containers"][0]
+    # Both forms of the command end in `python3 -m sglang.launch_server <args>`.
+    assert SERVER_MODULE in " ".join(container["command"])
+    return [
+        arg.replace("$(NODE_RANK)", str(rank)).replace("$(SGLANG_API_KEY)", API_KEY)
+        for arg in container["args"]
+    ]
+
+
+def check_every_rank(spec: SGLangDeploymentSpec, name: str) -> None:
+    nodes = spec.parallelism.nodes
+    for group in range(max(spec.replicas, 1)):
+        sts = statefulset(spec, name, NS, group)
+        for rank in range(nodes):
+            args = parse_launch_server(argv_for_rank(sts, rank))
+            assert args.tp_size == spec.tp
+            assert args.pp_size == spec.parallelism.pp
+            assert args.dp_size == spec.parallelism.dp
+            assert args.nnodes == nodes
+            assert args.node_rank == rank
+            assert args.host == "0.0.0.0"
+            assert args.port == spec.server.port
+            assert args.model_path == spec.model.path
+            if nodes > 1:
+                host = naming.rank0_fqdn(name, group, NS)
+                assert args.dist_init_addr == f"{host}:{spec.network.dist_init_port}"
+            else:
+                assert args.dist_init_addr is None
+            if spec.server.api_key_secret:
+                assert args.api_key == API_KEY
+            assert args.enable_metrics == spec.server.enable_metrics
+
+
+SERVER_EXAMPLES = [
+    (path, doc)
+    for path in sorted((ROOT / "examples").glob("*.yaml"))
+    for doc in yaml.safe_load_all(path.read_text())
+    if doc["spec"].get("mode", "server") == "server"
+]
+
+
+@pytest.mark.parametrize(("path", "doc"), SERVER_EXAMPLES, ids=[p.stem for p, _ in SERVER_EXAMPLES])
+def test_sglang_accepts_every_example(path: Path, doc: dict[str, Any]) -> None:
+    check_every_rank(parse_spec(doc["spec"]), doc["metadata"]["name"])
+
+
+def test_a_flag_sglang_does_not_know_is_caught() -> None:
+    spec = parse_spec({"model": {"path": "m"}, "server": {"extraArgs": ["--no-such-flag"]}})
+    with pytest.raises(SGLangArgumentError):
+        parse_launch_server(argv_for_rank(statefulset(spec, "x", NS, 0), 0))
+
+
+def test_an_abbreviated_flag_in_extra_args_is_caught() -> None:
+    spec = parse_spec({"model": {"path": "m"}, "server": {"extraArgs": ["--tp", "8"]}})
+    with pytest.raises(SGLangArgumentError):
+        parse_launch_server(argv_for_rank(statefulset(spec, "x", NS, 0), 0))
+
+
+_label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
+resource_names = (
+    st.lists(_label, min_size=1, max_size=4).map(".".join).filter(lambda n: len(n) <= 253)
+)
+
+
+@st.composite
+def server_specs(draw: st.DrawFn) -> SGLangDeploymentSpec:
+    per_node = draw(st.sampled_from([1, 2, 4, 8]))
+    nodes = draw(st.integers(1, 4))
+    parallelism: dict[str, Any] = {"nodes": nodes, "pp": draw(st.sampled_from([1, 1, 2]))}
+    if nodes == 1:
+        parallelism["dp"] = draw(st.sampled_from([1, 1, 2]))
+    if draw(st.booleans()):
+        parallelism["tp"] = draw(st.sampled_from([1, 2, 4, 8, 16, 32]))
+    if draw(st.booleans()):
+        parallelism["ep"] = draw(st.sampled_from([1, 2, 4]))
+    server: dict[str, Any] = {
+        "port": draw(st.integers(1024, 65535)),
+        "enableMetrics": draw(st.booleans()),
+        "disableRadixCache": draw(st.booleans()),
+    }
+    if draw(st.booleans()):
+        server["memFractionStatic"] = draw(st.sampled_from([0.5, 0.8, 0.88, 0.9]))
+    if draw(st.booleans()):
+        server["contextLength"] = draw(st.sampled_from([2048, 8192, 131072]))
+    if draw(st.booleans()):
+        server["attentionBackend"] = draw(
+            st.sampled_from(["triton", "aiter", "fa3", "torch_native"])
+        )
+    if draw(st.booleans()):
+        server["apiKeySecret"] = {"name": "api", "key": "key"}
+    model: dict[str, Any] = {
+        "path": draw(st.sampled_from(["org/model", "/models/llama", "deepseek-ai/DeepSeek-R1"])),
+        "trustRemoteCode": draw(st.booleans()),
+    }
+    if draw(st.booleans()):
+        model["servedModelName"] = draw(st.sampled_from(["llama", "my-model/v1"]))
+    if draw(st.booleans()):
+        model["revision"] = draw(st.sampled_from(["main", "a1b2c3d"]))
+    raw = {
+        "model": model,
+        "gpu": {"vendor": draw(st.sampled_from(["amd", "nvidia"])), "perNode": per_node},
+        "parallelism": parallelism,
+        "replicas": draw(st.integers(1, 2)),
+        "server": server,
+        "network": {"distInitPort": draw(st.integers(1024, 65535))},
+    }
+    try:
+        return parse_spec(raw)
+    except ValidationError:
+        assume(False)
+        raise
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(server_specs(), resource_names)
+def test_sglang_accepts_every_generated_spec(spec: SGLangDeploymentSpec, name: str) -> None:
+    check_every_rank(spec, name)
