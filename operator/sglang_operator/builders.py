@@ -8,6 +8,7 @@ builder can reuse them with the Job's completion index as the rank source.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
@@ -279,10 +280,14 @@ def pod_template(
     labels: dict[str, str],
     container: Obj,
     restart_policy: str = "Always",
+    extra_volumes: Sequence[Obj] = (),
+    subdomain: str | None = None,
 ) -> Obj:
     """A pod template around the SGLang container, stamped with its own hash.
 
     The user's podLabels and podAnnotations come first so the operator's own keys win.
+    `extra_volumes` (for the container's extra mounts) and `subdomain` (an Indexed Job's
+    headless Service) are for callers other than the StatefulSet.
     """
     volumes: list[Obj] = [
         {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": str(spec.shm_size)}}
@@ -290,6 +295,7 @@ def pod_template(
     claim = weights_claim_name(spec, name)
     if claim:
         volumes.append({"name": WEIGHTS_VOLUME, "persistentVolumeClaim": {"claimName": claim}})
+    volumes += extra_volumes
     pod: Obj = {
         "containers": [container],
         "volumes": volumes,
@@ -299,6 +305,8 @@ def pod_template(
         # namespace; one named "sglang" would then set SGLANG_PORT inside SGLang.
         "enableServiceLinks": False,
     }
+    if subdomain:
+        pod["subdomain"] = subdomain
     if spec.network.host_network:
         pod["hostNetwork"] = True
         # Without it a host-network pod resolves with the node's DNS and never finds rank 0.

@@ -17,6 +17,7 @@ full name: stable (same input, same name) and distinct for distinct inputs.
 | weights PVC                   | `NAME-weights`               | 63    |
 | benchmark Job                 | `NAME-bench`                 | 52    |
 | benchmark results ConfigMap   | `NAME-bench-results`         | 63    |
+| reporter script ConfigMap     | `NAME-bench-reporter`        | 63    |
 | offline Indexed Job (group i) | `NAME-offline-<i>`           | 52    |
 | offline headless Service      | `<offline job>-hs`           | 63    |
 
@@ -108,6 +109,11 @@ def benchmark_job_name(name: str) -> str:
 def benchmark_results_configmap_name(name: str) -> str:
     """ConfigMap holding the last benchmark's full JSON results."""
     return _compose(name, "-bench-results", DNS_LABEL_MAX)
+
+
+def reporter_configmap_name(name: str) -> str:
+    """ConfigMap holding reporter.py, which benchmark and offline pods mount and run."""
+    return _compose(name, "-bench-reporter", DNS_LABEL_MAX)
 
 
 def offline_job_name(name: str, group: int = 0) -> str:
