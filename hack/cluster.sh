@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Local Kubernetes control plane on loopback for development and the e2e tests.
+#
+#   hack/cluster.sh build    build the pinned binaries once into the cache (fast no-op when cached)
+#   hack/cluster.sh up       start the cluster and its fake nodes (harmless when already up)
+#   hack/cluster.sh down     stop it and remove its state; no process is left behind
+#   hack/cluster.sh env      print `export KUBECONFIG=... PATH=...` for eval
+#   hack/cluster.sh status   say whether the cluster is up (exit 0) or not (exit 1)
+#   hack/cluster.sh logs     print the tail of each component's log (for test failure reports)
+#
+# Everything is built from the Go module proxy (no Docker, no release downloads): etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok/kwokctl and helm.
+# Environment: SGLANG_OPERATOR_CACHE (default ~/.cache/sglang-operator),
+# SGLANG_OPERATOR_CLUSTER (cluster name, default sglang-operator).
+set -euo pipefail
+
+K8S_VERSION=v1.35.4
+ETCD_VERSION=v3.6.16
+KWOK_VERSION=v0.8.0
+HELM_VERSION=v3.22.0
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+CACHE_ROOT=${SGLANG_OPERATOR_CACHE:-$HOME/.cache/sglang-operator}
+CACHE=$CACHE_ROOT/k8s-$K8S_VERSION
+BIN=$CACHE/bin
+# The stamp names every pinned version, so changing one pin invalidates the whole cache.
+STAMP=$CACHE/complete
+STAMP_TEXT="kubernetes=$K8S_VERSION etcd=$ETCD_VERSION kwok=$KWOK_VERSION helm=$HELM_VERSION"
+BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl helm)
+
+NAME=${SGLANG_OPERATOR_CLUSTER:-sglang-operator}
+# kwokctl keeps each cluster's state (pki, etcd data, logs, pid files, kubeconfig) under its
+# workdir; pointing it into our cache keeps ~/.kwok and ~/.kube/config untouched.
+export KWOK_WORKDIR=$CACHE_ROOT/kwok
+CLUSTER_DIR=$KWOK_WORKDIR/clusters/$NAME
+KUBECONFIG_PATH=$CLUSTER_DIR/kubeconfig.yaml
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller)
+
+log() { printf '[cluster] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+cache_complete() {
+  [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_TEXT" ] || return 1
+  local b
+  for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done
+}
+
+# A wrapper module per component: k8s.io/kubernetes and etcd's server module both carry
+# replace directives pointing into their own repositories, which `go install pkg@version`
+# refuses, so each is built as a dependency of a throwaway module instead.
+build_kubernetes() {
+  local out=$1 work gomod staging minor ldflags m p
+  local cmds=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+  work=$(mktemp -d "$CACHE/work.XXXXXX")
+  staging=v0.${K8S_VERSION#v1.}
+  minor=$(cut -d. -f2 <<<"$K8S_VERSION")
+  (
+    cd "$work"
+    go mod init local/k8sbins >/dev/null 2>&1
+    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c \
+      'import json, sys; print(json.load(sys.stdin)["GoMod"])')
+    # Kubernetes requires its staging modules at v0.0.0 and replaces them with local paths;
+    # the published v0.<minor>.<patch> tags are the same code. Derived, not hard-coded, so a
+    # new minor's new staging modules are picked up.
+    while read -r m; do
+      go mod edit -replace="$m=$m@$staging"
+    done < <(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod")
+    # Keep the GODEBUG defaults Kubernetes itself is built with.
+    if grep -q '^godebug ' "$gomod"; then
+      grep '^godebug ' "$gomod" >>go.mod
+    fi
+    # Getting the command packages (not just the module) records go.sum entries for
+    # everything they import.
+    go get "${cmds[@]/%/@$K8S_VERSION}"
+    # kwokctl reads `--version` to pick component flags; without these it sees v0.0.0.
+    ldflags="-s -w"
+    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+      ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+      ldflags+=" -X $p.gitTreeState=clean"
+    done
+    nice go build -ldflags="$ldflags" -o "$out/" "${cmds[@]}"
+  )
+  rm -rf "$work"
+}
+
+build_etcd() {
+  local out=$1 work
+  work=$(mktemp -d "$CACHE/work.XXXXXX")
+  (
+    cd "$work"
+    go mod init local/etcdbin >/dev/null 2>&1
+    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    nice go build -ldflags="-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
+  )
+  rm -rf "$work"
+}
+
+build_plain() {
+  local out=$1
+  # kwok's own version is a constant in its source; helm's holds only major.minor unless set.
+  GOBIN=$out nice go install -ldflags="-s -w" \
+    "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION"
+  GOBIN=$out nice go install -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+}
+
+# Each binary must report the pinned version; a build that does not is never stamped.
+verify() {
+  local out=$1 v
+  v=$("$out/kube-apiserver" --version)
+  [ "$v" = "Kubernetes $K8S_VERSION" ] || die "kube-apiserver --version: $v"
+  v=$("$out/kube-controller-manager" --version)
+  [ "$v" = "Kubernetes $K8S_VERSION" ] || die "kube-controller-manager --version: $v"
+  v=$("$out/kube-scheduler" --version)
+  [ "$v" = "Kubernetes $K8S_VERSION" ] || die "kube-scheduler --version: $v"
+  v=$("$out/kubectl" version --client)
+  grep -qF "Client Version: $K8S_VERSION" <<<"$v" || die "kubectl version: $v"
+  v=$("$out/etcd" --version)
+  grep -qF "etcd Version: ${ETCD_VERSION#v}" <<<"$v" || die "etcd --version: $v"
+  v=$("$out/kwokctl" --version)
+  grep -qF "$KWOK_VERSION" <<<"$v" || die "kwokctl --version: $v"
+  v=$("$out/kwok" --version)
+  grep -qF "$KWOK_VERSION" <<<"$v" || die "kwok --version: $v"
+  v=$("$out/helm" version --short)
+  grep -qF "$HELM_VERSION" <<<"$v" || die "helm version: $v"
+}
+
+build_all() {
+  log "building $STAMP_TEXT into $CACHE (cold build: many minutes)"
+  rm -f "$STAMP"
+  rm -rf "$CACHE"/work.* "$CACHE/bin.partial"
+  local out=$CACHE/bin.partial
+  mkdir -p "$out"
+  # Two cores are shared with other work: cap parallelism and lower priority.
+  export CGO_ENABLED=0 GOFLAGS="-p=2 -trimpath -buildvcs=false"
+  build_etcd "$out"
+  build_plain "$out"
+  build_kubernetes "$out"
+  verify "$out"
+  rm -rf "$BIN"
+  mv "$out" "$BIN"
+  # Written last: only a complete, verified build is ever taken as cached.
+  printf '%s' "$STAMP_TEXT" >"$STAMP"
+  log "build complete: $BIN"
+}
+
+cmd_build() {
+  cache_complete && return 0
+  command -v go >/dev/null || die "Go is needed to build the control plane binaries"
+  mkdir -p "$CACHE/locks"
+  # One builder at a time: a second caller (another test run) waits, then finds the cache
+  # done. The lock lives only as long as this subshell.
+  (
+    flock 9
+    cache_complete || build_all
+  ) 9>"$CACHE/locks/build"
+}
+
+kctl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+cluster_ready() {
+  [ -f "$KUBECONFIG_PATH" ] && [ "$(kctl --request-timeout=5s get --raw /readyz 2>/dev/null)" = ok ]
+}
+
+# Polls a command until it succeeds; fails loudly with the last attempt's output.
+wait_for() {
+  local what=$1 seconds=$2 i
+  shift 2
+  for ((i = 0; i < seconds; i++)); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  "$@" || true
+  die "timed out after ${seconds}s waiting for $what"
+}
+
+# up and down serialise per cluster name, so concurrent callers never race kwokctl.
+# Runs "$@" holding this cluster's lock, so concurrent up/down of one cluster never race.
+# Commands that start daemons must close fd 8, or the daemons would hold the lock forever.
+with_cluster_lock() {
+  mkdir -p "$KWOK_WORKDIR/locks"
+  (
+    flock 8
+    "$@"
+  ) 8>"$KWOK_WORKDIR/locks/$NAME"
+}
+
+cmd_up() {
+  cmd_build
+  with_cluster_lock up_locked
+}
+
+up_locked() {
+  local config=$KWOK_WORKDIR/$NAME.kwokctl.yaml
+  sed -e "s|@BIN@|$BIN|g" -e "s|@K8S_VERSION@|$K8S_VERSION|g" \
+    -e "s|@ETCD_VERSION@|${ETCD_VERSION#v}|g" "$HERE/cluster/kwokctl.yaml" >"$config"
+  # Idempotent: an existing, ready cluster is left as it is; a stopped one is started again.
+  # An empty --kubeconfig keeps kwokctl from editing the user's ~/.kube/config.
+  "$BIN/kwokctl" --config "$config" create cluster --name "$NAME" --kubeconfig= \
+    --wait 2m --quiet-pull >&2 8>&-
+  wait_for "the API server" 60 cluster_ready
+  kctl apply -f "$HERE/cluster/nodes.yaml" >&2
+  wait_for "fake nodes to be Ready" 120 kctl wait --for=condition=Ready node --all --timeout=1s
+  # The controller-manager creates each namespace's default ServiceAccount; its presence says
+  # the controllers run and pods can be admitted.
+  wait_for "the default ServiceAccount" 120 kctl -n default get serviceaccount default
+  log "cluster $NAME is up; use it with: eval \"\$($0 env)\""
+}
+
+cmd_down() {
+  with_cluster_lock down_locked
+}
+
+down_locked() {
+  if [ -d "$CLUSTER_DIR" ]; then
+    "$BIN/kwokctl" delete cluster --name "$NAME" >&2
+  fi
+  rm -f "$KWOK_WORKDIR/$NAME.kwokctl.yaml"
+  # kwokctl stops components by pid file; anything still naming this cluster's directory in
+  # its command line escaped that and would hold its ports.
+  local left
+  left=$(pgrep -f -- "$CLUSTER_DIR/" || true)
+  [ -z "$left" ] || die "processes of cluster $NAME still running: $left"
+  log "cluster $NAME is down"
+}
+
+cmd_env() {
+  printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_PATH"
+  # $PATH stays literal: it is expanded by the shell that evals this line.
+  # shellcheck disable=SC2016
+  printf 'export PATH=%q:"$PATH"\n' "$BIN"
+}
+
+cmd_status() {
+  if cache_complete && cluster_ready; then
+    echo "cluster $NAME is up (KUBECONFIG=$KUBECONFIG_PATH)"
+  else
+    echo "cluster $NAME is down"
+    return 1
+  fi
+}
+
+cmd_logs() {
+  local lines=${1:-100} c
+  for c in "${COMPONENTS[@]}"; do
+    [ -f "$CLUSTER_DIR/logs/$c.log" ] || continue
+    printf '===== %s (last %s lines) =====\n' "$c" "$lines"
+    tail -n "$lines" "$CLUSTER_DIR/logs/$c.log"
+  done
+}
+
+case ${1:-} in
+  build) cmd_build ;;
+  up) cmd_up ;;
+  down) cmd_down ;;
+  env) cmd_env ;;
+  status) cmd_status ;;
+  logs) cmd_logs "${2:-100}" ;;
+  *) die "usage: $0 build|up|down|env|status|logs [lines]" ;;
+esac
