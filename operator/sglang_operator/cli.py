@@ -16,8 +16,8 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from sglang_operator import API_GROUP, API_VERSION, KIND
-from sglang_operator.api import format_validation_error, parse_spec
+from sglang_operator import API_GROUP, API_VERSION, KIND, benchmark
+from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.crd import render_crd, write_crd
 
@@ -60,6 +60,25 @@ def _load_documents(path: str, stdin: TextIO) -> list[Any]:
     return [doc for doc in yaml.safe_load_all(text) if doc is not None]
 
 
+def all_objects(
+    spec: SGLangDeploymentSpec, name: str, namespace: str, generation: int
+) -> list[dict[str, Any]]:
+    """Everything the operator may create for a deployment, as `helm template` would show it:
+    the server objects, and the run objects (offline Jobs; the benchmark Job, which the
+    operator creates only once the server is Ready)."""
+    objects = desired_objects(spec, name, namespace)
+    runs: list[dict[str, Any]] = []
+    if spec.mode == "offline":
+        for group in range(spec.replicas):
+            runs.append(benchmark.offline_service(spec, name, namespace, group))
+            runs.append(benchmark.offline_job(spec, name, namespace, group, generation))
+    elif spec.benchmark.enabled:
+        runs.append(benchmark.benchmark_job(spec, name, namespace, generation))
+    if runs:
+        objects.append(benchmark.reporter_configmap(name, namespace))
+    return objects + runs
+
+
 def render_documents(documents: list[Any], namespace: str | None) -> list[dict[str, Any]]:
     """The objects for every SGLangDeployment in documents; raises UsageError on bad input."""
     objects: list[dict[str, Any]] = []
@@ -86,7 +105,8 @@ def render_documents(documents: list[Any], namespace: str | None) -> list[dict[s
             spec = parse_spec(doc.get("spec") or {})
         except ValidationError as error:
             raise UsageError(f"{name}: {format_validation_error(error)}") from error
-        objects += desired_objects(spec, name, own_namespace or namespace or "default")
+        generation = int(metadata.get("generation") or 1)
+        objects += all_objects(spec, name, own_namespace or namespace or "default", generation)
     return objects
 
 

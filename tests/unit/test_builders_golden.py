@@ -1,6 +1,7 @@
 """Golden files: every example in examples/ renders exactly to tests/golden/<example>.yaml.
 
-A change to a builder shows up here as a reviewable diff of the objects. After an
+A change to a builder shows up here as a reviewable diff of the objects (the reporter
+script's source is replaced by a placeholder). After an
 intended change, regenerate with `UPDATE_GOLDEN=1 pytest tests/unit/test_builders_golden.py`
 and review the diff before committing.
 """
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sglang_operator.benchmark import REPORTER_KEY, reporter_source
 from sglang_operator.cli import render_documents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,8 +20,16 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "golden"
 
 
+REPORTER_PLACEHOLDER = "<the source of sglang_operator/reporter.py>"
+
+
 def render(example: Path) -> str:
     objects = render_documents(list(yaml.safe_load_all(example.read_text())), None)
+    for obj in objects:
+        # The reporter script has tests of its own; here only that it is shipped verbatim.
+        if obj["kind"] == "ConfigMap" and REPORTER_KEY in obj.get("data", {}):
+            assert obj["data"][REPORTER_KEY] == reporter_source()
+            obj["data"][REPORTER_KEY] = REPORTER_PLACEHOLDER
     return yaml.safe_dump_all(objects, sort_keys=False, width=100)
 
 
