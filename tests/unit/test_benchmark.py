@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from sglang_cli import parse_bench_serving, parse_launch_server, parse_offline_throughput
 from sglang_operator import naming, reporter
@@ -29,6 +33,7 @@ from sglang_operator.benchmark import (
 from sglang_operator.builders import pod_spec_hash
 
 NS = "llm"
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bench"
 
 
@@ -357,3 +362,96 @@ def test_a_result_too_large_for_a_configmap_is_left_out_of_it() -> None:
 
 def test_a_log_without_the_report_line_has_no_report() -> None:
     assert read_result_log_line("performance: 1 requests_per_second\n") is None
+
+
+# ---- properties over generated valid specs -----------------------------------------------------
+
+_label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
+names = st.lists(_label, min_size=1, max_size=4).map(".".join).filter(lambda n: len(n) <= 253)
+
+
+@st.composite
+def workload_specs(draw: st.DrawFn, mode: str) -> SGLangDeploymentSpec:
+    per_node = draw(st.sampled_from([1, 2, 4, 8]))
+    nodes = draw(st.integers(1, 4)) if mode == "offline" else draw(st.integers(1, 2))
+    workload: dict[str, Any] = {
+        "datasetName": draw(st.sampled_from(["random-ids", "random", "sharegpt"])),
+        "numPrompts": draw(st.integers(1, 100_000)),
+        "randomInputLen": draw(st.integers(1, 32768)),
+        "randomOutputLen": draw(st.integers(1, 32768)),
+        "randomRangeRatio": draw(st.sampled_from([0.0, 0.5, 1.0])),
+    }
+    if workload["datasetName"] != "random-ids":
+        workload["datasetPath"] = "/data/sharegpt.json"
+    raw: dict[str, Any] = {
+        "model": {"path": "org/model"},
+        "mode": mode,
+        "gpu": {"vendor": draw(st.sampled_from(["amd", "nvidia"])), "perNode": per_node},
+        "parallelism": {"nodes": nodes, "pp": draw(st.sampled_from([1, 1, 2]))},
+        "replicas": draw(st.integers(1, 3)),
+    }
+    if draw(st.booleans()):
+        raw["server"] = {"apiKeySecret": {"name": "key", "key": "key"}}
+    if mode == "offline":
+        raw["offline"] = workload
+    else:
+        workload["enabled"] = True
+        workload["backend"] = draw(st.sampled_from(["sglang", "sglang-oai", "sglang-oai-chat"]))
+        if draw(st.booleans()):
+            workload["maxConcurrency"] = draw(st.integers(1, 1024))
+        if draw(st.booleans()):
+            workload["requestRate"] = draw(st.sampled_from([0.5, 8.0, 100.0]))
+        raw["benchmark"] = workload
+    try:
+        return parse_spec(raw)
+    except ValidationError:
+        assume(False)
+        raise
+
+
+@settings(max_examples=25, deadline=None)
+@given(workload_specs("offline"), names, st.integers(0, 3))
+def test_every_offline_job_runs_what_sglang_accepts_on_every_rank(
+    s: SGLangDeploymentSpec, name: str, group: int
+) -> None:
+    job = offline_job(s, name, NS, group=group, generation=1)
+    service = offline_service(s, name, NS, group=group)
+    options, leader, worker = split(job)
+
+    server_args, bench_args = parse_offline_throughput(
+        as_rank(module_args(leader, "sglang.benchmark.offline_throughput"), 0)
+    )
+    for rank in range(1, s.parallelism.nodes):
+        assert (
+            parse_launch_server(
+                as_rank(module_args(worker, "sglang.launch_server"), rank)
+            ).node_rank
+            == rank
+        )
+
+    assert bench_args.num_prompts == s.offline.num_prompts
+    assert server_args.nnodes == s.parallelism.nodes
+    for obj in (job, service):
+        assert DNS_1035.match(obj["metadata"]["name"]) and len(obj["metadata"]["name"]) <= 63
+    # Pod hostnames are `<job>-<index>`: a DNS label too.
+    assert len(f"{job['metadata']['name']}-{s.parallelism.nodes - 1}") <= 63
+    assert (
+        service["spec"]["selector"].items() <= job["spec"]["template"]["metadata"]["labels"].items()
+    )
+    assert reporter.build_parser().parse_args(as_rank(options, 0)).kind == "offline"
+
+
+@settings(max_examples=25, deadline=None)
+@given(workload_specs("server"), names)
+def test_every_serving_benchmark_job_runs_what_sglang_accepts(
+    s: SGLangDeploymentSpec, name: str
+) -> None:
+    job = benchmark_job(s, name, NS, generation=1)
+    options, command, _ = split(job)
+
+    args = parse_bench_serving(module_args(command, "sglang.benchmark.serving"))
+
+    assert args.num_prompts == s.benchmark.num_prompts
+    assert args.max_concurrency == s.benchmark.max_concurrency
+    assert DNS_1035.match(job["metadata"]["name"]) and len(job["metadata"]["name"]) <= 63
+    assert reporter.build_parser().parse_args(options).kind == "serving"
