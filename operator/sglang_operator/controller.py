@@ -123,6 +123,12 @@ def register(registry: kopf.OperatorRegistry) -> None:
     queue = WorkQueue()
     tasks: list[asyncio.Task[None]] = []
 
+    @kopf.on.login(registry=registry)
+    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # A registry of our own does not get kopf's default login handlers: the kubernetes
+        # client's own logic (in-cluster account, else the kubeconfig) is what we want.
+        return kopf.login_via_client(**kwargs)
+
     @kopf.on.startup(registry=registry)
     async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         # The project's own group for kopf's annotations and finalizer, should kopf ever

@@ -1,0 +1,512 @@
+"""User stories against the real control plane: the operator process, kwok nodes, real
+controllers. kwok makes pods Running and Ready at once and never runs a container, so these
+tests prove the operator's side: objects, status, self-healing and rollout order."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import Cluster
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from operator_process import OperatorProcess
+
+from sglang_operator import API_GROUP, API_VERSION, PLURAL
+from sglang_operator.naming import (
+    GROUP_LABEL,
+    INSTANCE_LABEL,
+    POD_INDEX_LABEL,
+    POD_SPEC_HASH_ANNOTATION,
+    client_service_name,
+    group_name,
+    headless_service_name,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "crds" / "sglangdeployments.sglang-operator.io.yaml"
+Wait = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def crd(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "-f", str(CRD))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/sglangdeployments.sglang-operator.io"
+    )
+
+
+@pytest.fixture(scope="module")
+def operator(
+    cluster: Cluster, crd: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("op") / "operator.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _operator_log_on_failure(operator: OperatorProcess) -> Iterator[None]:
+    yield
+    # Printed output is shown by pytest only for a failing test.
+    print("---- operator log (tail) ----\n" + operator.tail())
+
+
+def manifest(name: str, *, nodes: int = 2, per_node: int = 2, replicas: int = 1) -> dict[str, Any]:
+    """A small AMD deployment: tests share 16 fake AMD GPUs, so groups stay small."""
+    return {
+        "apiVersion": f"{API_GROUP}/{API_VERSION}",
+        "kind": "SGLangDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"},
+            "gpu": {"vendor": "amd", "perNode": per_node},
+            "parallelism": {"nodes": nodes},
+            "replicas": replicas,
+        },
+    }
+
+
+def apply(cluster: Cluster, namespace: str, obj: dict[str, Any]) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
+
+
+def get_sgld(kube: Any, namespace: str, name: str) -> dict[str, Any]:
+    obj: dict[str, Any] = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        API_GROUP, API_VERSION, namespace, PLURAL, name
+    )
+    return obj
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
+
+
+def wait_ready(cluster: Cluster, namespace: str, name: str, timeout: int = 120) -> None:
+    cluster.kubectl(
+        "wait",
+        "-n",
+        namespace,
+        "--for=condition=Ready",
+        f"sgld/{name}",
+        f"--timeout={timeout}s",
+        timeout=timeout + 10,
+    )
+
+
+def pods(kube: Any, namespace: str, name: str) -> list[Any]:
+    items: list[Any] = (
+        client.CoreV1Api(kube)
+        .list_namespaced_pod(namespace, label_selector=f"{INSTANCE_LABEL}={name}")
+        .items
+    )
+    return items
+
+
+def live_pods(kube: Any, namespace: str, name: str) -> list[Any]:
+    return [p for p in pods(kube, namespace, name) if not p.metadata.deletion_timestamp]
+
+
+def statefulsets(kube: Any, namespace: str, name: str) -> list[str]:
+    items = (
+        client.AppsV1Api(kube)
+        .list_namespaced_stateful_set(namespace, label_selector=f"{INSTANCE_LABEL}={name}")
+        .items
+    )
+    return sorted(s.metadata.name for s in items)
+
+
+def events(kube: Any, namespace: str, reason: str) -> list[Any]:
+    items = client.CoreV1Api(kube).list_namespaced_event(namespace).items
+    return sorted(
+        (e for e in items if e.reason == reason),
+        # Timestamps have whole seconds; the resourceVersion orders events within one.
+        key=lambda e: (e.last_timestamp, int(e.metadata.resource_version)),
+    )
+
+
+def is_ready(pod: Any) -> bool:
+    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def test_apply_example_becomes_ready_with_rank_wired_pods(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    example = yaml.safe_load((REPO / "examples" / "multi-node-2x8-mi300x.yaml").read_text())
+    example["metadata"].pop("namespace", None)
+    # The example mounts an existing weights claim and targets a node label and RDMA devices
+    # the fake nodes don't have; keep its topology, drop what kwok nodes cannot offer.
+    for key in ("nodeSelector", "tolerations"):
+        example["spec"].pop(key, None)
+    example["spec"]["model"].pop("cache", None)
+    example["spec"]["network"].pop("rdmaResourceName", None)
+    example["spec"]["network"].pop("rdmaCount", None)
+    name = example["metadata"]["name"]
+    apply(cluster, namespace, example)
+    wait_ready(cluster, namespace, name)
+
+    obj = get_sgld(kube, namespace, name)
+    status = obj["status"]
+    assert status["phase"] == "Ready"
+    assert status["observedGeneration"] == obj["metadata"]["generation"]
+    assert (status["replicas"], status["readyReplicas"]) == (1, 1)
+    assert status["endpoint"] == (
+        f"http://{client_service_name(name)}.{namespace}.svc.cluster.local:30000"
+    )
+    for type_ in ("Ready", "Progressing", "Degraded"):
+        cond = condition(obj, type_)
+        assert cond["observedGeneration"] == obj["metadata"]["generation"]
+        assert cond["reason"][0].isupper()
+    assert condition(obj, "Degraded")["status"] == "False"
+
+    group_pods = sorted(live_pods(kube, namespace, name), key=lambda p: p.metadata.name)
+    assert [p.metadata.labels[POD_INDEX_LABEL] for p in group_pods] == ["0", "1"]
+    for pod in group_pods:
+        # NODE_RANK comes from the pod-index label, which the StatefulSet sets to the ordinal.
+        env = {e.name: e for e in pod.spec.containers[0].env}
+        field = env["NODE_RANK"].value_from.field_ref.field_path
+        assert field == f"metadata.labels['{POD_INDEX_LABEL}']"
+        assert pod.metadata.name.endswith(f"-{pod.metadata.labels[POD_INDEX_LABEL]}")
+        assert pod.metadata.owner_references[0].kind == "StatefulSet"
+
+    core = client.CoreV1Api(kube)
+    svc = core.read_namespaced_service(client_service_name(name), namespace)
+    assert svc.spec.selector[POD_INDEX_LABEL] == "0"
+    headless = core.read_namespaced_service(headless_service_name(name, 0), namespace)
+    assert headless.spec.cluster_ip == "None"
+    assert headless.spec.publish_not_ready_addresses is True
+    sts = client.AppsV1Api(kube).read_namespaced_stateful_set(group_name(name, 0), namespace)
+    assert sts.spec.pod_management_policy == "Parallel"
+    assert sts.metadata.owner_references[0].uid == obj["metadata"]["uid"]
+    created = events(kube, namespace, "Created")
+    assert created
+    assert created[0].involved_object.name == name
+
+
+def test_scale_up_and_down_whole_groups(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    apply(cluster, namespace, manifest("scaler", replicas=1))
+    wait_ready(cluster, namespace, "scaler")
+
+    cluster.kubectl("scale", "-n", namespace, "sgld/scaler", "--replicas=3")
+    wait_until(
+        lambda: get_sgld(kube, namespace, "scaler")["status"].get("readyReplicas") == 3,
+        timeout=90,
+        what="3 ready groups",
+    )
+    wait_ready(cluster, namespace, "scaler")
+    assert statefulsets(kube, namespace, "scaler") == sorted(
+        group_name("scaler", g) for g in range(3)
+    )
+    assert len(live_pods(kube, namespace, "scaler")) == 6
+    scale = client.CustomObjectsApi(kube).get_namespaced_custom_object_scale(
+        API_GROUP, API_VERSION, namespace, PLURAL, "scaler"
+    )
+    assert scale["status"]["replicas"] == 3
+    assert "selector" in scale["status"]
+
+    cluster.kubectl("scale", "-n", namespace, "sgld/scaler", "--replicas=1")
+    wait_until(
+        lambda: statefulsets(kube, namespace, "scaler") == [group_name("scaler", 0)],
+        timeout=90,
+        what="groups 1 and 2 removed",
+    )
+    wait_until(
+        lambda: {p.metadata.labels[GROUP_LABEL] for p in pods(kube, namespace, "scaler")} == {"0"},
+        timeout=90,
+        what="pods of removed groups gone",
+    )
+    wait_ready(cluster, namespace, "scaler")
+    scaled = [e.message for e in events(kube, namespace, "Scaled")]
+    assert any("removed group(s) 2, 1" in m for m in scaled)
+
+
+def test_image_change_replaces_groups_one_at_a_time(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    obj = manifest("roller", replicas=3)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "roller")
+    before = {p.metadata.uid for p in live_pods(kube, namespace, "roller")}
+
+    changed = copy.deepcopy(obj)
+    changed["spec"]["image"] = "lmsysorg/sglang:v0.5.23-rocm700-mi35x"
+    apply(cluster, namespace, changed)
+
+    def mixed_groups() -> set[str]:
+        by_group: dict[str, set[str]] = {}
+        for p in live_pods(kube, namespace, "roller"):
+            by_group.setdefault(p.metadata.labels[GROUP_LABEL], set()).add(
+                p.metadata.annotations[POD_SPEC_HASH_ANNOTATION]
+            )
+        return {g for g, hashes in by_group.items() if len(hashes) > 1}
+
+    def rolled() -> bool:
+        # Never two revisions inside one group, at any moment we look.
+        assert mixed_groups() == set()
+        current = live_pods(kube, namespace, "roller")
+        return (
+            len(current) == 6
+            and not before & {p.metadata.uid for p in current}
+            and all(p.spec.containers[0].image.endswith("mi35x") for p in current)
+            and get_sgld(kube, namespace, "roller")["status"].get("readyReplicas") == 3
+        )
+
+    wait_until(rolled, timeout=180, what="all three groups replaced", interval=0.2)
+    wait_ready(cluster, namespace, "roller")
+
+    steps = events(kube, namespace, "RolloutStep")
+    assert [e.message for e in steps] == [
+        f"replacing group {g} with the new revision" for g in range(3)
+    ]
+    # Each group's new pods were created only after the previous group's were Ready.
+    current = live_pods(kube, namespace, "roller")
+    by_group = {
+        g: [p for p in current if p.metadata.labels[GROUP_LABEL] == str(g)] for g in range(3)
+    }
+    for prev, nxt in ((0, 1), (1, 2)):
+        ready_at = max(
+            c.last_transition_time
+            for p in by_group[prev]
+            for c in p.status.conditions
+            if c.type == "Ready"
+        )
+        created_at = min(p.metadata.creation_timestamp for p in by_group[nxt])
+        assert created_at >= ready_at
+
+
+def test_deleting_one_pod_restarts_its_whole_group(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    apply(cluster, namespace, manifest("healer"))
+    wait_ready(cluster, namespace, "healer")
+    wait_until(
+        lambda: get_sgld(kube, namespace, "healer")["status"].get("groups", [{}])[0].get("members"),
+        timeout=60,
+        what="group membership recorded",
+    )
+    before = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, "healer")}
+    client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name('healer', 0)}-1", namespace)
+
+    def recreated_together() -> bool:
+        now = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, "healer")}
+        return set(now) == set(before) and not set(now.values()) & set(before.values())
+
+    wait_until(recreated_together, timeout=120, what="both pods of the group recreated")
+    wait_ready(cluster, namespace, "healer")
+    restarted = events(kube, namespace, "GroupRestarted")
+    assert restarted
+    assert "group 0" in restarted[0].message
+    assert restarted[0].type == "Warning"
+    status = get_sgld(kube, namespace, "healer")["status"]
+    assert len(status["groups"][0]["restarts"]) == 1
+
+
+def test_container_restart_in_a_worker_restarts_the_group(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    apply(cluster, namespace, manifest("crashy"))
+    wait_ready(cluster, namespace, "crashy")
+    wait_until(
+        lambda: get_sgld(kube, namespace, "crashy")["status"].get("groups", [{}])[0].get("members"),
+        timeout=60,
+        what="group membership recorded",
+    )
+    core = client.CoreV1Api(kube)
+    worker = core.read_namespaced_pod(f"{group_name('crashy', 0)}-1", namespace)
+    statuses = [s.to_dict() for s in worker.status.container_statuses]
+    for s in statuses:
+        s["restartCount"] = s.pop("restart_count") + 1
+    patch = {"status": {"containerStatuses": [_camel(s) for s in statuses]}}
+    core.patch_namespaced_pod_status(worker.metadata.name, namespace, patch)
+    old = {p.metadata.uid for p in live_pods(kube, namespace, "crashy")}
+    wait_until(
+        lambda: (
+            len(live_pods(kube, namespace, "crashy")) == 2
+            and not old & {p.metadata.uid for p in live_pods(kube, namespace, "crashy")}
+        ),
+        timeout=120,
+        what="the group recreated after a worker's container restarted",
+    )
+    assert events(kube, namespace, "GroupRestarted")
+
+
+def _camel(value: Any) -> Any:
+    """The client's snake_case dicts back to the API's camelCase (for a status patch)."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            head, *rest = key.split("_")
+            out[head + "".join(r.title() for r in rest)] = _camel(item)
+        return {k: v for k, v in out.items() if v is not None}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def test_operator_killed_midway_converges_without_duplicates(
+    cluster: Cluster, kube: Any, namespace: str, operator: OperatorProcess, wait_until: Wait
+) -> None:
+    apply(cluster, namespace, manifest("phoenix", replicas=2))
+    wait_until(
+        lambda: statefulsets(kube, namespace, "phoenix"),
+        timeout=60,
+        what="the first StatefulSet",
+        interval=0.1,
+    )
+    operator.kill()
+    operator.start()
+    wait_ready(cluster, namespace, "phoenix")
+    assert statefulsets(kube, namespace, "phoenix") == sorted(
+        group_name("phoenix", g) for g in range(2)
+    )
+    services = client.CoreV1Api(kube).list_namespaced_service(
+        namespace, label_selector=f"{INSTANCE_LABEL}=phoenix"
+    )
+    assert sorted(s.metadata.name for s in services.items) == sorted(
+        [client_service_name("phoenix")] + [headless_service_name("phoenix", g) for g in range(2)]
+    )
+    assert len(live_pods(kube, namespace, "phoenix")) == 4
+
+
+def test_child_deleted_by_hand_comes_back(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    apply(cluster, namespace, manifest("sticky", nodes=1))
+    wait_ready(cluster, namespace, "sticky")
+    core = client.CoreV1Api(kube)
+    svc = client_service_name("sticky")
+    old_uid = core.read_namespaced_service(svc, namespace).metadata.uid
+    core.delete_namespaced_service(svc, namespace)
+
+    def back() -> bool:
+        try:
+            return bool(core.read_namespaced_service(svc, namespace).metadata.uid != old_uid)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+
+    wait_until(back, timeout=60, what="the client Service recreated")
+
+    # A hand edit to a field the operator owns is put back too.
+    sts_name = group_name("sticky", 0)
+    apps = client.AppsV1Api(kube)
+    apps.patch_namespaced_stateful_set(
+        sts_name, namespace, {"spec": {"podManagementPolicy": "Parallel", "replicas": 3}}
+    )
+    wait_until(
+        lambda: apps.read_namespaced_stateful_set(sts_name, namespace).spec.replicas == 1,
+        timeout=60,
+        what="StatefulSet replicas put back to 1",
+    )
+
+
+def test_sixteen_gpus_per_pod_is_reported_unschedulable(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    apply(cluster, namespace, manifest("greedy", nodes=1, per_node=16))
+
+    def degraded() -> dict[str, Any]:
+        return condition(get_sgld(kube, namespace, "greedy"), "Degraded")
+
+    cond = wait_until(
+        lambda: (c := degraded()).get("reason") == "Unschedulable" and c,
+        timeout=90,
+        what="Degraded=True reason Unschedulable",
+    )
+    assert cond["status"] == "True"
+    assert "amd.com/gpu" in cond["message"]
+    obj = get_sgld(kube, namespace, "greedy")
+    assert obj["status"]["phase"] == "Degraded"
+    assert condition(obj, "Ready")["status"] == "False"
+
+
+def test_invalid_update_keeps_running_objects_and_says_why(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    obj = manifest("careful", nodes=1)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "careful")
+    sts_before = client.AppsV1Api(kube).read_namespaced_stateful_set(
+        group_name("careful", 0), namespace
+    )
+    pods_before = {p.metadata.uid for p in live_pods(kube, namespace, "careful")}
+
+    bad = copy.deepcopy(obj)
+    # The schema accepts any int-or-string here; only the operator can tell it is no quantity.
+    bad["spec"]["shmSize"] = "lots"
+    apply(cluster, namespace, bad)
+    cond = wait_until(
+        lambda: (
+            (c := condition(get_sgld(kube, namespace, "careful"), "Degraded")).get("reason")
+            == "InvalidSpec"
+            and c
+        ),
+        timeout=60,
+        what="Degraded reason InvalidSpec",
+    )
+    assert "shmSize" in cond["message"]
+    assert condition(get_sgld(kube, namespace, "careful"), "Ready")["reason"] == "InvalidSpec"
+    sts_after = client.AppsV1Api(kube).read_namespaced_stateful_set(
+        group_name("careful", 0), namespace
+    )
+    # The StatefulSet's spec was not written to (its status may still move on).
+    assert sts_after.metadata.generation == sts_before.metadata.generation
+    assert sts_after.spec.template.spec.volumes == sts_before.spec.template.spec.volumes
+    assert {p.metadata.uid for p in live_pods(kube, namespace, "careful")} == pods_before
+    assert events(kube, namespace, "InvalidSpec")
+
+
+def test_object_not_owned_is_left_alone(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    core = client.CoreV1Api(kube)
+    squatter = {
+        "metadata": {"name": client_service_name("polite"), "labels": {"owner": "someone"}},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "other"}},
+    }
+    core.create_namespaced_service(namespace, squatter)
+    apply(cluster, namespace, manifest("polite", nodes=1))
+    cond = wait_until(
+        lambda: (
+            (c := condition(get_sgld(kube, namespace, "polite"), "Degraded")).get("reason")
+            == "ConflictingObject"
+            and c
+        ),
+        timeout=60,
+        what="Degraded reason ConflictingObject",
+    )
+    assert client_service_name("polite") in cond["message"]
+    svc = core.read_namespaced_service(client_service_name("polite"), namespace)
+    assert svc.spec.selector == {"app": "other"}
+    assert not svc.metadata.owner_references
+
+
+def test_deleting_the_resource_garbage_collects_everything(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    apply(cluster, namespace, manifest("ephemeral", replicas=2))
+    wait_ready(cluster, namespace, "ephemeral")
+    sgld = get_sgld(kube, namespace, "ephemeral")
+    assert not sgld["metadata"].get("finalizers")
+    cluster.kubectl("delete", "-n", namespace, "sgld/ephemeral", "--wait=true")
+
+    def all_gone() -> bool:
+        core = client.CoreV1Api(kube)
+        selector = f"{INSTANCE_LABEL}=ephemeral"
+        return not (
+            statefulsets(kube, namespace, "ephemeral")
+            or core.list_namespaced_service(namespace, label_selector=selector).items
+            or core.list_namespaced_pod(namespace, label_selector=selector).items
+        )
+
+    wait_until(all_gone, timeout=120, what="children garbage-collected")
