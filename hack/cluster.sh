@@ -28,7 +28,8 @@ STAMP=$CACHE/complete
 STAMP_TEXT="kubernetes=$K8S_VERSION etcd=$ETCD_VERSION kwok=$KWOK_VERSION helm=$HELM_VERSION"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok kwokctl helm)
 
-NAME=${SGLANG_OPERATOR_CLUSTER:-sglang-operator}
+DEFAULT_NAME=sglang-operator
+NAME=${SGLANG_OPERATOR_CLUSTER:-$DEFAULT_NAME}
 # kwokctl keeps each cluster's state (pki, etcd data, logs, pid files, kubeconfig) under its
 # workdir; pointing it into our cache keeps ~/.kwok and ~/.kube/config untouched.
 export KWOK_WORKDIR=$CACHE_ROOT/kwok
@@ -175,7 +176,6 @@ wait_for() {
   die "timed out after ${seconds}s waiting for $what"
 }
 
-# up and down serialise per cluster name, so concurrent callers never race kwokctl.
 # Runs "$@" holding this cluster's lock, so concurrent up/down of one cluster never race.
 # Commands that start daemons must close fd 8, or the daemons would hold the lock forever.
 with_cluster_lock() {
@@ -205,8 +205,12 @@ up_locked() {
   # The controller-manager creates each namespace's default ServiceAccount; its presence says
   # the controllers run and pods can be admitted.
   wait_for "the default ServiceAccount" 120 kctl -n default get serviceaccount default
-  log "cluster $NAME is up; use it with: eval \"\$($0 env)\""
+  local how="eval \"\$($0 env)\""
+  [ "$NAME" = "$DEFAULT_NAME" ] || how="export SGLANG_OPERATOR_CLUSTER=$NAME; $how"
+  log "cluster $NAME is up; use it with: $how"
 }
+
+no_cluster_processes() { ! pgrep -a -f -- "$CLUSTER_DIR/"; }
 
 cmd_down() {
   with_cluster_lock down_locked
@@ -217,11 +221,9 @@ down_locked() {
     "$BIN/kwokctl" delete cluster --name "$NAME" >&2
   fi
   rm -f "$KWOK_WORKDIR/$NAME.kwokctl.yaml"
-  # kwokctl stops components by pid file; anything still naming this cluster's directory in
-  # its command line escaped that and would hold its ports.
-  local left
-  left=$(pgrep -f -- "$CLUSTER_DIR/" || true)
-  [ -z "$left" ] || die "processes of cluster $NAME still running: $left"
+  # kwokctl SIGKILLs components by pid file and does not wait for them to exit. Anything
+  # still naming this cluster's directory in its command line after that escaped it.
+  wait_for "the processes of cluster $NAME to exit" 10 no_cluster_processes
   log "cluster $NAME is down"
 }
 

@@ -19,8 +19,11 @@ What kwok does to pods (kwokctl's default "fast" stages, none delayed):
 - Nothing else: kwok only acts on pods that match one of those selectors. A test may patch
   a Running pod's status (`patch_namespaced_pod_status`), e.g. set a container `terminated`
   with a `message`, raise `restartCount`, set Ready False or the phase to `Failed`, and kwok
-  leaves it as patched (test_control_plane.py proves this). Controllers still react as in a
-  real cluster: a StatefulSet replaces a Failed pod, a Job counts it.
+  leaves it as patched (test_control_plane.py proves it; checked by hand for 45 s too).
+  Controllers still react as in a real cluster: a StatefulSet replaces a `Failed` pod with a
+  new one (new UID, Ready again at once). Patching a pod back to `Pending` does not make kwok
+  ready it again (its pod-ready patch is refused: the pod already has a pod IP); patch Ready
+  True yourself instead. A Job's pod cannot be made to fail: pod-complete wins the race.
 
 Unscheduled pods stay Pending with `PodScheduled=False, reason=Unschedulable` as usual.
 
