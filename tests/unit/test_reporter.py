@@ -76,6 +76,7 @@ MADENGINE_PERF_CSV_HEADER = [
 REPORTER = Path(reporter.__file__)
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bench"
 NUM_PROMPTS = 8
+API_KEY = "stand-in-key"
 WARMUP_REQUESTS = 1
 # A generous bound for one benchmark run (it takes seconds; most of it is importing torch).
 RUN_TIMEOUT_SECONDS = 300
@@ -94,13 +95,21 @@ def build_tokenizer(directory: Path) -> None:
 
 class StandInServer:
     """OpenAI-compatible enough for sglang.benchmark.serving's sglang-oai backend: lists one
-    model and streams `max_tokens` vocabulary words per completion, then the usage."""
+    model and streams `max_tokens` vocabulary words per completion, then the usage; like
+    SGLang with --api-key, it answers 401 to requests without the key."""
 
     def __init__(self) -> None:
         self.completions = 0
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._runner: web.AppRunner | None = None
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {API_KEY}":
+            raise web.HTTPUnauthorized()
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def _models(self, _request: web.Request) -> web.Response:
         return web.json_response({"object": "list", "data": [{"id": "tiny", "object": "model"}]})
@@ -120,7 +129,7 @@ class StandInServer:
         return response
 
     async def _start(self) -> str:
-        app = web.Application()
+        app = web.Application(middlewares=[self._auth])
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/completions", self._completions)
         self._runner = web.AppRunner(app)
@@ -157,7 +166,13 @@ def run_reporter(tmp: Path, options: list[str], command: list[str] | None = None
     argv += ["--output-dir", str(out_dir), "--termination-log", str(termination)]
     if command:
         argv += ["--", *command]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp / "hf-home")}
+    # The benchmark Job gives the server's API key as OPENAI_API_KEY.
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp / "hf-home"),
+        "OPENAI_API_KEY": API_KEY,
+    }
     done = subprocess.run(
         argv, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT_SECONDS, check=False
     )
