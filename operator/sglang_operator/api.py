@@ -81,7 +81,6 @@ MAX_MAP = 64
 # A Kubernetes resource quantity ("16Gi", "500m", "8"), the regular expression of
 # k8s.io/apimachinery's resource.Quantity.
 QUANTITY_RE = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
-DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ENV_NAME_RE = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 
@@ -92,10 +91,8 @@ INT_OR_STRING: JsonDict = {"x-kubernetes-int-or-string": True}
 FREE_FORM: JsonDict = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
 Quantity = Annotated[str | int, Field(json_schema_extra=INT_OR_STRING)]
-ShortStr = Annotated[str, Field(min_length=1, max_length=MAX_SHORT)]
 Arg = Annotated[str, Field(max_length=MAX_ARG)]
 LabelKey = Annotated[str, Field(min_length=1, max_length=MAX_NAME + 1 + MAX_SHORT)]
-LabelValue = Annotated[str, Field(max_length=MAX_NAME)]
 
 
 class _Model(BaseModel):
@@ -783,7 +780,6 @@ class _Status(BaseModel):
 
 
 Phase = Literal["Pending", "Initializing", "Ready", "Degraded", "Failed", "Succeeded"]
-PHASES: tuple[str, ...] = Phase.__args__  # type: ignore[attr-defined]
 
 
 class Condition(_Status):
