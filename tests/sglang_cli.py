@@ -104,7 +104,10 @@ def _isolated_process_state() -> Iterator[None]:
 def _stand_in_model_dir() -> str:
     path = Path(tempfile.gettempdir()) / f"sglang-operator-stand-in-model-{os.getuid()}"
     path.mkdir(exist_ok=True)
-    (path / "config.json").write_text(json.dumps(STAND_IN_MODEL_CONFIG))
+    # Written whole, then renamed: test processes running side by side may read it meanwhile.
+    partial = path / f"config.json.{os.getpid()}"
+    partial.write_text(json.dumps(STAND_IN_MODEL_CONFIG))
+    partial.replace(path / "config.json")
     return str(path)
 
 
