@@ -86,6 +86,20 @@ class Kube:
         body: Any = None,
         content_type: str = "application/json",
     ) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(
+            self._raw(method, path, query=query, body=body, content_type=content_type) or "{}"
+        )
+        return data
+
+    def _raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> str:
         _, url, headers, body, _ = self._api.param_serialize(
             method=method,
             resource_path=path,
@@ -100,8 +114,7 @@ class Kube:
         resp.read()  # type: ignore[no-untyped-call]
         if resp.status >= 400:
             raise ApiException(http_resp=resp)
-        data: dict[str, Any] = json.loads(resp.data) if resp.data else {}
-        return data
+        return resp.data.decode("utf-8", errors="replace") if resp.data else ""
 
     def get(self, ref: Ref) -> dict[str, Any] | None:
         try:
@@ -159,6 +172,14 @@ class Kube:
                 return False
             raise
         return True
+
+    def pod_log(self, namespace: str, name: str, container: str) -> str | None:
+        """A container's log, or None when the node cannot serve it (gone, or no kubelet)."""
+        path = f"{_collection_path('v1', 'Pod', namespace)}/{name}/log"
+        try:
+            return self._raw("GET", path, query={"container": container, "tailBytes": "4194304"})
+        except ApiException:
+            return None
 
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         """Merge-patches the SGLangDeployment's status subresource."""

@@ -21,7 +21,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from sglang_operator import KIND, naming
+from sglang_operator import KIND, naming, runs
 from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.conditions import (
@@ -30,6 +30,7 @@ from sglang_operator.conditions import (
     READY,
     Condition,
     Reason,
+    find,
     merge_conditions,
     now_rfc3339,
 )
@@ -92,14 +93,18 @@ def reconcile(kube: Kube, namespace: str, name: str) -> float | None:
         _publish(kube, sgld, status, new_status, events)
         return None
 
-    desired = desired_objects(spec, name, namespace)
+    desired = [*desired_objects(spec, name, namespace), *runs.run_objects(spec, name, namespace)]
     problems: list[tuple[str, str]] = []
+    run = runs.RunState()
     try:
         _apply_children(kube, sgld, desired, events, problems)
         _prune(kube, sgld, desired, spec, events)
         decision = _heal_and_roll(
             kube, sgld=sgld, spec=spec, desired=desired, status=status, events=events
         )
+        run = _runs(kube, sgld, spec, status, decision)
+        problems += run.problems
+        events.items += run.events
         requeue = decision.requeue_after
     except ApiException as exc:
         # Say why in status, then let the queue retry; nothing already running is removed.
@@ -114,9 +119,43 @@ def reconcile(kube: Kube, namespace: str, name: str) -> float | None:
         sgld=sgld,
         decision=decision,
         problems=problems,
+        run=run,
     )
     _publish(kube, sgld, status, new_status, events)
     return requeue
+
+
+def _serving(spec: SGLangDeploymentSpec, decision: Decision) -> bool:
+    """Every group ready on the current revision: what a benchmark may measure."""
+    views = decision.views
+    return (
+        bool(views)
+        and len(views) == spec.replicas
+        and all(v.ready and not v.outdated and v.problem is None for v in views)
+    )
+
+
+def _runs(
+    kube: Kube,
+    sgld: Mapping[str, Any],
+    spec: SGLangDeploymentSpec,
+    status: Mapping[str, Any],
+    decision: Decision,
+) -> runs.RunState:
+    owner = owner_reference(sgld)
+    previous = find(status.get("conditions") or [], runs.BENCHMARK)
+    bench = runs.serving_benchmark(
+        kube,
+        sgld,
+        spec,
+        owner=owner,
+        ready=_serving(spec, decision),
+        status=status,
+        previous=previous,
+    )
+    if spec.mode == "server":
+        return bench
+    return runs.offline_runs(kube, sgld, spec, owner=owner, previous=previous)
 
 
 def _api_message(exc: ApiException) -> str:
@@ -259,39 +298,28 @@ def _invalid_status(status: Mapping[str, Any], generation: int, message: str) ->
     }
 
 
-def _status(
-    status: Mapping[str, Any],
-    *,
-    generation: int,
-    spec: SGLangDeploymentSpec,
-    sgld: Mapping[str, Any],
-    decision: Decision,
-    problems: Sequence[tuple[str, str]],
-) -> Obj:
-    meta = sgld["metadata"]
+def _server_conditions(
+    spec: SGLangDeploymentSpec, decision: Decision, diagnostics: Sequence[tuple[str, str]]
+) -> tuple[str, Condition, Condition]:
+    """Phase, Ready and Progressing of a server: Ready means every group serves."""
     views = decision.views
     ready_groups = sum(1 for v in views if v.ready)
     outdated = [v.index for v in views if v.outdated]
-    diagnostics = list(problems)
-    diagnostics += [(p.reason, p.message) for p in decision.budget_exhausted]
-    diagnostics += [(v.problem.reason, v.problem.message) for v in views if v.problem]
-
+    counted = f"{ready_groups}/{spec.replicas} groups ready"
     if spec.replicas == 0:
-        phase, ready = "Ready", Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
-    elif ready_groups == spec.replicas and not outdated and not problems:
-        phase = "Ready"
-        ready = Condition(
-            READY, "True", Reason.GROUPS_READY, f"{ready_groups}/{spec.replicas} groups ready"
-        )
+        ready = Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
+    elif ready_groups == spec.replicas:
+        ready = Condition(READY, "True", Reason.GROUPS_READY, counted)
     else:
-        running = any(v.running for v in views)
-        phase = "Degraded" if diagnostics else ("Initializing" if running else "Pending")
-        ready = Condition(
-            READY,
-            "True" if ready_groups == spec.replicas and spec.replicas else "False",
-            Reason.GROUPS_NOT_READY,
-            f"{ready_groups}/{spec.replicas} groups ready",
-        )
+        ready = Condition(READY, "False", Reason.GROUPS_NOT_READY, counted)
+
+    if diagnostics:
+        phase = "Degraded"
+    elif ready.status == "True" and not outdated:
+        phase = "Ready"
+    else:
+        phase = "Initializing" if any(v.running for v in views) else "Pending"
+
     if outdated:
         progressing = Condition(
             PROGRESSING,
@@ -300,10 +328,60 @@ def _status(
             f"rolling out the new revision; group(s) {', '.join(map(str, outdated))} still "
             "run the old one",
         )
-    elif phase != "Ready" and not decision.budget_exhausted:
-        progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, ready.message)
+    elif ready.status == "False" and not decision.budget_exhausted:
+        progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)
     else:
-        progressing = Condition(PROGRESSING, "False", Reason.AS_EXPECTED, "nothing to do")
+        progressing = Condition(PROGRESSING, "False", Reason.AS_EXPECTED, counted)
+    return phase, ready, progressing
+
+
+def _offline_conditions(run: runs.RunState) -> tuple[str, Condition, Condition]:
+    """Phase, Ready and Progressing of offline mode: Ready once every run completed."""
+    phase = run.offline_phase or "Pending"
+    message = run.offline_message or "waiting for the offline runs"
+    if phase == "Succeeded":
+        return (
+            phase,
+            Condition(READY, "True", Reason.COMPLETED, message),
+            Condition(PROGRESSING, "False", Reason.COMPLETED, message),
+        )
+    if phase == "Failed":
+        return (
+            phase,
+            Condition(READY, "False", Reason.JOB_FAILED, message),
+            Condition(PROGRESSING, "False", Reason.JOB_FAILED, message),
+        )
+    return (
+        phase,
+        Condition(READY, "False", Reason.RECONCILING, message),
+        Condition(PROGRESSING, "True", Reason.RECONCILING, message),
+    )
+
+
+def _status(
+    status: Mapping[str, Any],
+    *,
+    generation: int,
+    spec: SGLangDeploymentSpec,
+    sgld: Mapping[str, Any],
+    decision: Decision,
+    problems: Sequence[tuple[str, str]],
+    run: runs.RunState,
+) -> Obj:
+    meta = sgld["metadata"]
+    views = decision.views
+    diagnostics = list(problems)
+    diagnostics += [(p.reason, p.message) for p in decision.budget_exhausted]
+    diagnostics += [(v.problem.reason, v.problem.message) for v in views if v.problem]
+    if run.offline_phase == "Failed":
+        diagnostics.append((Reason.JOB_FAILED, run.offline_message))
+
+    if spec.mode == "offline":
+        phase, ready, progressing = _offline_conditions(run)
+        if phase != "Failed" and problems:
+            phase = "Degraded"
+    else:
+        phase, ready, progressing = _server_conditions(spec, decision, diagnostics)
     if diagnostics:
         degraded = Condition(
             DEGRADED, "True", diagnostics[0][0], "; ".join(m for _, m in diagnostics)
@@ -311,17 +389,19 @@ def _status(
     else:
         degraded = Condition(DEGRADED, "False", Reason.AS_EXPECTED, "no problems found")
 
-    now = now_rfc3339()
-    return {
+    conditions = [ready, progressing, degraded]
+    if run.condition is not None:
+        conditions.append(run.condition)
+    new: Obj = {
         **status,
         "observedGeneration": generation,
         "phase": phase,
         "message": degraded.message if diagnostics else ready.message,
         "conditions": merge_conditions(
-            status.get("conditions") or [], [ready, progressing, degraded], generation, now
+            status.get("conditions") or [], conditions, generation, now_rfc3339()
         ),
         "replicas": spec.replicas,
-        "readyReplicas": ready_groups,
+        "readyReplicas": sum(1 for v in views if v.ready),
         "nodes": spec.parallelism.nodes,
         "gpus": spec.total_gpus,
         "endpoint": naming.client_endpoint(meta["name"], meta["namespace"], spec.server.port)
@@ -338,6 +418,9 @@ def _status(
             for m in decision.memory
         ],
     }
+    if run.benchmark is not None:
+        new["benchmark"] = run.benchmark
+    return new
 
 
 def _publish(
@@ -347,8 +430,11 @@ def _publish(
     new: Mapping[str, Any],
     events: _Events,
 ) -> None:
-    """Writes status when it changed, then the events (and one for a newly invalid spec)."""
-    if dict(old) != dict(new):
+    """Writes status when it changed, then the events (and one for a newly invalid spec).
+
+    A None in `new` deletes the field (merge patch); it is no change when already absent.
+    """
+    if dict(old) != {k: v for k, v in new.items() if v is not None}:
         kube.patch_status(sgld["metadata"]["namespace"], sgld["metadata"]["name"], new)
         if new.get("message", "").startswith("invalid spec") and old.get("message") != new.get(
             "message"

@@ -52,6 +52,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from operator_process import OperatorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = REPO / "hack" / "cluster.sh"
@@ -252,3 +253,35 @@ def pytest_runtest_makereport(
         report.sections.append(("cluster events", events.stdout + events.stderr))
         report.sections.append(("cluster component logs", running.logs()))
     return report
+
+
+# ---- the operator under test ----------------------------------------------------------------
+
+CRD = REPO / "crds" / "sglangdeployments.sglang-operator.io.yaml"
+
+
+@pytest.fixture(scope="session")
+def crd(cluster: Cluster) -> None:
+    """The generated CRD, installed as a user would (server-side apply)."""
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    cluster.kubectl(
+        "wait", "--for=condition=Established", "crd/sglangdeployments.sglang-operator.io"
+    )
+
+
+@pytest.fixture(scope="session")
+def operator(
+    cluster: Cluster, crd: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """One operator process for the session, watching all namespaces (tests may restart it)."""
+    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("op") / "operator.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def operator_log_on_failure(operator: OperatorProcess) -> Iterator[OperatorProcess]:
+    """The operator, with the tail of its log printed (shown by pytest only on failure)."""
+    yield operator
+    print("---- operator log (tail) ----\n" + operator.tail())

@@ -5,16 +5,26 @@ tests prove the operator's side: objects, status, self-healing and rollout order
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from conftest import Cluster
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from operator_process import OperatorProcess
+from story import (
+    apply,
+    condition,
+    events,
+    get_sgld,
+    live_pods,
+    manifest,
+    pods,
+    statefulsets,
+    wait_ready,
+)
 
 from sglang_operator import API_GROUP, API_VERSION, PLURAL
 from sglang_operator.naming import (
@@ -28,110 +38,7 @@ from sglang_operator.naming import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "crds" / "sglangdeployments.sglang-operator.io.yaml"
 Wait = Callable[..., Any]
-
-
-@pytest.fixture(scope="module")
-def crd(cluster: Cluster) -> None:
-    cluster.kubectl("apply", "--server-side", "-f", str(CRD))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/sglangdeployments.sglang-operator.io"
-    )
-
-
-@pytest.fixture(scope="module")
-def operator(
-    cluster: Cluster, crd: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[OperatorProcess]:
-    proc = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("op") / "operator.log")
-    proc.start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture(autouse=True)
-def _operator_log_on_failure(operator: OperatorProcess) -> Iterator[None]:
-    yield
-    # Printed output is shown by pytest only for a failing test.
-    print("---- operator log (tail) ----\n" + operator.tail())
-
-
-def manifest(name: str, *, nodes: int = 2, per_node: int = 2, replicas: int = 1) -> dict[str, Any]:
-    """A small AMD deployment: tests share 16 fake AMD GPUs, so groups stay small."""
-    return {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-        "kind": "SGLangDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"},
-            "gpu": {"vendor": "amd", "perNode": per_node},
-            "parallelism": {"nodes": nodes},
-            "replicas": replicas,
-        },
-    }
-
-
-def apply(cluster: Cluster, namespace: str, obj: dict[str, Any]) -> None:
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(obj))
-
-
-def get_sgld(kube: Any, namespace: str, name: str) -> dict[str, Any]:
-    obj: dict[str, Any] = client.CustomObjectsApi(kube).get_namespaced_custom_object(
-        API_GROUP, API_VERSION, namespace, PLURAL, name
-    )
-    return obj
-
-
-def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
-    return next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == type_), {})
-
-
-def wait_ready(cluster: Cluster, namespace: str, name: str, timeout: int = 120) -> None:
-    cluster.kubectl(
-        "wait",
-        "-n",
-        namespace,
-        "--for=condition=Ready",
-        f"sgld/{name}",
-        f"--timeout={timeout}s",
-        timeout=timeout + 10,
-    )
-
-
-def pods(kube: Any, namespace: str, name: str) -> list[Any]:
-    items: list[Any] = (
-        client.CoreV1Api(kube)
-        .list_namespaced_pod(namespace, label_selector=f"{INSTANCE_LABEL}={name}")
-        .items
-    )
-    return items
-
-
-def live_pods(kube: Any, namespace: str, name: str) -> list[Any]:
-    return [p for p in pods(kube, namespace, name) if not p.metadata.deletion_timestamp]
-
-
-def statefulsets(kube: Any, namespace: str, name: str) -> list[str]:
-    items = (
-        client.AppsV1Api(kube)
-        .list_namespaced_stateful_set(namespace, label_selector=f"{INSTANCE_LABEL}={name}")
-        .items
-    )
-    return sorted(s.metadata.name for s in items)
-
-
-def events(kube: Any, namespace: str, reason: str) -> list[Any]:
-    items = client.CoreV1Api(kube).list_namespaced_event(namespace).items
-    return sorted(
-        (e for e in items if e.reason == reason),
-        # Timestamps have whole seconds; the resourceVersion orders events within one.
-        key=lambda e: (e.last_timestamp, int(e.metadata.resource_version)),
-    )
-
-
-def is_ready(pod: Any) -> bool:
-    return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
 
 
 def test_apply_example_becomes_ready_with_rank_wired_pods(

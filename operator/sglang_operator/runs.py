@@ -1,0 +1,253 @@
+"""Runs that finish: the serving benchmark Job and the offline Indexed Jobs (apply/observe).
+
+A Job's pod template cannot change, and a benchmark must run once per spec generation, not
+on every reconcile; so Jobs are not part of the desired-state apply loop. Each Job carries
+the generation it ran for: a Job of an older generation is deleted and, once the server is
+Ready again (benchmark) or at once (offline), a new one is created. While a finished Job
+exists its pod's termination message is the truth for `status.benchmark`, so the status is
+level-triggered like everything else; once the Job is gone the last result stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sglang_operator import benchmark, naming
+from sglang_operator.api import SGLangDeploymentSpec
+from sglang_operator.builders import CONTAINER_NAME
+from sglang_operator.conditions import Condition, Reason, now_rfc3339
+from sglang_operator.kube import Kube, Ref
+
+BENCHMARK = "Benchmark"  # condition type, beside Ready/Progressing/Degraded
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class RunState:
+    """What the runs add to status; None leaves the current value as it is."""
+
+    benchmark: Obj | None = None
+    condition: Condition | None = None
+    offline_phase: str | None = None
+    offline_message: str = ""
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _generation_of(job: Mapping[str, Any]) -> int | None:
+    value = (job["metadata"].get("annotations") or {}).get(benchmark.GENERATION_ANNOTATION)
+    return int(value) if value and value.isdigit() else None
+
+
+def _finished(job: Mapping[str, Any]) -> str | None:
+    """ "Complete" or "Failed" once the Job controller has decided, else None."""
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
+            return str(cond["type"])
+    return None
+
+
+def _termination_message(pod: Mapping[str, Any] | None, container: str) -> str:
+    for cs in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") == container:
+            terminated = (cs.get("state") or {}).get("terminated") or {}
+            return str(terminated.get("message") or "")
+    return ""
+
+
+def _owned(obj: Mapping[str, Any], uid: str) -> bool:
+    return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
+
+
+def _with_owner(obj: Obj, owner: Obj) -> Obj:
+    return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [owner]}}
+
+
+def _outcome(
+    kube: Kube,
+    sgld: Mapping[str, Any],
+    *,
+    owner: Obj,
+    pod: Mapping[str, Any] | None,
+    container: str,
+    generation: int,
+) -> tuple[Obj, Condition]:
+    """status.benchmark and the Benchmark condition from a finished run's pod."""
+    meta = sgld["metadata"]
+    outcome = benchmark.read_termination_message(
+        _termination_message(pod, container), generation=generation
+    )
+    if outcome.result is None:
+        failed = {"generation": generation, "completedAt": now_rfc3339()}
+        return failed, Condition(BENCHMARK, "False", Reason.BENCHMARK_FAILED, outcome.message)
+    result = outcome.result
+    log = kube.pod_log(meta["namespace"], pod["metadata"]["name"], container) if pod else None
+    report = benchmark.read_result_log_line(log) if log else None
+    if report is not None:
+        # The full JSON and madengine's perf.csv row, where the pod log could be read.
+        results = benchmark.results_configmap(meta["name"], meta["namespace"], report)
+        kube.apply(_with_owner(results, owner))
+        result = result.model_copy(update={"results_config_map": results["metadata"]["name"]})
+    summary = (
+        f"{result.request_throughput} requests/s, {result.output_throughput} output tokens/s, "
+        f"{result.completed} completed, {result.failed or 0} failed"
+    )
+    return result.wire(), Condition(BENCHMARK, "True", Reason.BENCHMARK_SUCCEEDED, summary)
+
+
+def _report_changes(state: RunState, previous: Mapping[str, Any] | None) -> None:
+    """An event when the Benchmark condition's reason or status changes."""
+    cond = state.condition
+    if cond is None or (
+        previous is not None
+        and previous.get("reason") == cond.reason
+        and previous.get("status") == cond.status
+    ):
+        return
+    kind = "Warning" if cond.reason == Reason.BENCHMARK_FAILED else "Normal"
+    state.events.append((kind, cond.reason, cond.message))
+
+
+def serving_benchmark(
+    kube: Kube,
+    sgld: Mapping[str, Any],
+    spec: SGLangDeploymentSpec,
+    *,
+    owner: Obj,
+    ready: bool,
+    status: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
+) -> RunState:
+    """Creates the benchmark Job once per generation after Ready; reads its result."""
+    meta = sgld["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    generation = int(meta.get("generation", 0))
+    ref = Ref("batch/v1", "Job", namespace, naming.benchmark_job_name(name))
+    job = kube.get(ref)
+    state = RunState()
+    if job is not None and not _owned(job, meta["uid"]):
+        state.problems.append(
+            (Reason.CONFLICTING_OBJECT, f"Job {ref.name} exists and is not owned by {name}")
+        )
+        return state
+    stale = job is not None and (
+        _generation_of(job) != generation or spec.mode != "server" or not spec.benchmark.enabled
+    )
+    if job is not None and stale:
+        kube.delete(ref, background=True)
+        job = None
+    if spec.mode != "server" or not spec.benchmark.enabled:
+        return state
+
+    recorded = (status.get("benchmark") or {}).get("generation") == generation
+    if job is None:
+        if recorded or not ready:
+            return state
+        kube.apply(_with_owner(benchmark.reporter_configmap(name, namespace), owner))
+        kube.apply(_with_owner(benchmark.benchmark_job(spec, name, namespace, generation), owner))
+        state.condition = Condition(
+            BENCHMARK,
+            "Unknown",
+            Reason.BENCHMARK_STARTED,
+            f"running {benchmark.SERVING_MODULE} against the endpoint (generation {generation})",
+        )
+    elif _finished(job):
+        pods = kube.list("v1", "Pod", namespace, f"{JOB_NAME_LABEL}={ref.name}")
+        pod = max(pods, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
+        state.benchmark, state.condition = _outcome(
+            kube,
+            sgld,
+            owner=owner,
+            pod=pod,
+            container=benchmark.BENCHMARK_CONTAINER,
+            generation=generation,
+        )
+    _report_changes(state, previous)
+    return state
+
+
+def offline_runs(
+    kube: Kube,
+    sgld: Mapping[str, Any],
+    spec: SGLangDeploymentSpec,
+    *,
+    owner: Obj,
+    previous: Mapping[str, Any] | None,
+) -> RunState:
+    """One Indexed Job per replica group; the phase follows them, results from group 0."""
+    meta = sgld["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    generation = int(meta.get("generation", 0))
+    state = RunState()
+    wanted = (
+        {naming.offline_job_name(name, g): g for g in range(spec.replicas)}
+        if spec.mode == "offline"
+        else {}
+    )
+    selector = naming.format_selector(naming.selector_labels(name, naming.COMPONENT_OFFLINE))
+    for old in kube.list("batch/v1", "Job", namespace, selector):
+        if _owned(old, meta["uid"]) and (
+            old["metadata"]["name"] not in wanted or _generation_of(old) != generation
+        ):
+            kube.delete(Ref.of(old), background=True)
+    if not wanted:
+        return state
+    kube.apply(_with_owner(benchmark.reporter_configmap(name, namespace), owner))
+
+    outcomes: list[str | None] = []
+    for job_name, group in wanted.items():
+        ref = Ref("batch/v1", "Job", namespace, job_name)
+        existing = kube.get(ref)
+        if existing is not None and not _owned(existing, meta["uid"]):
+            state.problems.append(
+                (Reason.CONFLICTING_OBJECT, f"Job {job_name} exists and is not owned by {name}")
+            )
+            outcomes.append("Failed")
+            continue
+        if existing is not None and existing["metadata"].get("deletionTimestamp"):
+            # The previous generation's Job is going away; its deletion event requeues us.
+            outcomes.append(None)
+            continue
+        job = existing
+        if job is None:
+            job = kube.apply(
+                _with_owner(benchmark.offline_job(spec, name, namespace, group, generation), owner)
+            )
+        outcomes.append(_finished(job))
+        if group == 0 and _finished(job):
+            pods = kube.list(
+                "v1", "Pod", namespace, f"{JOB_NAME_LABEL}={job_name},{COMPLETION_INDEX_LABEL}=0"
+            )
+            pod = max(pods, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
+            state.benchmark, state.condition = _outcome(
+                kube, sgld, owner=owner, pod=pod, container=CONTAINER_NAME, generation=generation
+            )
+
+    done = sum(1 for o in outcomes if o == "Complete")
+    if "Failed" in outcomes:
+        state.offline_phase = "Failed"
+        state.offline_message = (
+            f"{outcomes.count('Failed')} of {len(outcomes)} offline run(s) failed: see "
+            f"`kubectl logs job/{naming.offline_job_name(name, outcomes.index('Failed'))}`"
+        )
+    elif done == len(outcomes):
+        state.offline_phase = "Succeeded"
+        state.offline_message = f"{done} offline run(s) completed"
+    else:
+        state.offline_phase = "Initializing"
+        state.offline_message = f"{done}/{len(outcomes)} offline run(s) completed"
+    _report_changes(state, previous)
+    return state
+
+
+def run_objects(spec: SGLangDeploymentSpec, name: str, namespace: str) -> Sequence[Obj]:
+    """The long-lived objects runs need, applied with the server objects: the headless
+    Services of offline groups (so pruning keeps them)."""
+    if spec.mode != "offline":
+        return []
+    return [benchmark.offline_service(spec, name, namespace, g) for g in range(spec.replicas)]
