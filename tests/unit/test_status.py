@@ -1,0 +1,110 @@
+"""How observations become phase and conditions (the pure half of reconcile)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sglang_operator.api import parse_spec
+from sglang_operator.conditions import Condition, Reason
+from sglang_operator.groups import Decision, GroupView, Problem
+from sglang_operator.reconcile import _invalid_status, _status
+from sglang_operator.runs import BENCHMARK, RunState
+
+SGLD = {"metadata": {"name": "demo", "namespace": "ns", "uid": "u", "generation": 4}}
+
+
+def spec(replicas: int = 2, **extra: Any) -> Any:
+    return parse_spec({"model": {"path": "m"}, "replicas": replicas, **extra})
+
+
+def view(index: int, *, ready: bool = True, outdated: bool = False, problem: Any = None) -> Any:
+    return GroupView(index, 1, 1 if ready else 0, ready, outdated, problem)
+
+
+def status_for(views: list[GroupView], replicas: int = 2, **kw: Any) -> dict[str, Any]:
+    decision = Decision(views, [], [], kw.pop("exhausted", []), None)
+    return _status(
+        {},
+        generation=4,
+        spec=spec(replicas, **kw.pop("extra", {})),
+        sgld=SGLD,
+        decision=decision,
+        problems=kw.pop("problems", []),
+        run=kw.pop("run", RunState()),
+    )
+
+
+def conds(status: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    return {c["type"]: (c["status"], c["reason"]) for c in status["conditions"]}
+
+
+def test_all_groups_ready_is_ready() -> None:
+    s = status_for([view(0), view(1)])
+    assert s["phase"] == "Ready"
+    assert conds(s)["Ready"] == ("True", Reason.GROUPS_READY)
+    assert conds(s)["Progressing"][0] == "False"
+    assert conds(s)["Degraded"][0] == "False"
+    assert (s["replicas"], s["readyReplicas"], s["observedGeneration"]) == (2, 2, 4)
+    assert s["endpoint"] == "http://demo.ns.svc.cluster.local:30000"
+
+
+def test_rollout_in_flight_is_progressing_but_still_ready() -> None:
+    s = status_for([view(0), view(1, outdated=True)])
+    assert conds(s)["Ready"][0] == "True"
+    assert conds(s)["Progressing"] == ("True", Reason.ROLLOUT_STEP)
+    assert s["phase"] == "Initializing"
+
+
+def test_problem_degrades_with_its_reason() -> None:
+    p = Problem(Reason.UNSCHEDULABLE, "not enough amd.com/gpu")
+    s = status_for([view(0, ready=False, problem=p), view(1)])
+    assert s["phase"] == "Degraded"
+    assert conds(s)["Degraded"] == ("True", Reason.UNSCHEDULABLE)
+    assert conds(s)["Ready"] == ("False", Reason.GROUPS_NOT_READY)
+    assert "amd.com/gpu" in s["message"]
+
+
+def test_exhausted_budget_stops_progressing() -> None:
+    p = Problem(Reason.GROUP_RESTART_BUDGET_EXHAUSTED, "left alone")
+    s = status_for([view(0, ready=False), view(1)], exhausted=[p])
+    assert conds(s)["Degraded"] == ("True", Reason.GROUP_RESTART_BUDGET_EXHAUSTED)
+    assert conds(s)["Progressing"][0] == "False"
+
+
+def test_scaled_to_zero_is_ready() -> None:
+    s = status_for([], replicas=0)
+    assert conds(s)["Ready"] == ("True", Reason.SCALED_TO_ZERO)
+    assert s["phase"] == "Ready"
+
+
+def test_offline_phases_follow_the_runs() -> None:
+    extra = {"mode": "offline"}
+    done = RunState(offline_phase="Succeeded", offline_message="1 offline run(s) completed")
+    s = status_for([], replicas=1, extra=extra, run=done)
+    assert s["phase"] == "Succeeded"
+    assert conds(s)["Ready"] == ("True", Reason.COMPLETED)
+    assert s["endpoint"] is None
+    failed = RunState(offline_phase="Failed", offline_message="1 of 1 offline run(s) failed")
+    s = status_for([], replicas=1, extra=extra, run=failed)
+    assert s["phase"] == "Failed"
+    assert conds(s)["Degraded"] == ("True", Reason.JOB_FAILED)
+
+
+def test_benchmark_condition_is_added_and_never_degrades() -> None:
+    run = RunState(condition=Condition(BENCHMARK, "False", Reason.BENCHMARK_FAILED, "boom"))
+    s = status_for([view(0), view(1)], run=run)
+    assert conds(s)[BENCHMARK] == ("False", Reason.BENCHMARK_FAILED)
+    assert s["phase"] == "Ready"
+    assert conds(s)["Degraded"][0] == "False"
+
+
+def test_invalid_spec_keeps_serving_status_and_says_why() -> None:
+    running = status_for([view(0), view(1)])
+    s = _invalid_status(running, 5, "spec.shmSize: not a quantity")
+    assert s["phase"] == "Degraded"
+    assert conds(s)["Ready"] == ("False", Reason.INVALID_SPEC)
+    assert conds(s)["Degraded"] == ("True", Reason.INVALID_SPEC)
+    assert s["observedGeneration"] == 5
+    assert s["readyReplicas"] == 2
+    never_ran = _invalid_status({}, 1, "bad")
+    assert never_ran["phase"] == "Failed"
