@@ -45,7 +45,6 @@ from sglang_operator.builders import (
     WEIGHTS_VOLUME,
     RankSource,
     launch_command,
-    pod_spec_hash,
     pod_template,
     sglang_args,
     sglang_container,
@@ -72,11 +71,6 @@ BENCHMARK_RESOURCES = {"requests": {"cpu": "2", "memory": "4Gi"}}
 MAX_RESULT_JSON_BYTES = 900 * 1024
 
 
-def reporter_configmap_name(name: str) -> str:
-    """The ConfigMap holding reporter.py (to move into naming.py, which owns names)."""
-    return naming.benchmark_job_name(name) + "-reporter"
-
-
 def reporter_source() -> str:
     return resources.files("sglang_operator").joinpath(REPORTER_KEY).read_text(encoding="utf-8")
 
@@ -87,7 +81,7 @@ def reporter_configmap(name: str, namespace: str) -> Obj:
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
-            "name": reporter_configmap_name(name),
+            "name": naming.reporter_configmap_name(name),
             "namespace": namespace,
             "labels": naming.labels(name, naming.COMPONENT_BENCHMARK),
         },
@@ -196,7 +190,7 @@ def _reporter_args(
 
 def _reporter_volumes(name: str) -> list[Obj]:
     return [
-        {"name": REPORTER_VOLUME, "configMap": {"name": reporter_configmap_name(name)}},
+        {"name": REPORTER_VOLUME, "configMap": {"name": naming.reporter_configmap_name(name)}},
         {"name": RESULTS_VOLUME, "emptyDir": {}},
     ]
 
@@ -350,14 +344,14 @@ def offline_job(
 
     labels = naming.group_labels(name, group, naming.COMPONENT_OFFLINE)
     template = pod_template(
-        spec, name=name, labels=labels, container=container, restart_policy="Never"
+        spec,
+        name=name,
+        labels=labels,
+        container=container,
+        restart_policy="Never",
+        extra_volumes=_reporter_volumes(name),
+        subdomain=naming.offline_service_name(name, group),
     )
-    template["spec"]["volumes"] += _reporter_volumes(name)
-    template["spec"]["subdomain"] = naming.offline_service_name(name, group)
-    # Stamp the hash again, over the finished template.
-    annotations = template["metadata"]["annotations"]
-    del annotations[naming.POD_SPEC_HASH_ANNOTATION]
-    annotations[naming.POD_SPEC_HASH_ANNOTATION] = pod_spec_hash(template)
     nodes = spec.parallelism.nodes
     return {
         "apiVersion": "batch/v1",

@@ -27,7 +27,6 @@ from sglang_operator.benchmark import (
     read_result_log_line,
     read_termination_message,
     reporter_configmap,
-    reporter_configmap_name,
     results_configmap,
 )
 from sglang_operator.builders import pod_spec_hash
@@ -145,7 +144,7 @@ def test_the_serving_benchmark_job_runs_once_with_the_servers_secrets_and_cache(
     assert volumes["weights"]["persistentVolumeClaim"]["claimName"] == (
         naming.weights_pvc_name("qwen")
     )
-    assert volumes["reporter"]["configMap"]["name"] == reporter_configmap_name("qwen")
+    assert volumes["reporter"]["configMap"]["name"] == naming.reporter_configmap_name("qwen")
     assert REPORTER_PATH.startswith(mounts["reporter"] + "/")
     assert RESULT_FILE.startswith(mounts["results"] + "/")
     assert "emptyDir" in volumes["results"]
@@ -252,16 +251,9 @@ def test_the_offline_pod_hash_covers_the_finished_template() -> None:
 def test_the_reporter_configmap_holds_the_reporter_source() -> None:
     configmap = reporter_configmap("llama", NS)
 
-    assert configmap["metadata"]["name"] == reporter_configmap_name("llama")
+    assert configmap["metadata"]["name"] == naming.reporter_configmap_name("llama")
     assert configmap["data"]["reporter.py"] == Path(reporter.__file__).read_text()
     assert len(configmap["metadata"]["name"]) <= naming.DNS_LABEL_MAX
-
-
-def test_reporter_configmap_names_stay_dns_labels_for_long_names() -> None:
-    name = reporter_configmap_name("a" * 253)
-
-    assert len(name) <= naming.DNS_LABEL_MAX
-    assert name == reporter_configmap_name("a" * 253)
 
 
 def _reported(kind: str, result: dict[str, Any], num_prompts: int) -> dict[str, Any]:
