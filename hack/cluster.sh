@@ -58,7 +58,7 @@ build_kubernetes() {
   minor=$(cut -d. -f2 <<<"$K8S_VERSION")
   (
     cd "$work"
-    go mod init local/k8sbins >/dev/null 2>&1
+    go mod init local/k8sbins 2>/dev/null || die "go mod init failed (go: $(command -v go))"
     gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c \
       'import json, sys; print(json.load(sys.stdin)["GoMod"])')
     # Kubernetes requires its staging modules at v0.0.0 and replaces them with local paths;
@@ -90,7 +90,7 @@ build_etcd() {
   work=$(mktemp -d "$CACHE/work.XXXXXX")
   (
     cd "$work"
-    go mod init local/etcdbin >/dev/null 2>&1
+    go mod init local/etcdbin 2>/dev/null || die "go mod init failed (go: $(command -v go))"
     go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
     nice go build -ldflags="-s -w" -o "$out/etcd" go.etcd.io/etcd/server/v3
   )
@@ -152,9 +152,12 @@ cmd_build() {
   mkdir -p "$CACHE/locks"
   # One builder at a time: a second caller (another test run) waits, then finds the cache
   # done. The lock lives only as long as this subshell.
+  # (`if`, not `||`: errexit must stay on inside build_all.)
   (
     flock 9
-    cache_complete || build_all
+    if ! cache_complete; then
+      build_all
+    fi
   ) 9>"$CACHE/locks/build"
 }
 
