@@ -1,0 +1,125 @@
+"""The chart's RBAC is enough for the real operator: installed by Helm, the operator process
+runs with nothing but its ServiceAccount's token and serves a deployment end to end."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import Cluster
+from operator_process import OperatorProcess
+
+from sglang_operator import chartgen
+
+CRD = "sglangdeployments.sglang-operator.io"
+
+
+def token_kubeconfig(cluster: Cluster, namespace: str, service_account: str, path: Path) -> Path:
+    """A kubeconfig for the same API server that authenticates as the ServiceAccount."""
+    token = cluster.kubectl(
+        "create", "token", service_account, "-n", namespace, "--duration=1h"
+    ).stdout.strip()
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    server = admin["clusters"][0]["cluster"]
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "local", "cluster": server}],
+                "users": [{"name": service_account, "user": {"token": token}}],
+                "contexts": [
+                    {"name": "sa", "context": {"cluster": "local", "user": service_account}}
+                ],
+                "current-context": "sa",
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def installed(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """Installs the chart (cluster-wide, defaults) and yields its ServiceAccount's name."""
+    release = f"sgo-{uuid.uuid4().hex[:6]}"
+    cluster.run(
+        "helm",
+        "install",
+        release,
+        str(chartgen.CHART_DIR),
+        "-n",
+        namespace,
+        "--wait",
+        "--timeout",
+        "2m",
+    )
+    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
+    deployment = json.loads(
+        cluster.kubectl(
+            "get",
+            "deployment",
+            "-n",
+            namespace,
+            "-l",
+            f"app.kubernetes.io/instance={release}",
+            "-o",
+            "json",
+        ).stdout
+    )["items"][0]
+    yield deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    cluster.run("helm", "uninstall", release, "-n", namespace, "--wait", check=False)
+
+
+def test_operator_serves_a_deployment_with_only_the_charts_rights(
+    cluster: Cluster, namespace: str, installed: str, tmp_path: Path, wait_until: Any
+) -> None:
+    kubeconfig = token_kubeconfig(cluster, namespace, installed, tmp_path / "sa.kubeconfig")
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log")
+    operator.start()
+    try:
+        manifest = {
+            "apiVersion": "sglang-operator.io/v1alpha1",
+            "kind": "SGLangDeployment",
+            "metadata": {"name": "rbac-check", "namespace": namespace},
+            "spec": {
+                "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"},
+                "gpu": {"vendor": "amd", "perNode": 1},
+                "replicas": 1,
+            },
+        }
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(manifest))
+        cluster.kubectl(
+            "wait",
+            "-n",
+            namespace,
+            "--for=condition=Ready",
+            "sgld/rbac-check",
+            "--timeout=120s",
+            timeout=130,
+        )
+        status = json.loads(
+            cluster.kubectl("get", "sgld", "rbac-check", "-n", namespace, "-o", "json").stdout
+        )["status"]
+        assert status["readyReplicas"] == 1
+        assert status["endpoint"]
+        # Events are written with the ServiceAccount's rights too.
+        events = cluster.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "--field-selector",
+            "involvedObject.name=rbac-check",
+            "-o",
+            "name",
+        ).stdout
+        assert events.strip()
+        log = operator.tail(lines=2000)
+        assert "Forbidden" not in log and " 403" not in log, log
+    finally:
+        operator.stop()
