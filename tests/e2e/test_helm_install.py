@@ -36,6 +36,7 @@ ALLOWED = [
     ("create", "jobs.batch"),
     ("delete", "pods"),
     ("watch", "pods"),
+    ("get", "pods", "log"),
     ("create", "events"),
     ("create", "events.events.k8s.io"),
 ]

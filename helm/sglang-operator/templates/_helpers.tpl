@@ -77,6 +77,11 @@ go into a ClusterRole, otherwise into a Role in each watched namespace.
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, delete]
+# Benchmark and offline results: the operator reads the reporter's result line from the
+# finished Job pod's log into status (without this, results would silently go missing).
+- apiGroups: [""]
+  resources: [pods/log]
+  verbs: [get]
 # Events for its decisions (kopf posts its own through the core API with create).
 - apiGroups: ["", events.k8s.io]
   resources: [events]
