@@ -115,7 +115,12 @@ def test_helm_install_upgrade_uninstall(
 ) -> None:
     ns = restricted_namespace
     chart = str(chartgen.CHART_DIR)
-    cluster.run("helm", "install", release, chart, "-n", ns, "--wait", "--timeout", "2m")
+    notes = cluster.run(
+        "helm", "install", release, chart, "-n", ns, "--wait", "--timeout", "2m"
+    ).stdout
+    # NOTES.txt tells the user what to run next.
+    assert "every namespace" in notes
+    assert "kubectl wait --for=condition=Ready sgld/" in notes
     cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
 
     selector = f"app.kubernetes.io/instance={release}"
@@ -137,10 +142,12 @@ def test_helm_install_upgrade_uninstall(
     assert not cluster_can_i(cluster, sa, "list", "namespaces")
 
     # Upgrade to watching only the release namespace: the rights shrink to it.
-    cluster.run(
+    notes = cluster.run(
         "helm", "upgrade", release, chart, "-n", ns, "--set", f"watchNamespaces={{{ns}}}",
         "--wait", "--timeout", "2m",
-    )  # fmt: skip
+    ).stdout  # fmt: skip
+    assert f"It serves SGLangDeployments in: {ns}." in notes
+    assert f"kubectl wait -n {ns} --for=condition=Ready sgld/" in notes
 
     def upgraded_pod() -> Any:
         found = operator_pod_running(cluster, ns, selector)()
