@@ -400,11 +400,10 @@ def statefulset(spec: SGLangDeploymentSpec, name: str, namespace: str, group: in
             # OrderedReady would wait for rank 0 to be Ready before creating rank 1, and
             # rank 0 is never Ready without rank 1.
             "podManagementPolicy": "Parallel",
-            # A rolling update would mix revisions inside a multi-node group; the operator
-            # replaces such groups whole instead.
-            "updateStrategy": {
-                "type": "OnDelete" if spec.parallelism.nodes > 1 else "RollingUpdate"
-            },
+            # The operator replaces pods itself: a rolling update would mix revisions inside a
+            # multi-node group, and, with one StatefulSet per group, every single-node group
+            # would roll at once. The operator replaces one whole group at a time instead.
+            "updateStrategy": {"type": "OnDelete"},
             "selector": {"matchLabels": naming.group_selector_labels(name, group)},
             "template": template,
         },

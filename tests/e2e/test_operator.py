@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import Cluster
 from kubernetes import client
@@ -36,6 +37,8 @@ from sglang_operator.naming import (
     group_name,
     headless_service_name,
 )
+
+pytestmark = pytest.mark.usefixtures("operator_log_on_failure")
 
 REPO = Path(__file__).resolve().parents[2]
 Wait = Callable[..., Any]
@@ -134,10 +137,11 @@ def test_scale_up_and_down_whole_groups(
     assert any("removed group(s) 2, 1" in m for m in scaled)
 
 
+@pytest.mark.parametrize("nodes", [1, 2], ids=["single-node", "multi-node"])
 def test_image_change_replaces_groups_one_at_a_time(
-    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, nodes: int
 ) -> None:
-    obj = manifest("roller", replicas=3)
+    obj = manifest("roller", replicas=3, nodes=nodes)
     apply(cluster, namespace, obj)
     wait_ready(cluster, namespace, "roller")
     before = {p.metadata.uid for p in live_pods(kube, namespace, "roller")}
@@ -159,7 +163,7 @@ def test_image_change_replaces_groups_one_at_a_time(
         assert mixed_groups() == set()
         current = live_pods(kube, namespace, "roller")
         return (
-            len(current) == 6
+            len(current) == 3 * nodes
             and not before & {p.metadata.uid for p in current}
             and all(p.spec.containers[0].image.endswith("mi35x") for p in current)
             and get_sgld(kube, namespace, "roller")["status"].get("readyReplicas") == 3

@@ -59,7 +59,8 @@ def test_single_node_deployment_objects() -> None:
     assert headless["spec"]["clusterIP"] == "None"
     assert headless["spec"]["publishNotReadyAddresses"] is True
     assert sts["spec"]["podManagementPolicy"] == "Parallel"
-    assert sts["spec"]["updateStrategy"] == {"type": "RollingUpdate"}
+    # Single-node groups too: the operator rolls one group at a time, not all at once.
+    assert sts["spec"]["updateStrategy"] == {"type": "OnDelete"}
     assert sts["spec"]["serviceName"] == headless["metadata"]["name"]
     c = container(sts)
     assert c["command"] == ["python3", "-m", "sglang.launch_server"]
