@@ -93,6 +93,11 @@ def reconcile(kube: Kube, namespace: str, name: str) -> float | None:
         _publish(kube, sgld, status, new_status, events)
         return None
 
+    previous_replicas = status.get("replicas")
+    if isinstance(previous_replicas, int) and previous_replicas < spec.replicas:
+        events.normal(
+            Reason.SCALED, f"scaling up from {previous_replicas} to {spec.replicas} replica(s)"
+        )
     desired = [*desired_objects(spec, name, namespace), *runs.run_objects(spec, name, namespace)]
     problems: list[tuple[str, str]] = []
     run = runs.RunState()
@@ -430,15 +435,19 @@ def _publish(
     new: Mapping[str, Any],
     events: _Events,
 ) -> None:
-    """Writes status when it changed, then the events (and one for a newly invalid spec).
+    """Writes status when it changed, then the events, with a warning whenever the
+    deployment becomes Degraded or Degraded for another reason (so `kubectl get events`
+    tells the same story as the conditions).
 
     A None in `new` deletes the field (merge patch); it is no change when already absent.
     """
     if dict(old) != {k: v for k, v in new.items() if v is not None}:
         kube.patch_status(sgld["metadata"]["namespace"], sgld["metadata"]["name"], new)
-        if new.get("message", "").startswith("invalid spec") and old.get("message") != new.get(
-            "message"
-        ):
-            events.warning(Reason.INVALID_SPEC, str(new["message"]))
+    was = find(old.get("conditions") or [], DEGRADED) or {}
+    now = find(new.get("conditions") or [], DEGRADED) or {}
+    if now.get("status") == "True" and (
+        was.get("status") != "True" or was.get("reason") != now.get("reason")
+    ):
+        events.warning(str(now.get("reason")), str(now.get("message")))
     for event_type, reason, message in events.items:
         kube.event(sgld, event_type, reason, message)

@@ -134,6 +134,7 @@ def test_scale_up_and_down_whole_groups(
     )
     wait_ready(cluster, namespace, "scaler")
     scaled = [e.message for e in events(kube, namespace, "Scaled")]
+    assert "scaling up from 1 to 3 replica(s)" in scaled
     assert any("removed group(s) 2, 1" in m for m in scaled)
 
 
@@ -339,6 +340,11 @@ def test_sixteen_gpus_per_pod_is_reported_unschedulable(
     obj = get_sgld(kube, namespace, "greedy")
     assert obj["status"]["phase"] == "Degraded"
     assert condition(obj, "Ready")["status"] == "False"
+    warned = wait_until(
+        lambda: events(kube, namespace, "Unschedulable"), timeout=30, what="an event"
+    )
+    assert warned[0].type == "Warning"
+    assert "amd.com/gpu" in warned[0].message
 
 
 def test_invalid_update_keeps_running_objects_and_says_why(
