@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from conftest import Cluster
+from conftest import Cluster, wait_until
 from kubernetes import client
 
 from sglang_operator import API_GROUP, API_VERSION, PLURAL
@@ -87,3 +87,28 @@ def events(kube: Any, namespace: str, reason: str) -> list[Any]:
 
 def is_ready(pod: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def wait_reason(kube: Any, namespace: str, name: str, type_: str, reason: str) -> dict[str, Any]:
+    """Waits until condition `type_` has `reason`; returns the condition."""
+    found: dict[str, Any] = wait_until(
+        lambda: (
+            (c := condition(get_sgld(kube, namespace, name), type_)).get("reason") == reason and c
+        ),
+        timeout=60,
+        what=f"condition {type_} with reason {reason}",
+    )
+    return found
+
+
+def apply_formed_group(cluster: Cluster, kube: Any, namespace: str, obj: dict[str, Any]) -> None:
+    """Applies a deployment and waits until it is Ready and its group's members are known
+    (the operator can only tell a replaced member once it has seen the group whole)."""
+    name = obj["metadata"]["name"]
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, name)
+    wait_until(
+        lambda: get_sgld(kube, namespace, name)["status"].get("groups", [{}])[0].get("members"),
+        timeout=60,
+        what="group membership recorded",
+    )

@@ -17,6 +17,7 @@ from kubernetes.client.exceptions import ApiException
 from operator_process import OperatorProcess
 from story import (
     apply,
+    apply_formed_group,
     condition,
     events,
     get_sgld,
@@ -25,6 +26,7 @@ from story import (
     pods,
     statefulsets,
     wait_ready,
+    wait_reason,
 )
 
 from sglang_operator import API_GROUP, API_VERSION, PLURAL
@@ -196,13 +198,7 @@ def test_image_change_replaces_groups_one_at_a_time(
 def test_deleting_one_pod_restarts_its_whole_group(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
 ) -> None:
-    apply(cluster, namespace, manifest("healer"))
-    wait_ready(cluster, namespace, "healer")
-    wait_until(
-        lambda: get_sgld(kube, namespace, "healer")["status"].get("groups", [{}])[0].get("members"),
-        timeout=60,
-        what="group membership recorded",
-    )
+    apply_formed_group(cluster, kube, namespace, manifest("healer"))
     before = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, "healer")}
     client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name('healer', 0)}-1", namespace)
 
@@ -223,13 +219,7 @@ def test_deleting_one_pod_restarts_its_whole_group(
 def test_container_restart_in_a_worker_restarts_the_group(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
 ) -> None:
-    apply(cluster, namespace, manifest("crashy"))
-    wait_ready(cluster, namespace, "crashy")
-    wait_until(
-        lambda: get_sgld(kube, namespace, "crashy")["status"].get("groups", [{}])[0].get("members"),
-        timeout=60,
-        what="group membership recorded",
-    )
+    apply_formed_group(cluster, kube, namespace, manifest("crashy"))
     core = client.CoreV1Api(kube)
     worker = core.read_namespaced_pod(f"{group_name('crashy', 0)}-1", namespace)
     statuses = [s.to_dict() for s in worker.status.container_statuses]
@@ -327,14 +317,7 @@ def test_sixteen_gpus_per_pod_is_reported_unschedulable(
 ) -> None:
     apply(cluster, namespace, manifest("greedy", nodes=1, per_node=16))
 
-    def degraded() -> dict[str, Any]:
-        return condition(get_sgld(kube, namespace, "greedy"), "Degraded")
-
-    cond = wait_until(
-        lambda: (c := degraded()).get("reason") == "Unschedulable" and c,
-        timeout=90,
-        what="Degraded=True reason Unschedulable",
-    )
+    cond = wait_reason(kube, namespace, "greedy", "Degraded", "Unschedulable")
     assert cond["status"] == "True"
     assert "amd.com/gpu" in cond["message"]
     obj = get_sgld(kube, namespace, "greedy")
@@ -362,15 +345,7 @@ def test_invalid_update_keeps_running_objects_and_says_why(
     # The schema accepts any int-or-string here; only the operator can tell it is no quantity.
     bad["spec"]["shmSize"] = "lots"
     apply(cluster, namespace, bad)
-    cond = wait_until(
-        lambda: (
-            (c := condition(get_sgld(kube, namespace, "careful"), "Degraded")).get("reason")
-            == "InvalidSpec"
-            and c
-        ),
-        timeout=60,
-        what="Degraded reason InvalidSpec",
-    )
+    cond = wait_reason(kube, namespace, "careful", "Degraded", "InvalidSpec")
     assert "shmSize" in cond["message"]
     assert condition(get_sgld(kube, namespace, "careful"), "Ready")["reason"] == "InvalidSpec"
     sts_after = client.AppsV1Api(kube).read_namespaced_stateful_set(
@@ -393,15 +368,7 @@ def test_object_not_owned_is_left_alone(
     }
     core.create_namespaced_service(namespace, squatter)
     apply(cluster, namespace, manifest("polite", nodes=1))
-    cond = wait_until(
-        lambda: (
-            (c := condition(get_sgld(kube, namespace, "polite"), "Degraded")).get("reason")
-            == "ConflictingObject"
-            and c
-        ),
-        timeout=60,
-        what="Degraded reason ConflictingObject",
-    )
+    cond = wait_reason(kube, namespace, "polite", "Degraded", "ConflictingObject")
     assert client_service_name("polite") in cond["message"]
     svc = core.read_namespaced_service(client_service_name("polite"), namespace)
     assert svc.spec.selector == {"app": "other"}

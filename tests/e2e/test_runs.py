@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from conftest import Cluster
 from kubernetes import client
-from story import apply, condition, get_sgld, manifest, wait_ready
+from story import apply, condition, get_sgld, manifest, wait_ready, wait_reason
 
 from sglang_operator import reporter
 from sglang_operator.benchmark import BENCHMARK_CONTAINER, GENERATION_ANNOTATION
@@ -100,15 +100,7 @@ def test_benchmark_runs_once_after_ready_and_lands_in_status(
     assert job.metadata.annotations[GENERATION_ANNOTATION] == str(sgld["metadata"]["generation"])
 
     # kwok finished the pod without a message: a failed benchmark, serving unaffected.
-    failed = wait_until(
-        lambda: (
-            (c := condition(get_sgld(kube, namespace, "bench"), "Benchmark")).get("reason")
-            == "BenchmarkFailed"
-            and c
-        ),
-        timeout=60,
-        what="Benchmark condition BenchmarkFailed",
-    )
+    failed = wait_reason(kube, namespace, "bench", "Benchmark", "BenchmarkFailed")
     assert failed["status"] == "False"
     sgld = get_sgld(kube, namespace, "bench")
     assert sgld["status"]["phase"] == "Ready"
