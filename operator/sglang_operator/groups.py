@@ -90,6 +90,7 @@ class Decision:
     actions: list[Action]
     memory: list[GroupMemory]
     budget_exhausted: list[Problem]
+    backoff: list[Problem]
     requeue_after: float | None
 
 
@@ -198,6 +199,7 @@ class _Outcome:
 
     actions: list[Action] = field(default_factory=list)
     exhausted: list[Problem] = field(default_factory=list)
+    backoff: list[Problem] = field(default_factory=list)
     wakeups: list[float] = field(default_factory=list)
 
 
@@ -263,6 +265,13 @@ def _restart(
     wait_until = (last + _backoff(len(mem.restarts))) if last else now
     if now < wait_until:
         out.wakeups.append((wait_until - now).total_seconds())
+        out.backoff.append(
+            Problem(
+                Reason.GROUP_RESTART_BACKOFF,
+                f"group {mem.index} will be restarted at {_fmt(wait_until)} (backoff after "
+                f"{len(mem.restarts)} restart(s)): {failure}",
+            )
+        )
         return
     message = f"restarting group {mem.index}: {failure}"
     out.actions.append(Action(mem.index, Reason.GROUP_RESTARTED, message, targets))
@@ -328,7 +337,7 @@ def decide(
         # A group replaced by a new revision starts with a clean restart record.
         new_memory[action.index] = GroupMemory(action.index)
     requeue = max(1.0, min(out.wakeups)) if out.wakeups else None
-    return Decision(views, out.actions + step, new_memory, out.exhausted, requeue)
+    return Decision(views, out.actions + step, new_memory, out.exhausted, out.backoff, requeue)
 
 
 def _rollout_step(

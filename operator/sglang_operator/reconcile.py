@@ -115,7 +115,7 @@ def reconcile(kube: Kube, namespace: str, name: str) -> float | None:
         # Say why in status, then let the queue retry; nothing already running is removed.
         log.warning("reconcile %s/%s: %s", namespace, name, exc)
         problems.append((Reason.APPLY_FAILED, f"{exc.status} {exc.reason}: {_api_message(exc)}"))
-        decision = Decision([], [], [], [], None)
+        decision = Decision([], [], [], [], [], None)
         requeue = RETRY_SECONDS
     new_status = _status(
         status,
@@ -251,7 +251,7 @@ def _heal_and_roll(
 ) -> Decision:
     meta = sgld["metadata"]
     if spec.mode == "offline":
-        return Decision([], [], [], [], None)
+        return Decision([], [], [], [], [], None)
     pods = kube.list("v1", "Pod", meta["namespace"], naming.server_selector(meta["name"]))
     by_group: dict[int, list[Obj]] = {}
     for pod in pods:
@@ -377,6 +377,7 @@ def _status(
     views = decision.views
     diagnostics = list(problems)
     diagnostics += [(p.reason, p.message) for p in decision.budget_exhausted]
+    diagnostics += [(p.reason, p.message) for p in decision.backoff]
     diagnostics += [(v.problem.reason, v.problem.message) for v in views if v.problem]
     if run.offline_phase == "Failed":
         diagnostics.append((Reason.JOB_FAILED, run.offline_message))

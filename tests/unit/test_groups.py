@@ -149,6 +149,8 @@ def test_restart_backoff_doubles() -> None:
     assert d.actions == []
     assert d.requeue_after is not None
     assert 14 <= d.requeue_after <= 16
+    assert [p.reason for p in d.backoff] == [Reason.GROUP_RESTART_BACKOFF]
+    assert "restarted at 2026-11-27T12:00:15Z" in d.backoff[0].message
 
 
 def test_restart_budget_leaves_the_group_alone_and_says_why() -> None:

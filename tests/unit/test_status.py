@@ -22,7 +22,7 @@ def view(index: int, *, ready: bool = True, outdated: bool = False, problem: Any
 
 
 def status_for(views: list[GroupView], replicas: int = 2, **kw: Any) -> dict[str, Any]:
-    decision = Decision(views, [], [], kw.pop("exhausted", []), None)
+    decision = Decision(views, [], [], kw.pop("exhausted", []), kw.pop("backoff", []), None)
     return _status(
         {},
         generation=4,
