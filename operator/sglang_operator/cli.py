@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from sglang_operator import API_GROUP, API_VERSION, KIND, benchmark
+from sglang_operator import API_GROUP, API_VERSION, KIND, apidocs, benchmark
 from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.crd import render_crd, write_crd
@@ -132,6 +132,19 @@ def _crd(args: argparse.Namespace) -> int:
         sys.stdout.write(render_crd())
     else:
         print(write_crd(Path(args.path) if args.path else None))
+    return 0
+
+
+@subcommand(
+    "api-docs",
+    "write the API reference generated from the models (to docs/api.md, or print it with -)",
+    arg("path", nargs="?", help="output file; - prints to stdout"),
+)
+def _api_docs(args: argparse.Namespace) -> int:
+    if args.path == "-":
+        sys.stdout.write(apidocs.render())
+    else:
+        print(apidocs.write(Path(args.path) if args.path else None))
     return 0
 
 

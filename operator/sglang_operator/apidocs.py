@@ -1,0 +1,93 @@
+"""The API reference (docs/api.md), generated from the CRD schema that the models generate.
+
+One source: the descriptions a user reads here are the ones `kubectl explain` prints, and
+the validation rules are the CRD's own CEL messages, so the reference cannot drift from what
+the API server enforces (a unit test regenerates and diffs it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sglang_operator import API_GROUP, API_VERSION, KIND
+from sglang_operator.crd import build_crd
+
+Schema = dict[str, Any]
+
+HEADER = f"""# {KIND} API reference
+
+`apiVersion: {API_GROUP}/{API_VERSION}`, `kind: {KIND}` (short name `sgld`, category
+`sglang`). Generated from the models by `sglang-operator api-docs`; do not edit by hand.
+The same text is what `kubectl explain sgld.spec` prints. The CRD stores no defaults: the
+defaults named below are applied by the operator, so the stored object stays what you
+applied.
+"""
+
+
+def _type(schema: Schema) -> str:
+    if schema.get("x-kubernetes-int-or-string"):
+        return "int or string"
+    kind = schema.get("type", "object")
+    if kind == "array":
+        return f"[]{_type(schema.get('items', {}))}"
+    if kind == "object" and "additionalProperties" in schema:
+        return f"map[string]{_type(schema['additionalProperties'])}"
+    if "enum" in schema:
+        return " \\| ".join(f"`{v}`" for v in schema["enum"])
+    return str(kind)
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _objects(path: str, schema: Schema) -> list[tuple[str, Schema]]:
+    """Every object in the schema that has named properties, depth first, with its path."""
+    found = [(path, schema)] if schema.get("properties") else []
+    for name, prop in (schema.get("properties") or {}).items():
+        child = prop.get("items", prop) if prop.get("type") == "array" else prop
+        suffix = "[]" if prop.get("type") == "array" else ""
+        found += _objects(f"{path}.{name}{suffix}", child)
+    return found
+
+
+def _section(path: str, schema: Schema) -> list[str]:
+    lines = [f"### `{path}`", ""]
+    if schema.get("description"):
+        lines += [_cell(schema["description"]), ""]
+    required = set(schema.get("required") or [])
+    lines += ["| Field | Type | Description |", "|---|---|---|"]
+    for name, prop in schema["properties"].items():
+        mark = " (required)" if name in required else ""
+        lines.append(f"| `{name}`{mark} | {_type(prop)} | {_cell(prop.get('description', ''))} |")
+    rules = schema.get("x-kubernetes-validations") or []
+    if rules:
+        lines += ["", "Rules checked at `kubectl apply`:", ""]
+        lines += [f"- {_cell(r['message'])}" for r in rules]
+    return [*lines, ""]
+
+
+def render() -> str:
+    version = build_crd()["spec"]["versions"][0]
+    root = version["schema"]["openAPIV3Schema"]["properties"]
+    lines = [HEADER]
+    for top in ("spec", "status"):
+        lines += [f"## {top}", ""]
+        for path, schema in _objects(top, root[top]):
+            lines += _section(path, schema)
+    columns = version["additionalPrinterColumns"]
+    lines += ["## `kubectl get sgld` columns", "", "| Column | From |", "|---|---|"]
+    lines += [f"| {c['name']} | `{c['jsonPath']}` |" for c in columns]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def default_path() -> Path:
+    return Path(__file__).resolve().parents[2] / "docs" / "api.md"
+
+
+def write(path: Path | None = None) -> Path:
+    target = path or default_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render())
+    return target
