@@ -225,11 +225,12 @@ def _startup_problem(
 
 
 def _membership_failure(
-    mem: GroupMemory, live: Sequence[Mapping[str, Any]], complete: bool
+    mem: GroupMemory, live: Sequence[Mapping[str, Any]], complete: bool, nodes: int
 ) -> str | None:
     """Remembers the members of a fresh, complete incarnation; reports a changed one."""
     uids = {p["metadata"]["uid"] for p in live}
-    if mem.members and uids.isdisjoint(mem.members):
+    # A new incarnation, or a new group size (a spec change, which a rollout handles).
+    if mem.members and (uids.isdisjoint(mem.members) or len(mem.members) != nodes):
         mem.members = []
     if not mem.members:
         if complete:
@@ -322,7 +323,7 @@ def decide(
             problem = _startup_problem(index, running, startup_timeout, now, out)
 
         if nodes > 1:
-            failure = _membership_failure(mem, live, complete) or next(
+            failure = _membership_failure(mem, live, complete, nodes) or next(
                 (f for p in live if (f := _failure(p))), None
             )
             pending = any(_phase(p) == "Pending" for p in live)

@@ -38,6 +38,7 @@ from sglang_operator.naming import (
     client_service_name,
     group_name,
     headless_service_name,
+    instance_label_value,
 )
 
 pytestmark = pytest.mark.usefixtures("operator_log_on_failure")
@@ -394,3 +395,28 @@ def test_deleting_the_resource_garbage_collects_everything(
         )
 
     wait_until(all_gone, timeout=120, what="children garbage-collected")
+
+
+def test_a_63_character_name_works_end_to_end(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    # The longest name Kubernetes allows: children get hashed names, the instance label is
+    # hashed too, and the operator must still find and heal its group.
+    name = "a" * 50 + "-long-name-xyz"[: 63 - 50]
+    assert len(name) == 63
+    apply_formed_group(cluster, kube, namespace, manifest(name))
+    group_pods = live_pods(kube, namespace, instance_label_value(name))
+    assert len(group_pods) == 2
+    for pod in group_pods:
+        assert len(pod.metadata.name) <= 63
+    before = {p.metadata.uid for p in group_pods}
+    client.CoreV1Api(kube).delete_namespaced_pod(group_pods[1].metadata.name, namespace)
+    wait_until(
+        lambda: (
+            len(now := live_pods(kube, namespace, instance_label_value(name))) == 2
+            and not before & {p.metadata.uid for p in now}
+        ),
+        timeout=120,
+        what="the long-named group restarted together",
+    )
+    wait_ready(cluster, namespace, name)

@@ -259,3 +259,10 @@ def test_startup_timeout_after_the_window_only() -> None:
     assert d.views[0].problem is None
     assert d.requeue_after is not None
     assert d.requeue_after > 60
+
+
+def test_a_new_group_size_is_a_rollout_not_a_failure() -> None:
+    # nodes 3 -> 2: the StatefulSet removed rank 2; the rollout replaces the rest.
+    memory = [GroupMemory(0, ["uid-0-0", "uid-0-1", "uid-0-2"])]
+    d = run([pod(0, 0, spec_hash="old"), pod(0, 1, spec_hash="old")], memory=memory)
+    assert [a.kind for a in d.actions] == [Reason.ROLLOUT_STEP]
