@@ -730,7 +730,10 @@ class SGLangDeploymentSpec(_Model):
     )
     offline: OfflineSpec = Field(
         default_factory=OfflineSpec,
-        description="The batch workload of mode offline; ignored in mode server.",
+        description="The batch workload of mode offline; ignored in mode server. "
+        "sglang.benchmark.offline_throughput has no random-ids dataset: it runs random "
+        "prompts and, for them and its warm-up, reads ShareGPT from datasetPath or downloads "
+        "it through the Hugging Face hub; air-gapped clusters set datasetPath.",
     )
 
     _shm_is_quantity = field_validator("shm_size")(_check_quantity)
