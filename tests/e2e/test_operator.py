@@ -420,3 +420,49 @@ def test_a_63_character_name_works_end_to_end(
         what="the long-named group restarted together",
     )
     wait_ready(cluster, namespace, name)
+
+
+@pytest.mark.parametrize(
+    "trouble",
+    [
+        (
+            {
+                "restartCount": 1,
+                "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+            },
+            "OOMKilled",
+            "memFractionStatic",
+        ),
+        (
+            {"state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}},
+            "ImagePullFailed",
+            "imagePullSecrets",
+        ),
+    ],
+    ids=["oom-killed", "image-pull"],
+)
+def test_container_trouble_is_diagnosed_in_status(
+    cluster: Cluster, kube: Any, namespace: str, trouble: tuple[dict[str, Any], str, str]
+) -> None:
+    container_state, reason, hint = trouble
+    apply(cluster, namespace, manifest("troubled", nodes=1))
+    wait_ready(cluster, namespace, "troubled")
+    core = client.CoreV1Api(kube)
+    pod = core.read_namespaced_pod(f"{group_name('troubled', 0)}-0", namespace)
+    cs = pod.status.container_statuses[0]
+    status = {
+        "name": cs.name,
+        "image": cs.image,
+        "imageID": cs.image_id or "",
+        "ready": False,
+        "restartCount": 0,
+        "state": {"running": {"startedAt": cs.state.running.started_at.isoformat()}},
+        **container_state,
+    }
+    core.patch_namespaced_pod_status(
+        pod.metadata.name, namespace, {"status": {"containerStatuses": [status]}}
+    )
+    cond = wait_reason(kube, namespace, "troubled", "Degraded", reason)
+    assert cond["status"] == "True"
+    assert hint in cond["message"]
+    assert events(kube, namespace, reason)
