@@ -128,11 +128,7 @@ def _render(args: argparse.Namespace) -> int:
     arg("path", nargs="?", help="output file; - prints to stdout"),
 )
 def _crd(args: argparse.Namespace) -> int:
-    if args.path == "-":
-        sys.stdout.write(render_crd())
-    else:
-        print(write_crd(Path(args.path) if args.path else None))
-    return 0
+    return _generated(args.path, render_crd, write_crd)
 
 
 @subcommand(
@@ -141,10 +137,17 @@ def _crd(args: argparse.Namespace) -> int:
     arg("path", nargs="?", help="output file; - prints to stdout"),
 )
 def _api_docs(args: argparse.Namespace) -> int:
-    if args.path == "-":
-        sys.stdout.write(apidocs.render())
+    return _generated(args.path, apidocs.render, apidocs.write)
+
+
+def _generated(
+    path: str | None, render: Callable[[], str], write: Callable[[Path | None], Path]
+) -> int:
+    """A generated file: printed with `-`, else written to `path` or its place in the checkout."""
+    if path == "-":
+        sys.stdout.write(render())
     else:
-        print(apidocs.write(Path(args.path) if args.path else None))
+        print(write(Path(path) if path else None))
     return 0
 
 

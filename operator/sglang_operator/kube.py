@@ -77,18 +77,9 @@ class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
 
-    def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        query: Mapping[str, str] | None = None,
-        body: Any = None,
-        content_type: str = "application/json",
-    ) -> dict[str, Any]:
-        data: dict[str, Any] = json.loads(
-            self._raw(method, path, query=query, body=body, content_type=content_type) or "{}"
-        )
+    def _request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """A request whose answer is JSON (every call but a log read)."""
+        data: dict[str, Any] = json.loads(self._raw(method, path, **options) or "{}")
         return data
 
     def _raw(

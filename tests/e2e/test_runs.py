@@ -74,6 +74,17 @@ def summary_message(kind: str, result: dict[str, Any], num_prompts: int) -> str:
     return reporter.termination_message(reporter.summarize(result, context))
 
 
+def reported_throughput(kube: Any, namespace: str, name: str, wait_until: Wait) -> Any:
+    """Waits for status.benchmark.requestThroughput (from a termination message)."""
+    return wait_until(
+        lambda: (
+            get_sgld(kube, namespace, name)["status"].get("benchmark", {}).get("requestThroughput")
+        ),
+        timeout=60,
+        what=f"status.benchmark of {name}",
+    )
+
+
 def jobs(kube: Any, namespace: str) -> list[Any]:
     items: list[Any] = client.BatchV1Api(kube).list_namespaced_job(namespace).items
     return items
@@ -111,15 +122,7 @@ def test_benchmark_runs_once_after_ready_and_lands_in_status(
     write_termination_message(
         kube, pod, BENCHMARK_CONTAINER, summary_message("serving", SERVING_RESULT, 200)
     )
-    bench = wait_until(
-        lambda: (
-            get_sgld(kube, namespace, "bench")["status"]
-            .get("benchmark", {})
-            .get("requestThroughput")
-        ),
-        timeout=60,
-        what="status.benchmark from the termination message",
-    )
+    bench = reported_throughput(kube, namespace, "bench", wait_until)
     assert bench == 12.5
     status = get_sgld(kube, namespace, "bench")["status"]
     assert status["benchmark"]["outputThroughput"] == 3200.0
@@ -208,14 +211,6 @@ def test_offline_mode_runs_indexed_jobs_and_succeeds(
     write_termination_message(
         kube, pod, CONTAINER_NAME, summary_message("offline", offline_result, 64)
     )
-    throughput = wait_until(
-        lambda: (
-            get_sgld(kube, namespace, "batch")["status"]
-            .get("benchmark", {})
-            .get("requestThroughput")
-        ),
-        timeout=60,
-        what="offline results in status.benchmark",
-    )
+    throughput = reported_throughput(kube, namespace, "batch", wait_until)
     assert throughput == 45.23
     assert get_sgld(kube, namespace, "batch")["status"]["phase"] == "Succeeded"
