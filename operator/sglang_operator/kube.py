@@ -165,11 +165,14 @@ class Kube:
         return True
 
     def pod_log(self, namespace: str, name: str, container: str) -> str | None:
-        """A container's log, or None when the node cannot serve it (gone, or no kubelet)."""
+        """A container's log, or None when the node cannot serve it (pod gone, node down, no
+        kubelet). Missing permission is raised, not hidden: results would vanish silently."""
         path = f"{_collection_path('v1', 'Pod', namespace)}/{name}/log"
         try:
             return self._raw("GET", path, query={"container": container, "tailBytes": "4194304"})
-        except ApiException:
+        except ApiException as exc:
+            if exc.status in (401, 403):
+                raise
             return None
 
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
