@@ -23,9 +23,11 @@ def _free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_path: Path) -> None:
+    def __init__(self, kubeconfig: Path, log_path: Path, namespaces: tuple[str, ...] = ()) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
+        # Empty: all namespaces; else `--namespace` for each, as the chart runs it.
+        self.scope = [a for ns in namespaces for a in ("--namespace", ns)] or ["--all-namespaces"]
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -40,7 +42,7 @@ class OperatorProcess:
                 "-m",
                 "sglang_operator",
                 "run",
-                "--all-namespaces",
+                *self.scope,
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",
             ],

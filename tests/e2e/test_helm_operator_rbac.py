@@ -8,7 +8,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -44,10 +43,15 @@ def token_kubeconfig(cluster: Cluster, namespace: str, service_account: str, pat
     return path
 
 
-@pytest.fixture
-def installed(cluster: Cluster, namespace: str) -> Iterator[str]:
-    """Installs the chart (cluster-wide, defaults) and yields its ServiceAccount's name."""
+@pytest.fixture(params=["cluster-wide", "namespaced"])
+def installed(
+    request: pytest.FixtureRequest, cluster: Cluster, namespace: str
+) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """Installs the chart, cluster-wide (defaults) or watching only the test's namespace, and
+    yields its ServiceAccount's name and the namespaces the operator is to watch."""
     release = f"sgo-{uuid.uuid4().hex[:6]}"
+    watched = (namespace,) if request.param == "namespaced" else ()
+    scope = [f"--set=watchNamespaces={{{namespace}}}"] if watched else []
     cluster.run(
         "helm",
         "install",
@@ -55,6 +59,7 @@ def installed(cluster: Cluster, namespace: str) -> Iterator[str]:
         str(chartgen.CHART_DIR),
         "-n",
         namespace,
+        *scope,
         "--wait",
         "--timeout",
         "2m",
@@ -72,15 +77,19 @@ def installed(cluster: Cluster, namespace: str) -> Iterator[str]:
             "json",
         ).stdout
     )["items"][0]
-    yield deployment["spec"]["template"]["spec"]["serviceAccountName"]
+    yield deployment["spec"]["template"]["spec"]["serviceAccountName"], watched
     cluster.run("helm", "uninstall", release, "-n", namespace, "--wait", check=False)
 
 
 def test_operator_serves_a_deployment_with_only_the_charts_rights(
-    cluster: Cluster, namespace: str, installed: str, tmp_path: Path, wait_until: Any
+    cluster: Cluster,
+    namespace: str,
+    installed: tuple[str, tuple[str, ...]],
+    tmp_path: Path,
 ) -> None:
-    kubeconfig = token_kubeconfig(cluster, namespace, installed, tmp_path / "sa.kubeconfig")
-    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log")
+    service_account, watched = installed
+    kubeconfig = token_kubeconfig(cluster, namespace, service_account, tmp_path / "sa.kubeconfig")
+    operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", watched)
     operator.start()
     try:
         manifest = {
