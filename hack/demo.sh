@@ -3,12 +3,16 @@
 # in the background and applies an example until it is Ready.
 #
 #   hack/demo.sh [EXAMPLE.yaml]   default: examples/quickstart.yaml
+#   eval "$(hack/demo.sh env)"    KUBECONFIG and PATH (kubectl) for the demo cluster
 #   hack/demo.sh down             stop the operator and the cluster
 #
 # The operator's log: $STATE/operator.log; it keeps running after this script returns, so
-# you can `kubectl scale`, edit or delete the example and watch it react.
+# you can `kubectl scale`, edit or delete the example and watch it react. The demo has a
+# cluster of its own (sglang-operator-demo): the tests reuse a running `sglang-operator`
+# cluster and run their own operator, which must not meet the demo's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export SGLANG_OPERATOR_CLUSTER=${SGLANG_OPERATOR_CLUSTER:-sglang-operator-demo}
 
 STATE=${SGLANG_OPERATOR_CACHE:-$HOME/.cache/sglang-operator}/demo
 PIDFILE=$STATE/operator.pid
@@ -22,11 +26,16 @@ stop_operator() {
   rm -f "$PIDFILE"
 }
 
-if [ "${1:-}" = "down" ]; then
-  stop_operator
-  hack/cluster.sh down
-  exit 0
-fi
+case "${1:-}" in
+  down)
+    stop_operator
+    hack/cluster.sh down
+    exit 0
+    ;;
+  env)
+    exec hack/cluster.sh env
+    ;;
+esac
 
 EXAMPLE=${1:-examples/quickstart.yaml}
 hack/python-env.sh
@@ -50,7 +59,7 @@ kubectl get statefulsets,pods,services -l "app.kubernetes.io/instance=$NAME" -o 
 cat <<MSG
 
 [demo] $NAME is Ready. Try:
-  eval "\$(hack/cluster.sh env)"
+  eval "\$(hack/demo.sh env)"
   kubectl describe sgld $NAME                  # conditions and events
   kubectl scale sgld/$NAME --replicas=2        # a second model copy
   kubectl delete pod $NAME-0-1                 # the whole group restarts together
