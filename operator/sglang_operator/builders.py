@@ -185,10 +185,19 @@ def _probes(spec: SGLangDeploymentSpec) -> Obj:
     /health runs a generation and takes over a second: never a probe here.
     Readiness uses /ready on a single node; with several nodes one pod template serves all
     ranks, so an exec probe picks /ready for rank 0 and /ping for the others.
+    With an API key, rank 0 answers /ping with 401 (SGLang exempts only /health*, /ready*
+    and /metrics* from the key), so startup and liveness check that the port accepts
+    connections instead: it listens only once the model is loaded.
     """
     port = spec.server.port
+
+    def alive() -> Obj:
+        if spec.server.api_key_secret:
+            return {"tcpSocket": {"port": HTTP_PORT_NAME}}
+        return {"httpGet": {"path": "/ping", "port": HTTP_PORT_NAME}}
+
     startup = {
-        "httpGet": {"path": "/ping", "port": HTTP_PORT_NAME},
+        **alive(),
         "periodSeconds": PROBE_PERIOD_SECONDS,
         "timeoutSeconds": 5,
         # Download, load and CUDA-graph capture all happen before the port listens.
@@ -210,7 +219,7 @@ def _probes(spec: SGLangDeploymentSpec) -> Obj:
         "failureThreshold": 3,
     }
     liveness = {
-        "httpGet": {"path": "/ping", "port": HTTP_PORT_NAME},
+        **alive(),
         "periodSeconds": 30,
         # A busy event loop under heavy load may answer slowly: no kill for that.
         "timeoutSeconds": 30,

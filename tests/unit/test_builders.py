@@ -159,6 +159,18 @@ def test_command_and_args_only_reference_defined_env_vars() -> None:
     assert "$(" not in c["command"][2]
 
 
+def test_probes_never_need_the_api_key() -> None:
+    # SGLang answers /ping with 401 when an API key is set; /ready is exempt.
+    plain = container(of_kind(objects(spec()), "StatefulSet")[0])
+    assert plain["startupProbe"]["httpGet"]["path"] == "/ping"
+    keyed_spec = spec(server={"apiKeySecret": {"name": "k", "key": "v"}})
+    keyed = container(of_kind(objects(keyed_spec), "StatefulSet")[0])
+    for probe in ("startupProbe", "livenessProbe"):
+        assert "httpGet" not in keyed[probe]
+        assert keyed[probe]["tcpSocket"] == {"port": "http"}
+    assert keyed["readinessProbe"]["httpGet"]["path"] == "/ready"
+
+
 def test_gpus_shm_and_resources() -> None:
     s = spec(
         gpu={"perNode": 4},
