@@ -38,6 +38,7 @@ DEFAULT_PP = 1
 DEFAULT_DP = 1
 DEFAULT_PORT = 30000
 DEFAULT_DIST_INIT_PORT = 5000
+DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 3600
 DEFAULT_SHM_SIZE = "32Gi"
 DEFAULT_CACHE_MOUNT_PATH = "/root/.cache/huggingface"
@@ -329,6 +330,13 @@ class NetworkSpec(_Model):
         ge=1,
         le=64,
         description="How many rdmaResourceName devices each pod requests. Default 1.",
+    )
+    cluster_domain: str = Field(
+        default=DEFAULT_CLUSTER_DOMAIN,
+        max_length=MAX_NAME,
+        pattern=DNS_SUBDOMAIN_RE,
+        description="The cluster's DNS domain, in rank 0's name (--dist-init-addr, "
+        f"MASTER_ADDR) and status.endpoint. Default {DEFAULT_CLUSTER_DOMAIN}.",
     )
 
 

@@ -122,7 +122,7 @@ def serving_benchmark_args(spec: SGLangDeploymentSpec, name: str, namespace: str
         "--backend",
         bench.backend,
         "--base-url",
-        naming.client_endpoint(name, namespace, spec.server.port),
+        naming.client_endpoint(name, namespace, spec.server.port, spec.network.cluster_domain),
         "--model",
         served_model_name(spec),
         "--tokenizer",
@@ -142,7 +142,12 @@ def offline_server_args(
     spec: SGLangDeploymentSpec, name: str, namespace: str, group: int
 ) -> list[str]:
     """The server's own arguments, with rank 0 of the offline Job as the rendezvous."""
-    return sglang_args(spec, dist_init_host=naming.offline_rank0_fqdn(name, group, namespace))
+    return sglang_args(
+        spec,
+        dist_init_host=naming.offline_rank0_fqdn(
+            name, group, namespace, spec.network.cluster_domain
+        ),
+    )
 
 
 def offline_benchmark_args(spec: SGLangDeploymentSpec) -> list[str]:
@@ -314,7 +319,7 @@ def offline_job(
     spec: SGLangDeploymentSpec, name: str, namespace: str, group: int, generation: int
 ) -> Obj:
     """The offline run of replica group `group`: one pod per node, rank = completion index."""
-    master = naming.offline_rank0_fqdn(name, group, namespace)
+    master = naming.offline_rank0_fqdn(name, group, namespace, spec.network.cluster_domain)
     server_args = offline_server_args(spec, name, namespace, group)
     leader = launch_command(
         spec, module=OFFLINE_MODULE, module_args=[*server_args, *offline_benchmark_args(spec)]

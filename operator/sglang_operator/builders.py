@@ -379,7 +379,7 @@ def headless_service(spec: SGLangDeploymentSpec, name: str, namespace: str, grou
 
 def server_pod_template(spec: SGLangDeploymentSpec, name: str, namespace: str, group: int) -> Obj:
     """The pod template of a server group's StatefulSet."""
-    master = naming.rank0_fqdn(name, group, namespace)
+    master = naming.rank0_fqdn(name, group, namespace, spec.network.cluster_domain)
     container = sglang_container(
         spec,
         rank_source=RankSource.POD_INDEX,

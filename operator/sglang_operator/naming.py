@@ -126,25 +126,26 @@ def offline_service_name(name: str, group: int = 0) -> str:
     return offline_job_name(name, group) + "-hs"
 
 
-def pod_fqdn(hostname: str, service: str, namespace: str) -> str:
+def pod_fqdn(hostname: str, service: str, namespace: str, domain: str) -> str:
     """DNS name of a pod with `hostname` under headless `service` (StatefulSet or Job)."""
-    return f"{hostname}.{service}.{namespace}.svc.cluster.local"
+    return f"{hostname}.{service}.{namespace}.svc.{domain}"
 
 
-def rank0_fqdn(name: str, group: int, namespace: str) -> str:
+def rank0_fqdn(name: str, group: int, namespace: str, domain: str) -> str:
     """DNS name of rank 0 of a server group: the --dist-init-addr host."""
-    return pod_fqdn(f"{group_name(name, group)}-0", headless_service_name(name, group), namespace)
+    host = f"{group_name(name, group)}-0"
+    return pod_fqdn(host, headless_service_name(name, group), namespace, domain)
 
 
-def offline_rank0_fqdn(name: str, group: int, namespace: str) -> str:
+def offline_rank0_fqdn(name: str, group: int, namespace: str, domain: str) -> str:
     """DNS name of rank 0 of an offline Indexed Job (its pods' hostname is `<job>-<index>`)."""
     job = offline_job_name(name, group)
-    return pod_fqdn(f"{job}-0", offline_service_name(name, group), namespace)
+    return pod_fqdn(f"{job}-0", offline_service_name(name, group), namespace, domain)
 
 
-def client_endpoint(name: str, namespace: str, port: int) -> str:
+def client_endpoint(name: str, namespace: str, port: int, domain: str) -> str:
     """In-cluster URL of the OpenAI-compatible API (status.endpoint)."""
-    return f"http://{client_service_name(name)}.{namespace}.svc.cluster.local:{port}"
+    return f"http://{client_service_name(name)}.{namespace}.svc.{domain}:{port}"
 
 
 # ---- labels ---------------------------------------------------------------------------------

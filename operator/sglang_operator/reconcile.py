@@ -100,23 +100,22 @@ def reconcile(kube: Kube, namespace: str, name: str) -> float | None:
         )
     desired = [*desired_objects(spec, name, namespace), *runs.run_objects(spec, name, namespace)]
     problems: list[tuple[str, str]] = []
-    run = runs.RunState()
     try:
-        _apply_children(kube, sgld, desired, events, problems)
+        held = _apply_children(kube, sgld, desired, events, problems)
         _prune(kube, sgld, desired, spec, events)
         decision = _heal_and_roll(
-            kube, sgld=sgld, spec=spec, desired=desired, status=status, events=events
+            kube, sgld=sgld, spec=spec, desired=desired, held=held, status=status, events=events
         )
         run = _runs(kube, sgld, spec, status, decision)
-        problems += run.problems
-        events.items += run.events
-        requeue = decision.requeue_after
     except ApiException as exc:
-        # Say why in status, then let the queue retry; nothing already running is removed.
+        # Reading the cluster failed: say why, keep what status knew (groups, restart
+        # history, readiness) and let the queue retry; nothing running is removed.
         log.warning("reconcile %s/%s: %s", namespace, name, exc)
-        problems.append((Reason.APPLY_FAILED, f"{exc.status} {exc.reason}: {_api_message(exc)}"))
-        decision = Decision([], [], [], [], [], None)
-        requeue = RETRY_SECONDS
+        message = f"{exc.status} {exc.reason}: {_api_message(exc)}"
+        _publish(kube, sgld, status, _failed_status(status, generation, message), events)
+        return RETRY_SECONDS
+    problems += run.problems
+    events.items += run.events
     new_status = _status(
         status,
         generation=generation,
@@ -127,7 +126,8 @@ def reconcile(kube: Kube, namespace: str, name: str) -> float | None:
         run=run,
     )
     _publish(kube, sgld, status, new_status, events)
-    return requeue
+    failed_apply = any(reason == Reason.APPLY_FAILED for reason, _ in problems)
+    return RETRY_SECONDS if failed_apply else decision.requeue_after
 
 
 def _serving(spec: SGLangDeploymentSpec, decision: Decision) -> bool:
@@ -158,9 +158,9 @@ def _runs(
         status=status,
         previous=previous,
     )
-    if spec.mode == "server":
-        return bench
-    return runs.offline_runs(kube, sgld, spec, owner=owner, previous=previous)
+    # Called in server mode too: it removes the Jobs of a previous offline mode.
+    offline = runs.offline_runs(kube, sgld, spec, owner=owner, status=status, previous=previous)
+    return bench if spec.mode == "server" else offline
 
 
 def _api_message(exc: ApiException) -> str:
@@ -176,10 +176,20 @@ def _apply_children(
     desired: Sequence[Obj],
     events: _Events,
     problems: list[tuple[str, str]],
-) -> None:
+) -> dict[int, Obj]:
+    """Applies every desired child; returns the StatefulSets held back, by group.
+
+    One object the API server refuses (an immutable PVC field, an admission policy) is
+    reported and the others are still applied: one bad field must not stop self-healing.
+    A StatefulSet whose new pod template also changes its size is left as it is until the
+    rollout reaches its group (`_heal_and_roll` applies it then): with Parallel pod
+    management a new `nodes` would otherwise resize every group at once, each then mixing
+    two revisions.
+    """
     meta = sgld["metadata"]
     owner = owner_reference(sgld)
     created: list[str] = []
+    held: dict[int, Obj] = {}
     for child in desired:
         obj = {**child, "metadata": {**child["metadata"], "ownerReferences": [owner]}}
         ref = Ref.of(obj)
@@ -193,11 +203,39 @@ def _apply_children(
                 )
             )
             continue
-        kube.apply(obj)
+        group = _group_of(obj)
+        if (
+            existing is not None
+            and ref.kind == "StatefulSet"
+            and group is not None
+            and _resizes_revision(existing, obj)
+        ):
+            held[group] = obj
+            continue
+        try:
+            kube.apply(obj)
+        except ApiException as exc:
+            if exc.status not in (400, 403, 409, 422):
+                raise
+            problems.append(
+                (Reason.APPLY_FAILED, f"{ref.kind} {ref.name}: {exc.status} {_api_message(exc)}")
+            )
+            continue
         if existing is None:
             created.append(f"{ref.kind} {ref.name}")
     if created:
         events.normal(Reason.CREATED, "created " + ", ".join(created))
+    return held
+
+
+def _resizes_revision(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """A new pod template that also changes the group's size."""
+    hash_key = naming.POD_SPEC_HASH_ANNOTATION
+    return bool(
+        existing["spec"].get("replicas") != desired["spec"]["replicas"]
+        and (existing["metadata"].get("annotations") or {}).get(hash_key)
+        != desired["metadata"]["annotations"][hash_key]
+    )
 
 
 # Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
@@ -246,6 +284,7 @@ def _heal_and_roll(
     sgld: Mapping[str, Any],
     spec: SGLangDeploymentSpec,
     desired: Sequence[Obj],
+    held: Mapping[int, Obj],
     status: Mapping[str, Any],
     events: _Events,
 ) -> Decision:
@@ -275,6 +314,9 @@ def _heal_and_roll(
         now=datetime.now(UTC),
     )
     for action in decision.actions:
+        if action.index in held:
+            # The group's turn: now it may take its new size.
+            kube.apply(held[action.index])
         for pod_name, uid in action.pod_names:
             kube.delete(Ref("v1", "Pod", meta["namespace"], pod_name), uid=uid, background=True)
         if action.kind == Reason.GROUP_RESTARTED:
@@ -282,6 +324,18 @@ def _heal_and_roll(
         else:
             events.normal(action.kind, action.message)
     return decision
+
+
+def _failed_status(status: Mapping[str, Any], generation: int, message: str) -> Obj:
+    """Status when the cluster could not be read: the last known state, and why."""
+    conditions = [Condition(DEGRADED, "True", Reason.APPLY_FAILED, message)]
+    return {
+        **status,
+        "message": message,
+        "conditions": merge_conditions(
+            status.get("conditions") or [], conditions, generation, now_rfc3339()
+        ),
+    }
 
 
 def _invalid_status(status: Mapping[str, Any], generation: int, message: str) -> Obj:
@@ -410,7 +464,9 @@ def _status(
         "readyReplicas": sum(1 for v in views if v.ready),
         "nodes": spec.parallelism.nodes,
         "gpus": spec.total_gpus,
-        "endpoint": naming.client_endpoint(meta["name"], meta["namespace"], spec.server.port)
+        "endpoint": naming.client_endpoint(
+            meta["name"], meta["namespace"], spec.server.port, spec.network.cluster_domain
+        )
         if spec.mode == "server"
         else None,
         "selector": naming.server_selector(meta["name"]),

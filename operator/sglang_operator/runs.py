@@ -60,6 +60,20 @@ def _termination_message(pod: Mapping[str, Any] | None, container: str) -> str:
     return ""
 
 
+def _succeeded_for(status: Mapping[str, Any], generation: int) -> bool:
+    """status.benchmark already holds this generation's successful result (final)."""
+    last = status.get("benchmark") or {}
+    return last.get("generation") == generation and last.get("requestThroughput") is not None
+
+
+def _finished_at(pod: Mapping[str, Any] | None) -> str:
+    for cs in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        finished = ((cs.get("state") or {}).get("terminated") or {}).get("finishedAt")
+        if finished:
+            return str(finished)
+    return str(((pod or {}).get("metadata") or {}).get("creationTimestamp") or now_rfc3339())
+
+
 def _owned(obj: Mapping[str, Any], uid: str) -> bool:
     return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
 
@@ -83,7 +97,8 @@ def _outcome(
         _termination_message(pod, container), generation=generation
     )
     if outcome.result is None:
-        failed = {"generation": generation, "completedAt": now_rfc3339()}
+        # The pod's finish time, not now: status must not change on every reconcile.
+        failed = {"generation": generation, "completedAt": _finished_at(pod)}
         return failed, Condition(BENCHMARK, "False", Reason.BENCHMARK_FAILED, outcome.message)
     result = outcome.result
     log = kube.pod_log(meta["namespace"], pod["metadata"]["name"], container) if pod else None
@@ -156,7 +171,9 @@ def serving_benchmark(
             Reason.BENCHMARK_STARTED,
             f"running {benchmark.SERVING_MODULE} against the endpoint (generation {generation})",
         )
-    elif _finished(job):
+    elif _finished(job) and not _succeeded_for(status, generation):
+        # A success is final; a failure is read again while its Job exists (a termination
+        # message is what the pod says, and the pod may still say it).
         pods = kube.list("v1", "Pod", namespace, f"{JOB_NAME_LABEL}={ref.name}")
         pod = max(pods, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
         state.benchmark, state.condition = _outcome(
@@ -177,6 +194,7 @@ def offline_runs(
     spec: SGLangDeploymentSpec,
     *,
     owner: Obj,
+    status: Mapping[str, Any],
     previous: Mapping[str, Any] | None,
 ) -> RunState:
     """One Indexed Job per replica group; the phase follows them, results from group 0."""
@@ -219,7 +237,7 @@ def offline_runs(
                 _with_owner(benchmark.offline_job(spec, name, namespace, group, generation), owner)
             )
         outcomes.append(_finished(job))
-        if group == 0 and _finished(job):
+        if group == 0 and _finished(job) and not _succeeded_for(status, generation):
             pods = kube.list(
                 "v1", "Pod", namespace, f"{JOB_NAME_LABEL}={job_name},{COMPLETION_INDEX_LABEL}=0"
             )

@@ -104,7 +104,9 @@ def test_the_serving_benchmark_command_is_one_sglang_accepts(fields: dict[str, A
     args = parse_bench_serving(module_args(command, "sglang.benchmark.serving"))
 
     assert worker == []
-    assert args.base_url == naming.client_endpoint("llama", NS, s.server.port)
+    assert args.base_url == naming.client_endpoint(
+        "llama", NS, s.server.port, s.network.cluster_domain
+    )
     assert args.backend == s.benchmark.backend
     assert args.dataset_name == s.benchmark.dataset_name
     assert args.num_prompts == s.benchmark.num_prompts
@@ -185,9 +187,8 @@ def test_every_rank_of_the_offline_job_runs_a_command_sglang_accepts(
         assert worker == []
         return
     assert server_args.nnodes == s.parallelism.nodes
-    assert server_args.dist_init_addr == (
-        f"{naming.offline_rank0_fqdn('llama', 0, NS)}:{s.network.dist_init_port}"
-    )
+    rank0 = naming.offline_rank0_fqdn("llama", 0, NS, s.network.cluster_domain)
+    assert server_args.dist_init_addr == f"{rank0}:{s.network.dist_init_port}"
     for rank in range(1, s.parallelism.nodes):
         worker_args = parse_launch_server(
             as_rank(module_args(worker, "sglang.launch_server"), rank)
@@ -232,7 +233,7 @@ def test_the_offline_job_is_indexed_one_pod_per_node_with_rank_from_the_index() 
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["publishNotReadyAddresses"] is True
     assert service["spec"]["selector"].items() <= template["metadata"]["labels"].items()
-    assert naming.offline_rank0_fqdn("llama", 1, NS).startswith(
+    assert naming.offline_rank0_fqdn("llama", 1, NS, "cluster.local").startswith(
         f"{job['metadata']['name']}-0.{service['metadata']['name']}."
     )
     assert any(v.get("configMap") for v in template["spec"]["volumes"])

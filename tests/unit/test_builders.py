@@ -159,6 +159,15 @@ def test_command_and_args_only_reference_defined_env_vars() -> None:
     assert "$(" not in c["command"][2]
 
 
+def test_cluster_domain_names_rank0_and_the_endpoint() -> None:
+    s = spec(parallelism={"nodes": 2}, network={"clusterDomain": "corp.example"})
+    c = container(of_kind(objects(s, "ds"), "StatefulSet")[0])
+    rank0 = "ds-0-0.ds-0-hs.llm.svc.corp.example"
+    assert flag(c["args"], "--dist-init-addr") == f"{rank0}:5000"
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert env["MASTER_ADDR"] == rank0
+
+
 def test_probes_never_need_the_api_key() -> None:
     # SGLang answers /ping with 401 when an API key is set; /ready is exempt.
     plain = container(of_kind(objects(spec()), "StatefulSet")[0])

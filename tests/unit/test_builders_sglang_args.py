@@ -46,7 +46,7 @@ def check_every_rank(spec: SGLangDeploymentSpec, name: str) -> None:
             assert args.port == spec.server.port
             assert args.model_path == spec.model.path
             if nodes > 1:
-                host = naming.rank0_fqdn(name, group, NS)
+                host = naming.rank0_fqdn(name, group, NS, spec.network.cluster_domain)
                 assert args.dist_init_addr == f"{host}:{spec.network.dist_init_port}"
             else:
                 assert args.dist_init_addr is None

@@ -37,8 +37,11 @@ def test_short_names_are_kept_readable() -> None:
     assert naming.headless_service_name("llama", 1) == "llama-1-hs"
     assert naming.client_service_name("llama") == "llama"
     assert naming.weights_pvc_name("llama") == "llama-weights"
-    assert naming.rank0_fqdn("llama", 1, "ns") == "llama-1-0.llama-1-hs.ns.svc.cluster.local"
-    assert naming.client_endpoint("llama", "ns", 30000) == (
+    assert (
+        naming.rank0_fqdn("llama", 1, "ns", "cluster.local")
+        == "llama-1-0.llama-1-hs.ns.svc.cluster.local"
+    )
+    assert naming.client_endpoint("llama", "ns", 30000, "cluster.local") == (
         "http://llama.ns.svc.cluster.local:30000"
     )
 
@@ -74,7 +77,7 @@ def test_every_name_fits_its_limit_for_any_valid_resource_name(name: str, group:
     # pods `<group>-<rank>`, revision hash label `<group>-<hash>`, Job pod hostnames
     for workload in (names["group"], names["offline"], names["bench"]):
         assert len(workload) + 1 + REVISION_HASH_LEN <= naming.DNS_LABEL_MAX
-    assert len(naming.rank0_fqdn(name, group, "n" * 63)) <= 253
+    assert len(naming.rank0_fqdn(name, group, "n" * 63, "cluster.local")) <= 253
 
 
 @given(subdomains, subdomains, groups)
