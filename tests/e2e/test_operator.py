@@ -466,3 +466,75 @@ def test_container_trouble_is_diagnosed_in_status(
     assert cond["status"] == "True"
     assert hint in cond["message"]
     assert events(kube, namespace, reason)
+
+
+def test_new_group_size_rolls_one_group_at_a_time(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    obj = manifest("grower", nodes=1, replicas=2)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "grower")
+
+    grown = copy.deepcopy(obj)
+    grown["spec"]["parallelism"]["nodes"] = 2
+    apply(cluster, namespace, grown)
+
+    def grown_whole() -> bool:
+        by_group: dict[str, set[str]] = {}
+        current = live_pods(kube, namespace, "grower")
+        for p in current:
+            by_group.setdefault(p.metadata.labels[GROUP_LABEL], set()).add(
+                p.metadata.annotations[POD_SPEC_HASH_ANNOTATION]
+            )
+        # A new rank next to an old rank 0 would be a group of two revisions.
+        assert all(len(hashes) == 1 for hashes in by_group.values()), by_group
+        return (
+            len(current) == 4
+            and get_sgld(kube, namespace, "grower")["status"].get("readyReplicas") == 2
+        )
+
+    wait_until(grown_whole, timeout=120, what="both groups of two pods", interval=0.1)
+    steps = [e.message for e in events(kube, namespace, "RolloutStep")]
+    assert steps == [f"replacing group {g} with the new revision" for g in range(2)]
+
+
+def test_a_refused_child_does_not_stop_the_others(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    obj = manifest("partial", nodes=1)
+    obj["spec"]["model"]["cache"] = {"size": "10Gi"}
+    apply(cluster, namespace, obj)
+    wait_until(lambda: statefulsets(kube, namespace, "partial"), timeout=60, what="the StatefulSet")
+    changed = copy.deepcopy(obj)
+    # A Pending claim's size is immutable: the API server refuses the PVC update...
+    changed["spec"]["model"]["cache"]["size"] = "5Gi"
+    # ...while a second copy must still be created.
+    changed["spec"]["replicas"] = 2
+    apply(cluster, namespace, changed)
+    cond = wait_reason(kube, namespace, "partial", "Degraded", "ApplyFailed")
+    assert "PersistentVolumeClaim" in cond["message"]
+    wait_until(
+        lambda: len(statefulsets(kube, namespace, "partial")) == 2,
+        timeout=60,
+        what="the second group's StatefulSet despite the refused claim",
+    )
+
+
+def test_switching_offline_to_server_removes_the_offline_jobs(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    obj = manifest("switch", nodes=1)
+    obj["spec"]["mode"] = "offline"
+    apply(cluster, namespace, obj)
+    batch = client.BatchV1Api(kube)
+    wait_until(
+        lambda: batch.list_namespaced_job(namespace).items, timeout=60, what="the offline Job"
+    )
+    obj["spec"]["mode"] = "server"
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "switch")
+    wait_until(
+        lambda: not batch.list_namespaced_job(namespace).items,
+        timeout=60,
+        what="offline Jobs deleted",
+    )
