@@ -168,11 +168,12 @@ def register(registry: kopf.OperatorRegistry) -> None:
         if owner:
             queue.add(owner)
 
+    # kopf filters labels client-side, so each watch streams every object of its kind in the
+    # cluster: only the kinds whose changes need a quick answer are watched; a ConfigMap or
+    # PVC changed by hand is put back by the periodic resync.
     for resource in (
         ("v1", "pods"),
         ("v1", "services"),
-        ("v1", "configmaps"),
-        ("v1", "persistentvolumeclaims"),
         ("apps", "v1", "statefulsets"),
         ("batch", "v1", "jobs"),
     ):

@@ -150,7 +150,9 @@ def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
         state = cs.get("state") or {}
         last = cs.get("lastState") or {}
         waiting = state.get("waiting") or {}
-        for terminated in (state.get("terminated") or {}, last.get("terminated") or {}):
+        # A past OOM kill matters only while the container has not recovered from it.
+        past = {} if cs.get("ready") else last.get("terminated") or {}
+        for terminated in (state.get("terminated") or {}, past):
             if terminated.get("reason") == "OOMKilled":
                 return Problem(
                     Reason.OOM_KILLED,

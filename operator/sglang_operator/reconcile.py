@@ -40,6 +40,8 @@ from sglang_operator.kube import SGLD_API_VERSION, Kube, Ref
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 10.0
+# Far below the CRD's 32768 for condition messages, so a status write is never refused.
+MAX_MESSAGE = 4096
 
 Obj = dict[str, Any]
 
@@ -58,6 +60,15 @@ def owner_reference(sgld: Mapping[str, Any]) -> Obj:
 
 def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
+
+
+def _controlled_by(pod: Mapping[str, Any], statefulset: str) -> bool:
+    return any(
+        ref.get("controller")
+        and ref.get("kind") == "StatefulSet"
+        and ref.get("name") == statefulset
+        for ref in pod["metadata"].get("ownerReferences") or []
+    )
 
 
 def _group_of(obj: Mapping[str, Any]) -> int | None:
@@ -295,7 +306,9 @@ def _heal_and_roll(
     by_group: dict[int, list[Obj]] = {}
     for pod in pods:
         group = _group_of(pod)
-        if group is not None:
+        # Only pods of our own StatefulSets: a pod that merely carries our labels (a copy of
+        # `sglang-operator render` applied by hand) is never restarted or counted.
+        if group is not None and _controlled_by(pod, naming.group_name(meta["name"], group)):
             by_group.setdefault(group, []).append(pod)
     # Each group's StatefulSet template carries the hash its pods must have.
     hashes = {
@@ -443,9 +456,11 @@ def _status(
     else:
         phase, ready, progressing = _server_conditions(spec, decision, diagnostics)
     if diagnostics:
-        degraded = Condition(
-            DEGRADED, "True", diagnostics[0][0], "; ".join(m for _, m in diagnostics)
-        )
+        message = "; ".join(m for _, m in diagnostics)
+        if len(message) > MAX_MESSAGE:
+            # Many groups with the same trouble: the first ones say enough.
+            message = message[: MAX_MESSAGE - 20] + f" (+{len(diagnostics)} in all)"
+        degraded = Condition(DEGRADED, "True", diagnostics[0][0], message)
     else:
         degraded = Condition(DEGRADED, "False", Reason.AS_EXPECTED, "no problems found")
 

@@ -232,6 +232,21 @@ def test_oom_killed_hints_at_mem_fraction() -> None:
     assert "memFractionStatic" in problem.message
 
 
+def test_a_recovered_oom_kill_is_history() -> None:
+    status = {
+        "containerStatuses": [
+            {
+                "name": "sglang",
+                "ready": True,
+                "restartCount": 1,
+                "state": {"running": {}},
+                "lastState": {"terminated": {"reason": "OOMKilled"}},
+            }
+        ]
+    }
+    assert pod_problem(pod(0, 0, extra_status=status)) is None
+
+
 def test_image_pull_failure_is_reported() -> None:
     status = {
         "containerStatuses": [
