@@ -387,7 +387,8 @@ def _server_conditions(
 
     if diagnostics:
         phase = "Degraded"
-    elif ready.status == "True" and not outdated:
+    elif ready.status == "True":
+        # Serving every copy; a rollout between steps shows as Progressing, not in the phase.
         phase = "Ready"
     else:
         phase = "Initializing" if any(v.running for v in views) else "Pending"

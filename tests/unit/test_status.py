@@ -52,7 +52,7 @@ def test_rollout_in_flight_is_progressing_but_still_ready() -> None:
     s = status_for([view(0), view(1, outdated=True)])
     assert conds(s)["Ready"][0] == "True"
     assert conds(s)["Progressing"] == ("True", Reason.ROLLOUT_STEP)
-    assert s["phase"] == "Initializing"
+    assert s["phase"] == "Ready"
 
 
 def test_problem_degrades_with_its_reason() -> None:
