@@ -538,3 +538,34 @@ def test_switching_offline_to_server_removes_the_offline_jobs(
         timeout=60,
         what="offline Jobs deleted",
     )
+
+
+def test_nvidia_copy_lands_on_the_nvidia_node(cluster: Cluster, kube: Any, namespace: str) -> None:
+    obj = manifest("green", nodes=1, per_node=8)
+    obj["spec"]["gpu"]["vendor"] = "nvidia"
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "green")
+    (pod,) = live_pods(kube, namespace, "green")
+    assert pod.spec.node_name == "nvidia-h100-0"
+    assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "8"
+    assert pod.spec.containers[0].image == "lmsysorg/sglang:v0.5.23"
+
+
+def test_scaled_to_zero_keeps_the_resource_ready_with_no_pods(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    apply(cluster, namespace, manifest("sleeper", nodes=2))
+    wait_ready(cluster, namespace, "sleeper")
+    cluster.kubectl("scale", "-n", namespace, "sgld/sleeper", "--replicas=0")
+    wait_until(
+        lambda: (
+            not statefulsets(kube, namespace, "sleeper")
+            and not live_pods(kube, namespace, "sleeper")
+        ),
+        timeout=60,
+        what="no groups left",
+    )
+    cond = wait_reason(kube, namespace, "sleeper", "Ready", "ScaledToZero")
+    assert cond["status"] == "True"
+    # The client Service stays, so clients get connection refused, not a DNS error.
+    client.CoreV1Api(kube).read_namespaced_service(client_service_name("sleeper"), namespace)
