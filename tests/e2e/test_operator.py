@@ -30,6 +30,7 @@ from story import (
 )
 
 from sglang_operator import API_GROUP, API_VERSION, PLURAL
+from sglang_operator.api import DEFAULT_IMAGE_NVIDIA
 from sglang_operator.naming import (
     GROUP_LABEL,
     INSTANCE_LABEL,
@@ -548,7 +549,7 @@ def test_nvidia_copy_lands_on_the_nvidia_node(cluster: Cluster, kube: Any, names
     (pod,) = live_pods(kube, namespace, "green")
     assert pod.spec.node_name == "nvidia-h100-0"
     assert pod.spec.containers[0].resources.limits["nvidia.com/gpu"] == "8"
-    assert pod.spec.containers[0].image == "lmsysorg/sglang:v0.5.23"
+    assert pod.spec.containers[0].image == DEFAULT_IMAGE_NVIDIA
 
 
 def test_scaled_to_zero_keeps_the_resource_ready_with_no_pods(
