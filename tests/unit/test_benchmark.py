@@ -30,6 +30,7 @@ from sglang_operator.benchmark import (
     results_configmap,
 )
 from sglang_operator.builders import pod_spec_hash
+from strategies import resource_names
 
 NS = "llm"
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -359,9 +360,6 @@ def test_a_log_without_the_report_line_has_no_report() -> None:
 
 # ---- properties over generated valid specs -----------------------------------------------------
 
-_label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
-names = st.lists(_label, min_size=1, max_size=4).map(".".join).filter(lambda n: len(n) <= 253)
-
 
 @st.composite
 def workload_specs(draw: st.DrawFn, mode: str) -> SGLangDeploymentSpec:
@@ -403,7 +401,7 @@ def workload_specs(draw: st.DrawFn, mode: str) -> SGLangDeploymentSpec:
 
 
 @settings(max_examples=25, deadline=None)
-@given(workload_specs("offline"), names, st.integers(0, 3))
+@given(workload_specs("offline"), resource_names, st.integers(0, 3))
 def test_every_offline_job_runs_what_sglang_accepts_on_every_rank(
     s: SGLangDeploymentSpec, name: str, group: int
 ) -> None:
@@ -435,7 +433,7 @@ def test_every_offline_job_runs_what_sglang_accepts_on_every_rank(
 
 
 @settings(max_examples=25, deadline=None)
-@given(workload_specs("server"), names)
+@given(workload_specs("server"), resource_names)
 def test_every_serving_benchmark_job_runs_what_sglang_accepts(
     s: SGLangDeploymentSpec, name: str
 ) -> None:

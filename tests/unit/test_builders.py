@@ -20,6 +20,7 @@ from sglang_operator.builders import (
     sglang_container,
     statefulset,
 )
+from strategies import resource_names
 
 NS = "llm"
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -351,11 +352,6 @@ def test_replicas_make_groups_and_one_client_service() -> None:
 
 
 # ---- properties over generated valid specs -----------------------------------------------------
-
-_label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
-resource_names = (
-    st.lists(_label, min_size=1, max_size=4).map(".".join).filter(lambda n: len(n) <= 253)
-)
 
 
 @st.composite

@@ -14,6 +14,7 @@ from sglang_cli import SGLangArgumentError, parse_launch_server
 from sglang_operator import naming
 from sglang_operator.api import SGLangDeploymentSpec, parse_spec
 from sglang_operator.builders import SERVER_MODULE, statefulset
+from strategies import resource_names
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "llm"
@@ -78,12 +79,6 @@ def test_an_abbreviated_flag_in_extra_args_is_caught() -> None:
     spec = parse_spec({"model": {"path": "m"}, "server": {"extraArgs": ["--tp", "8"]}})
     with pytest.raises(SGLangArgumentError):
         parse_launch_server(argv_for_rank(statefulset(spec, "x", NS, 0), 0))
-
-
-_label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
-resource_names = (
-    st.lists(_label, min_size=1, max_size=4).map(".".join).filter(lambda n: len(n) <= 253)
-)
 
 
 @st.composite

@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sglang_operator import naming
+from strategies import resource_names
 
 DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -13,9 +14,6 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # is up to 10 characters.
 REVISION_HASH_LEN = 10
 
-_label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
-# DNS-1123 subdomains, the names the API server accepts for an SGLangDeployment.
-subdomains = st.lists(_label, min_size=1, max_size=6).map(".".join).filter(lambda n: len(n) <= 253)
 groups = st.integers(min_value=0, max_value=255)
 
 
@@ -68,7 +66,7 @@ def test_names_that_are_not_dns_labels_are_sanitised() -> None:
     assert naming.client_service_name("llama.v3") != naming.client_service_name("llama-v3")
 
 
-@given(subdomains, groups)
+@given(resource_names, groups)
 def test_every_name_fits_its_limit_for_any_valid_resource_name(name: str, group: int) -> None:
     names = all_names(name, group)
     for value in names.values():
@@ -80,14 +78,14 @@ def test_every_name_fits_its_limit_for_any_valid_resource_name(name: str, group:
     assert len(naming.rank0_fqdn(name, group, "n" * 63, "cluster.local")) <= 253
 
 
-@given(subdomains, subdomains, groups)
+@given(resource_names, resource_names, groups)
 def test_distinct_deployments_get_distinct_group_names(a: str, b: str, group: int) -> None:
     if a != b:
         assert naming.group_name(a, group) != naming.group_name(b, group)
         assert naming.client_service_name(a) != naming.client_service_name(b)
 
 
-@given(subdomains, groups)
+@given(resource_names, groups)
 def test_labels_and_selectors_are_valid(name: str, group: int) -> None:
     labels = naming.group_labels(name, group)
     for value in labels.values():
