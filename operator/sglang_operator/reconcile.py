@@ -36,6 +36,7 @@ from sglang_operator.conditions import (
 )
 from sglang_operator.groups import Decision, GroupMemory, decide
 from sglang_operator.kube import SGLD_API_VERSION, Kube, Ref
+from sglang_operator.ownership import conflict, owned_by, owner_reference, with_owner
 
 log = logging.getLogger(__name__)
 
@@ -44,22 +45,6 @@ RETRY_SECONDS = 10.0
 MAX_MESSAGE = 4096
 
 Obj = dict[str, Any]
-
-
-def owner_reference(sgld: Mapping[str, Any]) -> Obj:
-    meta = sgld["metadata"]
-    return {
-        "apiVersion": SGLD_API_VERSION,
-        "kind": KIND,
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-
-
-def _owned_by(obj: Mapping[str, Any], uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
 
 
 def _controlled_by(pod: Mapping[str, Any], statefulset: str) -> bool:
@@ -202,17 +187,11 @@ def _apply_children(
     created: list[str] = []
     held: dict[int, Obj] = {}
     for child in desired:
-        obj = {**child, "metadata": {**child["metadata"], "ownerReferences": [owner]}}
+        obj = with_owner(child, owner)
         ref = Ref.of(obj)
         existing = kube.get(ref)
-        if existing is not None and not _owned_by(existing, meta["uid"]):
-            problems.append(
-                (
-                    Reason.CONFLICTING_OBJECT,
-                    f"{ref.kind} {ref.name} exists and is not owned by this SGLangDeployment; "
-                    "the operator leaves it alone: rename or delete it",
-                )
-            )
+        if existing is not None and not owned_by(existing, meta["uid"]):
+            problems.append(conflict(ref.kind, ref.name))
             continue
         group = _group_of(obj)
         if (
@@ -275,7 +254,7 @@ def _prune(
         obj
         for api_version, kind in _PRUNED_KINDS
         for obj in kube.list(api_version, kind, meta["namespace"], selector)
-        if _owned_by(obj, meta["uid"]) and Ref.of(obj) not in keep
+        if owned_by(obj, meta["uid"]) and Ref.of(obj) not in keep
     ]
     stale.sort(key=lambda o: _group_of(o) or 0, reverse=True)
     for obj in stale:

@@ -19,6 +19,7 @@ from sglang_operator.api import SGLangDeploymentSpec
 from sglang_operator.builders import CONTAINER_NAME
 from sglang_operator.conditions import Condition, Reason, now_rfc3339
 from sglang_operator.kube import Kube, Ref
+from sglang_operator.ownership import conflict, owned_by, with_owner
 
 BENCHMARK = "Benchmark"  # condition type, beside Ready/Progressing/Degraded
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -74,14 +75,6 @@ def _finished_at(pod: Mapping[str, Any] | None) -> str:
     return str(((pod or {}).get("metadata") or {}).get("creationTimestamp") or now_rfc3339())
 
 
-def _owned(obj: Mapping[str, Any], uid: str) -> bool:
-    return any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or [])
-
-
-def _with_owner(obj: Obj, owner: Obj) -> Obj:
-    return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [owner]}}
-
-
 def _outcome(
     kube: Kube,
     sgld: Mapping[str, Any],
@@ -106,7 +99,7 @@ def _outcome(
     if report is not None:
         # The full JSON and madengine's perf.csv row, where the pod log could be read.
         results = benchmark.results_configmap(meta["name"], meta["namespace"], report)
-        kube.apply(_with_owner(results, owner))
+        kube.apply(with_owner(results, owner))
         result = result.model_copy(update={"results_config_map": results["metadata"]["name"]})
     summary = (
         f"{result.request_throughput} requests/s, {result.output_throughput} output tokens/s, "
@@ -145,10 +138,8 @@ def serving_benchmark(
     ref = Ref("batch/v1", "Job", namespace, naming.benchmark_job_name(name))
     job = kube.get(ref)
     state = RunState()
-    if job is not None and not _owned(job, meta["uid"]):
-        state.problems.append(
-            (Reason.CONFLICTING_OBJECT, f"Job {ref.name} exists and is not owned by {name}")
-        )
+    if job is not None and not owned_by(job, meta["uid"]):
+        state.problems.append(conflict("Job", ref.name))
         return state
     stale = job is not None and (
         _generation_of(job) != generation or spec.mode != "server" or not spec.benchmark.enabled
@@ -163,8 +154,8 @@ def serving_benchmark(
     if job is None:
         if recorded or not ready:
             return state
-        kube.apply(_with_owner(benchmark.reporter_configmap(name, namespace), owner))
-        kube.apply(_with_owner(benchmark.benchmark_job(spec, name, namespace, generation), owner))
+        kube.apply(with_owner(benchmark.reporter_configmap(name, namespace), owner))
+        kube.apply(with_owner(benchmark.benchmark_job(spec, name, namespace, generation), owner))
         state.condition = Condition(
             BENCHMARK,
             "Unknown",
@@ -209,22 +200,20 @@ def offline_runs(
     )
     selector = naming.format_selector(naming.selector_labels(name, naming.COMPONENT_OFFLINE))
     for old in kube.list("batch/v1", "Job", namespace, selector):
-        if _owned(old, meta["uid"]) and (
+        if owned_by(old, meta["uid"]) and (
             old["metadata"]["name"] not in wanted or _generation_of(old) != generation
         ):
             kube.delete(Ref.of(old), background=True)
     if not wanted:
         return state
-    kube.apply(_with_owner(benchmark.reporter_configmap(name, namespace), owner))
+    kube.apply(with_owner(benchmark.reporter_configmap(name, namespace), owner))
 
     outcomes: list[str | None] = []
     for job_name, group in wanted.items():
         ref = Ref("batch/v1", "Job", namespace, job_name)
         existing = kube.get(ref)
-        if existing is not None and not _owned(existing, meta["uid"]):
-            state.problems.append(
-                (Reason.CONFLICTING_OBJECT, f"Job {job_name} exists and is not owned by {name}")
-            )
+        if existing is not None and not owned_by(existing, meta["uid"]):
+            state.problems.append(conflict("Job", job_name))
             outcomes.append("Failed")
             continue
         if existing is not None and existing["metadata"].get("deletionTimestamp"):
@@ -234,7 +223,7 @@ def offline_runs(
         job = existing
         if job is None:
             job = kube.apply(
-                _with_owner(benchmark.offline_job(spec, name, namespace, group, generation), owner)
+                with_owner(benchmark.offline_job(spec, name, namespace, group, generation), owner)
             )
         outcomes.append(_finished(job))
         if group == 0 and _finished(job) and not _succeeded_for(status, generation):
