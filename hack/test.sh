@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 hack/python-env.sh
 hack/cluster.sh build
+hack/tools.sh build
 
 # shellcheck source=/dev/null
 . .venv/bin/activate

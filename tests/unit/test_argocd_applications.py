@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from sglang_operator import API_GROUP, KIND, chartgen
+from sglang_operator.api import parse_spec
 
 APPS_DIR = chartgen.ROOT / "argocd" / "applications"
 
@@ -56,3 +57,13 @@ def test_app_of_apps_includes_both_applications() -> None:
     alternatives = include.strip("{}").split(",")
     assert sorted(alternatives) == ["models.yaml", "sglang-operator.yaml"]
     assert all((APPS_DIR / name).is_file() for name in alternatives)
+
+
+def test_app_of_apps_deploys_one_small_example_not_all_of_them() -> None:
+    models = app("models.yaml")
+    pattern = models["spec"]["source"]["directory"]["include"]
+    files = [p for p in source_dir(models).iterdir() if fnmatch.fnmatch(p.name, pattern)]
+    gpus = sum(parse_spec(yaml.safe_load(p.read_text())["spec"]).total_gpus for p in files)
+    # The local cluster's two AMD nodes hold it; every example at once would need ~60 GPUs.
+    assert [p.name for p in files] == ["quickstart.yaml"]
+    assert gpus <= 8

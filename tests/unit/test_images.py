@@ -127,7 +127,9 @@ def test_image_tags_named_anywhere_agree(path: Path) -> None:
         assert tag == CHART["appVersion"], f"{rel(path)} names operator image {tag}"
 
 
-def test_argocd_applications_pin_the_release_tag() -> None:
+def test_argocd_applications_follow_main() -> None:
+    # main always exists; a release tag exists only once a maintainer pushed it (the docs say
+    # how to pin one).
     for path in sorted((ROOT / "argocd" / "applications").glob("*.yaml")):
         app = yaml.safe_load(path.read_text())
-        assert app["spec"]["source"]["targetRevision"] == f"v{PACKAGE_VERSION}", rel(path)
+        assert app["spec"]["source"]["targetRevision"] == "main", rel(path)
