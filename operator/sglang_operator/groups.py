@@ -143,7 +143,7 @@ def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
         and scheduled.get("reason") == ("Unschedulable")
     ):
         text = str(scheduled.get("message") or "")
-        short = sorted(set(re.findall(r"Insufficient ([\w./-]+)", text)))
+        short = sorted(set(re.findall(r"Insufficient ([\w./-]*\w)", text)))
         what = f"not enough {', '.join(short)} on any node" if short else "no node fits"
         return Problem(Reason.UNSCHEDULABLE, f"pod {name} cannot be scheduled: {what} ({text})")
     for cs in _containers(pod):

@@ -21,6 +21,7 @@ from sglang_operator.benchmark import (
     GENERATION_ANNOTATION,
     REPORTER_PATH,
     RESULT_FILE,
+    BenchmarkOutcome,
     benchmark_job,
     offline_job,
     offline_service,
@@ -446,3 +447,112 @@ def test_every_serving_benchmark_job_runs_what_sglang_accepts(
     assert args.max_concurrency == s.benchmark.max_concurrency
     assert DNS_1035.match(job["metadata"]["name"]) and len(job["metadata"]["name"]) <= 63
     assert reporter.build_parser().parse_args(options).kind == "serving"
+
+
+# ---- reading results: boundaries and exact messages ------------------------------------------
+
+
+def test_the_results_json_limit_is_900_kib_inclusive() -> None:
+    # json.dumps of a string is the string plus its two quotes.
+    at_limit = {"summary": {}, "perfCsv": "x", "result": "a" * (921_600 - 2)}
+    data = results_configmap("llama", NS, at_limit)["data"]
+    assert len(data["result.json"]) == 921_600
+    assert "result.json.omitted" not in data
+
+    over = {"summary": {}, "perfCsv": "x", "result": "a" * (921_600 - 1)}
+    data = results_configmap("llama", NS, over)["data"]
+    assert "result.json" not in data
+    assert data["result.json.omitted"] == "921601 bytes, over the ConfigMap limit"
+
+
+def test_the_results_configmap_exactly() -> None:
+    report = {"summary": {"b": 2, "a": 1}, "result": [1]}
+    assert results_configmap("llama", NS, report) == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "llama-bench-results",
+            "namespace": NS,
+            "labels": {
+                "app.kubernetes.io/name": "sglang",
+                "app.kubernetes.io/instance": "llama",
+                "app.kubernetes.io/component": "benchmark",
+                "app.kubernetes.io/managed-by": "sglang-operator",
+            },
+        },
+        "data": {
+            "summary.json": '{\n  "a": 1,\n  "b": 2\n}',
+            "perf.csv": "",
+            "result.json": "[\n  1\n]",
+        },
+    }
+
+
+def test_the_last_report_line_of_a_log_wins() -> None:
+    prefix = reporter.RESULT_LOG_PREFIX
+    log = f'{prefix}{{"n": 1}}\nnoise\n{prefix}{{"n": 2}}\nmore noise\n'
+    assert read_result_log_line(log) == {"n": 2}
+
+
+def test_a_report_line_that_is_not_a_json_object_is_no_report() -> None:
+    prefix = reporter.RESULT_LOG_PREFIX
+    assert read_result_log_line(f"{prefix}{{not json\n") is None
+    assert read_result_log_line(f"{prefix}[1, 2]\n") is None
+    # The prefix counts only at the start of a line.
+    assert read_result_log_line(f'said {prefix}{{"n": 1}}\n') is None
+
+
+def test_an_empty_termination_message_says_so() -> None:
+    outcome = read_termination_message("  \n", generation=1)
+    assert outcome == BenchmarkOutcome(None, "the benchmark pod left no termination message")
+    assert not outcome.succeeded
+
+
+def test_a_long_log_tail_is_cut_to_its_last_1024_characters() -> None:
+    tail = "x" * 1000 + "y" * 1024
+    outcome = read_termination_message(f"\n{tail}\n", generation=1)
+    assert outcome.message == "y" * 1024
+
+
+def test_a_json_message_that_is_not_an_object_is_shown_as_it_is() -> None:
+    assert read_termination_message("[1]", generation=1) == BenchmarkOutcome(None, "[1]")
+
+
+def test_a_failure_without_a_message_says_the_benchmark_failed() -> None:
+    message = json.dumps({"status": "Failed"})
+    assert read_termination_message(message, generation=1) == BenchmarkOutcome(
+        None, "the benchmark failed"
+    )
+    # Anything but the reporter's success status is a failure, whatever else it holds.
+    message = json.dumps({"status": "succeeded", "requestThroughput": 1.0})
+    assert not read_termination_message(message, generation=1).succeeded
+
+
+def test_a_success_summary_is_read_field_by_field() -> None:
+    summary = {
+        "status": "Succeeded",
+        "requestThroughput": 1.5,
+        "outputThroughput": 2.5,
+        "medianTtftMs": 3.5,
+        "p99TtftMs": 4.5,
+        "medianItlMs": 5.5,
+        "p99ItlMs": 6.5,
+        "completed": 7,
+        "failed": 8,
+        "completedAt": "2026-11-27T12:00:00Z",
+    }
+    outcome = read_termination_message(json.dumps(summary), generation=9)
+    assert outcome.message == ""
+    assert outcome.result is not None
+    assert outcome.result.wire() == {
+        "requestThroughput": 1.5,
+        "outputThroughput": 2.5,
+        "medianTtftMs": 3.5,
+        "p99TtftMs": 4.5,
+        "medianItlMs": 5.5,
+        "p99ItlMs": 6.5,
+        "completed": 7,
+        "failed": 8,
+        "completedAt": "2026-11-27T12:00:00Z",
+        "generation": 9,
+    }

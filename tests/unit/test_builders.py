@@ -17,6 +17,7 @@ from sglang_operator.builders import (
     container_env,
     desired_objects,
     launch_command,
+    sglang_args,
     sglang_container,
     statefulset,
 )
@@ -340,6 +341,81 @@ def test_extra_args_come_last_and_verbatim() -> None:
     extra = ["--chunked-prefill-size", "8192", "--log-level=debug"]
     c = container(of_kind(objects(spec(server={"extraArgs": extra})), "StatefulSet")[0])
     assert c["args"][-3:] == extra
+
+
+def test_every_spec_flag_is_written_with_its_value() -> None:
+    s = parse_spec(
+        {
+            "model": {
+                "path": "deepseek-ai/DeepSeek-R1",
+                "revision": "a1b2c3d",
+                "servedModelName": "r1",
+                "trustRemoteCode": True,
+            },
+            "gpu": {"perNode": 8},
+            "parallelism": {"nodes": 2, "tp": 8, "pp": 2, "ep": 4},
+            "server": {
+                "port": 31000,
+                "memFractionStatic": 0.82,
+                "contextLength": 65536,
+                "attentionBackend": "aiter",
+                "disableRadixCache": True,
+                "enableMetrics": True,
+                "apiKeySecret": {"name": "api", "key": "key"},
+                "extraArgs": ["--log-level", "debug"],
+            },
+            "network": {"distInitPort": 5001},
+        }
+    )
+    assert sglang_args(s, dist_init_host="r1-0-0.r1-0-hs") == [
+        "--model-path", "deepseek-ai/DeepSeek-R1",
+        "--revision", "a1b2c3d",
+        "--served-model-name", "r1",
+        "--trust-remote-code",
+        "--host", "0.0.0.0",
+        "--port", "31000",
+        "--tp-size", "8",
+        "--pp-size", "2",
+        "--ep-size", "4",
+        "--nnodes", "2",
+        "--node-rank", "$(NODE_RANK)",
+        "--dist-init-addr", "r1-0-0.r1-0-hs:5001",
+        "--mem-fraction-static", "0.82",
+        "--context-length", "65536",
+        "--attention-backend", "aiter",
+        "--disable-radix-cache",
+        "--enable-metrics",
+        "--api-key", "$(SGLANG_API_KEY)",
+        "--log-level", "debug",
+    ]  # fmt: skip
+
+
+def test_a_minimal_spec_writes_only_the_required_flags_and_metrics() -> None:
+    s = parse_spec({"model": {"path": "org/m"}, "gpu": {"perNode": 4}})
+    assert sglang_args(s, dist_init_host="unused") == [
+        "--model-path", "org/m",
+        "--host", "0.0.0.0",
+        "--port", "30000",
+        "--tp-size", "4",
+        "--enable-metrics",
+    ]  # fmt: skip
+    # dp on its own (single node), an explicit ep of 1 still written, metrics turned off.
+    s = parse_spec(
+        {
+            "model": {"path": "org/m"},
+            "gpu": {"perNode": 4},
+            "parallelism": {"dp": 2, "ep": 1},
+            "server": {"enableMetrics": False},
+        }
+    )
+    assert sglang_args(s, dist_init_host="unused") == [
+        "--model-path", "org/m",
+        "--host", "0.0.0.0",
+        "--port", "30000",
+        "--tp-size", "2",
+        "--dp-size", "2",
+        "--ep-size", "1",
+    ]  # fmt: skip
 
 
 def test_replicas_make_groups_and_one_client_service() -> None:

@@ -54,6 +54,15 @@ def check_every_rank(spec: SGLangDeploymentSpec, name: str) -> None:
             if spec.server.api_key_secret:
                 assert args.api_key == API_KEY
             assert args.enable_metrics == spec.server.enable_metrics
+            # SGLang's own default for an unset --ep-size is 1.
+            assert args.ep_size == (1 if spec.parallelism.ep is None else spec.parallelism.ep)
+            assert args.mem_fraction_static == spec.server.mem_fraction_static
+            assert args.context_length == spec.server.context_length
+            assert args.attention_backend == spec.server.attention_backend
+            assert args.disable_radix_cache == spec.server.disable_radix_cache
+            assert args.trust_remote_code == spec.model.trust_remote_code
+            assert args.served_model_name == spec.model.served_model_name
+            assert args.revision == spec.model.revision
 
 
 SERVER_EXAMPLES = [
@@ -134,3 +143,84 @@ def server_specs(draw: st.DrawFn) -> SGLangDeploymentSpec:
 @given(server_specs(), resource_names)
 def test_sglang_accepts_every_generated_spec(spec: SGLangDeploymentSpec, name: str) -> None:
     check_every_rank(spec, name)
+
+
+def test_every_flag_the_spec_sets_reaches_sglang_with_its_value() -> None:
+    spec = parse_spec(
+        {
+            "model": {
+                "path": "deepseek-ai/DeepSeek-R1",
+                "revision": "a1b2c3d",
+                "servedModelName": "r1",
+                "trustRemoteCode": True,
+            },
+            "gpu": {"vendor": "amd", "perNode": 8},
+            "parallelism": {"nodes": 2, "tp": 16, "pp": 1, "ep": 8},
+            "server": {
+                "port": 31000,
+                "memFractionStatic": 0.82,
+                "contextLength": 65536,
+                "attentionBackend": "aiter",
+                "disableRadixCache": True,
+                "enableMetrics": True,
+                "apiKeySecret": {"name": "api", "key": "key"},
+            },
+            "network": {"distInitPort": 5001, "clusterDomain": "example.org"},
+        }
+    )
+    args = parse_launch_server(argv_for_rank(statefulset(spec, "r1", NS, 1), 1))
+    assert (args.model_path, args.revision, args.served_model_name) == (
+        "deepseek-ai/DeepSeek-R1",
+        "a1b2c3d",
+        "r1",
+    )
+    assert args.trust_remote_code is True
+    assert (args.host, args.port) == ("0.0.0.0", 31000)
+    assert (args.tp_size, args.pp_size, args.dp_size, args.ep_size) == (16, 1, 1, 8)
+    assert (args.nnodes, args.node_rank) == (2, 1)
+    assert args.dist_init_addr == "r1-1-0.r1-1-hs.llm.svc.example.org:5001"
+    assert args.mem_fraction_static == 0.82
+    assert args.context_length == 65536
+    assert args.attention_backend == "aiter"
+    assert args.disable_radix_cache is True
+    assert args.enable_metrics is True
+    assert args.api_key == API_KEY
+
+
+def test_flags_left_unset_in_the_spec_are_left_to_sglang() -> None:
+    spec = parse_spec({"model": {"path": "org/model"}, "gpu": {"perNode": 4}})
+    args = parse_launch_server(argv_for_rank(statefulset(spec, "m", NS, 0), 0))
+    assert (args.tp_size, args.pp_size, args.dp_size, args.ep_size) == (4, 1, 1, 1)
+    assert (args.nnodes, args.node_rank, args.dist_init_addr) == (1, 0, None)
+    assert args.revision is None
+    assert args.served_model_name is None
+    assert args.trust_remote_code is False
+    assert args.port == 30000
+    assert args.mem_fraction_static is None
+    assert args.context_length is None
+    assert args.attention_backend is None
+    assert args.disable_radix_cache is False
+    assert args.api_key is None
+    # The one flag the operator turns on by default (server.enableMetrics).
+    assert args.enable_metrics is True
+
+
+def test_pp_and_dp_reach_sglang() -> None:
+    spec = parse_spec(
+        {"model": {"path": "m"}, "gpu": {"perNode": 8}, "parallelism": {"pp": 2, "dp": 2}}
+    )
+    args = parse_launch_server(argv_for_rank(statefulset(spec, "m", NS, 0), 0))
+    # tp = 8 GPUs / (pp 2 x dp 2)
+    assert (args.tp_size, args.pp_size, args.dp_size) == (2, 2, 2)
+
+
+def test_extra_args_come_last_and_override() -> None:
+    spec = parse_spec(
+        {
+            "model": {"path": "m"},
+            "server": {"contextLength": 4096, "extraArgs": ["--context-length", "8192"]},
+        }
+    )
+    argv = argv_for_rank(statefulset(spec, "m", NS, 0), 0)
+    assert argv[-2:] == ["--context-length", "8192"]
+    assert parse_launch_server(argv).context_length == 8192

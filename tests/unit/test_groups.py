@@ -6,11 +6,16 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from sglang_operator.conditions import Reason
 from sglang_operator.groups import (
     RESTART_BUDGET,
     Decision,
     GroupMemory,
+    GroupView,
+    Problem,
+    _backoff,
     decide,
     pod_problem,
 )
@@ -281,3 +286,523 @@ def test_a_new_group_size_is_a_rollout_not_a_failure() -> None:
     memory = [GroupMemory(0, ["uid-0-0", "uid-0-1", "uid-0-2"])]
     d = run([pod(0, 0, spec_hash="old"), pod(0, 1, spec_hash="old")], memory=memory)
     assert [a.kind for a in d.actions] == [Reason.ROLLOUT_STEP]
+
+
+# ---- the numbers, stated literally: restart memory, budget, window, backoff, timeouts --------
+
+CRASHED_WORKER = "pod demo-0-1 container sglang restarted"
+
+
+def crashed_group() -> list[dict[str, Any]]:
+    """A formed 2-node group whose rank 1 container restarted: a failure of the group."""
+    return [pod(0, 0), pod(0, 1, restarts=1)]
+
+
+def remembered(*restarted_ago: timedelta) -> list[GroupMemory]:
+    return [GroupMemory(0, ["uid-0-0", "uid-0-1"], [ts(-ago) for ago in restarted_ago])]
+
+
+def test_restart_memory_is_read_back_from_status() -> None:
+    raw = {
+        "index": 2,
+        "ready": False,
+        "members": ["uid-a", "uid-b"],
+        "restarts": ["2026-11-27T11:50:00Z", "2026-11-27T11:55:00Z"],
+    }
+    assert GroupMemory.from_status(raw) == GroupMemory(
+        2, ["uid-a", "uid-b"], ["2026-11-27T11:50:00Z", "2026-11-27T11:55:00Z"]
+    )
+    # What an older operator, or a group never formed, left behind.
+    assert GroupMemory.from_status({"index": 1}) == GroupMemory(1, [], [])
+    assert GroupMemory.from_status({"members": None, "restarts": None}) == GroupMemory(0, [], [])
+
+
+def test_restarts_made_before_an_operator_restart_still_count() -> None:
+    # status.groups as the previous operator process wrote it: five restarts in 25 minutes.
+    raw = {
+        "index": 0,
+        "members": ["uid-0-0", "uid-0-1"],
+        "restarts": [
+            "2026-11-27T11:35:00Z",
+            "2026-11-27T11:40:00Z",
+            "2026-11-27T11:45:00Z",
+            "2026-11-27T11:50:00Z",
+            "2026-11-27T11:55:00Z",
+        ],
+    }
+    d = run(crashed_group(), memory=[GroupMemory.from_status(raw)])
+    assert d.actions == []
+    assert [p.reason for p in d.budget_exhausted] == ["GroupRestartBudgetExhausted"]
+    assert d.memory[0].restarts == raw["restarts"]
+
+
+def test_four_restarts_in_the_window_allow_a_fifth() -> None:
+    memory = remembered(*(timedelta(minutes=m) for m in (20, 15, 10, 5)))
+    d = run(crashed_group(), memory=memory)
+    assert [(a.index, a.kind) for a in d.actions] == [(0, "GroupRestarted")]
+    assert d.actions[0].message == f"restarting group 0: {CRASHED_WORKER}"
+    assert d.actions[0].pod_names == (("demo-0-0", "uid-0-0"), ("demo-0-1", "uid-0-1"))
+    assert d.memory[0] == GroupMemory(
+        0,
+        [],
+        [
+            "2026-11-27T11:40:00Z",
+            "2026-11-27T11:45:00Z",
+            "2026-11-27T11:50:00Z",
+            "2026-11-27T11:55:00Z",
+            "2026-11-27T12:00:00Z",
+        ],
+    )
+    assert d.budget_exhausted == []
+    assert d.backoff == []
+    assert d.requeue_after is None
+
+
+def test_five_restarts_inside_30_minutes_exhaust_the_budget() -> None:
+    # The oldest restart one second inside the window.
+    memory = remembered(*(timedelta(minutes=m) for m in (29, 24, 18, 12)), timedelta(seconds=1799))
+    memory[0].restarts.sort()
+    d = run(crashed_group(), memory=memory)
+    assert d.actions == []
+    assert d.budget_exhausted == [
+        Problem(
+            "GroupRestartBudgetExhausted",
+            "group 0 was restarted 5 times in 30m and is left alone until "
+            f"2026-11-27T12:00:01Z or a spec change replaces it: {CRASHED_WORKER}",
+        )
+    ]
+    # Tried again when the oldest restart leaves the window, one second from now.
+    assert d.requeue_after == 1.0
+    assert d.backoff == []
+    assert len(d.memory[0].restarts) == 5
+
+
+def test_an_exhausted_group_is_tried_again_when_its_oldest_restart_leaves_the_window() -> None:
+    memory = remembered(*(timedelta(minutes=m) for m in (25, 20, 15, 10, 5)))
+    d = run(crashed_group(), memory=memory)
+    assert d.actions == []
+    assert d.requeue_after == 300.0
+    assert "left alone until 2026-11-27T12:05:00Z or a spec change" in d.budget_exhausted[0].message
+
+
+def test_a_restart_exactly_30_minutes_ago_has_left_the_window() -> None:
+    # Five restarts, the oldest exactly 30 minutes ago: four count, the last 5 minutes ago
+    # (past the 240 s backoff after four), so the group restarts.
+    memory = remembered(*(timedelta(minutes=m) for m in (30, 25, 20, 15, 5)))
+    d = run(crashed_group(), memory=memory)
+    assert [a.kind for a in d.actions] == ["GroupRestarted"]
+    assert d.memory[0].restarts == [
+        "2026-11-27T11:35:00Z",
+        "2026-11-27T11:40:00Z",
+        "2026-11-27T11:45:00Z",
+        "2026-11-27T11:55:00Z",
+        "2026-11-27T12:00:00Z",
+    ]
+    assert d.budget_exhausted == []
+
+
+def test_restarts_out_of_the_window_are_forgotten_even_without_a_failure() -> None:
+    memory = remembered(timedelta(minutes=31), timedelta(minutes=29))
+    d = run([pod(0, 0), pod(0, 1)], memory=memory)
+    assert d.actions == []
+    assert d.memory[0].restarts == ["2026-11-27T11:31:00Z"]
+
+
+@pytest.mark.parametrize(
+    ("previous", "backoff_seconds"),
+    [(1, 30), (2, 60), (3, 120), (4, 240)],
+)
+def test_backoff_doubles_from_30_seconds(previous: int, backoff_seconds: int) -> None:
+    # The last restart 10 s ago, the earlier ones well apart and inside the window.
+    ago = [timedelta(minutes=5 * (previous - i)) for i in range(1, previous)] + [
+        timedelta(seconds=10)
+    ]
+    d = run(crashed_group(), memory=remembered(*ago))
+    assert d.actions == []
+    assert d.requeue_after == backoff_seconds - 10
+    wait_until = NOW + timedelta(seconds=backoff_seconds - 10)
+    assert d.backoff == [
+        Problem(
+            "GroupRestartBackoff",
+            f"group 0 will be restarted at {wait_until:%Y-%m-%dT%H:%M:%SZ} (backoff after "
+            f"{previous} restart(s)): {CRASHED_WORKER}",
+        )
+    ]
+    # One second after the backoff ends, the group goes.
+    later = run(
+        crashed_group(),
+        memory=remembered(*ago),
+        now=NOW + timedelta(seconds=backoff_seconds - 10),
+    )
+    assert [a.kind for a in later.actions] == ["GroupRestarted"]
+
+
+def test_backoff_message_times_for_two_restarts() -> None:
+    # Two restarts, the last 45 s ago: the third waits 60 s, until 12:00:15.
+    d = run(crashed_group(), memory=remembered(timedelta(seconds=100), timedelta(seconds=45)))
+    assert d.requeue_after == 15.0
+    assert d.backoff[0].message == (
+        "group 0 will be restarted at 2026-11-27T12:00:15Z (backoff after 2 restart(s)): "
+        f"{CRASHED_WORKER}"
+    )
+
+
+def test_the_first_restart_does_not_wait() -> None:
+    d = run(crashed_group(), memory=[formed()])
+    assert [a.kind for a in d.actions] == ["GroupRestarted"]
+    assert d.backoff == []
+    assert d.requeue_after is None
+
+
+@pytest.mark.parametrize(
+    ("previous", "seconds"),
+    [(0, 0), (1, 30), (2, 60), (3, 120), (4, 240), (5, 480), (6, 600), (7, 600), (12, 600)],
+)
+def test_backoff_steps_and_their_10_minute_cap(previous: int, seconds: int) -> None:
+    # With today's budget of 5 the longest wait decide() can reach is 240 s (after 4
+    # restarts); the cap applies from the 6th restart on (docs/testing.md).
+    assert _backoff(previous) == timedelta(seconds=seconds)
+
+
+def test_a_wakeup_under_a_second_is_rounded_up_to_one() -> None:
+    memory = [GroupMemory(0, ["uid-0-0", "uid-0-1"], [(NOW - timedelta(seconds=29.5)).isoformat()])]
+    d = run(crashed_group(), memory=memory)
+    assert d.actions == []
+    assert d.requeue_after == 1.0
+
+
+# ---- rollout and memory ---------------------------------------------------------------------
+
+
+def test_a_rolled_group_starts_with_a_clean_restart_memory() -> None:
+    memory = remembered(timedelta(minutes=20), timedelta(minutes=10))
+    d = run([pod(0, 0, spec_hash="old"), pod(0, 1, spec_hash="old")], memory=memory)
+    assert [(a.index, a.kind) for a in d.actions] == [(0, "RolloutStep")]
+    assert d.actions[0].message == "replacing group 0 with the new revision"
+    assert d.memory == [GroupMemory(0, [], [])]
+
+
+def test_terminating_pods_are_left_out_of_a_rollouts_deletions() -> None:
+    pods = [
+        pod(0, 0, spec_hash="old"),
+        pod(0, 1, spec_hash="old", terminating=True),
+        pod(0, 1, spec_hash="old", uid="uid-0-1-new"),
+    ]
+    d = run(pods)
+    assert [a.kind for a in d.actions] == ["RolloutStep"]
+    assert d.actions[0].pod_names == (("demo-0-0", "uid-0-0"), ("demo-0-1", "uid-0-1-new"))
+    assert d.views[0] == GroupView(0, 2, 2, True, True, None)
+
+
+def test_terminating_pods_are_left_out_of_a_restarts_deletions() -> None:
+    pods = [pod(0, 0), pod(0, 1, terminating=True), pod(0, 1, uid="uid-0-1-new", restarts=1)]
+    d = run(pods, memory=[GroupMemory(0, ["uid-0-0", "uid-0-1-new"])])
+    assert [a.kind for a in d.actions] == ["GroupRestarted"]
+    assert d.actions[0].pod_names == (("demo-0-0", "uid-0-0"), ("demo-0-1", "uid-0-1-new"))
+
+
+def test_a_group_of_only_terminating_pods_is_not_restarted() -> None:
+    pods = [pod(0, 0, terminating=True, restarts=1), pod(0, 1, terminating=True)]
+    d = run(pods, memory=[formed()])
+    assert d.actions == []
+    assert d.views[0] == GroupView(0, 0, 0, False, False, None)
+
+
+def test_a_restart_holds_the_rollout_back() -> None:
+    pods = [pod(0, 0), pod(0, 1, restarts=1)]
+    pods += [pod(1, r, spec_hash="old") for r in range(2)]
+    d = run(pods, replicas=2, memory=[formed(0), formed(1)])
+    assert [(a.index, a.kind) for a in d.actions] == [(0, "GroupRestarted")]
+
+
+def test_two_failed_groups_restart_in_the_same_decision() -> None:
+    pods = [pod(g, r, restarts=r) for g in range(2) for r in range(2)]
+    d = run(pods, replicas=2, memory=[formed(0), formed(1)])
+    assert [(a.index, a.kind) for a in d.actions] == [
+        (0, "GroupRestarted"),
+        (1, "GroupRestarted"),
+    ]
+
+
+def test_a_group_without_a_desired_hash_is_outdated() -> None:
+    d = decide(
+        replicas=2,
+        nodes=1,
+        desired_hashes={0: HASH},
+        startup_timeout=timedelta(hours=1),
+        pods_by_group={0: [pod(0, 0)], 1: [pod(1, 0)]},
+        memory=[],
+        now=NOW,
+    )
+    assert [(v.index, v.outdated) for v in d.views] == [(0, False), (1, True)]
+    assert [(a.index, a.kind) for a in d.actions] == [(1, "RolloutStep")]
+
+
+def test_a_smaller_group_size_reforms_the_membership_instead_of_restarting() -> None:
+    # nodes 3 -> 2 with the same template hash: rank 2 is gone by design, not by failure.
+    d = run([pod(0, 0), pod(0, 1)], memory=[GroupMemory(0, ["uid-0-0", "uid-0-1", "uid-0-2"])])
+    assert d.actions == []
+    assert d.memory[0].members == ["uid-0-0", "uid-0-1"]
+
+
+def test_a_lost_member_is_named_in_the_restart_message() -> None:
+    d = run([pod(0, 0), pod(0, 1, uid="uid-0-1-new")], memory=[formed()])
+    assert d.actions[0].message == (
+        "restarting group 0: 1 pod(s) of group 0 were deleted, evicted or replaced"
+    )
+    assert d.actions[0].pod_names == (("demo-0-0", "uid-0-0"), ("demo-0-1", "uid-0-1-new"))
+
+
+def test_an_incomplete_group_is_not_remembered_as_formed() -> None:
+    d = run([pod(0, 0), pod(0, 1, phase="Pending", ready=False)])
+    assert d.memory[0].members == []
+    d = run([pod(0, 0), pod(0, 1), pod(0, 1, uid="old", terminating=True)])
+    assert d.memory[0].members == []
+
+
+def test_a_failed_pod_without_a_reason_and_a_terminated_container() -> None:
+    failed = pod(0, 1, phase="Failed")
+    d = run([pod(0, 0), failed], memory=[formed()])
+    assert d.actions[0].message == "restarting group 0: pod demo-0-1 failed (Failed)"
+    done = pod(
+        0,
+        1,
+        extra_status={
+            "containerStatuses": [{"name": "sglang", "state": {"terminated": {"exitCode": 1}}}]
+        },
+    )
+    d = run([pod(0, 0), done], memory=[formed()])
+    assert d.actions[0].message == "restarting group 0: pod demo-0-1 container sglang terminated"
+
+
+def test_an_init_container_restart_fails_the_group() -> None:
+    status = {"initContainerStatuses": [{"name": "wait-dns", "restartCount": 2, "state": {}}]}
+    d = run([pod(0, 0), pod(0, 1, extra_status=status)], memory=[formed()])
+    assert d.actions[0].message == "restarting group 0: pod demo-0-1 container wait-dns restarted"
+
+
+def test_a_pod_without_status_is_pending_and_holds_the_restart() -> None:
+    bare = {"metadata": pod(0, 1, uid="new")["metadata"]}
+    d = run([pod(0, 0), bare], memory=[formed()])
+    assert d.actions == []
+    assert d.views[0] == GroupView(0, 2, 1, False, False, None)
+
+
+def test_a_pod_without_a_rank_label_is_not_rank_0() -> None:
+    unlabelled = pod(0, 0)
+    del unlabelled["metadata"]["labels"]
+    d = run([unlabelled, pod(0, 1)])
+    assert not d.views[0].ready
+
+
+# ---- startup timeout ------------------------------------------------------------------------
+
+
+def test_the_startup_timeout_counts_from_the_newest_pod() -> None:
+    pods = [
+        pod(0, 0, ready=False, created=timedelta(hours=-2)),
+        pod(0, 1, created=timedelta(minutes=-30)),
+    ]
+    d = run(pods)
+    assert d.views[0].problem is None
+    assert d.requeue_after == 1800.0
+
+
+def test_the_startup_timeout_applies_from_its_deadline_on() -> None:
+    hour = timedelta(hours=-1)
+    pods = [pod(0, 0, ready=False, created=hour), pod(0, 1, created=hour)]
+    d = run(pods)
+    assert d.views[0].problem == Problem(
+        "StartupTimeout",
+        "group 0 is not ready 3600s after its pods started: check rank 0's logs; for "
+        "multi-node groups check that rank 0's DNS name resolves and network.ncclSocketIfname "
+        "names the right interface",
+    )
+    young = timedelta(seconds=-3599)
+    one_second_before = [pod(0, 0, ready=False, created=young), pod(0, 1, created=young)]
+    d = run(one_second_before)
+    assert d.views[0].problem is None
+    assert d.requeue_after == 1.0
+
+
+def test_no_startup_timeout_while_a_pod_is_not_running() -> None:
+    pods = [pod(0, 0, ready=False, created=timedelta(hours=-2)), pod(0, 1, phase="Pending")]
+    d = run(pods)
+    assert d.views[0].problem is None
+    assert d.requeue_after is None
+
+
+# ---- pod problems reach the group's view ----------------------------------------------------
+
+
+def waiting(reason: str, message: str = "") -> dict[str, Any]:
+    return {
+        "containerStatuses": [
+            {
+                "name": "sglang",
+                "image": "lmsysorg/sglang:v0.5.23",
+                "restartCount": 0,
+                "state": {"waiting": {"reason": reason, "message": message}},
+            }
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "reason", ["ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"]
+)
+def test_an_image_pull_failure_reaches_the_groups_view(reason: str) -> None:
+    stuck = pod(0, 1, phase="Pending", ready=False, extra_status=waiting(reason, "not found"))
+    d = run([pod(0, 0), stuck])
+    assert d.views[0] == GroupView(
+        0,
+        2,
+        1,
+        False,
+        False,
+        Problem(
+            "ImagePullFailed",
+            "pod demo-0-1 cannot pull image lmsysorg/sglang:v0.5.23: not found "
+            "(check spec.image and imagePullSecrets)",
+        ),
+    )
+
+
+def test_a_crash_loop_reaches_the_groups_view_with_the_previous_logs_hint() -> None:
+    crashing = pod(0, 0, ready=False, extra_status=waiting("CrashLoopBackOff", "back-off 5m"))
+    d = run([crashing, pod(0, 1)], nodes=2)
+    assert d.views[0].problem == Problem(
+        "CrashLoopBackOff",
+        "pod demo-0-0 container sglang keeps crashing: see `kubectl logs demo-0-0 --previous`",
+    )
+
+
+def test_an_oom_kill_reaches_the_groups_view() -> None:
+    status = {
+        "containerStatuses": [
+            {"name": "sglang", "restartCount": 0, "state": {"terminated": {"reason": "OOMKilled"}}}
+        ]
+    }
+    d = run([pod(0, 0, ready=False, extra_status=status)], nodes=1)
+    assert d.views[0].problem == Problem(
+        "OOMKilled",
+        "pod demo-0-0 container sglang was OOMKilled: lower server.memFractionStatic or raise "
+        "resources.memory",
+    )
+
+
+def test_a_past_oom_kill_counts_while_the_container_is_not_ready() -> None:
+    status = {
+        "containerStatuses": [
+            {
+                "name": "sglang",
+                "ready": False,
+                "restartCount": 1,
+                "state": {"waiting": {"reason": "ContainerCreating"}},
+                "lastState": {"terminated": {"reason": "OOMKilled"}},
+            }
+        ]
+    }
+    problem = pod_problem(pod(0, 0, extra_status=status))
+    assert problem is not None
+    assert problem.reason == "OOMKilled"
+
+
+def unschedulable(message: str) -> dict[str, Any]:
+    condition = {
+        "type": "PodScheduled",
+        "status": "False",
+        "reason": "Unschedulable",
+        "message": message,
+    }
+    return {"conditions": [condition], "containerStatuses": []}
+
+
+def test_unschedulable_reaches_the_groups_view_with_every_short_resource() -> None:
+    text = "0/4 nodes are available: 4 Insufficient amd.com/gpu, 2 Insufficient cpu."
+    stuck = pod(0, 1, phase="Pending", ready=False, extra_status=unschedulable(text))
+    d = run([pod(0, 0), stuck])
+    assert d.views[0].problem == Problem(
+        "Unschedulable",
+        f"pod demo-0-1 cannot be scheduled: not enough amd.com/gpu, cpu on any node ({text})",
+    )
+
+
+def test_unschedulable_without_a_missing_resource_says_no_node_fits() -> None:
+    text = "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector."
+    problem = pod_problem(pod(0, 0, phase="Pending", ready=False, extra_status=unschedulable(text)))
+    assert problem == Problem(
+        "Unschedulable", f"pod demo-0-0 cannot be scheduled: no node fits ({text})"
+    )
+
+
+def test_a_scheduled_false_for_another_reason_is_no_problem() -> None:
+    status = {
+        "conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}],
+        "containerStatuses": [],
+    }
+    assert pod_problem(pod(0, 0, phase="Pending", ready=False, extra_status=status)) is None
+    status = {
+        "conditions": [{"type": "PodScheduled", "status": "True", "reason": "Unschedulable"}],
+        "containerStatuses": [],
+    }
+    assert pod_problem(pod(0, 0, phase="Pending", ready=False, extra_status=status)) is None
+
+
+def test_the_lowest_rank_with_a_problem_is_the_groups_problem() -> None:
+    pods = [
+        pod(0, 1, ready=False, extra_status=waiting("CrashLoopBackOff")),
+        pod(0, 0, ready=False, extra_status=waiting("ImagePullBackOff")),
+    ]
+    d = run(pods)
+    assert d.views[0].problem is not None
+    assert d.views[0].problem.reason == "ImagePullFailed"
+
+
+def test_an_init_container_waiting_on_its_image_is_a_problem() -> None:
+    status = {
+        "initContainerStatuses": [
+            {
+                "name": "wait-dns",
+                "image": "busybox:1",
+                "state": {"waiting": {"reason": "ErrImagePull"}},
+            }
+        ],
+        "containerStatuses": [],
+    }
+    problem = pod_problem(pod(0, 0, phase="Pending", ready=False, extra_status=status))
+    assert problem == Problem(
+        "ImagePullFailed",
+        "pod demo-0-0 cannot pull image busybox:1:  (check spec.image and imagePullSecrets)",
+    )
+
+
+def test_unschedulable_without_a_message() -> None:
+    problem = pod_problem(pod(0, 0, phase="Pending", ready=False, extra_status=unschedulable("")))
+    assert problem == Problem("Unschedulable", "pod demo-0-0 cannot be scheduled: no node fits ()")
+
+
+def test_a_new_incarnation_still_coming_up_has_no_members_yet() -> None:
+    pods = [pod(0, 0, uid="a"), pod(0, 1, uid="b", phase="Pending", ready=False)]
+    d = run(pods, memory=[formed()])
+    assert d.actions == []
+    assert d.memory == [GroupMemory(0, [], [])]
+
+
+def test_a_pod_without_annotations_is_outdated() -> None:
+    bare = pod(0, 0)
+    del bare["metadata"]["annotations"]
+    d = run([bare], nodes=1)
+    assert d.views[0].outdated
+    assert [a.kind for a in d.actions] == ["RolloutStep"]
+
+
+def test_the_earliest_wakeup_of_all_groups_is_the_requeue() -> None:
+    # Group 0 backs off for 20 more seconds; group 1's startup deadline is 30 minutes away.
+    pods = [pod(0, 0), pod(0, 1, restarts=1)]
+    pods += [pod(1, 0, ready=False, created=timedelta(minutes=-30))]
+    pods += [pod(1, 1, created=timedelta(minutes=-30))]
+    memory = [*remembered(timedelta(seconds=10)), formed(1)]
+    d = run(pods, replicas=2, memory=memory)
+    assert d.actions == []
+    assert d.requeue_after == 20.0

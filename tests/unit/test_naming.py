@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -112,3 +113,152 @@ def test_status_selector_string_matches_every_server_pod() -> None:
     pairs = dict(item.split("=") for item in selector.split(","))
     for group in range(3):
         assert pairs.items() <= naming.group_labels("llama", group).items()
+
+
+# ---- exact names: the hash, the truncation and the limits, value by value -------------------
+
+# The longest name the API server accepts: 253 characters, four DNS labels.
+LONGEST = ".".join(["a" * 63] * 3 + ["a" * 61])
+A = "a"
+
+
+def test_short_hash_is_the_sha256_hex_prefix() -> None:
+    # sha256("llama") = fc5a1047f591...
+    assert naming.short_hash("llama") == "fc5a1047"
+    assert naming.short_hash("llama", 12) == "fc5a1047f591"
+    assert naming.HASH_LEN == 8
+
+
+def test_the_limits_are_kubernetes_label_limits() -> None:
+    assert naming.DNS_LABEL_MAX == 63
+    # 63 - len("-") - 10 (the controller-revision-hash suffix)
+    assert naming.WORKLOAD_NAME_MAX == 52
+
+
+def test_every_name_of_the_longest_resource_name_exactly() -> None:
+    assert len(LONGEST) == 253
+    expected = {
+        "group": (A * 41 + "-5dc8059b-3", 52),
+        "headless": (A * 41 + "-5dc8059b-3-hs", 55),
+        "client": (A * 54 + "-5dc8059b", 63),
+        "pvc": (A * 46 + "-5dc8059b-weights", 63),
+        "bench": (A * 37 + "-5dc8059b-bench", 52),
+        "results": (A * 40 + "-5dc8059b-bench-results", 63),
+        "offline": (A * 33 + "-5dc8059b-offline-3", 52),
+        "offline-svc": (A * 33 + "-5dc8059b-offline-3-hs", 55),
+    }
+    names = all_names(LONGEST, 3)
+    assert {k: (v, len(v)) for k, v in names.items()} == expected
+    assert naming.reporter_configmap_name(LONGEST) == A * 39 + "-5dc8059b-bench-reporter"
+    assert naming.instance_label_value(LONGEST) == A * 54 + "-5dc8059b"
+
+
+def test_every_name_of_a_63_character_name_exactly() -> None:
+    name = A * 63
+    assert all_names(name, 3) == {
+        "group": A * 41 + "-7d3e74a0-3",
+        "headless": A * 41 + "-7d3e74a0-3-hs",
+        "client": name,
+        "pvc": A * 46 + "-7d3e74a0-weights",
+        "bench": A * 37 + "-7d3e74a0-bench",
+        "results": A * 40 + "-7d3e74a0-bench-results",
+        "offline": A * 33 + "-7d3e74a0-offline-3",
+        "offline-svc": A * 33 + "-7d3e74a0-offline-3-hs",
+    }
+    assert naming.reporter_configmap_name(name) == A * 39 + "-7d3e74a0-bench-reporter"
+    assert naming.instance_label_value(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "group", "expected"),
+    [
+        # 50 + "-0" = 52 characters: fits as it is.
+        ("c" * 50, 0, "c" * 50 + "-0"),
+        # 50 + "-10" = 53: one too many, hashed.
+        ("c" * 50, 10, "c" * 40 + "-5de6bf7f-10"),
+        ("c" * 49, 10, "c" * 49 + "-10"),
+    ],
+)
+def test_a_group_name_is_kept_up_to_52_characters_exactly(
+    name: str, group: int, expected: str
+) -> None:
+    assert naming.group_name(name, group) == expected
+
+
+def test_job_names_are_kept_up_to_52_characters_exactly() -> None:
+    assert naming.benchmark_job_name("c" * 46) == "c" * 46 + "-bench"
+    assert naming.benchmark_job_name("c" * 47) == "c" * 37 + "-579afbdc-bench"
+    assert naming.offline_job_name("c" * 42, 0) == "c" * 42 + "-offline-0"
+    assert naming.offline_job_name("c" * 43, 0) == "c" * 33 + "-0c49d892-offline-0"
+
+
+def test_client_name_is_kept_up_to_63_characters_exactly() -> None:
+    assert naming.client_service_name("c" * 63) == "c" * 63
+    assert naming.client_service_name("c" * 63 + ".d") == "c" * 54 + "-5f9b0eca"
+
+
+def test_a_truncated_prefix_never_ends_in_a_dash() -> None:
+    name = A * 40 + "-" + "b" * 22
+    assert naming.group_name(name, 3) == A * 40 + "-b80faf54-3"
+
+
+def test_names_that_are_not_labels_are_sanitised_exactly() -> None:
+    assert naming.client_service_name("7b-model") == "x7b-model-9ecb8d18"
+    assert naming.group_name("7b-model", 3) == "x7b-model-9ecb8d18-3"
+    assert naming.client_service_name("llama.v3") == "llama-v3-9aa27939"
+    assert naming.weights_pvc_name("llama.v3") == "llama-v3-9aa27939-weights"
+    assert naming.client_service_name("Llama") == "llama-9384f8e7"
+    # Only a leading digit needs the "x"; a digit second does not.
+    assert naming.client_service_name("a1.b") == "a1-b-c3765fc8"
+    # A label value may start with a digit and hold dots: kept as it is.
+    assert naming.instance_label_value("7b-model") == "7b-model"
+    assert naming.instance_label_value("llama.v3") == "llama.v3"
+
+
+def test_a_label_value_over_63_characters_is_hashed_without_a_trailing_dot() -> None:
+    name = A * 53 + "." + "b" * 10
+    assert naming.instance_label_value(name) == A * 53 + "-58447996"
+
+
+def test_every_short_name_exactly() -> None:
+    assert naming.benchmark_job_name("llama") == "llama-bench"
+    assert naming.benchmark_results_configmap_name("llama") == "llama-bench-results"
+    assert naming.reporter_configmap_name("llama") == "llama-bench-reporter"
+    assert naming.offline_job_name("llama") == "llama-offline-0"
+    assert naming.offline_job_name("llama", 2) == "llama-offline-2"
+    assert naming.offline_service_name("llama", 2) == "llama-offline-2-hs"
+    assert naming.offline_service_name("llama") == "llama-offline-0-hs"
+    assert (
+        naming.offline_rank0_fqdn("llama", 2, "ns", "cluster.local")
+        == "llama-offline-2-0.llama-offline-2-hs.ns.svc.cluster.local"
+    )
+    assert naming.pod_fqdn("h", "s", "ns", "example.org") == "h.s.ns.svc.example.org"
+
+
+def test_labels_exactly() -> None:
+    assert naming.group_labels("llama", 2) == {
+        "app.kubernetes.io/name": "sglang",
+        "app.kubernetes.io/instance": "llama",
+        "app.kubernetes.io/component": "server",
+        "app.kubernetes.io/managed-by": "sglang-operator",
+        "sglang-operator.io/group": "2",
+    }
+    assert naming.group_selector_labels("llama", 1, naming.COMPONENT_OFFLINE) == {
+        "app.kubernetes.io/name": "sglang",
+        "app.kubernetes.io/instance": "llama",
+        "app.kubernetes.io/component": "offline",
+        "sglang-operator.io/group": "1",
+    }
+    assert naming.labels("llama", naming.COMPONENT_BENCHMARK) == {
+        "app.kubernetes.io/name": "sglang",
+        "app.kubernetes.io/instance": "llama",
+        "app.kubernetes.io/component": "benchmark",
+        "app.kubernetes.io/managed-by": "sglang-operator",
+    }
+    assert naming.client_selector("llama") == {
+        "app.kubernetes.io/name": "sglang",
+        "app.kubernetes.io/instance": "llama",
+        "app.kubernetes.io/component": "server",
+        "apps.kubernetes.io/pod-index": "0",
+    }
+    assert naming.format_selector({"b": "2", "a": "1"}) == "a=1,b=2"
