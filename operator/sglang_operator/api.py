@@ -43,6 +43,10 @@ DEFAULT_STARTUP_TIMEOUT_SECONDS = 3600
 DEFAULT_SHM_SIZE = "32Gi"
 DEFAULT_CACHE_MOUNT_PATH = "/root/.cache/huggingface"
 DEFAULT_CACHE_ACCESS_MODE = "ReadWriteMany"
+# A created weights claim outlives its SGLangDeployment unless told otherwise, as a
+# StatefulSet's claims do (persistentVolumeClaimRetentionPolicy.whenDeleted: Retain): the
+# weights can take hours to download, and `kubectl delete` is a common restart reflex.
+DEFAULT_CACHE_WHEN_DELETED = "Retain"
 
 # Tuning presets for AMD GPUs from the seed's run.sh, applied as env defaults (spec.env
 # overrides each). All are read by the ROCm runtime or RCCL, not by SGLang:
@@ -143,10 +147,10 @@ class WeightsCacheSpec(_Model):
                     "size (a PVC the operator creates)",
                 },
                 {
-                    "rule": "!has(self.claimName) || "
-                    "(!has(self.storageClassName) && !has(self.accessMode))",
-                    "message": "storageClassName and accessMode apply only to a PVC "
-                    "the operator creates (size), not to an existing claimName",
+                    "rule": "!has(self.claimName) || (!has(self.storageClassName) && "
+                    "!has(self.accessMode) && !has(self.whenDeleted))",
+                    "message": "storageClassName, accessMode and whenDeleted apply only to "
+                    "a PVC the operator creates (size), not to an existing claimName",
                 },
             ]
         }
@@ -179,6 +183,14 @@ class WeightsCacheSpec(_Model):
         description="Where the cache is mounted; HF_HOME points there. "
         f"Default {DEFAULT_CACHE_MOUNT_PATH}.",
     )
+    when_deleted: Literal["Retain", "Delete"] | None = Field(
+        default=None,
+        description="What happens to the created claim when the SGLangDeployment is "
+        "deleted, as a StatefulSet's persistentVolumeClaimRetentionPolicy.whenDeleted: "
+        "Retain keeps it (no owner reference; a deployment of the same name in the "
+        "namespace reuses it), Delete lets the garbage collector remove it with the "
+        f"deployment. Default {DEFAULT_CACHE_WHEN_DELETED}.",
+    )
 
     _size_is_quantity = field_validator("size")(_check_quantity)
 
@@ -190,11 +202,13 @@ class WeightsCacheSpec(_Model):
                 "(a PVC the operator creates)"
             )
         if self.claim_name is not None and (
-            self.storage_class_name is not None or self.access_mode is not None
+            self.storage_class_name is not None
+            or self.access_mode is not None
+            or self.when_deleted is not None
         ):
             raise ValueError(
-                "storageClassName and accessMode apply only to a PVC the operator "
-                "creates (size), not to an existing claimName"
+                "storageClassName, accessMode and whenDeleted apply only to a PVC the "
+                "operator creates (size), not to an existing claimName"
             )
         return self
 
@@ -205,6 +219,10 @@ class WeightsCacheSpec(_Model):
     @property
     def effective_access_mode(self) -> str:
         return self.access_mode or DEFAULT_CACHE_ACCESS_MODE
+
+    @property
+    def effective_when_deleted(self) -> str:
+        return self.when_deleted or DEFAULT_CACHE_WHEN_DELETED
 
 
 class ModelSpec(_Model):
@@ -791,6 +809,17 @@ class _Status(BaseModel):
 
 
 Phase = Literal["Pending", "Initializing", "Ready", "Degraded", "Failed", "Succeeded"]
+# What each phase means (docs/reference.md is generated from it; a test keeps it complete).
+PHASE_MEANING: dict[str, str] = {
+    "Pending": "Objects are created; no SGLang pod runs yet (scheduling, image pull).",
+    "Initializing": "Pods run and the model loads; not every copy serves yet.",
+    "Ready": "Every copy serves (also between the steps of a rollout: see Progressing).",
+    "Degraded": "Something needs attention; the Degraded condition's reason and message say "
+    "what. Copies that serve keep serving.",
+    "Failed": "Nothing serves and the operator cannot go on: an invalid spec with nothing "
+    "running, or a failed offline run.",
+    "Succeeded": "mode offline: every offline run completed.",
+}
 
 
 class Condition(_Status):

@@ -445,7 +445,11 @@ def client_service(spec: SGLangDeploymentSpec, name: str, namespace: str) -> Obj
 
 
 def weights_pvc(spec: SGLangDeploymentSpec, name: str, namespace: str) -> Obj | None:
-    """The weights cache claim, when the spec asks the operator to create one (cache.size)."""
+    """The weights cache claim, when the spec asks the operator to create one (cache.size).
+
+    With cache.whenDeleted Retain (the default) it is marked to outlive the deployment: the
+    reconcile then gives it no owner reference (`ownership.with_owner`).
+    """
     cache = spec.model.cache
     if cache is None or cache.size is None:
         return None
@@ -455,12 +459,15 @@ def weights_pvc(spec: SGLangDeploymentSpec, name: str, namespace: str) -> Obj | 
     }
     if cache.storage_class_name:
         pvc_spec["storageClassName"] = cache.storage_class_name
+    metadata = _metadata(
+        naming.weights_pvc_name(name), namespace, naming.labels(name, naming.COMPONENT_SERVER)
+    )
+    if cache.effective_when_deleted == "Retain":
+        metadata["annotations"] = {naming.RETAINED_FOR_ANNOTATION: name}
     return {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": _metadata(
-            naming.weights_pvc_name(name), namespace, naming.labels(name, naming.COMPONENT_SERVER)
-        ),
+        "metadata": metadata,
         "spec": pvc_spec,
     }
 

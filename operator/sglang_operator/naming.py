@@ -55,6 +55,10 @@ JOB_COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # Hash of a group's pod template, on the StatefulSet and its pod template, so the operator
 # can tell which pods run an old revision.
 POD_SPEC_HASH_ANNOTATION = f"{API_GROUP}/pod-spec-hash"
+# On an object the operator leaves behind when its SGLangDeployment is deleted (the weights
+# claim with cache.whenDeleted Retain, which has no owner reference): the deployment's full
+# name, so that a deployment of that name in the namespace takes the object up again.
+RETAINED_FOR_ANNOTATION = f"{API_GROUP}/retained-for"
 
 APP_NAME = "sglang"
 MANAGED_BY_VALUE = "sglang-operator"

@@ -36,7 +36,13 @@ from sglang_operator.conditions import (
 )
 from sglang_operator.groups import Decision, GroupMemory, decide
 from sglang_operator.kube import SGLD_API_VERSION, Kube, Ref
-from sglang_operator.ownership import conflict, owned_by, owner_reference, with_owner
+from sglang_operator.ownership import (
+    conflict,
+    may_manage,
+    owned_by,
+    owner_reference,
+    with_owner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +188,6 @@ def _apply_children(
     management a new `nodes` would otherwise resize every group at once, each then mixing
     two revisions.
     """
-    meta = sgld["metadata"]
     owner = owner_reference(sgld)
     created: list[str] = []
     held: dict[int, Obj] = {}
@@ -190,7 +195,7 @@ def _apply_children(
         obj = with_owner(child, owner)
         ref = Ref.of(obj)
         existing = kube.get(ref)
-        if existing is not None and not owned_by(existing, meta["uid"]):
+        if existing is not None and not may_manage(existing, sgld):
             problems.append(conflict(ref.kind, ref.name))
             continue
         group = _group_of(obj)
@@ -229,7 +234,8 @@ def _resizes_revision(existing: Mapping[str, Any], desired: Mapping[str, Any]) -
 
 
 # Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
-# cache can take hours to fill; it goes with the SGLangDeployment (owner reference) only.
+# cache can take hours to fill; it goes with the SGLangDeployment (owner reference, under
+# cache.whenDeleted Delete) or stays for the next deployment of its name (Retain).
 _PRUNED_KINDS = (("apps/v1", "StatefulSet"), ("v1", "Service"))
 
 

@@ -281,6 +281,18 @@ def test_weights_cache_created_or_reused() -> None:
     assert {"name": "weights", "mountPath": "/c"} in container(sts)["volumeMounts"]
 
 
+def test_a_created_weights_claim_is_marked_retained_unless_when_deleted_is_delete() -> None:
+    retained = of_kind(
+        objects(spec(model={"path": "m", "cache": {"size": "1Ti"}})), "PersistentVolumeClaim"
+    )
+    assert retained[0]["metadata"]["annotations"] == {naming.RETAINED_FOR_ANNOTATION: "qwen"}
+    deleted = of_kind(
+        objects(spec(model={"path": "m", "cache": {"size": "1Ti", "whenDeleted": "Delete"}})),
+        "PersistentVolumeClaim",
+    )
+    assert naming.RETAINED_FOR_ANNOTATION not in (deleted[0]["metadata"].get("annotations") or {})
+
+
 def test_offline_mode_builds_no_server_objects() -> None:
     s = spec(mode="offline", model={"path": "m", "cache": {"size": "1Ti"}})
     assert [o["kind"] for o in objects(s)] == ["PersistentVolumeClaim"]

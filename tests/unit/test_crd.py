@@ -178,6 +178,7 @@ BAD = [
     {"offline": {"datasetName": "sharegpt"}},
     {"model": {"path": "m", "cache": {}}},
     {"model": {"path": "m", "cache": {"claimName": "c", "accessMode": "ReadWriteOnce"}}},
+    {"model": {"path": "m", "cache": {"claimName": "c", "whenDeleted": "Delete"}}},
 ]
 
 
