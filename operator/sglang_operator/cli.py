@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from sglang_operator import API_GROUP, API_VERSION, KIND, apidocs, benchmark
+from sglang_operator import API_GROUP, API_VERSION, KIND, apidocs, benchmark, refdocs
 from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.crd import render_crd, write_crd
@@ -138,6 +138,16 @@ def _crd(args: argparse.Namespace) -> int:
 )
 def _api_docs(args: argparse.Namespace) -> int:
     return _generated(args.path, apidocs.render, apidocs.write)
+
+
+@subcommand(
+    "reference-docs",
+    "write the status, names and flags reference generated from the code (to "
+    "docs/reference.md, or print it with -)",
+    arg("path", nargs="?", help="output file; - prints to stdout"),
+)
+def _reference_docs(args: argparse.Namespace) -> int:
+    return _generated(args.path, refdocs.render, refdocs.write)
 
 
 def _generated(

@@ -57,6 +57,116 @@ class Reason:
 
 
 @dataclass(frozen=True)
+class Advice:
+    """What a reason means for the user, and what to do about it (docs/reference.md)."""
+
+    meaning: str
+    action: str
+
+
+NOTHING = "Nothing."
+# One entry per Reason value; a test fails for a reason without one.
+ADVICE: dict[str, Advice] = {
+    Reason.RECONCILING: Advice("The operator is creating or updating objects.", NOTHING),
+    Reason.CREATED: Advice("An event: the operator created these objects.", NOTHING),
+    Reason.SCALED: Advice("An event: copies were added or removed.", NOTHING),
+    Reason.GROUPS_READY: Advice("Every copy (group) serves.", NOTHING),
+    Reason.GROUPS_NOT_READY: Advice(
+        "Some copies do not serve yet (pods starting, the model loading).",
+        "Wait; the Degraded condition says if something is wrong.",
+    ),
+    Reason.SCALED_TO_ZERO: Advice("replicas is 0: the resource stays, nothing runs.", NOTHING),
+    Reason.AS_EXPECTED: Advice("No problem found, no change in progress.", NOTHING),
+    Reason.ROLLOUT_STEP: Advice(
+        "A spec change replaces whole groups, one at a time; the message names the groups "
+        "still on the old revision.",
+        "Nothing; the next group goes once the previous one is Ready again.",
+    ),
+    Reason.ROLLOUT_COMPLETE: Advice("Every group runs the current revision.", NOTHING),
+    Reason.GROUP_RESTARTED: Advice(
+        "A pod of a group failed, restarted or disappeared: the operator deleted all the "
+        "group's pods so they start again together.",
+        "Find the cause in the pod logs (`kubectl logs POD --previous`).",
+    ),
+    Reason.GROUP_RESTART_BACKOFF: Advice(
+        "A group failed again and waits before its next restart (see Restart timing).",
+        "Nothing yet; find the cause in the pod logs.",
+    ),
+    Reason.GROUP_RESTART_BUDGET_EXHAUSTED: Advice(
+        "A group used its restart budget and is left alone until the window lets it restart again.",
+        "Fix the cause, then change the spec (a new revision replaces the group) or delete "
+        "the group's pods.",
+    ),
+    Reason.INVALID_SPEC: Advice(
+        "The spec passed the CRD's checks but the operator refuses it; running objects are "
+        "left untouched.",
+        "Fix the field the message names.",
+    ),
+    Reason.UNSCHEDULABLE: Advice(
+        "A pod cannot be placed; the message names the short resource, often amd.com/gpu.",
+        "Free GPUs, add nodes or lower gpu.perNode; check nodeSelector, tolerations, RDMA "
+        "resources, an unbound PersistentVolumeClaim (`kubectl get pvc`) and that the device "
+        "plugin runs (`kubectl describe node`).",
+    ),
+    Reason.OOM_KILLED: Advice(
+        "A container used more host memory than its limit (resources.limits.memory; a "
+        "memory-backed /dev/shm counts against it). GPU memory is another matter: running "
+        "out of it makes SGLang exit with an error in its log (CrashLoopBackOff).",
+        "Raise resources.limits.memory or remove the limit. For GPU memory, lower "
+        "server.memFractionStatic or server.contextLength, or use more GPUs (tp).",
+    ),
+    Reason.IMAGE_PULL_FAILED: Advice(
+        "The image cannot be pulled.",
+        "Check spec.image and, for a private registry, imagePullSecrets. The ROCm images "
+        "are large: pre-pull them on air-gapped nodes.",
+    ),
+    Reason.CRASH_LOOP: Advice(
+        "SGLang exits soon after it starts, again and again.",
+        "`kubectl logs POD --previous`. Common causes: tp not dividing the model's "
+        "attention heads (docs/models.md), --trust-remote-code missing, a gated model "
+        "without hfTokenSecret, GPU memory too small.",
+    ),
+    Reason.STARTUP_TIMEOUT: Advice(
+        "A group was not ready probes.startupTimeoutSeconds after its pods started.",
+        "Multi-node: check that rank 0's DNS name resolves and network.ncclSocketIfname "
+        "names a real interface (NCCL_DEBUG=INFO in env shows RCCL's choice). Slow "
+        "downloads: use a weights cache or raise the timeout.",
+    ),
+    Reason.CONFLICTING_OBJECT: Advice(
+        "An object the operator would create exists and is not its own.",
+        "Rename the deployment or remove the other object; the operator never touches what "
+        "it does not own.",
+    ),
+    Reason.APPLY_FAILED: Advice(
+        "The API server refused an object the operator wrote, or could not be read.",
+        "Read the message: often an admission policy (Pod Security, quota, a policy "
+        "engine) or an immutable field (a PersistentVolumeClaim's size or class).",
+    ),
+    Reason.COMPLETED: Advice("mode offline: every offline run completed.", NOTHING),
+    Reason.JOB_FAILED: Advice(
+        "mode offline: an offline run's Job failed.",
+        "`kubectl logs job/NAME-offline-0`; change the spec to run again.",
+    ),
+    Reason.BENCHMARK_STARTED: Advice(
+        "On the Benchmark condition: the benchmark Job runs.", NOTHING
+    ),
+    Reason.BENCHMARK_SUCCEEDED: Advice(
+        "On the Benchmark condition: results are in status.benchmark and the results ConfigMap.",
+        NOTHING,
+    ),
+    Reason.BENCHMARK_FAILED: Advice(
+        "On the Benchmark condition: the benchmark Job failed. Serving is unaffected.",
+        "`kubectl logs job/NAME-bench`.",
+    ),
+}
+
+
+def reasons() -> list[str]:
+    """Every reason the operator uses, in the order `Reason` declares them."""
+    return [v for k, v in vars(Reason).items() if k.isupper() and isinstance(v, str)]
+
+
+@dataclass(frozen=True)
 class Condition:
     """A condition as the operator decides it, before times are attached."""
 

@@ -156,8 +156,8 @@ def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
             if terminated.get("reason") == "OOMKilled":
                 return Problem(
                     Reason.OOM_KILLED,
-                    f"pod {name} container {cs.get('name')} was OOMKilled: lower "
-                    "server.memFractionStatic or raise resources.memory",
+                    f"pod {name} container {cs.get('name')} was OOMKilled (host memory over "
+                    "its limit; /dev/shm counts against it): raise resources.limits.memory",
                 )
         if waiting.get("reason") in _IMAGE_PULL_REASONS:
             return Problem(
@@ -188,7 +188,9 @@ def _failure(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _backoff(previous_restarts: int) -> timedelta:
+def backoff_before(previous_restarts: int) -> timedelta:
+    """The wait after the last restart before the next one, given the restarts in the
+    window: none before the first, then RESTART_BACKOFF_BASE doubling up to the maximum."""
     if previous_restarts == 0:
         return timedelta(0)
     delay: timedelta = RESTART_BACKOFF_BASE * int(2 ** (previous_restarts - 1))
@@ -265,7 +267,7 @@ def _restart(
         out.wakeups.append((oldest + RESTART_WINDOW - now).total_seconds())
         return
     last = max((parse_time(r) for r in mem.restarts), default=None)
-    wait_until = (last + _backoff(len(mem.restarts))) if last else now
+    wait_until = (last + backoff_before(len(mem.restarts))) if last else now
     if now < wait_until:
         out.wakeups.append((wait_until - now).total_seconds())
         out.backoff.append(

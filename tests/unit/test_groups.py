@@ -15,7 +15,7 @@ from sglang_operator.groups import (
     GroupMemory,
     GroupView,
     Problem,
-    _backoff,
+    backoff_before,
     decide,
     pod_problem,
 )
@@ -220,7 +220,7 @@ def test_unschedulable_names_the_short_resource() -> None:
     assert "amd.com/gpu" in problem.message
 
 
-def test_oom_killed_hints_at_mem_fraction() -> None:
+def test_oom_killed_names_the_host_memory_limit_not_gpu_memory() -> None:
     status = {
         "containerStatuses": [
             {
@@ -234,7 +234,9 @@ def test_oom_killed_hints_at_mem_fraction() -> None:
     problem = pod_problem(pod(0, 0, extra_status=status))
     assert problem is not None
     assert problem.reason == Reason.OOM_KILLED
-    assert "memFractionStatic" in problem.message
+    # An OOM kill is the container's host memory limit; memFractionStatic is GPU memory.
+    assert "resources.limits.memory" in problem.message
+    assert "memFractionStatic" not in problem.message
 
 
 def test_a_recovered_oom_kill_is_history() -> None:
@@ -461,7 +463,7 @@ def test_the_first_restart_does_not_wait() -> None:
 def test_backoff_steps_and_their_10_minute_cap(previous: int, seconds: int) -> None:
     # With today's budget of 5 the longest wait decide() can reach is 240 s (after 4
     # restarts); the cap applies from the 6th restart on (docs/testing.md).
-    assert _backoff(previous) == timedelta(seconds=seconds)
+    assert backoff_before(previous) == timedelta(seconds=seconds)
 
 
 def test_a_wakeup_under_a_second_is_rounded_up_to_one() -> None:
@@ -686,8 +688,8 @@ def test_an_oom_kill_reaches_the_groups_view() -> None:
     d = run([pod(0, 0, ready=False, extra_status=status)], nodes=1)
     assert d.views[0].problem == Problem(
         "OOMKilled",
-        "pod demo-0-0 container sglang was OOMKilled: lower server.memFractionStatic or raise "
-        "resources.memory",
+        "pod demo-0-0 container sglang was OOMKilled (host memory over its limit; /dev/shm "
+        "counts against it): raise resources.limits.memory",
     )
 
 

@@ -1,0 +1,289 @@
+"""docs/reference.md, generated from the code: phases, conditions and their reasons (with what
+to do), the restart timing, the names of the objects a deployment becomes, and which SGLang
+flag or variable each spec field sets.
+
+Each table is computed from the thing it describes (the `Phase` type, `Reason` and its
+advice, the healing constants, the naming functions, the builders' output), so it cannot
+drift: a unit test regenerates the file and fails when the committed one differs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, get_args
+
+from pydantic import ValidationError
+
+from sglang_operator import groups, naming, runs
+from sglang_operator.api import PHASE_MEANING, Phase, parse_spec
+from sglang_operator.builders import RankSource, container_env, sglang_args
+from sglang_operator.conditions import ADVICE, CONDITION_TYPES, reasons
+
+HEADER = """# Reference: status, names and flags
+
+Generated from the operator's code by `sglang-operator reference-docs`; do not edit by hand.
+The spec fields themselves are in [api.md](api.md).
+"""
+
+NAME = "name"
+EXAMPLE_GROUP = 0
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _seconds(delta: Any) -> str:
+    total = int(delta.total_seconds())
+    return f"{total // 60} min" if total >= 60 and total % 60 == 0 else f"{total} s"
+
+
+def _phases() -> list[str]:
+    lines = ["## Phases (`status.phase`)", "", "| Phase | Meaning |", "|---|---|"]
+    lines += [f"| `{p}` | {_cell(PHASE_MEANING[p])} |" for p in get_args(Phase)]
+    return [*lines, ""]
+
+
+def _conditions() -> list[str]:
+    types = ", ".join(f"`{t}`" for t in (*CONDITION_TYPES, runs.BENCHMARK))
+    lines = [
+        "## Conditions and reasons",
+        "",
+        f"Condition types: {types} (the last only with `spec.benchmark.enabled`; it never "
+        "changes the others). Each reason below appears as a condition's `reason` or an "
+        "event's reason, so one word finds both: `kubectl get events "
+        "--field-selector reason=REASON`.",
+        "",
+        "| Reason | What happened | What to do |",
+        "|---|---|---|",
+    ]
+    for reason in reasons():
+        advice = ADVICE[reason]
+        lines.append(f"| `{reason}` | {_cell(advice.meaning)} | {_cell(advice.action)} |")
+    return [*lines, ""]
+
+
+def _restart_timing() -> list[str]:
+    waits = [groups.backoff_before(n) for n in range(1, groups.RESTART_BUDGET)]
+    schedule = ", ".join(_seconds(w) for w in waits)
+    return [
+        "## Restart timing",
+        "",
+        "When a pod of a group fails, restarts or disappears, the operator restarts the whole "
+        f"group. The first restart is immediate; the next ones wait {schedule} after the "
+        f"previous restart (doubling, at most {_seconds(groups.RESTART_BACKOFF_MAX)}). A "
+        f"group restarts at most {groups.RESTART_BUDGET} times within any "
+        f"{_seconds(groups.RESTART_WINDOW)} (a sliding window: a restart older than that no "
+        "longer counts); past that it is left alone (`GroupRestartBudgetExhausted`) until "
+        "the oldest restart leaves the window or a spec change replaces the group.",
+        "",
+    ]
+
+
+def _names() -> list[str]:
+    rows: list[tuple[str, str, str]] = [
+        ("StatefulSet of group i", naming.group_name(NAME, EXAMPLE_GROUP), "one per copy"),
+        (
+            "pods of group i",
+            f"{naming.group_name(NAME, EXAMPLE_GROUP)}-0 ... -<nodes-1>",
+            "pod ordinal = rank",
+        ),
+        (
+            "headless Service of group i",
+            naming.headless_service_name(NAME, EXAMPLE_GROUP),
+            "rendezvous DNS",
+        ),
+        ("client Service", naming.client_service_name(NAME), "rank 0 of every copy"),
+        ("weights PersistentVolumeClaim", naming.weights_pvc_name(NAME), "with cache.size"),
+        ("benchmark Job", naming.benchmark_job_name(NAME), "with benchmark.enabled"),
+        (
+            "benchmark results ConfigMap",
+            naming.benchmark_results_configmap_name(NAME),
+            "full JSON results",
+        ),
+        ("reporter ConfigMap", naming.reporter_configmap_name(NAME), "script the runs mount"),
+        (
+            "offline Indexed Job of group i",
+            naming.offline_job_name(NAME, EXAMPLE_GROUP),
+            "mode offline",
+        ),
+        (
+            "offline headless Service",
+            naming.offline_service_name(NAME, EXAMPLE_GROUP),
+            "mode offline",
+        ),
+    ]
+    rank0 = naming.rank0_fqdn(NAME, EXAMPLE_GROUP, "NAMESPACE", "cluster.local")
+    lines = [
+        "## Object names",
+        "",
+        f"For a deployment named `{NAME}`, group i = {EXAMPLE_GROUP}. A name that would not "
+        "fit its object's limit (63 characters for Services, PVCs and ConfigMaps, 52 for "
+        "StatefulSets and Jobs so pod names and revision labels fit) or is not a DNS label "
+        "becomes a truncated prefix plus an 8-character hash of the full name: stable and "
+        "distinct.",
+        "",
+        "| Object | Name | Note |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {what} | `{name}` | {note} |" for what, name, note in rows]
+    lines += [
+        "",
+        f"Rank 0's DNS name (`--dist-init-addr`, `MASTER_ADDR`): `{rank0}`.",
+        "",
+        "Labels on every object and pod: "
+        + ", ".join(f"`{k}={v}`" for k, v in naming.labels(NAME, naming.COMPONENT_SERVER).items())
+        + f"; group objects and pods add `{naming.GROUP_LABEL}=<i>`. Annotations: "
+        f"`{naming.POD_SPEC_HASH_ANNOTATION}` (the pod template's revision) and "
+        f"`{naming.RETAINED_FOR_ANNOTATION}` (on a weights claim kept after the deployment "
+        "is deleted).",
+        "",
+    ]
+    return lines
+
+
+# One spec change each (a dotted path and a value) whose effect the table shows.
+FLAG_SAMPLES: list[tuple[str, Any]] = [
+    ("model.path", "meta-llama/Llama-3.1-8B-Instruct"),
+    ("model.revision", "main"),
+    ("model.servedModelName", "qwen"),
+    ("model.trustRemoteCode", True),
+    ("model.hfTokenSecret", {"name": "hf-token", "key": "token"}),
+    ("model.cache", {"size": "100Gi"}),
+    ("parallelism.tp", 4),
+    ("parallelism.pp", 2),
+    ("parallelism.dp", 2),
+    ("parallelism.ep", 8),
+    ("parallelism.nodes", 2),
+    ("network.distInitPort", 6000),
+    ("network.ncclSocketIfname", "eth0"),
+    ("server.port", 8000),
+    ("server.memFractionStatic", 0.8),
+    ("server.contextLength", 32768),
+    ("server.attentionBackend", "triton"),
+    ("server.disableRadixCache", True),
+    ("server.enableMetrics", False),
+    ("server.apiKeySecret", {"name": "key", "key": "k"}),
+    ("server.extraArgs", ["--chunked-prefill-size", "4096"]),
+    ("rocm.presets", False),
+]
+
+
+def _nested(path: str, value: Any) -> dict[str, Any]:
+    head, _, rest = path.partition(".")
+    return {head: _nested(rest, value) if rest else value}
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(out.get(key), dict) else value
+    return out
+
+
+def _flags(args: list[str]) -> dict[str, str]:
+    """`--flag value` pairs (a bare flag maps to "")."""
+    found: dict[str, str] = {}
+    for i, arg in enumerate(args):
+        if arg.startswith("--"):
+            nxt = args[i + 1] if i + 1 < len(args) else ""
+            found[arg] = "" if nxt.startswith("--") else nxt
+    return found
+
+
+def _effect(raw: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    spec = parse_spec(raw)
+    host = naming.rank0_fqdn(NAME, 0, "NAMESPACE", spec.network.cluster_domain)
+    env = container_env(spec, rank_source=RankSource.POD_INDEX, master_addr=host)
+    values = {e["name"]: e.get("value", "(from a Secret)") for e in env}
+    return _flags(sglang_args(spec, dist_init_host=host)), values
+
+
+def _flag_text(flag: str, value: str) -> str:
+    return f"`{flag} {value}`" if value else f"`{flag}`"
+
+
+def _changes(
+    before: tuple[dict[str, str], dict[str, str]], after: tuple[dict[str, str], dict[str, str]]
+) -> tuple[list[str], list[str]]:
+    """The flags and env entries that differ between two builds, as table cells."""
+    (old_flags, old_env), (new_flags, new_env) = before, after
+    flags = [_flag_text(f, v) for f, v in new_flags.items() if old_flags.get(f) != v]
+    flags += [f"no `{f}`" for f in old_flags if f not in new_flags]
+    env = [f"`{k}={v}`" for k, v in new_env.items() if old_env.get(k) != v]
+    env += [f"no `{k}`" for k in old_env if k not in new_env]
+    return flags, env
+
+
+def _key(cell: str) -> str:
+    """The flag or variable a table cell is about: `--tp-size 4` -> --tp-size."""
+    return cell.removeprefix("no ").strip("`").split(" ")[0].split("=")[0]
+
+
+def _quick_reference() -> list[str]:
+    # Each field is shown against a one-pod and a two-pod copy: some (the rendezvous port)
+    # only matter with several nodes.
+    bases: list[dict[str, Any]] = [
+        {"model": {"path": "Qwen/Qwen3-8B"}, "gpu": {"perNode": 8}},
+        {"model": {"path": "Qwen/Qwen3-8B"}, "gpu": {"perNode": 8}, "parallelism": {"nodes": 2}},
+    ]
+    always = _effect(bases[0])[0]
+    lines = [
+        "## Spec fields to SGLang flags",
+        "",
+        "What each field changes on `python3 -m sglang.launch_server` and in the SGLang "
+        "container's environment, computed by the operator's own builders from a spec with "
+        "only that field changed (one AMD pod with 8 GPUs, and two such pods). Always set: "
+        + ", ".join(_flag_text(f, v) for f, v in always.items())
+        + ".",
+        "",
+        "| Field | Example | Flags | Environment |",
+        "|---|---|---|---|",
+    ]
+    for path, value in FLAG_SAMPLES:
+        flags: list[str] = []
+        env: list[str] = []
+        for base in bases:
+            raw = _merge(base, _nested(path, value))
+            try:
+                after = _effect(raw)
+            except ValidationError:
+                continue  # not allowed with this base (dp > 1 needs one node)
+            new_flags, new_env = _changes(_effect(base), after)
+            # The first base's value of a flag or variable wins (the one-pod copy).
+            flags += [f for f in new_flags if _key(f) not in {_key(g) for g in flags}]
+            env += [e for e in new_env if _key(e) not in {_key(g) for g in env}]
+        lines.append(
+            f"| `{path}` | `{json.dumps(value)}` | {', '.join(flags) or '-'} | "
+            f"{', '.join(env) or '-'} |"
+        )
+    return [*lines, ""]
+
+
+SECTIONS: list[Callable[[], list[str]]] = [
+    _phases,
+    _conditions,
+    _restart_timing,
+    _names,
+    _quick_reference,
+]
+
+
+def render() -> str:
+    lines = [HEADER]
+    for section in SECTIONS:
+        lines += section()
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def default_path() -> Path:
+    return Path(__file__).resolve().parents[2] / "docs" / "reference.md"
+
+
+def write(path: Path | None = None) -> Path:
+    target = path or default_path()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(render())
+    return target

@@ -1,0 +1,36 @@
+"""docs/reference.md is generated from the code and committed; every reason and phase has
+its explanation, and the tables say what the code does."""
+
+from typing import get_args
+
+from sglang_operator import groups, refdocs
+from sglang_operator.api import PHASE_MEANING, Phase
+from sglang_operator.conditions import ADVICE, reasons
+
+
+def test_committed_reference_is_regenerated_output() -> None:
+    committed = refdocs.default_path()
+    assert committed.read_text() == refdocs.render(), "run `sglang-operator reference-docs`"
+
+
+def test_every_reason_has_its_meaning_and_what_to_do() -> None:
+    # A new Reason without advice fails here, so the troubleshooting table never lags.
+    assert set(reasons()) == set(ADVICE)
+    assert all(a.meaning and a.action for a in ADVICE.values())
+
+
+def test_every_phase_is_explained() -> None:
+    assert set(PHASE_MEANING) == set(get_args(Phase))
+
+
+def test_restart_timing_is_the_healing_schedule() -> None:
+    text = refdocs.render()
+    assert groups.backoff_before(0).total_seconds() == 0
+    assert "The first restart is immediate; the next ones wait 30 s, 1 min, 2 min, 4 min" in text
+
+
+def test_quick_reference_comes_from_the_builders() -> None:
+    text = refdocs.render()
+    assert "| `parallelism.pp` | `2` | `--tp-size 4`, `--pp-size 2` | - |" in text
+    assert "`NCCL_SOCKET_IFNAME=eth0`" in text
+    assert "name-0-0.name-0-hs.NAMESPACE.svc.cluster.local:6000" in text
