@@ -40,6 +40,7 @@ from sglang_operator.naming import (
     group_name,
     headless_service_name,
     instance_label_value,
+    weights_pvc_name,
 )
 
 pytestmark = pytest.mark.usefixtures("operator_log_on_failure")
@@ -570,3 +571,82 @@ def test_scaled_to_zero_keeps_the_resource_ready_with_no_pods(
     assert cond["status"] == "True"
     # The client Service stays, so clients get connection refused, not a DNS error.
     client.CoreV1Api(kube).read_namespaced_service(client_service_name("sleeper"), namespace)
+
+
+def test_a_weights_claim_outlives_its_deployment_and_the_next_one_takes_it_up(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    core = client.CoreV1Api(kube)
+    claim = weights_pvc_name("keeper")
+    # A volume bound in advance to the claim the operator will create, so the pods schedule
+    # and the deployment becomes Ready (the local cluster has no storage provisioner).
+    storage_class = f"manual-{namespace}"
+    volume = {
+        "metadata": {"name": f"{namespace}-weights"},
+        "spec": {
+            "capacity": {"storage": "10Gi"},
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": storage_class,
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": "/var/lib/weights"},
+            "claimRef": {"namespace": namespace, "name": claim},
+        },
+    }
+    core.create_persistent_volume(volume)
+    try:
+        obj = manifest("keeper", nodes=1)
+        obj["spec"]["model"]["cache"] = {"size": "10Gi", "storageClassName": storage_class}
+        apply(cluster, namespace, obj)
+        wait_ready(cluster, namespace, "keeper")
+        first = core.read_namespaced_persistent_volume_claim(claim, namespace)
+        assert first.status.phase == "Bound"
+        assert not first.metadata.owner_references
+
+        cluster.kubectl("delete", "-n", namespace, "sgld/keeper", "--wait=true")
+        wait_until(
+            lambda: not statefulsets(kube, namespace, "keeper"),
+            timeout=120,
+            what="the StatefulSet garbage-collected",
+        )
+        kept = core.read_namespaced_persistent_volume_claim(claim, namespace)
+        assert kept.metadata.uid == first.metadata.uid
+        assert kept.metadata.deletion_timestamp is None
+
+        apply(cluster, namespace, obj)
+        wait_ready(cluster, namespace, "keeper")
+        sgld = get_sgld(kube, namespace, "keeper")
+        assert condition(sgld, "Degraded")["status"] == "False"
+        reused = core.read_namespaced_persistent_volume_claim(claim, namespace)
+        assert reused.metadata.uid == first.metadata.uid
+        (sts,) = client.AppsV1Api(kube).list_namespaced_stateful_set(namespace).items
+        claims = [
+            v.persistent_volume_claim.claim_name
+            for v in sts.spec.template.spec.volumes
+            if v.persistent_volume_claim
+        ]
+        assert claims == [claim]
+    finally:
+        core.delete_persistent_volume(volume["metadata"]["name"])
+
+
+def test_a_weights_claim_under_when_deleted_delete_goes_with_its_deployment(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    core = client.CoreV1Api(kube)
+    obj = manifest("transient", nodes=1)
+    obj["spec"]["model"]["cache"] = {"size": "10Gi", "whenDeleted": "Delete"}
+    apply(cluster, namespace, obj)
+    claim = weights_pvc_name("transient")
+
+    def stored_claim() -> Any:
+        try:
+            return core.read_namespaced_persistent_volume_claim(claim, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    created = wait_until(stored_claim, timeout=60, what="the weights claim")
+    assert [ref.kind for ref in created.metadata.owner_references] == ["SGLangDeployment"]
+    cluster.kubectl("delete", "-n", namespace, "sgld/transient", "--wait=true")
+    wait_until(lambda: stored_claim() is None, timeout=120, what="the claim garbage-collected")
