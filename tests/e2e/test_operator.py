@@ -433,7 +433,8 @@ def test_a_63_character_name_works_end_to_end(
                 "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
             },
             "OOMKilled",
-            "memFractionStatic",
+            # Host memory over the container's limit, not GPU memory (memFractionStatic).
+            "resources.limits.memory",
         ),
         (
             {"state": {"waiting": {"reason": "ImagePullBackOff", "message": "not found"}}},
