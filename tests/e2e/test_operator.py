@@ -651,3 +651,39 @@ def test_a_weights_claim_under_when_deleted_delete_goes_with_its_deployment(
     assert [ref.kind for ref in created.metadata.owner_references] == ["SGLangDeployment"]
     cluster.kubectl("delete", "-n", namespace, "sgld/transient", "--wait=true")
     wait_until(lambda: stored_claim() is None, timeout=120, what="the claim garbage-collected")
+
+
+def test_the_demos_suggestions_work_on_the_quickstart(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    # hack/demo.sh ends by suggesting these on the local cluster (2 AMD nodes x 8 GPUs).
+    quickstart = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
+    apply(cluster, namespace, quickstart)
+    wait_ready(cluster, namespace, "quickstart")
+    cluster.kubectl("scale", "-n", namespace, "sgld/quickstart", "--replicas=2")
+    wait_until(
+        lambda: get_sgld(kube, namespace, "quickstart")["status"].get("readyReplicas") == 2,
+        timeout=120,
+        what="a second quickstart copy Ready beside the first",
+    )
+    wait_until(
+        lambda: (
+            get_sgld(kube, namespace, "quickstart")["status"].get("groups", [{}])[0].get("members")
+        ),
+        timeout=60,
+        what="group membership recorded",
+    )
+    first = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, "quickstart")}
+    cluster.kubectl("delete", "-n", namespace, "pod", f"{group_name('quickstart', 0)}-1")
+    group0 = {n for n in first if n.startswith(f"{group_name('quickstart', 0)}-")}
+
+    def group0_replaced() -> bool:
+        now = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, "quickstart")}
+        return group0 <= set(now) and all(now[n] != first[n] for n in group0)
+
+    wait_until(
+        group0_replaced,
+        timeout=120,
+        what="the whole of group 0 replaced after one of its pods was deleted",
+    )
+    wait_ready(cluster, namespace, "quickstart")
