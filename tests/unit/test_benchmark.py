@@ -156,6 +156,92 @@ def test_the_serving_benchmark_job_runs_once_with_the_servers_secrets_and_cache(
     assert "amd.com/gpu" not in container["resources"]["requests"]
 
 
+def test_the_serving_benchmark_job_exactly() -> None:
+    s = spec(
+        image="registry.example/sglang:v1",
+        imagePullPolicy="Always",
+        imagePullSecrets=["regcred"],
+        benchmark={"enabled": True, "datasetName": "random-ids", "numPrompts": 10},
+    )
+    labels = {
+        "app.kubernetes.io/name": "sglang",
+        "app.kubernetes.io/instance": "llama",
+        "app.kubernetes.io/component": "benchmark",
+        "app.kubernetes.io/managed-by": "sglang-operator",
+    }
+    model = "meta-llama/Llama-3.1-70B-Instruct"
+    args = [
+        "--kind", "serving",
+        "--result-file", "/results/result.jsonl",
+        "--output-dir", "/results",
+        "--model", model,
+        "--tp-size", "8",
+        "--nnodes", "1",
+        "--gpus-per-node", "8",
+        "--image", "registry.example/sglang:v1",
+        "--dataset", "random-ids",
+        "--num-prompts", "10",
+        "--",
+        "python3", "-m", "sglang.benchmark.serving",
+        "--backend", "sglang-oai",
+        "--base-url", "http://llama.llm.svc.cluster.local:30000",
+        "--model", model,
+        "--tokenizer", model,
+        "--dataset-name", "random-ids",
+        "--num-prompts", "10",
+        "--random-input-len", "1024",
+        "--random-output-len", "1024",
+        "--random-range-ratio", "0.0",
+        "--warmup-requests", "1",
+        "--output-file", "/results/result.jsonl",
+    ]  # fmt: skip
+    assert benchmark_job(s, "llama", NS, 3) == {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": "llama-bench",
+            "namespace": NS,
+            "labels": labels,
+            "annotations": {"sglang-operator.io/generation": "3"},
+        },
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "benchmark",
+                            "image": "registry.example/sglang:v1",
+                            "imagePullPolicy": "Always",
+                            "command": ["python3", "/opt/sglang-operator/reporter.py"],
+                            "args": args,
+                            "env": [],
+                            "resources": {"requests": {"cpu": "2", "memory": "4Gi"}},
+                            "volumeMounts": [
+                                {
+                                    "name": "reporter",
+                                    "mountPath": "/opt/sglang-operator",
+                                    "readOnly": True,
+                                },
+                                {"name": "results", "mountPath": "/results"},
+                            ],
+                            "terminationMessagePolicy": "FallbackToLogsOnError",
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "reporter", "configMap": {"name": "llama-bench-reporter"}},
+                        {"name": "results", "emptyDir": {}},
+                    ],
+                    "restartPolicy": "Never",
+                    "enableServiceLinks": False,
+                    "imagePullSecrets": [{"name": "regcred"}],
+                },
+            },
+        },
+    }
+
+
 OFFLINE_CASES = {
     "one node": {},
     "two nodes, tp 16": {"parallelism": {"nodes": 2}},
@@ -242,6 +328,104 @@ def test_the_offline_job_is_indexed_one_pod_per_node_with_rank_from_the_index() 
     assert any(m["mountPath"] == "/dev/shm" for m in container["volumeMounts"])
 
 
+def test_the_offline_job_and_service_exactly() -> None:
+    s = spec(
+        mode="offline",
+        parallelism={"nodes": 2},
+        image="registry.example/sglang:v1",
+        offline={"numPrompts": 10},
+    )
+    labels = {
+        "app.kubernetes.io/name": "sglang",
+        "app.kubernetes.io/instance": "llama",
+        "app.kubernetes.io/component": "offline",
+        "app.kubernetes.io/managed-by": "sglang-operator",
+        "sglang-operator.io/group": "1",
+    }
+    selector = {k: v for k, v in labels.items() if k != "app.kubernetes.io/managed-by"}
+    assert offline_service(s, "llama", NS, 1) == {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "llama-offline-1-hs", "namespace": NS, "labels": labels},
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": selector,
+            "ports": [{"name": "dist", "port": 5000, "targetPort": "dist", "protocol": "TCP"}],
+        },
+    }
+
+    job = offline_job(s, "llama", NS, 1, 3)
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "Job")
+    assert job["metadata"] == {
+        "name": "llama-offline-1",
+        "namespace": NS,
+        "labels": labels,
+        "annotations": {"sglang-operator.io/generation": "3"},
+    }
+    assert {k: v for k, v in job["spec"].items() if k != "template"} == {
+        "completionMode": "Indexed",
+        "completions": 2,
+        "parallelism": 2,
+        "backoffLimit": 0,
+        "successPolicy": {"rules": [{"succeededIndexes": "0"}]},
+    }
+    pod = job["spec"]["template"]["spec"]
+    assert (pod["subdomain"], pod["restartPolicy"]) == ("llama-offline-1-hs", "Never")
+    assert pod["volumes"][-2:] == [
+        {"name": "reporter", "configMap": {"name": "llama-bench-reporter"}},
+        {"name": "results", "emptyDir": {}},
+    ]
+    container = only_container(job)
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert container["volumeMounts"][-2:] == [
+        {"name": "reporter", "mountPath": "/opt/sglang-operator", "readOnly": True},
+        {"name": "results", "mountPath": "/results"},
+    ]
+    options, leader, worker = split(job)
+    assert options == [
+        "--kind", "offline",
+        "--result-file", "/results/result.jsonl",
+        "--output-dir", "/results",
+        "--model", "meta-llama/Llama-3.1-70B-Instruct",
+        "--tp-size", "16",
+        "--nnodes", "2",
+        "--gpus-per-node", "8",
+        "--image", "registry.example/sglang:v1",
+        "--dataset", "random-ids",
+        "--num-prompts", "10",
+        "--node-rank", "$(NODE_RANK)",
+    ]  # fmt: skip
+    server = [
+        "--model-path", "meta-llama/Llama-3.1-70B-Instruct",
+        "--host", "0.0.0.0",
+        "--port", "30000",
+        "--tp-size", "16",
+        "--nnodes", "2",
+        "--node-rank", "$(NODE_RANK)",
+        "--dist-init-addr", "llama-offline-1-0.llama-offline-1-hs.llm.svc.cluster.local:5000",
+        "--enable-metrics",
+    ]  # fmt: skip
+    assert module_args(leader, "sglang.benchmark.offline_throughput") == [
+        *server,
+        "--dataset-name", "random",
+        "--num-prompts", "10",
+        "--random-input-len", "1024",
+        "--random-output-len", "1024",
+        "--random-range-ratio", "0.0",
+        "--result-filename", "/results/result.jsonl",
+    ]  # fmt: skip
+    assert module_args(worker, "sglang.launch_server") == server
+
+
+def test_a_one_node_offline_job_has_no_worker_command() -> None:
+    job = offline_job(spec(mode="offline"), "llama", NS, 0, 1)
+    _, leader, worker = split(job)
+    assert worker == []
+    assert "--nnodes" not in module_args(leader, "sglang.benchmark.offline_throughput")
+    assert (job["spec"]["completions"], job["spec"]["parallelism"]) == (1, 1)
+
+
 def test_the_offline_pod_hash_covers_the_finished_template() -> None:
     job = offline_job(spec(mode="offline"), "llama", NS, group=0, generation=1)
     template = copy.deepcopy(job["spec"]["template"])
@@ -257,6 +441,27 @@ def test_the_reporter_configmap_holds_the_reporter_source() -> None:
     assert configmap["metadata"]["name"] == naming.reporter_configmap_name("llama")
     assert configmap["data"]["reporter.py"] == Path(reporter.__file__).read_text()
     assert len(configmap["metadata"]["name"]) <= naming.DNS_LABEL_MAX
+
+
+def test_the_reporter_configmap_exactly() -> None:
+    configmap = reporter_configmap("llama", NS)
+    source = configmap["data"].pop("reporter.py")
+    assert source.startswith('"""')
+    assert configmap == {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "llama-bench-reporter",
+            "namespace": NS,
+            "labels": {
+                "app.kubernetes.io/name": "sglang",
+                "app.kubernetes.io/instance": "llama",
+                "app.kubernetes.io/component": "benchmark",
+                "app.kubernetes.io/managed-by": "sglang-operator",
+            },
+        },
+        "data": {},
+    }
 
 
 def _reported(kind: str, result: dict[str, Any], num_prompts: int) -> dict[str, Any]:
@@ -466,7 +671,7 @@ def test_the_results_json_limit_is_900_kib_inclusive() -> None:
 
 
 def test_the_results_configmap_exactly() -> None:
-    report = {"summary": {"b": 2, "a": 1}, "result": [1]}
+    report = {"summary": {"b": 2, "a": 1}, "result": {"y": [1], "x": 0}}
     assert results_configmap("llama", NS, report) == {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -483,7 +688,7 @@ def test_the_results_configmap_exactly() -> None:
         "data": {
             "summary.json": '{\n  "a": 1,\n  "b": 2\n}',
             "perf.csv": "",
-            "result.json": "[\n  1\n]",
+            "result.json": '{\n  "x": 0,\n  "y": [\n    1\n  ]\n}',
         },
     }
 

@@ -430,6 +430,33 @@ def test_a_minimal_spec_writes_only_the_required_flags_and_metrics() -> None:
     ]  # fmt: skip
 
 
+def test_scheduling_fields_and_pull_secrets_reach_the_pod_exactly() -> None:
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "gpu", "operator": "In", "values": ["mi300x"]}]}
+                ]
+            }
+        }
+    }
+    s = spec(
+        affinity=affinity,
+        priorityClassName="inference-high",
+        schedulerName="volcano",
+        imagePullSecrets=["regcred", "mirror"],
+    )
+    pod = of_kind(objects(s), "StatefulSet")[0]["spec"]["template"]["spec"]
+    assert pod["affinity"] == affinity
+    assert pod["priorityClassName"] == "inference-high"
+    assert pod["schedulerName"] == "volcano"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}]
+    # Unset, they are left out (the API server's defaults apply).
+    plain = of_kind(objects(spec()), "StatefulSet")[0]["spec"]["template"]["spec"]
+    for key in ("affinity", "priorityClassName", "schedulerName", "imagePullSecrets"):
+        assert key not in plain, key
+
+
 def test_replicas_make_groups_and_one_client_service() -> None:
     objs = objects(spec(replicas=3))
     sts = of_kind(objs, "StatefulSet")
