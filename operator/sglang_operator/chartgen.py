@@ -127,17 +127,46 @@ class SGLangPodMonitorValues(_Values):
     )
 
 
+class OperatorServiceMonitorValues(_Values):
+    enabled: bool = Field(
+        default=False,
+        description="Create a Prometheus Operator ServiceMonitor that scrapes the operator's "
+        "own /metrics through the metrics Service (needs the monitoring.coreos.com CRDs and "
+        "metrics.enabled).",
+    )
+    interval: str = Field(default="30s", description="Scrape interval.")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra labels on the ServiceMonitor, e.g. the one your Prometheus selects.",
+    )
+
+
 class MonitoringValues(_Values):
     sglang_pod_monitor: SGLangPodMonitorValues = Field(
         default_factory=SGLangPodMonitorValues, description="Scraping the SGLang servers."
+    )
+    operator_service_monitor: OperatorServiceMonitorValues = Field(
+        default_factory=OperatorServiceMonitorValues, description="Scraping the operator."
+    )
+
+
+class MetricsValues(_Values):
+    enabled: bool = Field(
+        default=True,
+        description="Serve the operator's Prometheus metrics (controller-runtime's names: "
+        "controller_runtime_reconcile_total, workqueue_depth, rest_client_requests_total, ...) "
+        "on /metrics, with a ClusterIP Service in front of them.",
+    )
+    port: int = Field(
+        default=8080, ge=1, le=65535, description="Port of the operator's /metrics endpoint."
     )
 
 
 class NetworkPolicyValues(_Values):
     enabled: bool = Field(
         default=False,
-        description="Restrict the operator pod's traffic: ingress only to its health port, "
-        "egress only to the Kubernetes API server.",
+        description="Restrict the operator pod's traffic: ingress only to its health and "
+        "metrics ports, egress only to the Kubernetes API server.",
     )
     api_server_ports: list[int] = Field(
         default_factory=lambda: [443, 6443],
@@ -166,7 +195,10 @@ class ChartValues(_Values):
         "these, each with its own Role; the namespaces must exist before the install.",
     )
     health_port: int = Field(
-        default=8080, ge=1, le=65535, description="Port of the operator's /healthz endpoint."
+        default=8081, ge=1, le=65535, description="Port of the operator's /healthz endpoint."
+    )
+    metrics: MetricsValues = Field(
+        default_factory=MetricsValues, description="The operator's own metrics."
     )
     extra_args: list[str] = Field(
         default_factory=list, description="Extra command-line arguments for the operator."

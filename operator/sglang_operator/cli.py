@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from sglang_operator import API_GROUP, API_VERSION, KIND, apidocs, benchmark, refdocs
+from sglang_operator import API_GROUP, API_VERSION, KIND, apidocs, benchmark, metrics, refdocs
 from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.crd import render_crd, write_crd
@@ -175,7 +175,7 @@ def _generated(
     arg(
         "--liveness",
         metavar="URL",
-        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
+        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz",
     ),
     arg(
         "--standalone",
@@ -183,10 +183,21 @@ def _generated(
         default=True,
         help="run without kopf peering (one replica); --no-standalone to coordinate replicas",
     ),
+    arg(
+        "--metrics-bind-address",
+        metavar="ADDRESS",
+        default="0",
+        help="serve Prometheus metrics on /metrics at HOST:PORT, or :PORT on every interface "
+        "(the chart uses :8080); 0, the default as in kubebuilder's operators, serves none",
+    ),
 )
 def _run(args: argparse.Namespace) -> int:
     if args.all_namespaces and args.namespace:
         raise UsageError("--all-namespaces and --namespace exclude each other")
+    try:
+        metrics.serve(args.metrics_bind_address)
+    except ValueError as error:
+        raise UsageError(str(error)) from error
     # Imported here so that render and crd work without cluster libraries being configured.
     from sglang_operator.controller import run  # noqa: PLC0415
 

@@ -105,7 +105,7 @@ def test_operator_pod_is_hardened(values: str) -> None:
 @pytest.mark.parametrize("values", SCENARIOS)
 def test_probes_hit_kopf_liveness_endpoint(values: str) -> None:
     container = only(scenario(values), "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    (port,) = container["ports"]
+    port = next(p for p in container["ports"] if p["name"] == "health")
     args = container["args"]
     liveness_url = args[args.index("--liveness") + 1]
     assert liveness_url == f"http://0.0.0.0:{port['containerPort']}/healthz"
@@ -186,7 +186,9 @@ def test_network_policy_allows_health_in_and_api_server_out() -> None:
     policy = only(docs, "NetworkPolicy")["spec"]
     pod_labels = only(docs, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert policy["podSelector"]["matchLabels"].items() <= pod_labels.items()
-    assert policy["ingress"] == [{"ports": [{"port": "health", "protocol": "TCP"}]}]
+    assert policy["ingress"] == [
+        {"ports": [{"port": "health", "protocol": "TCP"}, {"port": "metrics", "protocol": "TCP"}]}
+    ]
     (egress,) = policy["egress"]
     assert egress["ports"] == [{"port": 6443, "protocol": "TCP"}]
     assert egress["to"] == [{"ipBlock": {"cidr": "10.0.0.10/32"}}]
@@ -194,7 +196,62 @@ def test_network_policy_allows_health_in_and_api_server_out() -> None:
 
 def test_no_optional_objects_by_default() -> None:
     kinds = {d["kind"] for d in scenario("default-values.yaml")}
-    assert not {"NetworkPolicy", "PodMonitor"} & kinds
+    assert not {"NetworkPolicy", "PodMonitor", "ServiceMonitor"} & kinds
+
+
+def test_metrics_are_served_behind_a_service_by_default() -> None:
+    docs = scenario("default-values.yaml")
+    pod = only(docs, "Deployment")["spec"]["template"]
+    (container,) = pod["spec"]["containers"]
+    args = cli.build_parser().parse_args(["run", *container["args"]])
+    port = next(p for p in container["ports"] if p["name"] == "metrics")
+    assert args.metrics_bind_address == f":{port['containerPort']}"
+    service = only(docs, "Service")
+    assert service["spec"]["selector"].items() <= pod["metadata"]["labels"].items()
+    assert service["spec"]["ports"] == [
+        {
+            "name": "metrics",
+            "port": port["containerPort"],
+            "targetPort": "metrics",
+            "protocol": "TCP",
+        }
+    ]
+
+
+def test_metrics_disabled_serves_nothing_and_opens_nothing() -> None:
+    docs = render("--set", "metrics.enabled=false", "--set", "networkPolicy.enabled=true")
+    (container,) = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert cli.build_parser().parse_args(["run", *container["args"]]).metrics_bind_address == "0"
+    assert [p["name"] for p in container["ports"]] == ["health"]
+    assert "Service" not in {d["kind"] for d in docs}
+    policy = only(docs, "NetworkPolicy")["spec"]
+    assert policy["ingress"] == [{"ports": [{"port": "health", "protocol": "TCP"}]}]
+    refused = helm(
+        "template",
+        "rel",
+        ".",
+        "--kube-version",
+        chartgen.KUBE_VERSION,
+        "--set",
+        "metrics.enabled=false",
+        "--set",
+        "monitoring.operatorServiceMonitor.enabled=true",
+    )
+    assert refused.returncode != 0
+    assert "needs metrics.enabled" in refused.stderr
+
+
+def test_service_monitor_scrapes_the_operators_metrics_service() -> None:
+    docs = scenario("monitoring-values.yaml")
+    monitor = only(docs, "ServiceMonitor")
+    service = only(docs, "Service")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    spec = monitor["spec"]
+    assert spec["namespaceSelector"] == {"matchNames": [service["metadata"]["namespace"]]}
+    assert spec["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    (endpoint,) = spec["endpoints"]
+    assert endpoint["port"] == service["spec"]["ports"][0]["name"]
+    assert endpoint["path"] == "/metrics"
 
 
 @pytest.mark.parametrize(
