@@ -20,6 +20,8 @@ KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.22.0
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib/k8s-build.sh
+. "$HERE/lib/k8s-build.sh"
 CACHE_ROOT=${SGLANG_OPERATOR_CACHE:-$HOME/.cache/sglang-operator}
 CACHE=$CACHE_ROOT/k8s-$K8S_VERSION
 BIN=$CACHE/bin
@@ -46,43 +48,10 @@ cache_complete() {
   for b in "${BINARIES[@]}"; do [ -x "$BIN/$b" ] || return 1; done
 }
 
-# A wrapper module per component: k8s.io/kubernetes and etcd's server module both carry
-# replace directives pointing into their own repositories, which `go install pkg@version`
-# refuses, so each is built as a dependency of a throwaway module instead.
 build_kubernetes() {
-  local out=$1 work gomod staging minor ldflags m p
-  local cmds=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
-  work=$(mktemp -d "$CACHE/work.XXXXXX")
-  staging=v0.${K8S_VERSION#v1.}
-  minor=$(cut -d. -f2 <<<"$K8S_VERSION")
-  (
-    cd "$work"
-    go mod init local/k8sbins 2>/dev/null || die "go mod init failed (go: $(command -v go))"
-    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c \
-      'import json, sys; print(json.load(sys.stdin)["GoMod"])')
-    # Kubernetes requires its staging modules at v0.0.0 and replaces them with local paths;
-    # the published v0.<minor>.<patch> tags are the same code. Derived, not hard-coded, so a
-    # new minor's new staging modules are picked up.
-    while read -r m; do
-      go mod edit -replace="$m=$m@$staging"
-    done < <(awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" {print $1}' "$gomod")
-    # Keep the GODEBUG defaults Kubernetes itself is built with.
-    if grep -q '^godebug ' "$gomod"; then
-      grep '^godebug ' "$gomod" >>go.mod
-    fi
-    # Getting the command packages (not just the module) records go.sum entries for
-    # everything they import.
-    go get "${cmds[@]/%/@$K8S_VERSION}"
-    # kwokctl reads `--version` to pick component flags; without these it sees v0.0.0.
-    ldflags="-s -w"
-    for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-      ldflags+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-      ldflags+=" -X $p.gitTreeState=clean"
-    done
-    nice go build -ldflags="$ldflags" -o "$out/" "${cmds[@]}"
-  )
-  rm -rf "$work"
+  k8s_build "$1" "$CACHE" "$K8S_VERSION" k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl
 }
 
 build_etcd() {
@@ -197,7 +166,8 @@ cmd_up() {
 up_locked() {
   local config=$KWOK_WORKDIR/$NAME.kwokctl.yaml
   sed -e "s|@BIN@|$BIN|g" -e "s|@K8S_VERSION@|$K8S_VERSION|g" \
-    -e "s|@ETCD_VERSION@|${ETCD_VERSION#v}|g" "$HERE/cluster/kwokctl.yaml" >"$config"
+    -e "s|@ETCD_VERSION@|${ETCD_VERSION#v}|g" -e "s|@PKI@|$CLUSTER_DIR/pki|g" \
+    "$HERE/cluster/kwokctl.yaml" >"$config"
   # Idempotent: an existing, ready cluster is left as it is; a stopped one is started again.
   # An empty --kubeconfig keeps kwokctl from editing the user's ~/.kube/config.
   "$BIN/kwokctl" --config "$config" create cluster --name "$NAME" --kubeconfig= \
@@ -220,6 +190,8 @@ cmd_down() {
 }
 
 down_locked() {
+  # A real node joined to this cluster (hack/node.sh) goes first, while the API server runs.
+  "$HERE/node.sh" down-for "$NAME"
   if [ -d "$CLUSTER_DIR" ]; then
     "$BIN/kwokctl" delete cluster --name "$NAME" >&2
   fi

@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) .venv with the package, its test extra, and SGLang's argument parser
 # (installed without its GPU dependencies) so tests can check every command line we write.
+# With `operator`, only the package and its runtime dependencies (what hack/demo.sh needs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
+# `hack/python-env.sh operator` (hack/demo.sh): the operator and its runtime dependencies only.
+if [ "${1:-}" = operator ]; then
+    .venv/bin/python -c 'import sglang_operator, kopf' 2>/dev/null || .venv/bin/pip install -q -e .
+    exit 0
+fi
 .venv/bin/pip install -q -e '.[test]'
 
 # SGLang's own argument parsers, for tests/sglang_cli.py. sglang goes in with --no-deps: its

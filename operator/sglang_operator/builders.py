@@ -152,7 +152,10 @@ def launch_command(
     if spec.parallelism.nodes == 1:
         return python, module_args
     tries = DNS_WAIT_SECONDS // 2
+    # The shell is the container's PID 1, which the kernel spares every signal it has no
+    # handler for: without the trap, deleting a waiting pod would take the whole grace period.
     script = (
+        "trap 'exit 143' TERM; "
         f"for _ in {{1..{tries}}}; do "
         f'getent hosts "$MASTER_ADDR" >/dev/null && exec {" ".join(python)} "$@"; '
         "sleep 2; done; "
