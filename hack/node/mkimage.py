@@ -27,10 +27,25 @@ DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bi
 
 def pack_dir(directory: str, out: str) -> None:
     subprocess.run(
-        ["tar", "--numeric-owner", "--one-file-system", "--sort=name", "--mtime=@0",
-         "-cf", out, "-C", directory, "--exclude=./dev/*", "--exclude=./proc/*",
-         "--exclude=./sys/*", "--exclude=./var/cache/apt/*", "--exclude=./var/lib/apt/lists/*",
-         "--exclude=./debootstrap", "--exclude=__pycache__", "."],
+        [
+            "tar",
+            "--numeric-owner",
+            "--one-file-system",
+            "--sort=name",
+            "--mtime=@0",
+            "-cf",
+            out,
+            "-C",
+            directory,
+            "--exclude=./dev/*",
+            "--exclude=./proc/*",
+            "--exclude=./sys/*",
+            "--exclude=./var/cache/apt/*",
+            "--exclude=./var/lib/apt/lists/*",
+            "--exclude=./debootstrap",
+            "--exclude=__pycache__",
+            ".",
+        ],
         check=True,
     )
 
@@ -70,10 +85,16 @@ def main() -> None:
         }
         config_bytes = json.dumps(config, sort_keys=True).encode()
         config_name = hashlib.sha256(config_bytes).hexdigest() + ".json"
-        manifest = [{"Config": config_name, "RepoTags": [a.ref],
-                     "Layers": [f"{h}/layer.tar" for h, _ in layers]}]
+        manifest = [
+            {
+                "Config": config_name,
+                "RepoTags": [a.ref],
+                "Layers": [f"{h}/layer.tar" for h, _ in layers],
+            }
+        ]
         partial = a.out + ".partial"
         with tarfile.open(partial, "w") as out:
+
             def add_bytes(name: str, data: bytes) -> None:
                 info = tarfile.TarInfo(name)
                 info.size = len(data)

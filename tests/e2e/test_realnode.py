@@ -277,7 +277,9 @@ def test_benchmark_runs_real_sglang_serving_and_lands_in_status(
         result = json.loads(results.data["result.json"])
         # SGLang's own benchmark wrote it: its keys, and the server it measured.
         assert result["completed"] == 12
-        assert result["total_output_tokens"] == 12 * 8
+        # Output lengths are drawn from [0, randomOutputLen] (randomRangeRatio 0); the
+        # stand-in generates exactly what each request asks for.
+        assert 0 < result["total_output_tokens"] <= 12 * 8
         assert result["server_info"]["stand_in"]
         assert results.data["perf.csv"].splitlines()[1].split(",")[0] == "tiny"
         # The real module ran (the log is SGLang's), not a stand-in of it.
@@ -302,7 +304,7 @@ def test_offline_run_completes(
         apply(cluster, namespace, obj)
         sgld = wait_until(
             lambda: (
-                (s := get_sgld(kube, namespace, "batch"))["status"].get("phase")
+                (s := get_sgld(kube, namespace, "batch")).get("status", {}).get("phase")
                 in ("Succeeded", "Failed")
                 and s
             ),
