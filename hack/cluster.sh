@@ -12,6 +12,9 @@
 # kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok/kwokctl and helm.
 # Environment: SGLANG_OPERATOR_CACHE (default ~/.cache/sglang-operator),
 # SGLANG_OPERATOR_CLUSTER (cluster name, default sglang-operator).
+# kwokctl's own KWOK_KUBE_AUDIT_POLICY=<policy file> passes through to `up` of a new cluster:
+# the API server then writes its audit log to the cluster's logs/audit.log (the benchmark,
+# hack/bench_operator.py, counts requests from it).
 set -euo pipefail
 
 K8S_VERSION=v1.35.4
