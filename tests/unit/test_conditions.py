@@ -16,6 +16,7 @@ from sglang_operator.conditions import (
     find,
     merge_conditions,
     now_rfc3339,
+    reasons,
 )
 
 
@@ -139,6 +140,10 @@ REASONS = {
 def test_the_reasons_users_search_for_are_a_contract() -> None:
     defined = {k: v for k, v in vars(Reason).items() if k.isupper()}
     assert defined == REASONS
+
+
+def test_reasons_lists_them_in_declaration_order() -> None:
+    assert reasons() == list(REASONS.values())
 
 
 def test_every_reason_is_camel_case_and_distinct() -> None:
