@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
+from kubernetes.utils import parse_quantity
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -24,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
+
+from sglang_operator import naming, podtemplate, ports
 
 # The SGLang release whose argument parser the tests check every generated command line
 # against; the default images are pinned to the same release.
@@ -40,6 +43,8 @@ DEFAULT_PORT = 30000
 DEFAULT_DIST_INIT_PORT = 5000
 DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 3600
+# The default period of the startup and readiness probes.
+PROBE_PERIOD_SECONDS = 10
 DEFAULT_SHM_SIZE = "32Gi"
 DEFAULT_CACHE_MOUNT_PATH = "/root/.cache/huggingface"
 DEFAULT_CACHE_ACCESS_MODE = "ReadWriteMany"
@@ -47,6 +52,46 @@ DEFAULT_CACHE_ACCESS_MODE = "ReadWriteMany"
 # StatefulSet's claims do (persistentVolumeClaimRetentionPolicy.whenDeleted: Retain): the
 # weights can take hours to download, and `kubectl delete` is a common restart reflex.
 DEFAULT_CACHE_WHEN_DELETED = "Retain"
+IpFamily = Literal["IPv4", "IPv6", "DualStack"]
+DEFAULT_IP_FAMILY: IpFamily = "IPv4"
+SHM_MOUNT_PATH = "/dev/shm"
+# The SGLang container's name, in the pods and in spec.podTemplate.spec.containers.
+SGLANG_CONTAINER = "sglang"
+# Pod volumes the operator defines (/dev/shm, the weights cache), by name.
+SHM_VOLUME = "dshm"
+WEIGHTS_VOLUME = "weights"
+# Names of the ports the operator may declare on the SGLang container (see
+# builders.listen_ports); a template may not declare ports of these names.
+OPERATOR_PORT_NAMES = (
+    "http",
+    "dist",
+    "nccl",
+    "pd-bootstrap",
+    "grpc",
+    "gated-launch",
+    "zmq-0",
+    "zmq-1",
+    "zmq-2",
+    "zmq-3",
+    "zmq-4",
+    "zmq-5",
+)
+# Labels and annotations the operator sets on its pods: the selectors of its Services and
+# StatefulSets, the rank (pod index, completion index) and the revision hash.
+OPERATOR_LABELS = (
+    naming.NAME_LABEL,
+    naming.INSTANCE_LABEL,
+    naming.COMPONENT_LABEL,
+    naming.MANAGED_BY_LABEL,
+    naming.GROUP_LABEL,
+    naming.POD_INDEX_LABEL,
+)
+OPERATOR_ANNOTATIONS = (
+    naming.POD_SPEC_HASH_ANNOTATION,
+    naming.JOB_COMPLETION_INDEX_ANNOTATION,
+)
+# Pod fields only the operator sets: the rank's DNS name and the controllers' restart rules.
+OPERATOR_POD_FIELDS = ("restartPolicy", "hostname", "subdomain")
 
 # Tuning presets for AMD GPUs from the seed's run.sh, applied as env defaults (spec.env
 # overrides each). All are read by the ROCm runtime or RCCL, not by SGLang:
@@ -88,6 +133,12 @@ MAX_MAP = 64
 QUANTITY_RE = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 DNS_SUBDOMAIN_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 ENV_NAME_RE = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+# A Linux interface name (IFNAMSIZ 16 with its NUL; no '/', ':' or whitespace), as Gloo takes
+# it, and NCCL_SOCKET_IFNAME's syntax: an optional ^ (exclude) and = (exact match) before a
+# comma-separated list of names or name prefixes.
+IFNAMSIZ = 16
+IFNAME_RE = r"^[A-Za-z0-9_][-A-Za-z0-9_.@]{0,14}$"
+NCCL_IFNAME_RE = r"^\^?=?[A-Za-z0-9_][-A-Za-z0-9_.@]*(,[A-Za-z0-9_][-A-Za-z0-9_.@]*)*$"
 
 # The JSON schema fragment that marks a free-form value as int-or-string in the CRD.
 INT_OR_STRING: JsonDict = {"x-kubernetes-int-or-string": True}
@@ -333,8 +384,24 @@ class NetworkSpec(_Model):
     nccl_socket_ifname: str | None = Field(
         default=None,
         max_length=MAX_SHORT,
-        description="Network interface for NCCL/RCCL and Gloo bootstrap traffic "
-        "(NCCL_SOCKET_IFNAME, GLOO_SOCKET_IFNAME), such as eth0 or ib0.",
+        pattern=NCCL_IFNAME_RE,
+        description="NCCL_SOCKET_IFNAME for NCCL/RCCL's bootstrap and socket traffic, in "
+        "NCCL's syntax: interface name prefixes, comma-separated, ^ to exclude, = for exact "
+        "names (eth0, ib, ^lo,docker, =eth0). Never copied to Gloo (see glooSocketIfname).",
+    )
+    gloo_socket_ifname: str | None = Field(
+        default=None,
+        max_length=IFNAMSIZ - 1,
+        pattern=IFNAME_RE,
+        description="GLOO_SOCKET_IFNAME: the one interface torch.distributed's Gloo groups "
+        "use, an exact name such as eth0 (no NCCL ^, = or comma syntax). When unset on a "
+        "multi-node copy, each pod derives it at start from its route to rank 0.",
+    )
+    ip_family: IpFamily = Field(
+        default=DEFAULT_IP_FAMILY,
+        description="IP family of the pod network. IPv4: SGLang binds 0.0.0.0; IPv6 and "
+        "DualStack: it binds :: (a dual-stack socket, so IPv4 also answers) and the probes "
+        "check ::1 (IPv6) or 127.0.0.1 (DualStack). Default IPv4.",
     )
     rdma_resource_name: str | None = Field(
         default=None,
@@ -358,6 +425,39 @@ class NetworkSpec(_Model):
     )
 
 
+class StartupProbeOverride(_Model):
+    """Changes to one of the operator's probes; each unset field keeps the default."""
+
+    path: str | None = Field(
+        default=None,
+        max_length=MAX_PATH,
+        pattern=r"^/[-A-Za-z0-9_./?=&%~]*$",
+        description="HTTP path rank 0 is checked on, such as /health_generate (a real "
+        "generation) or /ready. Ranks >= 1 run SGLang's dummy health server and are always "
+        "checked on /ping. With an API key the check sends it.",
+    )
+    period_seconds: int | None = Field(
+        default=None, ge=1, le=3600, description="How often to probe (periodSeconds)."
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=3600, description="Seconds before one probe times out."
+    )
+    initial_delay_seconds: int | None = Field(
+        default=None, ge=0, le=86400, description="Seconds before the first probe."
+    )
+
+
+class ProbeOverride(StartupProbeOverride):
+    """Changes to one of the operator's probes; each unset field keeps the default."""
+
+    failure_threshold: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="Consecutive failures that count as failed (failureThreshold).",
+    )
+
+
 class ProbesSpec(_Model):
     """Health checking of the SGLang pods."""
 
@@ -366,7 +466,24 @@ class ProbesSpec(_Model):
         ge=60,
         le=86400,
         description="How long a pod may take to download, load and warm up the model "
-        "before it counts as failed. Default 3600.",
+        "before it counts as failed (after startup.initialDelaySeconds): the startup "
+        "probe's failureThreshold is this over its periodSeconds. Default "
+        f"{DEFAULT_STARTUP_TIMEOUT_SECONDS}; raise it for very large checkpoints.",
+    )
+    startup: StartupProbeOverride = Field(
+        default_factory=StartupProbeOverride,
+        description="The startup probe (default: /ping every 10s, timeout 5s; the HTTP port "
+        "accepting connections when an API key is set).",
+    )
+    readiness: ProbeOverride = Field(
+        default_factory=ProbeOverride,
+        description="The readiness probe (default: /ready on rank 0 every 10s, timeout "
+        "10s, 3 failures).",
+    )
+    liveness: ProbeOverride = Field(
+        default_factory=ProbeOverride,
+        description="The liveness probe (default: /ping every 30s, timeout 30s, 5 "
+        "failures; the HTTP port accepting connections when an API key is set).",
     )
 
 
@@ -612,6 +729,177 @@ _DP = _cel_or("parallelism.dp", str(DEFAULT_DP))
 _TP = _cel_or("parallelism.tp", f"{_NODES} * {_PER_NODE} / ({_PP} * {_DP})")
 _MODE = _cel_or("mode", "'server'")
 
+
+def _cel_list(names: tuple[str, ...]) -> str:
+    return "[" + ", ".join(repr(n) for n in names) + "]"
+
+
+# CEL over spec.podTemplate (the CRD has no defaults: each level may be absent).
+_PT_SPEC = "has(self.podTemplate) && has(self.podTemplate.spec)"
+
+
+def _cel_template_spec(condition: str) -> str:
+    """CEL: `condition` (over `t`, the template's pod spec) holds, or there is none."""
+    return f"!({_PT_SPEC}) || [self.podTemplate.spec].all(t, {condition})"
+
+
+def _cel_sglang(condition: str) -> str:
+    """CEL: `condition` holds for the template's sglang container `c`, if any."""
+    return _cel_template_spec(
+        f"!has(t.containers) || t.containers.all(c, c.name != '{SGLANG_CONTAINER}' || "
+        f"({condition}))"
+    )
+
+
+def _template_pod(s: SGLangDeploymentSpec) -> dict[str, Any]:
+    pod: dict[str, Any] = (s.pod_template or {}).get("spec") or {}
+    return pod
+
+
+def _template_meta(s: SGLangDeploymentSpec, key: str) -> dict[str, Any]:
+    meta: dict[str, Any] = ((s.pod_template or {}).get("metadata") or {}).get(key) or {}
+    return meta
+
+
+def template_container(s: SGLangDeploymentSpec) -> dict[str, Any]:
+    """The template's entry for the SGLang container ({} when it has none)."""
+    for container in _template_pod(s).get("containers") or []:
+        if container.get("name") == SGLANG_CONTAINER:
+            return dict(container)
+    return {}
+
+
+def _template_ports(s: SGLangDeploymentSpec) -> list[dict[str, Any]]:
+    return [
+        port
+        for container in _template_pod(s).get("containers") or []
+        for port in container.get("ports") or []
+    ]
+
+
+_CACHE_PATH = _cel_or("model.cache.mountPath", repr(DEFAULT_CACHE_MOUNT_PATH))
+_PORT = _cel_or("server.port", str(DEFAULT_PORT))
+_DIST_PORT = _cel_or("network.distInitPort", str(DEFAULT_DIST_INIT_PORT))
+
+TEMPLATE_RULES: tuple[_Rule, ...] = (
+    _Rule(
+        cel="!has(self.podTemplate) || !has(self.podTemplate.metadata) || "
+        "!has(self.podTemplate.metadata.labels) || self.podTemplate.metadata.labels.all(k, "
+        f"!(k in {_cel_list(OPERATOR_LABELS)}))",
+        message="podTemplate.metadata.labels: "
+        + ", ".join(OPERATOR_LABELS)
+        + " are set by the operator (its selectors and the rank use them)",
+        check=lambda s: not set(_template_meta(s, "labels")) & set(OPERATOR_LABELS),
+    ),
+    _Rule(
+        cel="!has(self.podTemplate) || !has(self.podTemplate.metadata) || "
+        "!has(self.podTemplate.metadata.annotations) || "
+        f"self.podTemplate.metadata.annotations.all(k, !(k in {_cel_list(OPERATOR_ANNOTATIONS)}))",
+        message="podTemplate.metadata.annotations: "
+        + ", ".join(OPERATOR_ANNOTATIONS)
+        + " are set by the operator and its controllers",
+        check=lambda s: not set(_template_meta(s, "annotations")) & set(OPERATOR_ANNOTATIONS),
+    ),
+    _Rule(
+        cel=_cel_template_spec("!has(t.hostNetwork)"),
+        message="podTemplate.spec.hostNetwork: set spec.network.hostNetwork instead (the "
+        "operator then also sets dnsPolicy ClusterFirstWithHostNet and declares SGLang's ports)",
+        check=lambda s: "hostNetwork" not in _template_pod(s),
+    ),
+    _Rule(
+        cel=_cel_template_spec(" && ".join(f"!has(t.{f})" for f in OPERATOR_POD_FIELDS)),
+        message="podTemplate.spec: "
+        + ", ".join(OPERATOR_POD_FIELDS)
+        + " are set by the operator (its controllers' restart rules and the ranks' DNS names)",
+        check=lambda s: not set(_template_pod(s)) & set(OPERATOR_POD_FIELDS),
+    ),
+    _Rule(
+        cel=_cel_sglang("!has(c.command) && !has(c.args)"),
+        message=f"podTemplate.spec.containers[{SGLANG_CONTAINER}]: command and args are the "
+        "operator's (the rank wiring); add SGLang flags with spec.server.extraArgs",
+        check=lambda s: not {"command", "args"} & set(template_container(s)),
+    ),
+    _Rule(
+        cel=_cel_sglang(f"!has(c.env) || c.env.all(e, !(e.name in {_cel_list(RESERVED_ENV)}))"),
+        message=f"podTemplate.spec.containers[{SGLANG_CONTAINER}].env: "
+        + ", ".join(RESERVED_ENV)
+        + " are set by the operator (rank wiring and API key) and cannot be redefined",
+        check=lambda s: (
+            not any(e.get("name") in RESERVED_ENV for e in template_container(s).get("env") or [])
+        ),
+    ),
+    _Rule(
+        cel=_cel_sglang("!has(c.startupProbe) && !has(c.readinessProbe) && !has(c.livenessProbe)"),
+        message=f"podTemplate.spec.containers[{SGLANG_CONTAINER}]: startupProbe, readinessProbe "
+        "and livenessProbe are set through spec.probes",
+        check=lambda s: (
+            not {"startupProbe", "readinessProbe", "livenessProbe"} & set(template_container(s))
+        ),
+    ),
+    _Rule(
+        cel=_cel_sglang(
+            f"!has(c.volumeMounts) || c.volumeMounts.all(m, m.mountPath != '{SHM_MOUNT_PATH}' "
+            f"&& (!has(self.model.cache) || m.mountPath != {_CACHE_PATH}))"
+        ),
+        message=f"podTemplate.spec.containers[{SGLANG_CONTAINER}].volumeMounts: "
+        f"{SHM_MOUNT_PATH} (spec.shmSize) and the weights cache's mountPath (spec.model.cache) "
+        "are mounted by the operator",
+        check=lambda s: (
+            not any(
+                m.get("mountPath") == SHM_MOUNT_PATH
+                or (
+                    s.model.cache is not None
+                    and m.get("mountPath") == s.model.cache.effective_mount_path
+                )
+                for m in template_container(s).get("volumeMounts") or []
+            )
+        ),
+    ),
+    _Rule(
+        cel=_cel_template_spec(
+            f"!has(t.volumes) || t.volumes.all(v, v.name != '{SHM_VOLUME}' && "
+            f"v.name != '{WEIGHTS_VOLUME}')"
+        ),
+        message=f"podTemplate.spec.volumes: {SHM_VOLUME} and {WEIGHTS_VOLUME} are the "
+        "operator's volumes (spec.shmSize, spec.model.cache); give yours other names",
+        check=lambda s: (
+            not any(
+                v.get("name") in (SHM_VOLUME, WEIGHTS_VOLUME)
+                for v in _template_pod(s).get("volumes") or []
+            )
+        ),
+    ),
+    _Rule(
+        cel=_cel_template_spec(
+            f"!has(t.initContainers) || t.initContainers.all(c, c.name != '{SGLANG_CONTAINER}')"
+        ),
+        message=f"podTemplate.spec.initContainers: the name {SGLANG_CONTAINER} is the SGLang "
+        "container's",
+        check=lambda s: (
+            not any(
+                c.get("name") == SGLANG_CONTAINER
+                for c in _template_pod(s).get("initContainers") or []
+            )
+        ),
+    ),
+    _Rule(
+        cel=_cel_template_spec(
+            "!has(t.containers) || t.containers.all(c, !has(c.ports) || c.ports.all(p, "
+            f"p.containerPort != {_PORT} && p.containerPort != {_DIST_PORT} && "
+            f"(!has(p.name) || !(p.name in {_cel_list(OPERATOR_PORT_NAMES)}))))"
+        ),
+        message="podTemplate.spec.containers[].ports: server.port, network.distInitPort and "
+        "the port names " + ", ".join(OPERATOR_PORT_NAMES) + " are the operator's",
+        check=lambda s: (
+            not any(
+                p.get("containerPort") in (s.server.port, s.network.dist_init_port)
+                or p.get("name") in OPERATOR_PORT_NAMES
+                for p in _template_ports(s)
+            )
+        ),
+    ),
+)
+
 CROSS_FIELD_RULES: tuple[_Rule, ...] = (
     _Rule(
         cel=f"{_TP} >= 1 && {_TP} * {_PP} * {_DP} <= {_NODES} * {_PER_NODE}",
@@ -654,7 +942,14 @@ CROSS_FIELD_RULES: tuple[_Rule, ...] = (
         "spec.offline instead",
         check=lambda s: s.mode == "server" or not s.benchmark.enabled,
     ),
+    *TEMPLATE_RULES,
 )
+
+
+def _pod_template_schema(schema: JsonDict) -> None:
+    """spec.podTemplate's CRD schema: Kubernetes' own, trimmed (see podtemplate.py)."""
+    schema.clear()
+    schema.update(podtemplate.schema())
 
 
 class SGLangDeploymentSpec(_Model):
@@ -749,6 +1044,12 @@ class SGLangDeploymentSpec(_Model):
         default_factory=NetworkSpec, description="Networking of multi-node groups."
     )
     probes: ProbesSpec = Field(default_factory=ProbesSpec, description="Health checking.")
+    pod_template: dict[str, Any] | None = Field(
+        default=None,
+        json_schema_extra=_pod_template_schema,
+        description="A partial pod template merged over the SGLang pods (server and offline; "
+        "not the benchmark Job).",
+    )
     rocm: RocmSpec = Field(default_factory=RocmSpec, description="AMD ROCm tuning.")
     benchmark: BenchmarkSpec = Field(
         default_factory=BenchmarkSpec,
@@ -763,6 +1064,31 @@ class SGLangDeploymentSpec(_Model):
     )
 
     _shm_is_quantity = field_validator("shm_size")(_check_quantity)
+
+    @field_validator("pod_template")
+    @classmethod
+    def _template_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The shapes the checks below read (the CRD schema checks the rest at apply)."""
+        if value is None:
+            return None
+        for key in ("metadata", "spec"):
+            if not isinstance(value.get(key, {}), dict):
+                raise ValueError(f"podTemplate.{key} must be an object")
+        pod = value.get("spec") or {}
+        for key in ("containers", "initContainers", "volumes"):
+            items = pod.get(key, [])
+            if not isinstance(items, list) or not all(
+                isinstance(i, dict) and isinstance(i.get("name"), str) for i in items
+            ):
+                raise ValueError(f"podTemplate.spec.{key} must be a list of objects with a name")
+        for container in pod.get("containers", []):
+            for key in ("env", "ports", "volumeMounts"):
+                items = container.get(key, [])
+                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                    raise ValueError(
+                        f"podTemplate.spec.containers[].{key} must be a list of objects"
+                    )
+        return value
 
     @property
     def effective_image(self) -> str:
@@ -793,7 +1119,88 @@ class SGLangDeploymentSpec(_Model):
             message = rule.check(self)
             if message:
                 raise ValueError(message)
+        for check in OPERATOR_CHECKS:
+            message = check(self)
+            if message:
+                raise ValueError(message)
         return self
+
+
+# ---- checks only the operator can make (InvalidSpec; also run by `sglang-operator render`) ----
+
+
+def _check_template_fields(s: SGLangDeploymentSpec) -> str | None:
+    """Fields the template's schema does not know (the API server prunes them silently when
+    a client skips strict field validation)."""
+    unknown = podtemplate.unknown_fields(s.pod_template or {})
+    if unknown:
+        return "podTemplate: unknown fields " + ", ".join(unknown[:5])
+    return None
+
+
+def _check_template_resources(s: SGLangDeploymentSpec) -> str | None:
+    resources = template_container(s).get("resources") or {}
+    owned = {s.gpu.effective_resource_name}
+    if s.network.rdma_resource_name:
+        owned.add(s.network.rdma_resource_name)
+    for kind in ("requests", "limits"):
+        clash = sorted(owned & set(resources.get(kind) or {}))
+        if clash:
+            return (
+                f"podTemplate.spec.containers[{SGLANG_CONTAINER}].resources.{kind}: "
+                + ", ".join(clash)
+                + " are set by the operator (spec.gpu, spec.network.rdmaResourceName)"
+            )
+    return None
+
+
+def memory_limit(s: SGLangDeploymentSpec) -> str | int | None:
+    """The SGLang container's memory limit: the template's, else spec.resources'."""
+    limits = (template_container(s).get("resources") or {}).get("limits") or {}
+    value: str | int | None = limits.get("memory", s.resources.limits.get("memory"))
+    return value
+
+
+def _check_shm(s: SGLangDeploymentSpec) -> str | None:
+    """A memory-backed /dev/shm is charged to the container's memory limit (and the kubelet
+    caps its size there): one as large as the limit leaves the process no memory."""
+    limit = memory_limit(s)
+    if limit is None:
+        return None
+    # kubernetes.utils.parse_quantity: the Kubernetes client's parser (Decimal, in units).
+    shm = parse_quantity(s.shm_size)  # type: ignore[no-untyped-call]
+    if shm >= parse_quantity(limit):  # type: ignore[no-untyped-call]
+        return (
+            f"shmSize: {s.shm_size} leaves nothing of the SGLang container's memory limit "
+            f"({limit}): a memory-backed /dev/shm counts against it; lower shmSize or raise "
+            "the limit"
+        )
+    return None
+
+
+def _check_template_ports(s: SGLangDeploymentSpec) -> str | None:
+    sglang = ports.listen_ports(
+        s.server.extra_args,
+        port=s.server.port,
+        dist_init_port=s.network.dist_init_port,
+        nodes=s.parallelism.nodes,
+    )
+    for declared in _template_ports(s):
+        for name, number in sglang:
+            if declared.get("containerPort") == number:
+                return (
+                    f"podTemplate.spec.containers[].ports: {number} is SGLang's {name} port "
+                    "(declared by the operator)"
+                )
+    return None
+
+
+OPERATOR_CHECKS: tuple[Callable[[SGLangDeploymentSpec], str | None], ...] = (
+    _check_template_fields,
+    _check_template_resources,
+    _check_template_ports,
+    _check_shm,
+)
 
 
 # ---- status -------------------------------------------------------------------------------

@@ -42,8 +42,18 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
+# Schemas that are Kubernetes' own (see podtemplate.py): `kubectl explain` and the Kubernetes
+# API reference describe them field by field; listing them here would only copy that.
+KUBERNETES_SCHEMAS = {
+    "spec.podTemplate": "https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/"
+    "pod-v1/#PodSpec"
+}
+
+
 def _objects(path: str, schema: Schema) -> list[tuple[str, Schema]]:
     """Every object in the schema that has named properties, depth first, with its path."""
+    if path in KUBERNETES_SCHEMAS:
+        return []
     found = [(path, schema)] if schema.get("properties") else []
     for name, prop in (schema.get("properties") or {}).items():
         child = prop.get("items", prop) if prop.get("type") == "array" else prop
@@ -60,7 +70,11 @@ def _section(path: str, schema: Schema) -> list[str]:
     lines += ["| Field | Type | Description |", "|---|---|---|"]
     for name, prop in schema["properties"].items():
         mark = " (required)" if name in required else ""
-        lines.append(f"| `{name}`{mark} | {_type(prop)} | {_cell(prop.get('description', ''))} |")
+        description = _cell(prop.get("description", ""))
+        reference = KUBERNETES_SCHEMAS.get(f"{path}.{name}")
+        if reference:
+            description += f" Its fields: `kubectl explain sgld.{path}.{name}`, or {reference}."
+        lines.append(f"| `{name}`{mark} | {_type(prop)} | {description} |")
     rules = schema.get("x-kubernetes-validations") or []
     if rules:
         lines += ["", "Rules checked at `kubectl apply`:", ""]

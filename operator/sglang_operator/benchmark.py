@@ -39,10 +39,14 @@ from importlib import resources
 from typing import Any
 
 from sglang_operator import API_GROUP, naming, reporter
-from sglang_operator.api import BenchmarkResult, SGLangDeploymentSpec, WorkloadSpec
+from sglang_operator.api import (
+    WEIGHTS_VOLUME,
+    BenchmarkResult,
+    SGLangDeploymentSpec,
+    WorkloadSpec,
+)
 from sglang_operator.builders import (
     DIST_PORT_NAME,
-    WEIGHTS_VOLUME,
     RankSource,
     launch_command,
     pod_template,

@@ -16,7 +16,16 @@ from typing import Any, TextIO
 import yaml
 from pydantic import ValidationError
 
-from sglang_operator import API_GROUP, API_VERSION, KIND, apidocs, benchmark, metrics, refdocs
+from sglang_operator import (
+    API_GROUP,
+    API_VERSION,
+    KIND,
+    apidocs,
+    benchmark,
+    metrics,
+    podtemplate,
+    refdocs,
+)
 from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.crd import render_crd, write_crd
@@ -148,6 +157,16 @@ def _api_docs(args: argparse.Namespace) -> int:
 )
 def _reference_docs(args: argparse.Namespace) -> int:
     return _generated(args.path, refdocs.render, refdocs.write)
+
+
+@subcommand(
+    "pod-template-schema",
+    "regenerate spec.podTemplate's schema from Kubernetes' OpenAPI (in the Go module cache)",
+    arg("--openapi", help="api__v1_openapi.json to read; default: downloaded with `go mod`"),
+)
+def _pod_template_schema(args: argparse.Namespace) -> int:
+    print(podtemplate.write(openapi=Path(args.openapi) if args.openapi else None))
+    return 0
 
 
 def _generated(

@@ -1,9 +1,10 @@
 """Fixtures for the e2e tier: a real control plane on loopback, started by hack/cluster.sh.
 
 The cluster is etcd, kube-apiserver (RBAC and admission on), kube-controller-manager and
-kube-scheduler, all real, plus kwok simulating the kubelets of four fake nodes
-(hack/cluster/nodes.yaml): `amd-mi300x-0` and `amd-mi300x-1` (`amd.com/gpu: 8`, label
-`amd.com/gpu.product-name`), `nvidia-h100-0` (`nvidia.com/gpu: 8`, label
+kube-scheduler, all real, plus kwok simulating the kubelets of five fake nodes
+(hack/cluster/nodes.yaml): `amd-mi300x-0` and `amd-mi300x-1` (`amd.com/gpu: 8`,
+`rdma/hca_shared_devices_a`, label `amd.com/gpu.product-name`), `nvidia-h100-0` and
+`nvidia-h100-1` (`nvidia.com/gpu: 8`, `rdma/rdma_shared_device_a`, label
 `nvidia.com/gpu.product`) and `cpu-0` (no GPU). No containers run: no logs, exec, probes or
 real pod IPs, and PVCs stay Pending (there is no storage provisioner).
 

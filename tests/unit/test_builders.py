@@ -257,7 +257,12 @@ def test_host_network_rdma_and_socket_interface() -> None:
     assert c["resources"]["limits"]["rdma/hca"] == 2
     assert "IPC_LOCK" in c["securityContext"]["capabilities"]["add"]
     env = env_of(c)
-    assert env["NCCL_SOCKET_IFNAME"] == env["GLOO_SOCKET_IFNAME"] == "ib0"
+    assert env["NCCL_SOCKET_IFNAME"] == "ib0"
+    # NCCL's value is never Gloo's; Gloo's own field sets it, else each rank derives it.
+    assert "GLOO_SOCKET_IFNAME" not in env
+    s = spec(network={"ncclSocketIfname": "^lo,docker", "glooSocketIfname": "bond0"})
+    env = env_of(container(of_kind(objects(s), "StatefulSet")[0]))
+    assert (env["NCCL_SOCKET_IFNAME"], env["GLOO_SOCKET_IFNAME"]) == ("^lo,docker", "bond0")
 
 
 def test_weights_cache_created_or_reused() -> None:

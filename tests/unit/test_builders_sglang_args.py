@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from sglang_cli import SGLangArgumentError, parse_launch_server
 from sglang_operator import naming
 from sglang_operator.api import SGLangDeploymentSpec, parse_spec
-from sglang_operator.builders import SERVER_MODULE, statefulset
+from sglang_operator.builders import BIND_ADDRESS, SERVER_MODULE, statefulset
 from strategies import resource_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def check_every_rank(spec: SGLangDeploymentSpec, name: str) -> None:
             assert args.dp_size == spec.parallelism.dp
             assert args.nnodes == nodes
             assert args.node_rank == rank
-            assert args.host == "0.0.0.0"
+            assert args.host == BIND_ADDRESS[spec.network.ip_family]
             assert args.port == spec.server.port
             assert args.model_path == spec.model.path
             if nodes > 1:
@@ -51,6 +51,10 @@ def check_every_rank(spec: SGLangDeploymentSpec, name: str) -> None:
                 assert args.dist_init_addr == f"{host}:{spec.network.dist_init_port}"
             else:
                 assert args.dist_init_addr is None
+                if spec.network.host_network:
+                    # The TCPStore port SGLang will bind is one the pod declares (reserves).
+                    declared = sts["spec"]["template"]["spec"]["containers"][0]["ports"]
+                    assert args.nccl_port in {p["containerPort"] for p in declared}
             if spec.server.api_key_secret:
                 assert args.api_key == API_KEY
             assert args.enable_metrics == spec.server.enable_metrics
@@ -130,8 +134,38 @@ def server_specs(draw: st.DrawFn) -> SGLangDeploymentSpec:
         "parallelism": parallelism,
         "replicas": draw(st.integers(1, 2)),
         "server": server,
-        "network": {"distInitPort": draw(st.integers(1024, 65535))},
+        "network": {
+            "distInitPort": draw(st.integers(1024, 65535)),
+            "hostNetwork": draw(st.booleans()),
+            "ipFamily": draw(st.sampled_from(["IPv4", "IPv6", "DualStack"])),
+        },
     }
+    if draw(st.booleans()):
+        raw["network"]["glooSocketIfname"] = draw(st.sampled_from(["eth0", "bond0", "ib0"]))
+    if draw(st.booleans()):
+        raw["network"]["ncclSocketIfname"] = draw(st.sampled_from(["^lo,docker", "=eth0", "ib"]))
+    if draw(st.booleans()):
+        raw["podTemplate"] = {
+            "spec": {
+                "hostIPC": True,
+                "containers": [
+                    {
+                        "name": "sglang",
+                        "securityContext": {"capabilities": {"add": ["SYS_PTRACE"]}},
+                    },
+                    {"name": "cache-agent", "image": "busybox"},
+                ],
+            }
+        }
+    if draw(st.booleans()):
+        server["extraArgs"] = draw(
+            st.sampled_from(
+                [
+                    ["--nccl-port", "29000"],
+                    ["--disaggregation-mode", "prefill", "--disaggregation-bootstrap-port", "9100"],
+                ]
+            )
+        )
     try:
         return parse_spec(raw)
     except ValidationError:

@@ -2,6 +2,7 @@
 agreeing with the pydantic validators (evaluated here with cel-python; the e2e tier proves
 that the real API server compiles and enforces them)."""
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -47,9 +48,12 @@ def test_committed_crd_is_regenerated_output() -> None:
     assert committed.read_text() == render_crd(), "run `sglang-operator crd` and commit"
 
 
-def test_crd_is_far_below_the_client_side_apply_limit() -> None:
-    size = len(render_crd().encode())
-    assert size < STRUCTURAL_LIMIT // 4, size
+def test_crd_is_well_below_the_client_side_apply_limit() -> None:
+    """Client-side `kubectl apply` stores the object as compact JSON in an annotation, and
+    all annotations together must stay within 256 KiB; a quarter is kept free for growth
+    (spec.podTemplate's Kubernetes schema is most of the CRD)."""
+    stored = json.dumps(yaml.safe_load(render_crd()), separators=(",", ":"))
+    assert len(stored.encode()) < STRUCTURAL_LIMIT * 3 // 4, len(stored)
 
 
 def test_names_subresources_and_columns() -> None:
