@@ -68,7 +68,13 @@ if [ "$REAL_NODE" = 1 ]; then
 fi
 
 kubectl apply --server-side -f crds/
-kubectl wait --for=condition=Established crd/sglangdeployments.sglang-operator.io --timeout=60s
+# `kubectl wait` fails at once while the new CRD has no status.conditions yet: retry it.
+for _ in {1..30}; do
+  kubectl wait --for=condition=Established crd/sglangdeployments.sglang-operator.io \
+    --timeout=5s 2>/dev/null && break
+  sleep 1
+done
+kubectl wait --for=condition=Established crd/sglangdeployments.sglang-operator.io --timeout=5s
 
 stop_operator
 nohup .venv/bin/sglang-operator run --all-namespaces >"$STATE/operator.log" 2>&1 &

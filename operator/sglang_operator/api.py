@@ -739,8 +739,12 @@ _PT_SPEC = "has(self.podTemplate) && has(self.podTemplate.spec)"
 
 
 def _cel_template_spec(condition: str) -> str:
-    """CEL: `condition` (over `t`, the template's pod spec) holds, or there is none."""
-    return f"!({_PT_SPEC}) || [self.podTemplate.spec].all(t, {condition})"
+    """CEL: `condition` (over `t`, the template's pod spec) holds, or there is none.
+
+    `t` is spelled out as its full path: a variable bound to it (`[x].all(t, ...)`) would
+    lose the schema's size bounds in the API server's cost estimate."""
+    spelled = re.sub(r"\bt\.", "self.podTemplate.spec.", condition)
+    return f"!({_PT_SPEC}) || ({spelled})"
 
 
 def _cel_sglang(condition: str) -> str:
@@ -783,9 +787,11 @@ _DIST_PORT = _cel_or("network.distInitPort", str(DEFAULT_DIST_INIT_PORT))
 
 TEMPLATE_RULES: tuple[_Rule, ...] = (
     _Rule(
+        # Map lookups, not a walk over the keys: keys have no length bound for the cost
+        # estimate.
         cel="!has(self.podTemplate) || !has(self.podTemplate.metadata) || "
-        "!has(self.podTemplate.metadata.labels) || self.podTemplate.metadata.labels.all(k, "
-        f"!(k in {_cel_list(OPERATOR_LABELS)}))",
+        "!has(self.podTemplate.metadata.labels) || "
+        f"!{_cel_list(OPERATOR_LABELS)}.exists(k, k in self.podTemplate.metadata.labels)",
         message="podTemplate.metadata.labels: "
         + ", ".join(OPERATOR_LABELS)
         + " are set by the operator (its selectors and the rank use them)",
@@ -794,7 +800,7 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
     _Rule(
         cel="!has(self.podTemplate) || !has(self.podTemplate.metadata) || "
         "!has(self.podTemplate.metadata.annotations) || "
-        f"self.podTemplate.metadata.annotations.all(k, !(k in {_cel_list(OPERATOR_ANNOTATIONS)}))",
+        f"!{_cel_list(OPERATOR_ANNOTATIONS)}.exists(k, k in self.podTemplate.metadata.annotations)",
         message="podTemplate.metadata.annotations: "
         + ", ".join(OPERATOR_ANNOTATIONS)
         + " are set by the operator and its controllers",

@@ -222,6 +222,8 @@ def generate(openapi: Obj) -> Obj:
         "description": "Annotations added to the pods (Multus network attachments, ...).",
     }
     spec = gen.node({"$ref": _REF_PREFIX + _POD_SPEC}, "spec", 1, (), "spec")
+    # A partial template: the operator's pod has the containers a PodSpec requires.
+    del spec["required"]
     spec["description"] = (
         "Any PodSpec field, merged over the operator's pod spec (strategic merge: containers, "
         "volumes, env by name; the SGLang container is named sglang)."

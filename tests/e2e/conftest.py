@@ -105,6 +105,25 @@ class Cluster:
             str(self.bin_dir / "kubectl"), *args, input=input, check=check, timeout=timeout
         )
 
+    def wait_crd_established(self, name: str, timeout: float = 60) -> None:
+        """Waits until the CRD `name` is Established. `kubectl wait` fails at once while the
+        new CRD has no status.conditions yet (a large schema takes the API server a moment),
+        so it is retried."""
+        wait_until(
+            lambda: (
+                self.kubectl(
+                    "wait",
+                    "--for=condition=Established",
+                    f"crd/{name}",
+                    "--timeout=5s",
+                    check=False,
+                ).returncode
+                == 0
+            ),
+            timeout=timeout,
+            what=f"CRD {name} to be Established",
+        )
+
     def logs(self, lines: int = 100) -> str:
         """The last `lines` lines of each control plane component's log."""
         return _script("logs", str(lines), cluster=self.name).stdout
@@ -265,9 +284,7 @@ CRD = REPO / "crds" / "sglangdeployments.sglang-operator.io.yaml"
 def crd(cluster: Cluster) -> None:
     """The generated CRD, installed as a user would (server-side apply)."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    cluster.kubectl(
-        "wait", "--for=condition=Established", "crd/sglangdeployments.sglang-operator.io"
-    )
+    cluster.wait_crd_established("sglangdeployments.sglang-operator.io")
 
 
 @pytest.fixture(scope="session")

@@ -62,7 +62,7 @@ def manifest(name: str, spec: dict[str, Any]) -> dict[str, Any]:
 def crd_installed(cluster: Cluster) -> Iterator[None]:
     # Client-side apply, as a user would: it also proves the CRD fits the annotation limit.
     cluster.kubectl("apply", "-f", str(CRD_FILE))
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD_NAME}", "--timeout=60s")
+    cluster.wait_crd_established(CRD_NAME)
     # Left installed: other e2e tests use it, and deleting it deletes their objects.
     yield
 

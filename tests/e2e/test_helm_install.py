@@ -121,7 +121,7 @@ def test_helm_install_upgrade_uninstall(
     # NOTES.txt tells the user what to run next.
     assert "every namespace" in notes
     assert "kubectl wait --for=condition=Ready sgld/" in notes
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
+    cluster.wait_crd_established(CRD)
 
     selector = f"app.kubernetes.io/instance={release}"
     pod = wait_until(
@@ -180,7 +180,7 @@ def test_applied_example_shows_no_drift(cluster: Cluster, namespace: str, exampl
     # defaults, so the API server adds nothing to spec (the operator never writes spec).
     crd_file = chartgen.CRD_DIR / f"{CRD}.yaml"
     cluster.kubectl("create", "-f", str(crd_file), check=False)
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
+    cluster.wait_crd_established(CRD)
     manifest = yaml.safe_load(example.read_text())
     manifest["metadata"]["namespace"] = namespace
     text = yaml.safe_dump(manifest)
@@ -217,7 +217,7 @@ def test_install_yaml_applies_and_runs(
 ) -> None:
     cluster.kubectl("apply", *apply_flags, "-f", str(chartgen.INSTALL_YAML))
     ns = chartgen.INSTALL_NAMESPACE
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
+    cluster.wait_crd_established(CRD)
     cluster.kubectl(
         "rollout", "status", f"deployment/{chartgen.INSTALL_RELEASE}", "-n", ns, "--timeout=120s"
     )

@@ -64,7 +64,7 @@ def installed(
         "--timeout",
         "2m",
     )
-    cluster.kubectl("wait", "--for=condition=Established", f"crd/{CRD}", "--timeout=60s")
+    cluster.wait_crd_established(CRD)
     deployment = json.loads(
         cluster.kubectl(
             "get",
