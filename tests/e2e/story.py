@@ -108,7 +108,9 @@ def apply_formed_group(cluster: Cluster, kube: Any, namespace: str, obj: dict[st
     apply(cluster, namespace, obj)
     wait_ready(cluster, namespace, name)
     wait_until(
-        lambda: get_sgld(kube, namespace, name)["status"].get("groups", [{}])[0].get("members"),
+        lambda: (
+            get_sgld(kube, namespace, name).get("status", {}).get("groups", [{}])[0].get("members")
+        ),
         timeout=60,
         what="group membership recorded",
     )

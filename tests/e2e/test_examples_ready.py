@@ -124,7 +124,8 @@ def test_example_is_served_once_its_prerequisites_exist(
     # kwok finishes a Job's pods at once: the run completes once every rank was scheduled.
     wait_until(
         lambda: (
-            get_sgld(kube, namespace, doc["metadata"]["name"])["status"].get("phase") == "Succeeded"
+            get_sgld(kube, namespace, doc["metadata"]["name"]).get("status", {}).get("phase")
+            == "Succeeded"
         ),
         timeout=180,
         what="the offline run Succeeded",

@@ -111,7 +111,7 @@ def test_scale_up_and_down_whole_groups(
 
     cluster.kubectl("scale", "-n", namespace, "sgld/scaler", "--replicas=3")
     wait_until(
-        lambda: get_sgld(kube, namespace, "scaler")["status"].get("readyReplicas") == 3,
+        lambda: get_sgld(kube, namespace, "scaler").get("status", {}).get("readyReplicas") == 3,
         timeout=90,
         what="3 ready groups",
     )
@@ -172,7 +172,7 @@ def test_image_change_replaces_groups_one_at_a_time(
             len(current) == 3 * nodes
             and not before & {p.metadata.uid for p in current}
             and all(p.spec.containers[0].image.endswith("mi35x") for p in current)
-            and get_sgld(kube, namespace, "roller")["status"].get("readyReplicas") == 3
+            and get_sgld(kube, namespace, "roller").get("status", {}).get("readyReplicas") == 3
         )
 
     wait_until(rolled, timeout=180, what="all three groups replaced", interval=0.2)
@@ -493,7 +493,7 @@ def test_new_group_size_rolls_one_group_at_a_time(
         assert all(len(hashes) == 1 for hashes in by_group.values()), by_group
         return (
             len(current) == 4
-            and get_sgld(kube, namespace, "grower")["status"].get("readyReplicas") == 2
+            and get_sgld(kube, namespace, "grower").get("status", {}).get("readyReplicas") == 2
         )
 
     wait_until(grown_whole, timeout=120, what="both groups of two pods", interval=0.1)
@@ -662,13 +662,16 @@ def test_the_demos_suggestions_work_on_the_quickstart(
     wait_ready(cluster, namespace, "quickstart")
     cluster.kubectl("scale", "-n", namespace, "sgld/quickstart", "--replicas=2")
     wait_until(
-        lambda: get_sgld(kube, namespace, "quickstart")["status"].get("readyReplicas") == 2,
+        lambda: get_sgld(kube, namespace, "quickstart").get("status", {}).get("readyReplicas") == 2,
         timeout=120,
         what="a second quickstart copy Ready beside the first",
     )
     wait_until(
         lambda: (
-            get_sgld(kube, namespace, "quickstart")["status"].get("groups", [{}])[0].get("members")
+            get_sgld(kube, namespace, "quickstart")
+            .get("status", {})
+            .get("groups", [{}])[0]
+            .get("members")
         ),
         timeout=60,
         what="group membership recorded",

@@ -217,7 +217,7 @@ def test_slow_start_is_diagnosed_startup_timeout(
         timeout=READY_TIMEOUT,
         what="a StartupTimeout diagnosis",
     )
-    assert get_sgld(kube, namespace, "slow")["status"].get("phase") != "Ready"
+    assert get_sgld(kube, namespace, "slow").get("status", {}).get("phase") != "Ready"
 
 
 def test_benchmark_runs_real_sglang_serving_and_lands_in_status(
@@ -314,7 +314,7 @@ def test_offline_run_completes(
         assert sgld["status"]["phase"] == "Succeeded", sgld["status"]
         assert condition(sgld, "Ready")["reason"] == "Completed"
         wait_until(
-            lambda: get_sgld(kube, namespace, "batch")["status"].get("benchmark"),
+            lambda: get_sgld(kube, namespace, "batch").get("status", {}).get("benchmark"),
             timeout=60,
             what="the offline result in status",
         )

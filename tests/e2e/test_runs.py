@@ -78,7 +78,10 @@ def reported_throughput(kube: Any, namespace: str, name: str, wait_until: Wait) 
     """Waits for status.benchmark.requestThroughput (from a termination message)."""
     return wait_until(
         lambda: (
-            get_sgld(kube, namespace, name)["status"].get("benchmark", {}).get("requestThroughput")
+            get_sgld(kube, namespace, name)
+            .get("status", {})
+            .get("benchmark", {})
+            .get("requestThroughput")
         ),
         timeout=60,
         what=f"status.benchmark of {name}",
@@ -186,7 +189,7 @@ def test_offline_mode_runs_indexed_jobs_and_succeeds(
     assert not apps.list_namespaced_stateful_set(namespace).items
 
     wait_until(
-        lambda: get_sgld(kube, namespace, "batch")["status"].get("phase") == "Succeeded",
+        lambda: get_sgld(kube, namespace, "batch").get("status", {}).get("phase") == "Succeeded",
         timeout=90,
         what="phase Succeeded",
     )
