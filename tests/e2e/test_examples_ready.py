@@ -42,6 +42,13 @@ def _volume(name: str, namespace: str, claim: str) -> dict[str, Any]:
     }
 
 
+def _advertised(core: client.CoreV1Api, resource: str) -> bool:
+    """Whether every AMD node already advertises `resource`."""
+    return all(
+        resource in (core.read_node_status(node).status.allocatable or {}) for node in AMD_NODES
+    )
+
+
 def _advertise(cluster: Cluster, resource: str, count: int | None) -> None:
     """Adds (or, with None, removes) an extended resource on the AMD nodes' status."""
     escaped = resource.replace("~", "~0").replace("/", "~1")
@@ -96,13 +103,16 @@ def prerequisites(
                 "-f",
                 "examples/prerequisites/model-cache-pvc.yaml",
             )
+    # Advertised only where no node has it yet (hack/cluster/nodes.yaml may), and removed
+    # afterwards only then: other tests rely on the nodes' own RDMA capacity.
     rdma = spec.network.rdma_resource_name
-    if rdma:
+    added = bool(rdma) and not _advertised(core, rdma)
+    if added:
         _advertise(cluster, rdma, 8)
     try:
         yield doc, spec
     finally:
-        if rdma:
+        if added:
             _advertise(cluster, rdma, None)
         for volume in volumes:
             core.delete_persistent_volume(volume["metadata"]["name"])
