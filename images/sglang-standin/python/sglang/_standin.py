@@ -190,12 +190,16 @@ class Group:
         for peer in self.peers:
             peer.sendall(b"go\n")
 
+    def _resolve(self, host: str, port: int) -> tuple[str, int]:
+        infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+        address: tuple[str, int] = infos[0][4][:2]
+        return address
+
     def _connect(self, host: str, port: int) -> None:
         try:
-            infos = socket.getaddrinfo(host, port, socket.AF_INET, socket.SOCK_STREAM)
+            address = self._resolve(host, port)
         except socket.gaierror as err:
             fail(f"rank {self.rank}: cannot resolve --dist-init-addr host {host}: {err}")
-        address = infos[0][4]
         log(f"rank {self.rank}: {host} is {address[0]}; connecting to rank 0")
         deadline = time.monotonic() + self.timeout
         while True:
@@ -206,6 +210,11 @@ class Group:
                 if time.monotonic() > deadline:
                     fail(f"rank {self.rank}: rank 0 at {host}:{port} unreachable: {err}")
                 time.sleep(1)
+                # After a group restart the name can still answer with the old rank 0's
+                # address for a DNS TTL: resolve again on every attempt, as torch's TCPStore
+                # client does, or this rank waits on a pod that no longer exists.
+                with contextlib.suppress(OSError):
+                    address = self._resolve(host, port)
         conn.sendall(f"rank {self.rank}\n".encode())
         conn.settimeout(self.timeout)
         if _read_line(conn) != "go":
