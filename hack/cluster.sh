@@ -139,17 +139,8 @@ cluster_ready() {
   [ -f "$KUBECONFIG_PATH" ] && [ "$(kctl --request-timeout=5s get --raw /readyz 2>/dev/null)" = ok ]
 }
 
-# Polls a command until it succeeds; fails loudly with the last attempt's output.
-wait_for() {
-  local what=$1 seconds=$2 i
-  shift 2
-  for ((i = 0; i < seconds; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 1
-  done
-  "$@" || true
-  die "timed out after ${seconds}s waiting for $what"
-}
+# shellcheck source=lib/wait.sh
+. "$HERE/lib/wait.sh"
 
 # Runs "$@" holding this cluster's lock, so concurrent up/down of one cluster never race.
 # Commands that start daemons must close fd 8, or the daemons would hold the lock forever.

@@ -80,16 +80,8 @@ use_cluster() {
   done < <(SGLANG_OPERATOR_CLUSTER=$CLUSTER "$HERE/cluster.sh" env)
 }
 
-wait_for() {
-  local what=$1 seconds=$2 i
-  shift 2
-  for ((i = 0; i < seconds; i++)); do
-    "$@" >/dev/null 2>&1 && return 0
-    sleep 1
-  done
-  "$@" || true
-  die "timed out after ${seconds}s waiting for $what"
-}
+# shellcheck source=lib/wait.sh
+. "$HERE/lib/wait.sh"
 
 # ---- deps and build -------------------------------------------------------------------------
 
