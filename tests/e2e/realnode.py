@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from conftest import REPO, Cluster
-from tokenizers import Tokenizer, models, pre_tokenizers
 
 from sglang_operator import API_GROUP, API_VERSION
+from tiny_tokenizer import build_tokenizer
 
 NODE_SCRIPT = REPO / "hack" / "node.sh"
 # Where the stand-in looks for a real SGLang (images/sglang-standin/README.md), and so the
@@ -134,18 +134,6 @@ def manifest(name: str, node: RealNode, *, nodes: int = 2, per_node: int = 1) ->
             "shmSize": "64Mi",
         },
     }
-
-
-def build_tokenizer(directory: Path) -> None:
-    """A word-level tokenizer over `w1`..`w255` (the words the stand-in generates), saved as a
-    local Hugging Face tokenizer."""
-    vocab = {"[UNK]": 0, **{f"w{i}": i for i in range(1, 256)}}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(directory / "tokenizer.json"))
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]"}
-    (directory / "tokenizer_config.json").write_text(json.dumps(config))
 
 
 class SGLangVolume:

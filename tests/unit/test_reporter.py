@@ -29,10 +29,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from tokenizers import Tokenizer, models, pre_tokenizers
 
 from sglang_cli import parse_bench_serving
 from sglang_operator import reporter
+from tiny_tokenizer import build_tokenizer
 
 # madengine's regex for the performance line, as its log parser applies it (re.search: the
 # first match in the log wins).
@@ -80,17 +80,6 @@ API_KEY = "stand-in-key"
 WARMUP_REQUESTS = 1
 # A generous bound for one benchmark run (it takes seconds; most of it is importing torch).
 RUN_TIMEOUT_SECONDS = 300
-
-
-def build_tokenizer(directory: Path) -> None:
-    """A word-level tokenizer over `w1`..`w255`, saved as a local Hugging Face tokenizer."""
-    vocab = {"[UNK]": 0, **{f"w{i}": i for i in range(1, 256)}}
-    tokenizer = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    directory.mkdir(parents=True, exist_ok=True)
-    tokenizer.save(str(directory / "tokenizer.json"))
-    config = {"tokenizer_class": "PreTrainedTokenizerFast", "unk_token": "[UNK]"}
-    (directory / "tokenizer_config.json").write_text(json.dumps(config))
 
 
 class StandInServer:
