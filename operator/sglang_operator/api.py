@@ -378,8 +378,9 @@ class NetworkSpec(_Model):
     )
     host_network: bool = Field(
         default=False,
-        description="Run pods in the node's network namespace (sets dnsPolicy "
-        "ClusterFirstWithHostNet), for RDMA fabrics that need it.",
+        description="Run pods in the node's network namespace, for RDMA fabrics that need "
+        "it; dnsPolicy is then ClusterFirstWithHostNet unless podTemplate.spec.dnsPolicy "
+        "says otherwise.",
     )
     nccl_socket_ifname: str | None = Field(
         default=None,
@@ -784,6 +785,7 @@ def _template_ports(s: SGLangDeploymentSpec) -> list[dict[str, Any]]:
 _CACHE_PATH = _cel_or("model.cache.mountPath", repr(DEFAULT_CACHE_MOUNT_PATH))
 _PORT = _cel_or("server.port", str(DEFAULT_PORT))
 _DIST_PORT = _cel_or("network.distInitPort", str(DEFAULT_DIST_INIT_PORT))
+_HOST_NETWORK = _cel_or("network.hostNetwork", "false")
 
 TEMPLATE_RULES: tuple[_Rule, ...] = (
     _Rule(
@@ -811,6 +813,24 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
         message="podTemplate.spec.hostNetwork: set spec.network.hostNetwork instead (the "
         "operator then also sets dnsPolicy ClusterFirstWithHostNet and declares SGLang's ports)",
         check=lambda s: "hostNetwork" not in _template_pod(s),
+    ),
+    _Rule(
+        # Kubernetes' kubelet resolves a hostNetwork pod's ClusterFirst like Default: with
+        # the node's resolver, which knows no Service names.
+        cel=_cel_template_spec(
+            f"!has(t.dnsPolicy) || {_NODES} == 1 || !(t.dnsPolicy == 'Default' || "
+            f"(t.dnsPolicy == 'ClusterFirst' && {_HOST_NETWORK}))"
+        ),
+        message="podTemplate.spec.dnsPolicy: with parallelism.nodes > 1 every rank looks up "
+        "rank 0's cluster DNS name, which Default (the node's resolver) cannot resolve, nor "
+        "ClusterFirst under network.hostNetwork (Kubernetes then falls back to Default); use "
+        "ClusterFirstWithHostNet (the operator's choice under hostNetwork), ClusterFirst "
+        "without hostNetwork, or None with a dnsConfig naming the cluster's DNS",
+        check=lambda s: (
+            s.parallelism.nodes == 1
+            or _template_pod(s).get("dnsPolicy")
+            not in ("Default", "ClusterFirst" if s.network.host_network else "Default")
+        ),
     ),
     _Rule(
         cel=_cel_template_spec(" && ".join(f"!has(t.{f})" for f in OPERATOR_POD_FIELDS)),

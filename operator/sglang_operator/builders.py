@@ -447,6 +447,7 @@ def pod_template(
     if spec.network.host_network:
         pod["hostNetwork"] = True
         # Without it a host-network pod resolves with the node's DNS and never finds rank 0.
+        # A template's own dnsPolicy replaces it (the API refuses those that cannot work).
         pod["dnsPolicy"] = "ClusterFirstWithHostNet"
     if spec.node_selector:
         pod["nodeSelector"] = dict(spec.node_selector)
@@ -481,7 +482,7 @@ def with_operator_wiring(
 
     The API refuses templates that touch these fields; restoring them makes the guarantee
     hold by construction as well: the operator's `labels`, its pod fields
-    (OPERATOR_POD_FIELDS, hostNetwork, and dnsPolicy under hostNetwork), its volumes, and in
+    (OPERATOR_POD_FIELDS, hostNetwork), its volumes, and in
     the SGLang container the command, args, rank env, ports, probes, GPU and RDMA resources
     and the mounts of its volumes. Everything else of the template stands.
     """
@@ -492,10 +493,10 @@ def with_operator_wiring(
     for key in (naming.POD_SPEC_HASH_ANNOTATION, naming.JOB_COMPLETION_INDEX_ANNOTATION):
         metadata["annotations"].pop(key, None)
     pod, base_pod = merged["spec"], base["spec"]
-    for field in (*OPERATOR_POD_FIELDS, "hostNetwork", "dnsPolicy"):
+    for field in (*OPERATOR_POD_FIELDS, "hostNetwork"):
         if field in base_pod:
             pod[field] = base_pod[field]
-        elif field != "dnsPolicy":
+        else:
             pod.pop(field, None)
     owned_volumes = {v["name"]: v for v in base_pod["volumes"]}
     pod["volumes"] = [

@@ -28,7 +28,7 @@ from sglang_operator import (
 )
 from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
-from sglang_operator.crd import render_crd, write_crd
+from sglang_operator.crd import render_crd, spec_problems, write_crd
 
 Body = Callable[[argparse.Namespace], int]
 Argument = tuple[tuple[str, ...], dict[str, Any]]
@@ -110,8 +110,14 @@ def render_documents(documents: list[Any], namespace: str | None) -> list[dict[s
                 f"{name}: the namespace from the manifest ({own_namespace}) does not match "
                 f"-n {namespace}"
             )
+        raw = doc.get("spec") or {}
+        # As the API server checks: the CRD's schema (which alone knows the pod template's
+        # Kubernetes types), then the rules.
+        problems = spec_problems(raw)
+        if problems:
+            raise UsageError(f"{name}: " + "; ".join(problems))
         try:
-            spec = parse_spec(doc.get("spec") or {})
+            spec = parse_spec(raw)
         except ValidationError as error:
             raise UsageError(f"{name}: {format_validation_error(error)}") from error
         generation = int(metadata.get("generation") or 1)

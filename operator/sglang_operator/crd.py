@@ -11,15 +11,22 @@ API's "unset", and the API server prunes explicit nulls); `str | int` becomes
 prunes unknown fields, and kubectl's strict field validation reports them);
 `propertyNames` is dropped (CRDs do not support it); numeric `exclusiveMinimum: n` becomes
 OpenAPI v3.0's `minimum: n, exclusiveMinimum: true`.
+
+`spec_problems(spec)` checks a spec against this schema as the API server does at
+`kubectl apply` (`sglang-operator render` uses it, so a user sees the error before applying).
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import yaml
+from jsonschema import Draft4Validator, ValidationError, validators
 
 from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from sglang_operator.api import SGLangDeploymentSpec, SGLangDeploymentStatus
@@ -199,6 +206,83 @@ def build_crd() -> Schema:
             ],
         },
     }
+
+
+# ---- checking a spec against the schema, as the API server does ----------------------------
+
+
+def _int_or_string(
+    validator: Any, value: bool, instance: Any, schema: Schema
+) -> Iterator[ValidationError]:
+    if value and (isinstance(instance, bool) or not isinstance(instance, int | str)):
+        yield ValidationError("must be an integer or a string")
+
+
+def _list_type(
+    validator: Any, value: str, instance: Any, schema: Schema
+) -> Iterator[ValidationError]:
+    """Kubernetes' list types: a `set` holds no item twice, a `map` no two items with the same
+    values of its x-kubernetes-list-map-keys."""
+    if value not in ("set", "map") or not isinstance(instance, list):
+        return
+    keys = schema.get("x-kubernetes-list-map-keys", [])
+    seen: set[str] = set()
+    for index, item in enumerate(instance):
+        key = (
+            item if value == "set" or not isinstance(item, dict) else {k: item.get(k) for k in keys}
+        )
+        text = json.dumps(key, sort_keys=True)
+        if text in seen:
+            yield ValidationError(f"duplicate value {text}", path=[index])
+        seen.add(text)
+
+
+# OpenAPI v3.0's schema object is JSON Schema draft 4 (exclusiveMinimum a boolean), plus the
+# Kubernetes extensions that constrain values; the other x-kubernetes-* keywords change how
+# objects are stored (pruning, merging), not which are valid. CEL rules are not evaluated here:
+# the pydantic validators repeat each one (api.CROSS_FIELD_RULES). (types-jsonschema leaves
+# `extend` untyped.)
+_StructuralValidator = validators.extend(  # type: ignore[no-untyped-call]
+    Draft4Validator,
+    {"x-kubernetes-int-or-string": _int_or_string, "x-kubernetes-list-type": _list_type},
+)
+
+# Messages in the API server's words, where jsonschema's would print the whole value.
+_MESSAGES = {
+    "type": "must be of type {}",
+    "maxLength": "may not be longer than {} characters",
+    "maxItems": "must have at most {} items",
+    "maxProperties": "must have at most {} properties",
+    "pattern": "should match '{}'",
+    "enum": "must be one of {}",
+    "minimum": "should be greater than or equal to {}",
+    "maximum": "should be less than or equal to {}",
+}
+
+
+@cache
+def _spec_validator() -> Any:
+    return _StructuralValidator(openapi_schema(SGLangDeploymentSpec))
+
+
+def _path(parts: Any) -> str:
+    text = "spec"
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text
+
+
+def spec_problems(spec: Mapping[str, Any]) -> list[str]:
+    """What the API server refuses in `spec` by the CRD's schema (types, bounds, patterns,
+    required fields, duplicate list items), as `spec.path: message` lines.
+
+    Unknown fields and the CEL rules are left to `api.parse_spec`, which names both."""
+    found = []
+    for error in _spec_validator().iter_errors(dict(spec)):
+        template = _MESSAGES.get(str(error.validator))
+        message = template.format(error.validator_value) if template else error.message
+        found.append(f"{_path(error.absolute_path)}: {message}")
+    return found
 
 
 def render_crd() -> str:

@@ -16,6 +16,8 @@ from conftest import Cluster
 from kubernetes import client
 from story import apply, get_sgld, live_pods, manifest, wait_ready
 
+from sglang_operator.crd import spec_problems
+
 pytestmark = pytest.mark.usefixtures("operator_log_on_failure")
 
 REPO = Path(__file__).resolve().parents[2]
@@ -172,6 +174,46 @@ def test_a_bad_template_is_refused_at_apply_naming_the_field(
 
 
 @pytest.mark.parametrize(
+    "template",
+    [
+        {
+            "spec": {
+                "containers": [{"name": "side", "image": "x", "ports": [{"containerPort": "h"}]}]
+            }
+        },
+        {"spec": {"hostIPC": "yes"}},
+        {"spec": {"volumes": [{"name": "v", "emptyDir": {"sizeLimit": "lots"}}]}},
+        {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "a", "image": "y"}]}},
+        {"spec": {"tolerations": [{"key": "k", "tolerationSeconds": "long"}]}},
+    ],
+)
+def test_render_refuses_what_apply_refuses_naming_the_same_field(
+    cluster: Cluster, namespace: str, template: dict[str, Any]
+) -> None:
+    """`sglang-operator render` checks the pod template's Kubernetes types as the API server
+    does: the field it names is the one `kubectl apply` names."""
+    obj = manifest("bad-types", nodes=1, per_node=1)
+    obj["spec"]["podTemplate"] = template
+    problems = spec_problems(obj["spec"])
+    assert len(problems) == 1, problems
+    field = problems[0].split(": ", 1)[0]
+    assert field in _apply_refused(cluster, namespace, obj)
+
+
+def test_a_dns_policy_that_cannot_find_rank_0_is_refused_at_apply(
+    cluster: Cluster, namespace: str
+) -> None:
+    """Under hostNetwork Kubernetes resolves ClusterFirst with the node's resolver, where rank
+    0's Service name does not exist: refused, rather than silently replaced."""
+    obj = manifest("bad-dns", nodes=2, per_node=1)
+    obj["spec"]["network"] = {"hostNetwork": True}
+    obj["spec"]["podTemplate"] = {"spec": {"dnsPolicy": "ClusterFirst"}}
+    assert "podTemplate.spec.dnsPolicy: with parallelism.nodes > 1" in _apply_refused(
+        cluster, namespace, obj
+    )
+
+
+@pytest.mark.parametrize(
     ("network", "message"),
     [
         ({"glooSocketIfname": "^lo"}, "spec.network.glooSocketIfname"),
@@ -213,6 +255,7 @@ def test_host_network_pods_reserve_sglangs_ports_and_carry_the_template(
     wait_ready(cluster, namespace, "tcp-fallback")
     for pod in live_pods(kube, namespace, "tcp-fallback"):
         assert [c.name for c in pod.spec.containers] == ["sglang", "cache-agent"]
+        assert pod.spec.dns_policy == "ClusterFirstWithHostNet"
         assert pod.metadata.annotations["k8s.v1.cni.cncf.io/networks"] == "roce-net"
         sglang = pod.spec.containers[0]
         assert {(p.name, p.container_port, p.host_port) for p in sglang.ports} == {

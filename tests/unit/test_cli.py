@@ -79,6 +79,37 @@ def test_render_exits_non_zero_with_the_validation_message(
     assert "tiny: spec: parallelism: tp * pp * dp must fit" in captured.err
 
 
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (
+            "{spec: {containers: [{name: side, image: x, ports: [{containerPort: http}]}]}}",
+            "tiny: spec.podTemplate.spec.containers[0].ports[0].containerPort: must be of "
+            "type integer",
+        ),
+        ("{spec: {hostIPC: 'yes'}}", "spec.podTemplate.spec.hostIPC: must be of type boolean"),
+        ("{spec: {containers: [{image: x}]}}", "containers[0]: 'name' is a required property"),
+        (
+            "{spec: {volumes: [{name: v, emptyDir: {sizeLimit: lots}}]}}",
+            "spec.podTemplate.spec.volumes[0].emptyDir.sizeLimit: should match",
+        ),
+        (
+            "{spec: {containers: [{name: a, image: x}, {name: a, image: y}]}}",
+            'spec.podTemplate.spec.containers[1]: duplicate value {"name": "a"}',
+        ),
+    ],
+)
+def test_render_checks_the_pod_templates_kubernetes_types(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], template: str, message: str
+) -> None:
+    path = Path(manifest(tmp_path))
+    path.write_text(path.read_text() + f"  podTemplate: {template}\n")
+    assert main(["render", "-f", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+
+
 def test_render_refuses_other_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "cm.yaml"
     path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import celpy
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from sglang_operator.api import parse_spec
-from sglang_operator.crd import build_crd, default_path, render_crd
+from sglang_operator.crd import build_crd, default_path, render_crd, spec_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 STRUCTURAL_LIMIT = 262_144
@@ -244,3 +245,49 @@ def topology_specs(draw: st.DrawFn) -> dict[str, Any]:
 @given(topology_specs())
 def test_cel_and_pydantic_agree_on_cross_field_rules(spec: dict[str, Any]) -> None:
     assert bool(cel_failures(spec, SPEC_SCHEMA)) == bool(pydantic_failures(spec)), spec
+
+
+@pytest.mark.parametrize(
+    "policy", [None, "Default", "ClusterFirst", "ClusterFirstWithHostNet", "None"]
+)
+@pytest.mark.parametrize("nodes", [None, 1, 2])
+@pytest.mark.parametrize("host_network", [None, False, True])
+def test_cel_and_pydantic_agree_on_the_template_dns_policy(
+    policy: str | None, nodes: int | None, host_network: bool | None
+) -> None:
+    spec: dict[str, Any] = {"model": {"path": "m"}, "podTemplate": {"spec": {}}}
+    if policy:
+        spec["podTemplate"]["spec"]["dnsPolicy"] = policy
+    if nodes:
+        spec["parallelism"] = {"nodes": nodes}
+    if host_network is not None:
+        spec["network"] = {"hostNetwork": host_network}
+    refused = nodes == 2 and (
+        policy == "Default" or (policy == "ClusterFirst" and bool(host_network))
+    )
+    assert bool(cel_failures(spec, SPEC_SCHEMA)) == refused
+    assert bool(pydantic_failures(spec)) == refused
+
+
+def test_examples_pass_the_schema_as_render_checks_it() -> None:
+    for example in sorted((ROOT / "examples").glob("*.yaml")):
+        for doc in yaml.safe_load_all(example.read_text()):
+            assert spec_problems(doc["spec"]) == [], example.name
+
+
+def test_the_schema_check_names_each_bad_field() -> None:
+    spec = {
+        "model": {"path": "m", "cache": {"size": ["1Ti"]}},
+        "replicas": "2",
+        "podTemplate": {
+            "spec": {
+                "tolerations": [{"key": "a"}, {"key": "a"}],
+                "containers": [{"name": "s", "env": [{"name": "A"}, {"name": "A"}]}],
+            }
+        },
+    }
+    assert spec_problems(spec) == [
+        "spec.model.cache.size: must be an integer or a string",
+        "spec.replicas: must be of type integer",
+        'spec.podTemplate.spec.containers[0].env[1]: duplicate value {"name": "A"}',
+    ]

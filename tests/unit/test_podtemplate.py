@@ -248,6 +248,50 @@ def test_shm_as_large_as_the_memory_limit_is_refused() -> None:
     assert spec_with({}, shmSize="16Gi", resources={"limits": {"memory": "64Gi"}})
 
 
+@pytest.mark.parametrize(
+    ("policy", "host_network"), [("Default", False), ("Default", True), ("ClusterFirst", True)]
+)
+def test_a_dns_policy_that_cannot_find_rank_0_is_refused_naming_the_field(
+    policy: str, host_network: bool
+) -> None:
+    message = refusal(
+        {"spec": {"dnsPolicy": policy}},
+        parallelism={"nodes": 2},
+        network={"hostNetwork": host_network},
+    )
+    assert "podTemplate.spec.dnsPolicy: with parallelism.nodes > 1" in message
+
+
+@pytest.mark.parametrize(
+    ("template", "nodes", "host_network", "expected"),
+    [
+        # Under hostNetwork the operator picks the policy that resolves Service names...
+        ({}, 2, True, "ClusterFirstWithHostNet"),
+        # ...but a user's explicit choice stands as written, never silently replaced.
+        (
+            {"dnsPolicy": "None", "dnsConfig": {"nameservers": ["10.96.0.10"]}},
+            2,
+            True,
+            "None",
+        ),
+        ({"dnsPolicy": "ClusterFirst"}, 2, False, "ClusterFirst"),
+        # One node has no rank 0 to look up: any policy works.
+        ({"dnsPolicy": "Default"}, 1, True, "Default"),
+        ({"dnsPolicy": "ClusterFirst"}, 1, True, "ClusterFirst"),
+        ({}, 2, False, None),
+    ],
+)
+def test_the_users_dns_policy_is_kept_as_written(
+    template: dict[str, Any], nodes: int, host_network: bool, expected: str | None
+) -> None:
+    spec = spec_with(
+        {"spec": template}, parallelism={"nodes": nodes}, network={"hostNetwork": host_network}
+    )
+    pod = pod_of(spec)["spec"]
+    assert pod.get("dnsPolicy") == expected
+    assert pod.get("dnsConfig") == template.get("dnsConfig")
+
+
 def test_template_wins_over_conveniences_and_the_operator_over_both() -> None:
     spec = spec_with(
         {
