@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import UnionType
 from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from sglang_operator import groups, naming, runs
-from sglang_operator.api import PHASE_MEANING, Phase, parse_spec
+from sglang_operator.api import (
+    PHASE_MEANING,
+    Phase,
+    SecretKeyRef,
+    SGLangDeploymentSpec,
+    parse_spec,
+)
 from sglang_operator.builders import RankSource, container_env, sglang_args
 from sglang_operator.conditions import ADVICE, CONDITION_TYPES, reasons
 
@@ -144,31 +152,113 @@ def _names() -> list[str]:
     return lines
 
 
-# One spec change each (a dotted path and a value) whose effect the table shows.
-FLAG_SAMPLES: list[tuple[str, Any]] = [
-    ("model.path", "meta-llama/Llama-3.1-8B-Instruct"),
-    ("model.revision", "main"),
-    ("model.servedModelName", "qwen"),
-    ("model.trustRemoteCode", True),
-    ("model.hfTokenSecret", {"name": "hf-token", "key": "token"}),
-    ("model.cache", {"size": "100Gi"}),
-    ("parallelism.tp", 4),
-    ("parallelism.pp", 2),
-    ("parallelism.dp", 2),
-    ("parallelism.ep", 8),
-    ("parallelism.nodes", 2),
-    ("network.distInitPort", 6000),
-    ("network.ncclSocketIfname", "eth0"),
-    ("server.port", 8000),
-    ("server.memFractionStatic", 0.8),
-    ("server.contextLength", 32768),
-    ("server.attentionBackend", "triton"),
-    ("server.disableRadixCache", True),
-    ("server.enableMetrics", False),
-    ("server.apiKeySecret", {"name": "key", "key": "k"}),
-    ("server.extraArgs", ["--chunked-prefill-size", "4096"]),
-    ("rocm.presets", False),
+@dataclass(frozen=True)
+class Sample:
+    """One spec change whose effect the flags table shows: `value` at the dotted `path`, over
+    a spec that also has `context` (for a field that only counts beside another)."""
+
+    path: str
+    value: Any
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+# Every spec field that changes SGLang's command line or its container's environment, with
+# an example value; every other field is in OTHER_FIELDS. A test walks the models and fails
+# on a field in neither, so a new field cannot be left out of the reference.
+FLAG_SAMPLES: list[Sample] = [
+    Sample("model.path", "meta-llama/Llama-3.1-8B-Instruct"),
+    Sample("model.revision", "main"),
+    Sample("model.servedModelName", "qwen"),
+    Sample("model.trustRemoteCode", True),
+    Sample("model.hfTokenSecret", {"name": "hf-token", "key": "token"}),
+    Sample("model.cache.size", "100Gi"),
+    Sample("model.cache.claimName", "model-cache"),
+    Sample("model.cache.mountPath", "/models", {"model": {"cache": {"size": "100Gi"}}}),
+    Sample("gpu.vendor", "nvidia"),
+    Sample("gpu.perNode", 4),
+    Sample("parallelism.tp", 4),
+    Sample("parallelism.pp", 2),
+    Sample("parallelism.dp", 2),
+    Sample("parallelism.ep", 8),
+    Sample("parallelism.nodes", 2),
+    Sample("mode", "offline"),
+    Sample("network.distInitPort", 6000),
+    Sample("network.hostNetwork", True),
+    Sample("network.ncclSocketIfname", "^lo,docker"),
+    Sample("network.glooSocketIfname", "eth0"),
+    Sample("network.ipFamily", "IPv6"),
+    Sample("network.clusterDomain", "cluster.example"),
+    Sample("server.port", 8000),
+    Sample("server.memFractionStatic", 0.8),
+    Sample("server.contextLength", 32768),
+    Sample("server.attentionBackend", "triton"),
+    Sample("server.disableRadixCache", True),
+    Sample("server.enableMetrics", False),
+    Sample("server.apiKeySecret", {"name": "key", "key": "k"}),
+    Sample("server.extraArgs", ["--chunked-prefill-size", "4096"]),
+    Sample("env", [{"name": "NCCL_IB_HCA", "value": "mlx5_0"}]),
+    Sample("rocm.presets", False),
 ]
+
+# The fields that change neither, and what they change instead; a path ending in `.*` stands
+# for every field below it.
+OTHER_FIELDS: dict[str, str] = {
+    "model.cache.storageClassName": "the created weights claim",
+    "model.cache.accessMode": "the created weights claim",
+    "model.cache.whenDeleted": "the created weights claim's owner (kept or deleted with the "
+    "deployment)",
+    "image": "the SGLang container's image",
+    "imagePullPolicy": "the SGLang container",
+    "imagePullSecrets": "the pods",
+    "gpu.resourceName": "the GPU resource the container requests",
+    "replicas": "how many groups (StatefulSets) there are",
+    "resources.requests": "the SGLang container's resources",
+    "resources.limits": "the SGLang container's resources",
+    "shmSize": "the /dev/shm volume",
+    "nodeSelector": "the pods' placement",
+    "tolerations": "the pods' placement",
+    "affinity": "the pods' placement",
+    "priorityClassName": "the pods' placement",
+    "schedulerName": "the pods' placement",
+    "podAnnotations": "the pods' metadata",
+    "podLabels": "the pods' metadata",
+    "podTemplate": "the pods (merged over them)",
+    "network.rdmaResourceName": "the RDMA resource the container requests, and IPC_LOCK",
+    "network.rdmaCount": "the RDMA resource the container requests",
+    "probes.*": "the SGLang container's probes",
+    "benchmark.*": "the benchmark Job",
+    "offline.*": "the offline Job's workload (sglang.benchmark.offline_throughput's flags)",
+}
+
+# Models whose fields are set together, so the table treats them as one field.
+_ATOMIC: tuple[type[BaseModel], ...] = (SecretKeyRef,)
+
+
+def spec_fields(model: type[BaseModel] = SGLangDeploymentSpec, prefix: str = "") -> list[str]:
+    """The dotted wire path of every field of the spec; a nested model (`X` or `X | None`, not
+    a list of them) is walked."""
+    found: list[str] = []
+    for name, info in model.model_fields.items():
+        path = prefix + (info.alias or name)
+        kinds = get_args(info.annotation) if isinstance(info.annotation, UnionType) else ()
+        nested = [
+            t
+            for t in (*kinds, info.annotation)
+            if isinstance(t, type) and issubclass(t, BaseModel) and not issubclass(t, _ATOMIC)
+        ]
+        found += spec_fields(nested[0], path + ".") if nested else [path]
+    return found
+
+
+def unlisted_fields() -> list[str]:
+    """Spec fields neither in FLAG_SAMPLES nor in OTHER_FIELDS (none, or a test fails)."""
+    listed = {sample.path for sample in FLAG_SAMPLES} | set(OTHER_FIELDS)
+    return [
+        path
+        for path in spec_fields()
+        if path not in listed
+        and not any(path.startswith(p.removesuffix("*")) for p in listed if p.endswith(".*"))
+    ]
 
 
 def _nested(path: str, value: Any) -> dict[str, Any]:
@@ -222,6 +312,15 @@ def _key(cell: str) -> str:
     return cell.removeprefix("no ").strip("`").split(" ")[0].split("=")[0]
 
 
+def _context_text(context: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths a sample's context sets."""
+    found: list[str] = []
+    for key, value in context.items():
+        path = prefix + key
+        found += _context_text(value, path + ".") if isinstance(value, dict) else [path]
+    return found
+
+
 def _quick_reference() -> list[str]:
     # Each field is shown against a one-pod and a two-pod copy: some (the rendezvous port)
     # only matter with several nodes.
@@ -242,23 +341,35 @@ def _quick_reference() -> list[str]:
         "| Field | Example | Flags | Environment |",
         "|---|---|---|---|",
     ]
-    for path, value in FLAG_SAMPLES:
+    for sample in FLAG_SAMPLES:
         flags: list[str] = []
         env: list[str] = []
         for base in bases:
-            raw = _merge(base, _nested(path, value))
+            before = _merge(base, sample.context)
             try:
-                after = _effect(raw)
+                changes = _changes(
+                    _effect(before), _effect(_merge(before, _nested(sample.path, sample.value)))
+                )
             except ValidationError:
                 continue  # not allowed with this base (dp > 1 needs one node)
-            new_flags, new_env = _changes(_effect(base), after)
+            new_flags, new_env = changes
             # The first base's value of a flag or variable wins (the one-pod copy).
             flags += [f for f in new_flags if _key(f) not in {_key(g) for g in flags}]
             env += [e for e in new_env if _key(e) not in {_key(g) for g in env}]
+        example = f"`{json.dumps(sample.value)}`"
+        if sample.context:
+            example += " with " + ", ".join(f"`{p}`" for p in _context_text(sample.context))
         lines.append(
-            f"| `{path}` | `{json.dumps(value)}` | {', '.join(flags) or '-'} | "
-            f"{', '.join(env) or '-'} |"
+            f"| `{sample.path}` | {example} | {', '.join(flags) or '-'} | {', '.join(env) or '-'} |"
         )
+    lines += [
+        "",
+        "The other fields change neither:",
+        "",
+        "| Field | Changes |",
+        "|---|---|",
+    ]
+    lines += [f"| `{path}` | {what} |" for path, what in OTHER_FIELDS.items()]
     return [*lines, ""]
 
 

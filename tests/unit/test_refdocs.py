@@ -32,5 +32,34 @@ def test_restart_timing_is_the_healing_schedule() -> None:
 def test_quick_reference_comes_from_the_builders() -> None:
     text = refdocs.render()
     assert "| `parallelism.pp` | `2` | `--tp-size 4`, `--pp-size 2` | - |" in text
-    assert "`NCCL_SOCKET_IFNAME=eth0`" in text
     assert "name-0-0.name-0-hs.NAMESPACE.svc.cluster.local:6000" in text
+
+
+def test_every_spec_field_is_in_the_flags_table_or_says_what_it_changes() -> None:
+    # Walks the models: a new field that is in neither list fails here.
+    assert refdocs.unlisted_fields() == []
+    samples = [sample.path for sample in refdocs.FLAG_SAMPLES]
+    assert len(set(samples)) == len(samples)
+    fields = set(refdocs.spec_fields())
+    assert set(samples) <= fields
+    assert not set(samples) & set(refdocs.OTHER_FIELDS)
+    for path in refdocs.OTHER_FIELDS:
+        prefix = path.removesuffix("*")
+        assert path in fields or any(f.startswith(prefix) for f in fields), path
+
+
+def test_every_sampled_field_changes_a_flag_or_a_variable() -> None:
+    # A field listed in the table whose sample changes nothing belongs in OTHER_FIELDS.
+    text = refdocs.render()
+    for sample in refdocs.FLAG_SAMPLES:
+        row = next(line for line in text.splitlines() if line.startswith(f"| `{sample.path}` |"))
+        assert not row.endswith("| - | - |"), row
+
+
+def test_the_network_fields_reach_sglang_and_its_environment() -> None:
+    text = refdocs.render()
+    assert '| `network.glooSocketIfname` | `"eth0"` | - | `GLOO_SOCKET_IFNAME=eth0` |' in text
+    assert '| `network.ipFamily` | `"IPv6"` | `--host ::` | - |' in text
+    assert "`NCCL_SOCKET_IFNAME=^lo,docker`" in text
+    assert "| `network.hostNetwork` | `true` | `--nccl-port 5000` | - |" in text
+    assert "`MASTER_ADDR=name-0-0.name-0-hs.NAMESPACE.svc.cluster.example`" in text
