@@ -7,11 +7,11 @@ the API server enforces (a unit test regenerates and diffs it).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from sglang_operator import API_GROUP, API_VERSION, KIND
 from sglang_operator.crd import build_crd
+from sglang_operator.generated import GeneratedFile, table_cell
 
 Schema = dict[str, Any]
 
@@ -38,10 +38,6 @@ def _type(schema: Schema) -> str:
     return str(kind)
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
-
-
 # Schemas that are Kubernetes' own (see podtemplate.py): `kubectl explain` and the Kubernetes
 # API reference describe them field by field; listing them here would only copy that.
 KUBERNETES_SCHEMAS = {
@@ -65,12 +61,12 @@ def _objects(path: str, schema: Schema) -> list[tuple[str, Schema]]:
 def _section(path: str, schema: Schema) -> list[str]:
     lines = [f"### `{path}`", ""]
     if schema.get("description"):
-        lines += [_cell(schema["description"]), ""]
+        lines += [table_cell(schema["description"]), ""]
     required = set(schema.get("required") or [])
     lines += ["| Field | Type | Description |", "|---|---|---|"]
     for name, prop in schema["properties"].items():
         mark = " (required)" if name in required else ""
-        description = _cell(prop.get("description", ""))
+        description = table_cell(prop.get("description", ""))
         reference = KUBERNETES_SCHEMAS.get(f"{path}.{name}")
         if reference:
             description += f" Its fields: `kubectl explain sgld.{path}.{name}`, or {reference}."
@@ -78,7 +74,7 @@ def _section(path: str, schema: Schema) -> list[str]:
     rules = schema.get("x-kubernetes-validations") or []
     if rules:
         lines += ["", "Rules checked at `kubectl apply`:", ""]
-        lines += [f"- {_cell(r['message'])}" for r in rules]
+        lines += [f"- {table_cell(r['message'])}" for r in rules]
     return [*lines, ""]
 
 
@@ -96,12 +92,4 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def default_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "docs" / "api.md"
-
-
-def write(path: Path | None = None) -> Path:
-    target = path or default_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render())
-    return target
+FILE = GeneratedFile("docs/api.md", render)

@@ -22,13 +22,14 @@ from sglang_operator import (
     KIND,
     apidocs,
     benchmark,
+    crd,
     metrics,
     podtemplate,
     refdocs,
 )
 from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
-from sglang_operator.crd import render_crd, spec_problems, write_crd
+from sglang_operator.generated import GeneratedFile
 
 Body = Callable[[argparse.Namespace], int]
 Argument = tuple[tuple[str, ...], dict[str, Any]]
@@ -113,7 +114,7 @@ def render_documents(documents: list[Any], namespace: str | None) -> list[dict[s
         raw = doc.get("spec") or {}
         # As the API server checks: the CRD's schema (which alone knows the pod template's
         # Kubernetes types), then the rules.
-        problems = spec_problems(raw)
+        problems = crd.spec_problems(raw)
         if problems:
             raise UsageError(f"{name}: " + "; ".join(problems))
         try:
@@ -137,32 +138,34 @@ def _render(args: argparse.Namespace) -> int:
     return 0
 
 
-@subcommand(
-    "crd",
-    "write the CustomResourceDefinition (to crds/ of the checkout, or print it with -)",
-    arg("path", nargs="?", help="output file; - prints to stdout"),
-)
-def _crd(args: argparse.Namespace) -> int:
-    return _generated(args.path, render_crd, write_crd)
+def _write_generated(file: GeneratedFile) -> Body:
+    """The body of a subcommand that writes a generated file: printed with `-`, else written to
+    the given path or its place in the checkout."""
+
+    def body(args: argparse.Namespace) -> int:
+        if args.path == "-":
+            sys.stdout.write(file.render())
+        else:
+            print(file.write(Path(args.path) if args.path else None))
+        return 0
+
+    return body
 
 
-@subcommand(
-    "api-docs",
-    "write the API reference generated from the models (to docs/api.md, or print it with -)",
-    arg("path", nargs="?", help="output file; - prints to stdout"),
-)
-def _api_docs(args: argparse.Namespace) -> int:
-    return _generated(args.path, apidocs.render, apidocs.write)
-
-
-@subcommand(
-    "reference-docs",
-    "write the status, names and flags reference generated from the code (to "
-    "docs/reference.md, or print it with -)",
-    arg("path", nargs="?", help="output file; - prints to stdout"),
-)
-def _reference_docs(args: argparse.Namespace) -> int:
-    return _generated(args.path, refdocs.render, refdocs.write)
+for _name, _what, _file in (
+    ("crd", "the CustomResourceDefinition", crd.FILE),
+    ("api-docs", "the API reference generated from the models", apidocs.FILE),
+    (
+        "reference-docs",
+        "the status, names and flags reference generated from the code",
+        refdocs.FILE,
+    ),
+):
+    subcommand(
+        _name,
+        f"write {_what} (to {_file.relative_path} of the checkout, or print it with -)",
+        arg("path", nargs="?", help="output file; - prints to stdout"),
+    )(_write_generated(_file))
 
 
 @subcommand(
@@ -172,17 +175,6 @@ def _reference_docs(args: argparse.Namespace) -> int:
 )
 def _pod_template_schema(args: argparse.Namespace) -> int:
     print(podtemplate.write(openapi=Path(args.openapi) if args.openapi else None))
-    return 0
-
-
-def _generated(
-    path: str | None, render: Callable[[], str], write: Callable[[Path | None], Path]
-) -> int:
-    """A generated file: printed with `-`, else written to `path` or its place in the checkout."""
-    if path == "-":
-        sys.stdout.write(render())
-    else:
-        print(write(Path(path) if path else None))
     return 0
 
 

@@ -30,6 +30,7 @@ from jsonschema import Draft4Validator, ValidationError, validators
 
 from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from sglang_operator.api import SGLangDeploymentSpec, SGLangDeploymentStatus
+from sglang_operator.generated import GeneratedFile
 
 CRD_NAME = f"{PLURAL}.{API_GROUP}"
 CRD_FILE = f"{CRD_NAME}.yaml"
@@ -290,18 +291,7 @@ def render_crd() -> str:
     return HEADER + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
 
 
-def default_path() -> Path:
-    """crds/<name>.yaml of the source checkout."""
-    return Path(__file__).resolve().parents[2] / "crds" / CRD_FILE
-
-
-def write_crd(path: Path | None = None) -> Path:
-    """Write the CRD (to crds/ by default) and return the path written."""
-    target = path or default_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render_crd())
-    return target
-
+FILE = GeneratedFile(f"crds/{CRD_FILE}", render_crd)
 
 if __name__ == "__main__":
-    print(write_crd(Path(sys.argv[1]) if len(sys.argv) > 1 else None))
+    print(FILE.write(Path(sys.argv[1]) if len(sys.argv) > 1 else None))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import UnionType
 from typing import Any, get_args
 
@@ -28,6 +27,7 @@ from sglang_operator.api import (
 )
 from sglang_operator.builders import RankSource, container_env, sglang_args
 from sglang_operator.conditions import ADVICE, CONDITION_TYPES, reasons
+from sglang_operator.generated import GeneratedFile, table_cell
 
 HEADER = """# Reference: status, names and flags
 
@@ -39,10 +39,6 @@ NAME = "name"
 EXAMPLE_GROUP = 0
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
-
-
 def _seconds(delta: Any) -> str:
     total = int(delta.total_seconds())
     return f"{total // 60} min" if total >= 60 and total % 60 == 0 else f"{total} s"
@@ -50,7 +46,7 @@ def _seconds(delta: Any) -> str:
 
 def _phases() -> list[str]:
     lines = ["## Phases (`status.phase`)", "", "| Phase | Meaning |", "|---|---|"]
-    lines += [f"| `{p}` | {_cell(PHASE_MEANING[p])} |" for p in get_args(Phase)]
+    lines += [f"| `{p}` | {table_cell(PHASE_MEANING[p])} |" for p in get_args(Phase)]
     return [*lines, ""]
 
 
@@ -69,7 +65,7 @@ def _conditions() -> list[str]:
     ]
     for reason in reasons():
         advice = ADVICE[reason]
-        lines.append(f"| `{reason}` | {_cell(advice.meaning)} | {_cell(advice.action)} |")
+        lines.append(f"| `{reason}` | {table_cell(advice.meaning)} | {table_cell(advice.action)} |")
     return [*lines, ""]
 
 
@@ -389,12 +385,4 @@ def render() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def default_path() -> Path:
-    return Path(__file__).resolve().parents[2] / "docs" / "reference.md"
-
-
-def write(path: Path | None = None) -> Path:
-    target = path or default_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(render())
-    return target
+FILE = GeneratedFile("docs/reference.md", render)

@@ -18,9 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import story
 from conftest import REPO, Cluster
 
-from sglang_operator import API_GROUP, API_VERSION
 from tiny_tokenizer import build_tokenizer
 
 NODE_SCRIPT = REPO / "hack" / "node.sh"
@@ -119,21 +119,17 @@ def real_node(cluster: Cluster) -> Iterator[RealNode]:
 def manifest(name: str, node: RealNode, *, nodes: int = 2, per_node: int = 1) -> dict[str, Any]:
     """A small deployment for the real node: the stand-in image, never pulled, tolerating
     the node's taint; no CPU requests (two cores are all the node has)."""
-    return {
-        "apiVersion": f"{API_GROUP}/{API_VERSION}",
-        "kind": "SGLangDeployment",
-        "metadata": {"name": name},
-        "spec": {
-            "model": {"path": "Qwen/Qwen2.5-0.5B-Instruct"},
+    obj = story.manifest(name, nodes=nodes, per_node=per_node)
+    obj["spec"].update(
+        {
             "image": node.image,
             "imagePullPolicy": "Never",
-            "gpu": {"vendor": "amd", "perNode": per_node},
-            "parallelism": {"nodes": nodes},
             "nodeSelector": {node.label: "true"},
             "tolerations": [{"key": node.label, "operator": "Exists", "effect": "NoSchedule"}],
             "shmSize": "64Mi",
-        },
-    }
+        }
+    )
+    return obj
 
 
 class SGLangVolume:

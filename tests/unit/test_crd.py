@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from sglang_operator.api import parse_spec
-from sglang_operator.crd import build_crd, default_path, render_crd, spec_problems
+from sglang_operator.crd import FILE, build_crd, render_crd, spec_problems
 
 ROOT = Path(__file__).resolve().parents[2]
 STRUCTURAL_LIMIT = 262_144
@@ -45,7 +45,7 @@ def nodes(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str,
 
 def test_committed_crd_is_regenerated_output() -> None:
     committed = ROOT / "crds" / "sglangdeployments.sglang-operator.io.yaml"
-    assert default_path() == committed
+    assert FILE.path == committed
     assert committed.read_text() == render_crd(), "run `sglang-operator crd` and commit"
 
 

@@ -9,7 +9,7 @@ from sglang_operator.conditions import ADVICE, reasons
 
 
 def test_committed_reference_is_regenerated_output() -> None:
-    committed = refdocs.default_path()
+    committed = refdocs.FILE.path
     assert committed.read_text() == refdocs.render(), "run `sglang-operator reference-docs`"
 
 
