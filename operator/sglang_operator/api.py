@@ -821,11 +821,9 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
             f"!has(t.dnsPolicy) || {_NODES} == 1 || !(t.dnsPolicy == 'Default' || "
             f"(t.dnsPolicy == 'ClusterFirst' && {_HOST_NETWORK}))"
         ),
-        message="podTemplate.spec.dnsPolicy: with parallelism.nodes > 1 every rank looks up "
-        "rank 0's cluster DNS name, which Default (the node's resolver) cannot resolve, nor "
-        "ClusterFirst under network.hostNetwork (Kubernetes then falls back to Default); use "
-        "ClusterFirstWithHostNet (the operator's choice under hostNetwork), ClusterFirst "
-        "without hostNetwork, or None with a dnsConfig naming the cluster's DNS",
+        message="podTemplate.spec.dnsPolicy: with parallelism.nodes > 1 ranks resolve rank 0's "
+        "Service name, which Default cannot, nor ClusterFirst under network.hostNetwork; use "
+        "ClusterFirstWithHostNet, ClusterFirst without hostNetwork, or None with a dnsConfig",
         check=lambda s: (
             s.parallelism.nodes == 1
             or _template_pod(s).get("dnsPolicy")

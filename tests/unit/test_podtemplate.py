@@ -478,6 +478,9 @@ def user_additions(draw: st.DrawFn) -> dict[str, Any]:
         pod["serviceAccountName"] = draw(_names)
     if draw(st.booleans()):
         pod["tolerations"] = [{"key": draw(_names), "operator": "Exists"}]
+    if draw(st.booleans()):
+        pod["dnsPolicy"] = "None"
+        pod["dnsConfig"] = {"nameservers": ["10.96.0.10"], "searches": [draw(_names)]}
     return {"metadata": {"annotations": {"k8s.v1.cni.cncf.io/networks": draw(_names)}}, "spec": pod}
 
 
@@ -505,7 +508,7 @@ def test_what_a_user_adds_reaches_the_statefulset(
         "name": "NCCL_IB_HCA",
         "value": template["spec"]["containers"][0]["env"][0]["value"],
     } in sglang["env"]
-    for field in ("hostIPC", "runtimeClassName", "serviceAccountName"):
+    for field in ("hostIPC", "runtimeClassName", "serviceAccountName", "dnsPolicy", "dnsConfig"):
         if field in template["spec"]:
             assert pod["spec"][field] == template["spec"][field]
     for toleration in template["spec"].get("tolerations", []):
