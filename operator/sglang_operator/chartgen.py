@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from sglang_operator import API_GROUP, KIND
+from sglang_operator import API_GROUP, KIND, podtemplate
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "helm" / "sglang-operator"
@@ -43,10 +43,10 @@ ARGOCD_CM = ROOT / "argocd" / "argocd-cm.yaml"
 INSTALL_RELEASE = "sglang-operator"
 INSTALL_NAMESPACE = "sglang-operator"
 
-# The Kubernetes version `helm template` renders for. Passed explicitly because a helm built
-# from source without helm's own ldflags assumes v1.20, below the chart's kubeVersion; this is
-# the release hack/cluster.sh runs the tests on.
-KUBE_VERSION = "v1.35.0"
+# The Kubernetes version `helm template` renders for: the project's (the pod template's and
+# the test cluster's). Passed explicitly because a helm built from source without helm's own
+# ldflags assumes v1.20, below the chart's kubeVersion.
+KUBE_VERSION = podtemplate.K8S_VERSION
 
 OPERATOR_IMAGE_REPOSITORY = "ghcr.io/sglang-operator/sglang-operator"
 DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
