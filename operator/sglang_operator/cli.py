@@ -7,6 +7,7 @@ arguments and a body taking the parsed namespace and returning the exit code.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,13 @@ from sglang_operator import (
     podtemplate,
     refdocs,
 )
-from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
+from sglang_operator.api import (
+    DNS_SUBDOMAIN_RE,
+    MAX_NAME,
+    SGLangDeploymentSpec,
+    format_validation_error,
+    parse_spec,
+)
 from sglang_operator.builders import desired_objects
 from sglang_operator.generated import GeneratedFile
 
@@ -105,6 +112,15 @@ def render_documents(documents: list[Any], namespace: str | None) -> list[dict[s
         name = metadata.get("name")
         if not name:
             raise UsageError("metadata.name is required")
+        if (
+            not isinstance(name, str)
+            or len(name) > MAX_NAME
+            or not re.match(DNS_SUBDOMAIN_RE, name)
+        ):
+            raise UsageError(
+                f"metadata.name: {name!r} is not a lowercase RFC 1123 subdomain (a-z, 0-9, '-' "
+                f"and '.', at most {MAX_NAME} characters), as Kubernetes requires"
+            )
         own_namespace = metadata.get("namespace")
         if namespace and own_namespace and namespace != own_namespace:
             raise UsageError(

@@ -16,6 +16,7 @@ from conftest import Cluster
 from kubernetes import client
 from story import apply, get_sgld, live_pods, manifest, wait_ready
 
+from sglang_operator.cli import UsageError, render_documents
 from sglang_operator.crd import spec_problems
 
 pytestmark = pytest.mark.usefixtures("operator_log_on_failure")
@@ -198,6 +199,16 @@ def test_render_refuses_what_apply_refuses_naming_the_same_field(
     assert len(problems) == 1, problems
     field = problems[0].split(": ", 1)[0]
     assert field in _apply_refused(cluster, namespace, obj)
+
+
+@pytest.mark.parametrize("name", ["Tiny", "tiny_model"])
+def test_render_refuses_the_names_apply_refuses(
+    cluster: Cluster, namespace: str, name: str
+) -> None:
+    obj = manifest(name, nodes=1, per_node=1)
+    assert "metadata.name" in _apply_refused(cluster, namespace, obj)
+    with pytest.raises(UsageError, match=r"metadata\.name: "):
+        render_documents([obj], namespace)
 
 
 def test_a_dns_policy_that_cannot_find_rank_0_is_refused_at_apply(

@@ -110,6 +110,16 @@ def test_render_checks_the_pod_templates_kubernetes_types(
     assert message in captured.err
 
 
+@pytest.mark.parametrize("name", ["Tiny", "tiny_model", "-tiny", "a" * 254])
+def test_render_refuses_a_name_kubernetes_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    path = Path(manifest(tmp_path))
+    path.write_text(path.read_text().replace("name: tiny", f"name: {name}"))
+    assert main(["render", "-f", str(path)]) == 1
+    assert "metadata.name: " in capsys.readouterr().err
+
+
 def test_render_refuses_other_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "cm.yaml"
     path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
