@@ -111,8 +111,9 @@ def _stand_in_model_dir() -> str:
     return str(path)
 
 
-def _check_server_args(server_args: ServerArgs) -> None:
-    """Run SGLang's resolution and start-up checks on a copy aimed at the stand-in model."""
+def _check_server_args(server_args: ServerArgs) -> ServerArgs:
+    """Run SGLang's resolution and start-up checks on a copy aimed at the stand-in model;
+    returns the resolved copy."""
     copy = msgspec.structs.replace(
         server_args,
         model_path=_stand_in_model_dir(),
@@ -123,6 +124,7 @@ def _check_server_args(server_args: ServerArgs) -> None:
         copy.check_server_args()
     except (AssertionError, ValueError) as error:
         raise SGLangArgumentError(f"{type(error).__name__}: {error}") from error
+    return copy
 
 
 def parse_launch_server(argv: list[str]) -> ServerArgs:
@@ -134,6 +136,14 @@ def parse_launch_server(argv: list[str]) -> ServerArgs:
         server_args = prepare_server_args(list(argv))
         _check_server_args(server_args)
     return server_args
+
+
+def resolve_launch_server(argv: list[str]) -> ServerArgs:
+    """argv as after `python3 -m sglang.launch_server`; the record as SGLang resolves it
+    (read derived settings through sglang's `resolving_view`)."""
+    parse_launch_server(argv)
+    with _isolated_process_state():
+        return _check_server_args(prepare_server_args(list(argv)))
 
 
 def parse_bench_serving(argv: list[str]) -> argparse.Namespace:

@@ -9,9 +9,11 @@ places no second pod needing the same host port there). The facts, from SGLang 0
 - `--nccl-port`: torch's TCPStore on a single node (picked at random below the ephemeral
   range unless given; the operator pins it to the dist-init port under hostNetwork, where a
   random port could collide with another pod of the node);
-- with `--enable-dp-attention`, six ZMQ ports from anchor + 1 (anchor - 7 if that passes
-  65535), the anchor being the dist-init port with several nodes and `--port` + 233 on one
-  node (`--port` - 233 past 65535);
+- with attention data parallelism (`--attn-dp-size` > 1, or the deprecated
+  `--enable-dp-attention` beside `--dp-size` > 1: `arg_groups/parallel_hook.py`
+  handle_deprecated_dp_attention, `runtime_context.py` attn_dp_enabled_of), six ZMQ ports
+  from anchor + 1 (anchor - 7 if that passes 65535), the anchor being the dist-init port
+  with several nodes and `--port` + 233 on one node (`--port` - 233 past 65535);
 - `--disaggregation-bootstrap-port` (default 8998) with `--disaggregation-mode prefill`;
 - `--grpc-port` and `--gated-launch-port` when given.
 
@@ -28,14 +30,21 @@ DEFAULT_PD_BOOTSTRAP_PORT = 8998
 MAX_PORT = 65535
 
 
-def flag_value(args: Sequence[str], flag: str) -> str | None:
-    """The value of `flag` in an argparse command line (`--f v` or `--f=v`; the last wins)."""
+# One option's spellings (SGLang's aliases).
+ATTN_DP_SIZE = ("--attn-dp-size", "--attention-data-parallel-size")
+DP_SIZE = ("--dp-size", "--data-parallel-size")
+
+
+def flag_value(args: Sequence[str], *flags: str) -> str | None:
+    """The value of an option in an argparse command line, given its spellings `flags`
+    (`--f v` or `--f=v`; the last occurrence of any spelling wins)."""
     value = None
     for i, arg in enumerate(args):
-        if arg == flag and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
+        for flag in flags:
+            if arg == flag and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(flag + "="):
+                value = arg.split("=", 1)[1]
     return value
 
 
@@ -45,6 +54,14 @@ def has_flag(args: Sequence[str], flag: str) -> bool:
 
 def _int(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
+
+
+def attention_dp(args: Sequence[str]) -> bool:
+    """Whether SGLang runs attention data parallelism (ZMQ over TCP) with these arguments."""
+    size = _int(flag_value(args, *ATTN_DP_SIZE)) or 1
+    if size == 1 and has_flag(args, "--enable-dp-attention"):
+        size = _int(flag_value(args, *DP_SIZE)) or 1
+    return size > 1
 
 
 def listen_ports(
@@ -60,7 +77,7 @@ def listen_ports(
     nccl = _int(flag_value(args, "--nccl-port"))
     if nccl is not None:
         found.append(("nccl", nccl))
-    if has_flag(args, "--enable-dp-attention"):
+    if attention_dp(args):
         anchor = dist_init_port
         if nodes == 1:
             anchor = port + ZMQ_TCP_PORT_DELTA

@@ -6,7 +6,10 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from sglang.srt.arg_groups.model_override_base import resolving_view
+from sglang.srt.runtime_context import attn_dp_enabled_of
 
+from sglang_cli import resolve_launch_server
 from sglang_operator import advice, ports
 from sglang_operator.api import SGLangDeploymentSpec, parse_spec
 from sglang_operator.builders import GLOO_IFNAME_SCRIPT, statefulset
@@ -79,13 +82,38 @@ def test_host_network_declares_every_port_sglang_binds() -> None:
 
 
 def test_dp_attention_ports_follow_sglangs_arithmetic() -> None:
-    multi = ports.listen_ports(["--enable-dp-attention"], port=30000, dist_init_port=5000, nodes=2)
+    dp_attention = ["--attn-dp-size", "8"]
+    multi = ports.listen_ports(dp_attention, port=30000, dist_init_port=5000, nodes=2)
     assert [n for _, n in multi][2:] == list(range(5001, 5007))
-    single = ports.listen_ports(["--enable-dp-attention"], port=30000, dist_init_port=5000, nodes=1)
+    single = ports.listen_ports(dp_attention, port=30000, dist_init_port=5000, nodes=1)
     assert [n for _, n in single][2:] == list(range(30234, 30240))
-    top = ports.listen_ports(["--enable-dp-attention"], port=30000, dist_init_port=65533, nodes=2)
+    top = ports.listen_ports(dp_attention, port=30000, dist_init_port=65533, nodes=2)
     assert [n for _, n in top][2:] == list(range(65526, 65532))
     assert ports.flag_value(["--nccl-port=7", "--nccl-port", "8"], "--nccl-port") == "8"
+    assert ports.flag_value(["--dp-size", "2", "--data-parallel-size=4"], *ports.DP_SIZE) == "4"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--attn-dp-size", "8"],
+        ["--attention-data-parallel-size=4"],
+        ["--attn-dp-size", "1"],
+        ["--enable-dp-attention"],
+        ["--enable-dp-attention", "--dp-size", "4"],
+        ["--enable-dp-attention", "--data-parallel-size", "2"],
+        ["--enable-dp-attention", "--attn-dp-size", "2"],
+        ["--dp-size", "4"],
+    ],
+)
+def test_attention_dp_is_read_as_sglang_reads_it(extra: list[str]) -> None:
+    """Whether attention DP runs (and binds its ZMQ ports) is what SGLang itself resolves
+    from the same arguments: its parser, its deprecated spellings, its aliases."""
+    resolved = resolve_launch_server(["--model-path", "m", "--tp-size", "8", *extra])
+    expected = attn_dp_enabled_of(resolving_view(resolved))
+    assert ports.attention_dp(extra) == expected
+    declared = ports.listen_ports(extra, port=30000, dist_init_port=5000, nodes=1)
+    assert any(name.startswith("zmq-") for name, _ in declared) == expected
 
 
 def test_probe_defaults_stay_and_overrides_apply() -> None:
