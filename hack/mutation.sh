@@ -9,11 +9,14 @@
 # mutmut names modules after their path under ./ or src/ only, and the package lives in
 # operator/, so each run works in a throwaway copy where operator/ is src/. Per module it
 # prints mutmut's counts and the surviving mutants; `MUTATION_KEEP=1` keeps the copies
-# (then `cd <copy> && mutmut show <mutant>` shows a mutant's diff).
+# (then `cd <copy> && mutmut show <mutant>` shows a mutant's diff). `MUTATION_JOBS=N` caps
+# mutmut's parallel test processes (default: one per CPU, mutmut's own default); on a shared
+# machine run `MUTATION_JOBS=1 nice -n 19 hack/mutation.sh ...` so it only takes idle CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
 mutmut=${MUTMUT:-$repo/.venv/bin/mutmut}
+jobs=${MUTATION_JOBS:-$(nproc)}
 
 # module -> its unit tests (the table in docs/testing.md lists the same modules)
 declare -A TESTS=(
@@ -51,7 +54,7 @@ pytest_add_cli_args_test_selection = $(toml_list $tests)" "$work/pyproject.toml"
 
     echo "== $module.py against ${tests}"
     start=$(date +%s)
-    (cd "$work" && "$mutmut" run >"$work/run.log" 2>&1) || {
+    (cd "$work" && "$mutmut" run --max-children "$jobs" >"$work/run.log" 2>&1) || {
         tail -n 30 "$work/run.log" >&2
         exit 1
     }

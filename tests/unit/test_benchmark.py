@@ -761,3 +761,93 @@ def test_a_success_summary_is_read_field_by_field() -> None:
         "completedAt": "2026-11-27T12:00:00Z",
         "generation": 9,
     }
+
+
+# ---- scheduling, cache, rank 0's address and datasets, literally -----------------------------
+
+
+def test_the_serving_benchmark_pod_takes_the_servers_scheduling_and_reads_the_cache() -> None:
+    s = spec(
+        model={"path": "org/model", "cache": {"size": "200Gi", "mountPath": "/models"}},
+        nodeSelector={"node.kubernetes.io/instance-type": "mi300x"},
+        tolerations=[{"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        benchmark={"enabled": True},
+    )
+    pod = benchmark_job(s, "llama", NS, 1)["spec"]["template"]["spec"]
+    container = only_container({"spec": {"template": {"spec": pod}}})
+
+    assert pod["nodeSelector"] == {"node.kubernetes.io/instance-type": "mi300x"}
+    assert pod["tolerations"] == [
+        {"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert pod["volumes"] == [
+        {"name": "reporter", "configMap": {"name": "llama-bench-reporter"}},
+        {"name": "results", "emptyDir": {}},
+        {"name": "weights", "persistentVolumeClaim": {"claimName": "llama-weights"}},
+    ]
+    assert container["volumeMounts"] == [
+        {"name": "reporter", "mountPath": "/opt/sglang-operator", "readOnly": True},
+        {"name": "results", "mountPath": "/results"},
+        {"name": "weights", "mountPath": "/models"},
+    ]
+    assert container["env"] == [{"name": "HF_HOME", "value": "/models"}]
+
+
+def test_the_serving_benchmark_reads_a_dataset_file_by_name_and_path() -> None:
+    s = spec(
+        benchmark={
+            "enabled": True,
+            "datasetName": "sharegpt",
+            "datasetPath": "/data/sharegpt.json",
+            "numPrompts": 20,
+            "randomInputLen": 128,
+            "randomOutputLen": 64,
+            "randomRangeRatio": 0.5,
+        }
+    )
+    _, command, _ = split(benchmark_job(s, "llama", NS, 1))
+
+    assert command[command.index("--dataset-name") : command.index("--warmup-requests")] == [
+        "--dataset-name", "sharegpt",
+        "--dataset-path", "/data/sharegpt.json",
+        "--num-prompts", "20",
+        "--random-input-len", "128",
+        "--random-output-len", "64",
+        "--random-range-ratio", "0.5",
+    ]  # fmt: skip
+
+
+def test_every_offline_rank_is_told_rank_0s_name_in_the_clusters_domain() -> None:
+    s = spec(
+        mode="offline",
+        parallelism={"nodes": 2},
+        network={"clusterDomain": "gpu.example", "distInitPort": 6000},
+        model={"path": "org/model", "cache": {"size": "200Gi"}},
+        offline={"datasetName": "sharegpt", "datasetPath": "/data/sharegpt.json"},
+    )
+    job = offline_job(s, "llama", "bench", 2, 1)
+    container = only_container(job)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    _, leader, worker = split(job)
+    rank0 = "llama-offline-2-0.llama-offline-2-hs.bench.svc.gpu.example"
+
+    assert (env["MASTER_ADDR"], env["MASTER_PORT"]) == (rank0, "6000")
+    for command, module in [
+        (leader, "sglang.benchmark.offline_throughput"),
+        (worker, "sglang.launch_server"),
+    ]:
+        assert flag(module_args(command, module), "--dist-init-addr") == f"{rank0}:6000"
+    # A dataset other than random-ids keeps its name, and its file is passed on.
+    args = module_args(leader, "sglang.benchmark.offline_throughput")
+    assert args[args.index("--dataset-name") :] == [
+        "--dataset-name", "sharegpt",
+        "--dataset-path", "/data/sharegpt.json",
+        "--num-prompts", "1000",
+        "--random-input-len", "1024",
+        "--random-output-len", "1024",
+        "--random-range-ratio", "0.0",
+        "--result-filename", "/results/result.jsonl",
+    ]  # fmt: skip
+    assert {"name": "weights", "persistentVolumeClaim": {"claimName": "llama-weights"}} in (
+        job["spec"]["template"]["spec"]["volumes"]
+    )
