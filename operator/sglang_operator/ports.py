@@ -14,7 +14,9 @@ places no second pod needing the same host port there). The facts, from SGLang 0
   handle_deprecated_dp_attention, `runtime_context.py` attn_dp_enabled_of), six ZMQ ports
   from anchor + 1 (anchor - 7 if that passes 65535), the anchor being the dist-init port
   with several nodes and `--port` + 233 on one node (`--port` - 233 past 65535);
-- `--disaggregation-bootstrap-port` (default 8998) with `--disaggregation-mode prefill`;
+- `--disaggregation-bootstrap-port` (default 8998) with `--disaggregation-mode prefill`, or
+  with any disaggregation mode and `--enable-pd-role-switch` (`managers/disagg_service.py`
+  start_disagg_service);
 - `--grpc-port` and `--gated-launch-port` when given.
 
 NCCL/RCCL and Gloo open their own listeners on ephemeral ports the kernel picks free.
@@ -87,7 +89,10 @@ def listen_ports(
         if anchor + DP_ATTENTION_PORTS > MAX_PORT:
             base = anchor - DP_ATTENTION_PORTS - 1
         found += [(f"zmq-{i}", base + i) for i in range(DP_ATTENTION_PORTS)]
-    if flag_value(args, "--disaggregation-mode") == "prefill":
+    mode = flag_value(args, "--disaggregation-mode")
+    if mode == "prefill" or (
+        mode not in (None, "null") and has_flag(args, "--enable-pd-role-switch")
+    ):
         bootstrap = _int(flag_value(args, "--disaggregation-bootstrap-port"))
         found.append(("pd-bootstrap", bootstrap or DEFAULT_PD_BOOTSTRAP_PORT))
     for name, flag in (("grpc", "--grpc-port"), ("gated-launch", "--gated-launch-port")):

@@ -116,6 +116,28 @@ def test_attention_dp_is_read_as_sglang_reads_it(extra: list[str]) -> None:
     assert any(name.startswith("zmq-") for name, _ in declared) == expected
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--disaggregation-mode", "prefill"],
+        ["--disaggregation-mode=prefill", "--disaggregation-bootstrap-port", "9100"],
+        ["--disaggregation-mode", "decode"],
+        ["--disaggregation-mode", "decode", "--enable-pd-role-switch"],
+        ["--enable-pd-role-switch"],
+    ],
+)
+def test_the_pd_bootstrap_port_is_declared_where_sglang_binds_it(extra: list[str]) -> None:
+    """SGLang starts the KV bootstrap server on a prefill instance, and on any PD instance
+    that may switch roles (managers/disagg_service.py start_disagg_service)."""
+    resolved = resolve_launch_server(["--model-path", "m", *extra])
+    mode = resolved.disaggregation_mode
+    binds = mode == "prefill" or (resolved.enable_pd_role_switch and mode != "null")
+    declared = dict(ports.listen_ports(extra, port=30000, dist_init_port=5000, nodes=1))
+    assert declared.get("pd-bootstrap") == (
+        resolved.disaggregation_bootstrap_port if binds else None
+    )
+
+
 def test_probe_defaults_stay_and_overrides_apply() -> None:
     default = container(spec())
     assert default["readinessProbe"] == {
