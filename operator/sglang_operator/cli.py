@@ -21,6 +21,7 @@ from sglang_operator import (
     API_GROUP,
     API_VERSION,
     KIND,
+    advice,
     apidocs,
     benchmark,
     crd,
@@ -96,8 +97,13 @@ def all_objects(
     return objects + runs
 
 
-def render_documents(documents: list[Any], namespace: str | None) -> list[dict[str, Any]]:
-    """The objects for every SGLangDeployment in documents; raises UsageError on bad input."""
+def render_documents(
+    documents: list[Any], namespace: str | None, warn: Callable[[str], None] | None = None
+) -> list[dict[str, Any]]:
+    """The objects for every SGLangDeployment in documents; raises UsageError on bad input.
+
+    `warn` gets each deployment's advice (`advice.advice`: valid, but slower or more fragile
+    than likely meant), one line each, prefixed with the deployment's name."""
     objects: list[dict[str, Any]] = []
     for doc in documents:
         if not isinstance(doc, dict):
@@ -137,6 +143,9 @@ def render_documents(documents: list[Any], namespace: str | None) -> list[dict[s
             spec = parse_spec(raw)
         except ValidationError as error:
             raise UsageError(f"{name}: {format_validation_error(error)}") from error
+        if warn:
+            for line in advice.advice(spec):
+                warn(f"{name}: {line}")
         generation = int(metadata.get("generation") or 1)
         objects += all_objects(spec, name, own_namespace or namespace or "default", generation)
     return objects
@@ -144,12 +153,17 @@ def render_documents(documents: list[Any], namespace: str | None) -> list[dict[s
 
 @subcommand(
     "render",
-    "print the Kubernetes objects for SGLangDeployment manifests, as a YAML stream",
+    "print the Kubernetes objects for SGLangDeployment manifests, as a YAML stream (advice "
+    "on stderr)",
     arg("-f", "--filename", required=True, help="manifest file, or - for stdin"),
     arg("-n", "--namespace", help="namespace for manifests that name none (default: default)"),
 )
 def _render(args: argparse.Namespace) -> int:
-    objects = render_documents(_load_documents(args.filename, sys.stdin), args.namespace)
+    objects = render_documents(
+        _load_documents(args.filename, sys.stdin),
+        args.namespace,
+        warn=lambda line: print(f"warning: {line}", file=sys.stderr),
+    )
     sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, width=100))
     return 0
 

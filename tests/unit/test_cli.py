@@ -120,6 +120,21 @@ def test_render_refuses_a_name_kubernetes_refuses(
     assert "metadata.name: " in capsys.readouterr().err
 
 
+def test_render_prints_advice_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = Path(manifest(tmp_path, per_node=1, tp=2))
+    path.write_text(path.read_text() + "    nodes: 2\n  network: {hostNetwork: true}\n")
+    assert main(["render", "-f", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "warning: tiny: NCCL/RCCL will use TCP sockets between the 2 nodes" in captured.err
+    assert [o["kind"] for o in yaml.safe_load_all(captured.out)] == [
+        "Service",
+        "StatefulSet",
+        "Service",
+    ]
+    assert main(["render", "-f", manifest(tmp_path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_render_refuses_other_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "cm.yaml"
     path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
