@@ -2,20 +2,23 @@
 
 The models are the single source of truth: the CRD schema is generated from them
 (`crd.py`), and the operator parses every object through `parse_spec`, which applies the
-defaults. The CRD itself carries no defaults, so the stored object stays exactly what the
-user applied (no GitOps drift); every cross-field rule exists twice on purpose, as a CEL
-rule here (refused at `kubectl apply`) and as a pydantic validator (refused by `render` and
-by the operator, which then reports `InvalidSpec`), and tests keep the two in agreement.
+defaults. The CRD itself carries no defaults (but spec.replicas, for the scale
+subresource), so the stored object stays what the user applied (no GitOps drift); every
+cross-field rule exists twice on purpose, as a CEL rule here (refused at `kubectl apply`)
+and as a pydantic validator (refused by `render` and by the operator, which then reports
+`InvalidSpec`), and tests keep the two in agreement.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from kubernetes.utils import parse_quantity
+from kubernetes.utils.quantity import parse_quantity as _parse_quantity
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -124,14 +127,43 @@ RESERVED_ENV = (
 MAX_NAME = 253
 MAX_SHORT = 63
 MAX_PATH = 1024
-MAX_ARG = 4096
+# One command-line argument: the owned-flag rule's CEL cost grows with it (x MAX_LIST args).
+MAX_ARG = 1024
 MAX_LIST = 64
 MAX_MAP = 64
+MAX_QUANTITY = 32
+# The API server refuses an object whose annotations total more than 256 KiB
+# (apimachinery's TotalAnnotationSizeLimitB); MAX_MAP keys of MAX_QUALIFIED_NAME and values
+# of this length stay below it with room for the operator's own annotations.
+MAX_ANNOTATION_VALUE = 3584
 
-# A Kubernetes resource quantity ("16Gi", "500m", "8"), the regular expression of
-# k8s.io/apimachinery's resource.Quantity.
-QUANTITY_RE = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+# The syntax the API server checks, from k8s.io/apimachinery/pkg/util/validation (a
+# qualified name is a label or annotation key: an optional DNS subdomain prefix and "/", then
+# a name of at most 63 characters) and api/resource (a Quantity; the sign is left out
+# because every quantity here must be non-negative).
+DNS_LABEL_RE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
 DNS_SUBDOMAIN_RE = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_QUALIFIED_NAME_PART = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+QUALIFIED_NAME_RE = rf"^({_SUBDOMAIN}/)?{_QUALIFIED_NAME_PART}$"
+# Annotation keys are checked lower-cased, so their prefix may have capitals.
+ANNOTATION_KEY_RE = rf"^({_SUBDOMAIN.replace('a-z0-9', 'A-Za-z0-9')}/)?{_QUALIFIED_NAME_PART}$"
+# The prefix of a qualified name is at most 253 characters (the regexes bound the name).
+QUALIFIED_NAME_LENGTH_RE = r"^([^/]{1,253}/)?[^/]+$"
+MAX_QUALIFIED_NAME = MAX_NAME + 1 + MAX_SHORT
+LABEL_VALUE_RE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+QUANTITY_RE = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+# Also requires a non-zero digit before the suffix: sizes of volumes must be positive.
+POSITIVE_QUANTITY_RE = (
+    r"^\+?([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*)"
+    r"([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+)
+# A container resource name: a standard one, or an extended resource with a domain
+# (resource names of the kubernetes.io domains other than the standard ones are refused).
+RESOURCE_NAME_RE = (
+    r"^(cpu|memory|ephemeral-storage|hugepages-[0-9]+([KMGTPE]i|[kMGTPE])?|"
+    rf"{_SUBDOMAIN}/{_QUALIFIED_NAME_PART})$"
+)
 ENV_NAME_RE = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 # A Linux interface name (IFNAMSIZ 16 with its NUL; no '/', ':' or whitespace), as Gloo takes
 # it, and NCCL_SOCKET_IFNAME's syntax: an optional ^ (exclude) and = (exact match) before a
@@ -139,16 +171,106 @@ ENV_NAME_RE = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 IFNAMSIZ = 16
 IFNAME_RE = r"^[A-Za-z0-9_][-A-Za-z0-9_.@]{0,14}$"
 NCCL_IFNAME_RE = r"^\^?=?[A-Za-z0-9_][-A-Za-z0-9_.@]*(,[A-Za-z0-9_][-A-Za-z0-9_.@]*)*$"
+# A container image reference: the API server refuses surrounding whitespace and the
+# runtime any inside.
+IMAGE_RE = r"^[^\s]+$"
+# A normalized absolute path: no empty, "." or ".." segment and no trailing "/", so that two
+# mount paths clash exactly when their strings are equal.
+MOUNT_PATH_RE = r"^(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))+$"
 
 # The JSON schema fragment that marks a free-form value as int-or-string in the CRD.
 INT_OR_STRING: JsonDict = {"x-kubernetes-int-or-string": True}
-# The fragment for objects whose inner schema is Kubernetes' own (affinity, valueFrom):
-# validated by the API server when the operator writes the pods, not duplicated here.
-FREE_FORM: JsonDict = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
 
-Quantity = Annotated[str | int, Field(json_schema_extra=INT_OR_STRING)]
+
+def _quantity_schema(pattern: str, minimum: int) -> JsonDict:
+    # pattern and maxLength apply to the string form, minimum to the integer form.
+    return {**INT_OR_STRING, "pattern": pattern, "maxLength": MAX_QUANTITY, "minimum": minimum}
+
+
+def _check_quantity(value: str | int, *, positive: bool = False) -> str | int:
+    sign = "positive" if positive else "non-negative"
+    pattern = POSITIVE_QUANTITY_RE if positive else QUANTITY_RE
+    if isinstance(value, bool) or (isinstance(value, int) and value < (1 if positive else 0)):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity here: it must be {sign}")
+    if isinstance(value, str) and (len(value) > MAX_QUANTITY or not re.match(pattern, value)):
+        raise ValueError(
+            f"{value[:MAX_QUANTITY]!r} is not a Kubernetes quantity here: {sign}, such as "
+            f"16Gi, 500m, 8, at most {MAX_QUANTITY} characters"
+        )
+    return value
+
+
+def _check_positive_quantity(value: str | int) -> str | int:
+    return _check_quantity(value, positive=True)
+
+
+def _matches(pattern: str, what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not re.match(pattern, value):
+            raise ValueError(f"{value[:MAX_SHORT]!r} is not {what}")
+        return value
+
+    return check
+
+
+_check_qualified_name_length = _matches(
+    QUALIFIED_NAME_LENGTH_RE, "a qualified name with a prefix of at most 253 characters"
+)
+
+
+def _map_keys_rule(pattern: str, what: str, *, field: str) -> JsonDict:
+    """CEL on a map whose keys are qualified names matching `pattern`: a CRD cannot type map
+    keys, so the syntax and the lengths are checked by the rule."""
+    return {
+        "x-kubernetes-validations": [
+            {
+                "rule": f"self.all(k, k.size() <= {MAX_QUALIFIED_NAME} && "
+                f"k.matches({pattern!r}) && k.matches({QUALIFIED_NAME_LENGTH_RE!r}))",
+                "message": f"{field}: every key must be {what} (a name of at most 63 "
+                "characters, optionally after a DNS subdomain prefix of at most 253 and '/')",
+            }
+        ]
+    }
+
+
+# A non-negative Quantity ("16Gi", "500m", 8); PositiveQuantity is above zero.
+Quantity = Annotated[
+    str | int,
+    AfterValidator(_check_quantity),
+    Field(json_schema_extra=_quantity_schema(QUANTITY_RE, 0)),
+]
+PositiveQuantity = Annotated[
+    str | int,
+    AfterValidator(_check_positive_quantity),
+    Field(json_schema_extra=_quantity_schema(POSITIVE_QUANTITY_RE, 1)),
+]
 Arg = Annotated[str, Field(max_length=MAX_ARG)]
-LabelKey = Annotated[str, Field(min_length=1, max_length=MAX_NAME + 1 + MAX_SHORT)]
+# Field before AfterValidator: pydantic emits a pattern only for constraints on the plain str.
+QualifiedName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=MAX_QUALIFIED_NAME,
+        pattern=QUALIFIED_NAME_RE,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self.matches({QUALIFIED_NAME_LENGTH_RE!r})",
+                    "message": "the prefix of a qualified name has at most 253 characters",
+                }
+            ]
+        },
+    ),
+    AfterValidator(_check_qualified_name_length),
+]
+AnnotationKey = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_QUALIFIED_NAME, pattern=ANNOTATION_KEY_RE),
+    AfterValidator(_check_qualified_name_length),
+]
+LabelValue = Annotated[str, Field(max_length=MAX_SHORT, pattern=LABEL_VALUE_RE)]
+DnsSubdomain = Annotated[str, Field(min_length=1, max_length=MAX_NAME, pattern=DNS_SUBDOMAIN_RE)]
+DnsLabel = Annotated[str, Field(min_length=1, max_length=MAX_SHORT, pattern=DNS_LABEL_RE)]
 
 
 class _Model(BaseModel):
@@ -165,10 +287,32 @@ class _Model(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
-def _check_quantity(value: str | int | None) -> str | int | None:
-    if isinstance(value, str) and not re.match(QUANTITY_RE, value):
-        raise ValueError(f"{value!r} is not a Kubernetes quantity (such as 16Gi, 500m, 8)")
-    return value
+# Where the operator mounts volumes itself (/dev/shm in every SGLang pod; the reporter's
+# script and results directory in benchmark and offline pods), and the trees a volume must
+# not cover: /dev (the GPU device nodes live there), /proc and /sys ("/" itself is refused by
+# MOUNT_PATH_RE).
+RESERVED_MOUNT_PATHS = ("/dev/shm", "/opt/sglang-operator", "/results")
+RESERVED_MOUNT_TREES = ("/dev", "/proc", "/sys")
+_RESERVED_MOUNT_MESSAGE = (
+    "mountPath: "
+    + ", ".join(RESERVED_MOUNT_PATHS)
+    + " are mounted by the operator, and nothing may be mounted at or inside "
+    + ", ".join(RESERVED_MOUNT_TREES)
+)
+_RESERVED_MOUNT_CEL = (
+    "!(self in ["
+    + ", ".join(repr(p) for p in RESERVED_MOUNT_PATHS)
+    + "]) && ["
+    + ", ".join(repr(t) for t in RESERVED_MOUNT_TREES)
+    + "].all(t, self != t && !self.startsWith(t + '/'))"
+)
+
+
+def reserved_mount_path(path: str) -> bool:
+    """True for a path the operator mounts itself or that lies in a reserved tree."""
+    return path in RESERVED_MOUNT_PATHS or any(
+        path == tree or path.startswith(tree + "/") for tree in RESERVED_MOUNT_TREES
+    )
 
 
 class SecretKeyRef(_Model):
@@ -213,13 +357,12 @@ class WeightsCacheSpec(_Model):
         pattern=DNS_SUBDOMAIN_RE,
         description="Use this existing PersistentVolumeClaim for the cache.",
     )
-    size: Quantity | None = Field(
+    size: PositiveQuantity | None = Field(
         default=None,
         description="Create a PersistentVolumeClaim of this size (such as 500Gi) for the cache.",
     )
-    storage_class_name: str | None = Field(
+    storage_class_name: DnsSubdomain | None = Field(
         default=None,
-        max_length=MAX_NAME,
         description="StorageClass of the created claim; the cluster default when unset.",
     )
     access_mode: Literal["ReadWriteMany", "ReadWriteOnce", "ReadOnlyMany"] | None = Field(
@@ -230,9 +373,18 @@ class WeightsCacheSpec(_Model):
     mount_path: str | None = Field(
         default=None,
         max_length=MAX_PATH,
-        pattern=r"^/",
-        description="Where the cache is mounted; HF_HOME points there. "
-        f"Default {DEFAULT_CACHE_MOUNT_PATH}.",
+        pattern=MOUNT_PATH_RE,
+        description="Where the cache is mounted; HF_HOME points there. An absolute path "
+        "without empty, '.' or '..' segments, not one the operator mounts itself ("
+        + ", ".join(RESERVED_MOUNT_PATHS)
+        + ") nor inside "
+        + ", ".join(RESERVED_MOUNT_TREES)
+        + f". Default {DEFAULT_CACHE_MOUNT_PATH}.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": _RESERVED_MOUNT_CEL, "message": _RESERVED_MOUNT_MESSAGE}
+            ]
+        },
     )
     when_deleted: Literal["Retain", "Delete"] | None = Field(
         default=None,
@@ -243,7 +395,12 @@ class WeightsCacheSpec(_Model):
         f"deployment. Default {DEFAULT_CACHE_WHEN_DELETED}.",
     )
 
-    _size_is_quantity = field_validator("size")(_check_quantity)
+    @field_validator("mount_path")
+    @classmethod
+    def _not_reserved(cls, value: str | None) -> str | None:
+        if value is not None and reserved_mount_path(value):
+            raise ValueError(_RESERVED_MOUNT_MESSAGE)
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> WeightsCacheSpec:
@@ -499,6 +656,95 @@ class RocmSpec(_Model):
     )
 
 
+def _abbreviations(flag: str) -> str:
+    """A regex for `flag` and every abbreviation of it argparse would expand ("--node-r")."""
+    body = flag.removeprefix("--")
+    nested = ""
+    for char in reversed(body[1:]):
+        nested = f"({re.escape(char)}{nested})?"
+    return re.escape(body[0]) + nested
+
+
+class OwnedFlags:
+    """Command-line flags the operator writes itself, refused in a user's extraArgs.
+
+    argparse (SGLang's parsers keep its default allow_abbrev) takes any unambiguous prefix of
+    a flag for the flag, with its value in the next argument or after "=", so every prefix of
+    an owned flag is refused too (an ambiguous one would only fail at start), except the
+    `allowed` flags: other real flags that happen to be such a prefix (argparse prefers an
+    exact match). tests/unit/test_api_admission.py checks both lists against SGLang's parsers.
+    """
+
+    def __init__(
+        self, field: str, flags: tuple[str, ...], hint: str, allowed: tuple[str, ...] = ()
+    ) -> None:
+        self.flags = flags
+        self.message = f"{field}: {', '.join(flags)} (and their abbreviations) {hint}"
+        owned = "|".join(_abbreviations(f) for f in flags)
+        self.regex = rf"^--({owned})(=.*)?$"
+        self.allowed = rf"^({'|'.join(re.escape(a) for a in allowed)})(=.*)?$" if allowed else ""
+
+    def refuses(self, arg: str) -> bool:
+        return bool(re.match(self.regex, arg)) and not (
+            self.allowed and re.match(self.allowed, arg)
+        )
+
+    def cel(self) -> str:
+        exempt = f" || a.matches({self.allowed!r})" if self.allowed else ""
+        return f"self.all(a, !a.matches({self.regex!r}){exempt})"
+
+    def schema(self) -> JsonDict:
+        return {"x-kubernetes-validations": [{"rule": self.cel(), "message": self.message}]}
+
+    def check(self, args: list[str]) -> list[str]:
+        for arg in args:
+            if self.refuses(arg):
+                raise ValueError(f"{arg[:MAX_SHORT]!r}: {self.message}")
+        return args
+
+
+# The flags of sglang.launch_server (and of offline_throughput, which takes the same server
+# flags) that carry the rank wiring, the topology, the endpoint and the API key: set from
+# spec fields, they must not be redefined. SGLang's aliases are included.
+SERVER_OWNED_FLAGS = (
+    "--model-path",
+    "--model",
+    "--served-model-name",
+    "--host",
+    "--port",
+    "--tp-size",
+    "--tensor-parallel-size",
+    "--pp-size",
+    "--pipeline-parallel-size",
+    "--dp-size",
+    "--data-parallel-size",
+    "--ep-size",
+    "--ep",
+    "--expert-parallel-size",
+    "--nnodes",
+    "--node-rank",
+    "--dist-init-addr",
+    "--nccl-init-addr",
+    "--api-key",
+)
+_SERVER_HINT = (
+    "are set by the operator from the spec (model, server.port, parallelism, network, "
+    "server.apiKeySecret); set those fields instead"
+)
+SERVER_FLAGS = OwnedFlags("server.extraArgs", SERVER_OWNED_FLAGS, _SERVER_HINT)
+OFFLINE_FLAGS = OwnedFlags(
+    "offline.extraArgs",
+    (*SERVER_OWNED_FLAGS, "--result-filename"),
+    _SERVER_HINT + "; --result-filename is where the operator reads the result",
+)
+BENCHMARK_FLAGS = OwnedFlags(
+    "benchmark.extraArgs",
+    ("--base-url", "--host", "--port", "--output-file"),
+    "are set by the operator: the benchmark targets the deployment's Service and writes its "
+    "result where the operator reads it",
+)
+
+
 class ServerSpec(_Model):
     """SGLang server options."""
 
@@ -542,8 +788,16 @@ class ServerSpec(_Model):
         default_factory=list,
         max_length=MAX_LIST,
         description="More sglang.launch_server arguments, passed verbatim after the "
-        "operator's own (Kubernetes $(VAR) expansion applies).",
+        "operator's own (Kubernetes $(VAR) expansion applies). "
+        + SERVER_FLAGS.message.removeprefix("server.extraArgs: ")
+        + ".",
+        json_schema_extra=SERVER_FLAGS.schema(),
     )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _owned_flags(cls, value: list[str]) -> list[str]:
+        return SERVER_FLAGS.check(value)
 
 
 class WorkloadSpec(_Model):
@@ -588,11 +842,6 @@ class WorkloadSpec(_Model):
         le=1,
         description="Lengths are drawn from [len * ratio, len]; 1 means fixed lengths. Default 0.",
     )
-    extra_args: list[Arg] = Field(
-        default_factory=list,
-        max_length=MAX_LIST,
-        description="More arguments for the benchmark command, passed verbatim, last.",
-    )
 
     @model_validator(mode="after")
     def _dataset_path_when_needed(self) -> WorkloadSpec:
@@ -626,10 +875,194 @@ class BenchmarkSpec(WorkloadSpec):
     warmup_requests: int = Field(
         default=1, ge=0, le=10_000, description="Requests sent before measuring. Default 1."
     )
+    extra_args: list[Arg] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="More sglang.benchmark.serving arguments, passed verbatim, last. "
+        + BENCHMARK_FLAGS.message.removeprefix("benchmark.extraArgs: ")
+        + ".",
+        json_schema_extra=BENCHMARK_FLAGS.schema(),
+    )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _owned_flags(cls, value: list[str]) -> list[str]:
+        return BENCHMARK_FLAGS.check(value)
 
 
 class OfflineSpec(WorkloadSpec):
     """The batch run of mode offline (sglang.benchmark.offline_throughput, in-process engine)."""
+
+    extra_args: list[Arg] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="More sglang.benchmark.offline_throughput arguments (its own and "
+        "SGLang's server flags), passed verbatim, last. "
+        + OFFLINE_FLAGS.message.removeprefix("offline.extraArgs: ")
+        + ".",
+        json_schema_extra=OFFLINE_FLAGS.schema(),
+    )
+
+    @field_validator("extra_args")
+    @classmethod
+    def _owned_flags(cls, value: list[str]) -> list[str]:
+        return OFFLINE_FLAGS.check(value)
+
+
+class ConfigMapKeySelector(_Model):
+    """A key of a ConfigMap in the deployment's namespace."""
+
+    name: DnsSubdomain = Field(description="Name of the ConfigMap.")
+    key: str = Field(
+        max_length=MAX_NAME, pattern=r"^[-._a-zA-Z0-9]+$", description="Key in the ConfigMap."
+    )
+    optional: bool | None = Field(
+        default=None, description="Whether the ConfigMap or its key may be missing."
+    )
+
+
+class SecretKeySelector(_Model):
+    """A key of a Secret in the deployment's namespace."""
+
+    name: DnsSubdomain = Field(description="Name of the Secret.")
+    key: str = Field(
+        max_length=MAX_NAME, pattern=r"^[-._a-zA-Z0-9]+$", description="Key in the Secret."
+    )
+    optional: bool | None = Field(
+        default=None, description="Whether the Secret or its key may be missing."
+    )
+
+
+# The pod fields the downward API can put into an environment variable (Kubernetes'
+# validEnvDownwardAPIFieldPathExpressions, plus labels and annotations by key).
+_FIELD_PATHS = (
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+)
+FIELD_PATH_RE = (
+    "^("
+    + "|".join(re.escape(f) for f in _FIELD_PATHS)
+    + r"|metadata\.(labels|annotations)\['"
+    + QUALIFIED_NAME_RE.strip("^$")
+    + r"'\])$"
+)
+
+
+class ObjectFieldSelector(_Model):
+    """A field of the pod (downward API)."""
+
+    api_version: Literal["v1"] | None = Field(default=None, description="Always v1.")
+    field_path: str = Field(
+        max_length=MAX_QUALIFIED_NAME + 32,
+        pattern=FIELD_PATH_RE,
+        description="metadata.name, metadata.namespace, metadata.uid, "
+        "metadata.labels['<key>'], metadata.annotations['<key>'], spec.nodeName, "
+        "spec.serviceAccountName, status.hostIP(s) or status.podIP(s).",
+    )
+
+
+_CPU_DIVISORS = ("1m", "1")
+_BYTE_DIVISORS = tuple(
+    "1" + suffix
+    for suffix in ("", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei")
+)
+_DIVISOR_MESSAGE = (
+    "divisor: 1m or 1 for cpu; 1, 1k, 1M, ... 1Ki, 1Mi, ... for memory and ephemeral-storage"
+)
+
+
+class ResourceFieldSelector(_Model):
+    """A resource request or limit of the container (downward API)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "!has(self.divisor) || (self.resource.endsWith('.cpu') ? "
+                    "self.divisor in ['1m', '1'] : self.divisor != '1m')",
+                    "message": _DIVISOR_MESSAGE,
+                }
+            ]
+        }
+    )
+
+    container_name: Literal["sglang"] | None = Field(
+        default=None, description="The container: only sglang, the one the variable is in."
+    )
+    resource: Literal[
+        "limits.cpu",
+        "limits.memory",
+        "limits.ephemeral-storage",
+        "requests.cpu",
+        "requests.memory",
+        "requests.ephemeral-storage",
+    ] = Field(description="The request or limit to expose.")
+    divisor: (
+        Literal[
+            "1m", "1", "1k", "1M", "1G", "1T", "1P", "1E", "1Ki", "1Mi", "1Gi", "1Ti", "1Pi", "1Ei"
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="Unit of the value, a quoted string: 1m or 1 for cpu; 1, 1k, ..., 1Ki, "
+        "1Mi, ... for memory and ephemeral-storage.",
+    )
+
+    @model_validator(mode="after")
+    def _divisor(self) -> ResourceFieldSelector:
+        if self.divisor is not None:
+            allowed = _CPU_DIVISORS if self.resource.endswith(".cpu") else _BYTE_DIVISORS
+            if self.divisor not in allowed:
+                raise ValueError(_DIVISOR_MESSAGE)
+        return self
+
+
+class EnvVarSource(_Model):
+    """Where an environment variable's value comes from (Kubernetes EnvVarSource)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.secretKeyRef) ? 1 : 0) + (has(self.configMapKeyRef) ? 1 : 0)"
+                    " + (has(self.fieldRef) ? 1 : 0) + (has(self.resourceFieldRef) ? 1 : 0) == 1",
+                    "message": "valueFrom: set exactly one of secretKeyRef, configMapKeyRef, "
+                    "fieldRef or resourceFieldRef",
+                }
+            ]
+        }
+    )
+
+    secret_key_ref: SecretKeySelector | None = Field(default=None, description="A Secret's key.")
+    config_map_key_ref: ConfigMapKeySelector | None = Field(
+        default=None, description="A ConfigMap's key."
+    )
+    field_ref: ObjectFieldSelector | None = Field(default=None, description="A field of the pod.")
+    resource_field_ref: ResourceFieldSelector | None = Field(
+        default=None, description="A resource of the container."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EnvVarSource:
+        sources = (
+            self.secret_key_ref,
+            self.config_map_key_ref,
+            self.field_ref,
+            self.resource_field_ref,
+        )
+        if sum(source is not None for source in sources) != 1:
+            raise ValueError(
+                "valueFrom: set exactly one of secretKeyRef, configMapKeyRef, fieldRef or "
+                "resourceFieldRef"
+            )
+        return self
 
 
 class EnvVar(_Model):
@@ -650,9 +1083,8 @@ class EnvVar(_Model):
     value: str | None = Field(
         default=None, max_length=32768, description="Value ($(VAR) references expand)."
     )
-    value_from: dict[str, Any] | None = Field(
+    value_from: EnvVarSource | None = Field(
         default=None,
-        json_schema_extra=FREE_FORM,
         description="Kubernetes EnvVarSource: secretKeyRef, configMapKeyRef, fieldRef or "
         "resourceFieldRef.",
     )
@@ -664,42 +1096,354 @@ class EnvVar(_Model):
         return self
 
 
+_TOLERATION_RULES: tuple[tuple[str, str], ...] = (
+    (
+        "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+        "tolerations: operator must be Exists when key is empty",
+    ),
+    (
+        "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+        "tolerations: value must be empty when operator is Exists",
+    ),
+    (
+        "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+        "tolerations: effect must be NoExecute when tolerationSeconds is set",
+    ),
+)
+
+
 class Toleration(_Model):
     """A Kubernetes toleration."""
 
-    key: str | None = Field(default=None, max_length=MAX_NAME * 2, description="Taint key.")
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": rule, "message": message} for rule, message in _TOLERATION_RULES
+            ]
+        }
+    )
+
+    key: QualifiedName | None = Field(
+        default=None, description="Taint key; empty with operator Exists matches every taint."
+    )
     operator: Literal["Exists", "Equal"] | None = Field(
         default=None, description="Exists or Equal (default Equal)."
     )
-    value: str | None = Field(default=None, max_length=MAX_SHORT, description="Taint value.")
+    value: LabelValue | None = Field(
+        default=None, description="Taint value; empty with operator Exists."
+    )
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to tolerate; all when unset."
     )
     toleration_seconds: int | None = Field(
-        default=None, description="How long a NoExecute taint is tolerated."
+        default=None,
+        json_schema_extra={"format": "int64"},
+        description="How long a NoExecute taint is tolerated (effect NoExecute only).",
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Toleration:
+        if not self.key and self.operator != "Exists":
+            raise ValueError(_TOLERATION_RULES[0][1])
+        if self.operator == "Exists" and self.value:
+            raise ValueError(_TOLERATION_RULES[1][1])
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError(_TOLERATION_RULES[2][1])
+        return self
+
+
+ResourceName = Annotated[str, Field(max_length=MAX_QUALIFIED_NAME, pattern=RESOURCE_NAME_RE)]
+_RESOURCE_NAMES_RULE: JsonDict = {
+    "x-kubernetes-validations": [
+        {
+            "rule": f"self.all(k, k.matches({RESOURCE_NAME_RE!r}) && "
+            "!k.contains('kubernetes.io/') && !k.startsWith('requests.'))",
+            "message": "resources: a key is cpu, memory, ephemeral-storage, hugepages-<size> or "
+            "an extended resource <domain>/<name> (not in the kubernetes.io domains)",
+        }
+    ]
+}
+
+
+def parse_quantity(quantity: str | int) -> Decimal:
+    """A Kubernetes quantity as an exact number (the kubernetes client's parser)."""
+    value: Decimal = _parse_quantity(quantity)  # type: ignore[no-untyped-call]
+    return value
+
+
+def _standard_overcommit(name: str) -> bool:
+    """Whether a request may be below its limit (cpu, memory, ephemeral-storage)."""
+    return name in ("cpu", "memory", "ephemeral-storage")
 
 
 class ResourcesSpec(_Model):
     """CPU and memory of the SGLang container; the GPUs come from spec.gpu."""
 
-    requests: dict[str, Quantity] = Field(
+    requests: dict[ResourceName, Quantity] = Field(
         default_factory=dict,
         max_length=16,
         description="Requested resources, such as cpu: 32, memory: 256Gi.",
+        json_schema_extra=_RESOURCE_NAMES_RULE,
     )
-    limits: dict[str, Quantity] = Field(
+    limits: dict[ResourceName, Quantity] = Field(
         default_factory=dict,
         max_length=16,
-        description="Resource limits. GPU and RDMA limits are set by the operator.",
+        description="Resource limits. GPU and RDMA limits are set by the operator. A request "
+        "must not exceed its limit; hugepages and extended resources need equal requests "
+        "and limits.",
+        json_schema_extra=_RESOURCE_NAMES_RULE,
     )
 
     @field_validator("requests", "limits")
     @classmethod
-    def _quantities(cls, value: dict[str, str | int]) -> dict[str, str | int]:
-        for quantity in value.values():
-            _check_quantity(quantity)
+    def _names(cls, value: dict[str, str | int]) -> dict[str, str | int]:
+        for name in value:
+            if "kubernetes.io/" in name or name.startswith("requests."):
+                raise ValueError(
+                    f"{name[:MAX_SHORT]!r}: resource names of the kubernetes.io domains are the "
+                    "standard ones (cpu, memory, ephemeral-storage, hugepages-<size>)"
+                )
         return value
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> ResourcesSpec:
+        # The comparisons the API server makes on a container's resources (ValidateResource
+        # Requirements); CEL has no portable quantity arithmetic, so they live here only.
+        for name in sorted(set(self.requests) | set(self.limits)):
+            request, limit = self.requests.get(name), self.limits.get(name)
+            if _standard_overcommit(name):
+                if (
+                    request is not None
+                    and limit is not None
+                    and (parse_quantity(request) > parse_quantity(limit))
+                ):
+                    raise ValueError(
+                        f"resources.requests.{name} must be less than or equal to its limit"
+                    )
+            elif request is not None and (
+                limit is None or parse_quantity(request) != parse_quantity(limit)
+            ):
+                raise ValueError(
+                    f"resources.requests.{name} needs an equal limit (hugepages and extended "
+                    "resources cannot be overcommitted)"
+                )
+        for name, quantity in [*self.requests.items(), *self.limits.items()]:
+            if "/" in name and parse_quantity(quantity) % 1:
+                raise ValueError(f"resources: {name} must be a whole number")
+            if name.startswith("hugepages-") and parse_quantity(quantity) % parse_quantity(
+                name.removeprefix("hugepages-")
+            ):
+                raise ValueError(f"resources: {name} must be a multiple of the page size")
+        if any(n.startswith("hugepages-") for n in (*self.requests, *self.limits)) and not (
+            {"cpu", "memory"} & {*self.requests, *self.limits}
+        ):
+            raise ValueError("resources: hugepages need a cpu or memory request or limit")
+        return self
+
+
+# ---- affinity (Kubernetes' Affinity, with the checks its API validation makes) ----------------
+
+_SELECTOR_OPERATOR_RULE: dict[str, str] = {
+    "rule": "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) "
+    ": (!has(self.values) || size(self.values) == 0)",
+    "message": "values must be non-empty for In and NotIn, and empty for Exists and DoesNotExist",
+}
+
+
+def _check_selector_values(operator: str, values: list[str]) -> None:
+    if operator in ("In", "NotIn") and not values:
+        raise ValueError(_SELECTOR_OPERATOR_RULE["message"])
+    if operator in ("Exists", "DoesNotExist") and values:
+        raise ValueError(_SELECTOR_OPERATOR_RULE["message"])
+
+
+class LabelSelectorRequirement(_Model):
+    """One expression of a label selector."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": [dict(_SELECTOR_OPERATOR_RULE)]}
+    )
+
+    key: QualifiedName = Field(description="Label key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="In, NotIn, Exists or DoesNotExist."
+    )
+    values: list[LabelValue] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Label values (In, NotIn)."
+    )
+
+    @model_validator(mode="after")
+    def _values(self) -> LabelSelectorRequirement:
+        _check_selector_values(self.operator, self.values)
+        return self
+
+
+class LabelSelector(_Model):
+    """A Kubernetes label selector."""
+
+    match_labels: dict[QualifiedName, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP,
+        description="Labels that must all match.",
+        json_schema_extra=_map_keys_rule(QUALIFIED_NAME_RE, "a label key", field="matchLabels"),
+    )
+    match_expressions: list[LabelSelectorRequirement] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Expressions that must all hold."
+    )
+
+
+class NodeSelectorRequirement(_Model):
+    """One expression over a node's labels."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.operator in ['Gt', 'Lt'] ? (has(self.values) && "
+                    "size(self.values) == 1 && self.values[0].matches('^[-+]?[0-9]{1,18}$')) : "
+                    + _SELECTOR_OPERATOR_RULE["rule"],
+                    "message": _SELECTOR_OPERATOR_RULE["message"]
+                    + "; Gt and Lt take exactly one integer",
+                }
+            ]
+        }
+    )
+
+    key: QualifiedName = Field(description="Node label key.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"] = Field(
+        description="In, NotIn, Exists, DoesNotExist, Gt or Lt."
+    )
+    values: list[Annotated[str, Field(max_length=MAX_SHORT)]] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Values (In, NotIn); one integer (Gt, Lt).",
+    )
+
+    @model_validator(mode="after")
+    def _values(self) -> NodeSelectorRequirement:
+        if self.operator in ("Gt", "Lt"):
+            if len(self.values) != 1 or not re.match(r"^[-+]?[0-9]{1,18}$", self.values[0]):
+                raise ValueError("Gt and Lt take exactly one integer")
+        else:
+            _check_selector_values(self.operator, self.values)
+        return self
+
+
+class NodeFieldSelectorRequirement(_Model):
+    """An expression over a node's fields: only metadata.name, with In or NotIn and one value."""
+
+    key: Literal["metadata.name"] = Field(description="Only metadata.name.")
+    operator: Literal["In", "NotIn"] = Field(description="In or NotIn.")
+    values: list[DnsSubdomain] = Field(
+        min_length=1, max_length=1, description="Exactly one node name."
+    )
+
+
+class NodeSelectorTerm(_Model):
+    """Node requirements that must all hold."""
+
+    match_expressions: list[NodeSelectorRequirement] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Over node labels."
+    )
+    match_fields: list[NodeFieldSelectorRequirement] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Over node fields."
+    )
+
+
+class NodeSelector(_Model):
+    """Node selector terms, any of which may match."""
+
+    node_selector_terms: list[NodeSelectorTerm] = Field(
+        min_length=1, max_length=MAX_LIST, description="Terms, ORed."
+    )
+
+
+class PreferredSchedulingTerm(_Model):
+    """A weighted node preference."""
+
+    weight: int = Field(ge=1, le=100, description="Weight, 1 to 100.")
+    preference: NodeSelectorTerm = Field(description="The preferred nodes.")
+
+
+class NodeAffinity(_Model):
+    """Node affinity of the pods."""
+
+    required_during_scheduling_ignored_during_execution: NodeSelector | None = Field(
+        default=None, description="Nodes the pods must run on."
+    )
+    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Nodes preferred."
+    )
+
+
+class PodAffinityTerm(_Model):
+    """Pods (by labels and namespaces) that a pod must or should be near, by topology key."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "has(self.labelSelector) || ((!has(self.matchLabelKeys) || "
+                    "size(self.matchLabelKeys) == 0) && (!has(self.mismatchLabelKeys) || "
+                    "size(self.mismatchLabelKeys) == 0))",
+                    "message": "matchLabelKeys and mismatchLabelKeys need a labelSelector",
+                }
+            ]
+        }
+    )
+
+    label_selector: LabelSelector | None = Field(default=None, description="The pods.")
+    namespace_selector: LabelSelector | None = Field(
+        default=None, description="Namespaces of the pods, by label."
+    )
+    namespaces: list[DnsLabel] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Namespaces of the pods, by name."
+    )
+    topology_key: QualifiedName = Field(description='Node label that defines "near".')
+    match_label_keys: list[QualifiedName] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Label keys whose values are taken from the incoming pod.",
+    )
+    mismatch_label_keys: list[QualifiedName] = Field(
+        default_factory=list,
+        max_length=MAX_LIST,
+        description="Label keys whose values must differ from the incoming pod's.",
+    )
+
+    @model_validator(mode="after")
+    def _label_keys(self) -> PodAffinityTerm:
+        if self.label_selector is None and (self.match_label_keys or self.mismatch_label_keys):
+            raise ValueError("matchLabelKeys and mismatchLabelKeys need a labelSelector")
+        if set(self.match_label_keys) & set(self.mismatch_label_keys):
+            raise ValueError("a key cannot be in both matchLabelKeys and mismatchLabelKeys")
+        return self
+
+
+class WeightedPodAffinityTerm(_Model):
+    """A weighted pod (anti-)affinity preference."""
+
+    weight: int = Field(ge=1, le=100, description="Weight, 1 to 100.")
+    pod_affinity_term: PodAffinityTerm = Field(description="The term.")
+
+
+class PodAffinity(_Model):
+    """Pod affinity or anti-affinity."""
+
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Terms that must hold."
+    )
+    preferred_during_scheduling_ignored_during_execution: list[WeightedPodAffinityTerm] = Field(
+        default_factory=list, max_length=MAX_LIST, description="Terms preferred."
+    )
+
+
+class Affinity(_Model):
+    """Kubernetes Affinity of the pods."""
+
+    node_affinity: NodeAffinity | None = Field(default=None, description="Node affinity.")
+    pod_affinity: PodAffinity | None = Field(default=None, description="Pod affinity.")
+    pod_anti_affinity: PodAffinity | None = Field(default=None, description="Pod anti-affinity.")
 
 
 class _Rule:
@@ -729,6 +1473,11 @@ _PP = _cel_or("parallelism.pp", str(DEFAULT_PP))
 _DP = _cel_or("parallelism.dp", str(DEFAULT_DP))
 _TP = _cel_or("parallelism.tp", f"{_NODES} * {_PER_NODE} / ({_PP} * {_DP})")
 _MODE = _cel_or("mode", "'server'")
+_PORT = _cel_or("server.port", str(DEFAULT_PORT))
+_DIST_PORT = _cel_or("network.distInitPort", str(DEFAULT_DIST_INIT_PORT))
+# SGLang binds distInitPort+1 to +6 (distInitPort-7 to -1 near 65535) on rank 0 for attention
+# data parallelism (PortArgs.init_new), beside the two ports the pod declares.
+PORT_DISTANCE = 7
 
 
 def _cel_list(names: tuple[str, ...]) -> str:
@@ -967,6 +1716,13 @@ CROSS_FIELD_RULES: tuple[_Rule, ...] = (
         check=lambda s: s.mode == "server" or not s.benchmark.enabled,
     ),
     *TEMPLATE_RULES,
+    _Rule(
+        cel=f"{_PORT} - {_DIST_PORT} > {PORT_DISTANCE} || {_DIST_PORT} - {_PORT} > {PORT_DISTANCE}",
+        message=f"server.port and network.distInitPort must be more than {PORT_DISTANCE} apart: "
+        "the pod declares both, and SGLang also binds the ports just above distInitPort "
+        "(just below it near 65535)",
+        check=lambda s: abs(s.server.port - s.network.dist_init_port) > PORT_DISTANCE,
+    ),
 )
 
 
@@ -991,13 +1747,14 @@ class SGLangDeploymentSpec(_Model):
     image: str | None = Field(
         default=None,
         max_length=MAX_PATH,
-        description="SGLang container image. Default: "
+        pattern=IMAGE_RE,
+        description="SGLang container image (no whitespace). Default: "
         f"{DEFAULT_IMAGE_AMD} for amd, {DEFAULT_IMAGE_NVIDIA} for nvidia.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         default="IfNotPresent", description="Image pull policy. Default IfNotPresent."
     )
-    image_pull_secrets: list[Annotated[str, Field(max_length=MAX_NAME)]] = Field(
+    image_pull_secrets: list[DnsSubdomain] = Field(
         default_factory=list,
         max_length=16,
         description="Names of Secrets to pull the image with.",
@@ -1011,7 +1768,7 @@ class SGLangDeploymentSpec(_Model):
         ge=0,
         le=256,
         description="Independent model copies, each a group of parallelism.nodes pods. "
-        "Default 1. Set it explicitly to use kubectl scale or an autoscaler.",
+        "Default 1. kubectl scale and autoscalers change it through the scale subresource.",
     )
     mode: Literal["server", "offline"] = Field(
         default="server",
@@ -1032,37 +1789,47 @@ class SGLangDeploymentSpec(_Model):
     resources: ResourcesSpec = Field(
         default_factory=ResourcesSpec, description="CPU and memory of the SGLang container."
     )
-    shm_size: Quantity = Field(
+    shm_size: PositiveQuantity = Field(
         default=DEFAULT_SHM_SIZE,
         description=f"Size of /dev/shm (a memory emptyDir; NCCL/RCCL need GiBs). "
         f"Default {DEFAULT_SHM_SIZE}.",
     )
-    node_selector: dict[str, Annotated[str, Field(max_length=MAX_SHORT)]] = Field(
-        default_factory=dict, max_length=MAX_MAP, description="Node selector of the pods."
+    node_selector: dict[QualifiedName, LabelValue] = Field(
+        default_factory=dict,
+        max_length=MAX_MAP,
+        description="Node selector of the pods: node label keys and values.",
+        json_schema_extra=_map_keys_rule(QUALIFIED_NAME_RE, "a label key", field="nodeSelector"),
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=MAX_LIST, description="Tolerations of the pods."
     )
-    affinity: dict[str, Any] | None = Field(
+    affinity: Affinity | None = Field(
         default=None,
-        json_schema_extra=FREE_FORM,
-        description="Kubernetes Affinity of the pods (nodeAffinity, podAntiAffinity, ...).",
+        description="Kubernetes Affinity of the pods (nodeAffinity, podAffinity, podAntiAffinity).",
     )
-    priority_class_name: str | None = Field(
-        default=None, max_length=MAX_NAME, description="PriorityClass of the pods."
+    priority_class_name: DnsSubdomain | None = Field(
+        default=None, description="PriorityClass of the pods."
     )
-    scheduler_name: str | None = Field(
-        default=None,
-        max_length=MAX_NAME,
-        description="Scheduler of the pods, such as a gang scheduler.",
+    scheduler_name: DnsSubdomain | None = Field(
+        default=None, description="Scheduler of the pods, such as a gang scheduler."
     )
-    pod_annotations: dict[LabelKey, Annotated[str, Field(max_length=MAX_ARG)]] = Field(
-        default_factory=dict, max_length=MAX_MAP, description="Extra annotations of the pods."
+    pod_annotations: dict[AnnotationKey, Annotated[str, Field(max_length=MAX_ANNOTATION_VALUE)]] = (
+        Field(
+            default_factory=dict,
+            max_length=MAX_MAP,
+            description="Extra annotations of the pods (keys are qualified names).",
+            json_schema_extra=_map_keys_rule(
+                ANNOTATION_KEY_RE, "a qualified name ([prefix/]name)", field="podAnnotations"
+            ),
+        )
     )
-    pod_labels: dict[LabelKey, Annotated[str, Field(max_length=MAX_SHORT)]] = Field(
+    pod_labels: dict[QualifiedName, LabelValue] = Field(
         default_factory=dict,
         max_length=MAX_MAP,
-        description="Extra labels of the pods; the operator's own labels win on conflict.",
+        description="Extra labels of the pods (qualified-name keys, values of at most 63 "
+        "characters: alphanumerics, '-', '_' and '.', alphanumeric at both ends); the "
+        "operator's own labels win on conflict.",
+        json_schema_extra=_map_keys_rule(QUALIFIED_NAME_RE, "a label key", field="podLabels"),
     )
     network: NetworkSpec = Field(
         default_factory=NetworkSpec, description="Networking of multi-node groups."
@@ -1086,8 +1853,6 @@ class SGLangDeploymentSpec(_Model):
         "prompts and, for them and its warm-up, reads ShareGPT from datasetPath or downloads "
         "it through the Hugging Face hub; air-gapped clusters set datasetPath.",
     )
-
-    _shm_is_quantity = field_validator("shm_size")(_check_quantity)
 
     @field_validator("pod_template")
     @classmethod
@@ -1191,9 +1956,9 @@ def _check_shm(s: SGLangDeploymentSpec) -> str | None:
     limit = memory_limit(s)
     if limit is None:
         return None
-    # kubernetes.utils.parse_quantity: the Kubernetes client's parser (Decimal, in units).
-    shm = parse_quantity(s.shm_size)  # type: ignore[no-untyped-call]
-    if shm >= parse_quantity(limit):  # type: ignore[no-untyped-call]
+    # parse_quantity: the Kubernetes client's parser (Decimal, in units).
+    shm = parse_quantity(s.shm_size)
+    if shm >= parse_quantity(limit):
         return (
             f"shmSize: {s.shm_size} leaves nothing of the SGLang container's memory limit "
             f"({limit}): a memory-backed /dev/shm counts against it; lower shmSize or raise "

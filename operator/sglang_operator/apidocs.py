@@ -19,9 +19,9 @@ HEADER = f"""# {KIND} API reference
 
 `apiVersion: {API_GROUP}/{API_VERSION}`, `kind: {KIND}` (short name `sgld`, category
 `sglang`). Generated from the models by `sglang-operator api-docs`; do not edit by hand.
-The same text is what `kubectl explain sgld.spec` prints. The CRD stores no defaults: the
-defaults named below are applied by the operator, so the stored object stays what you
-applied.
+The same text is what `kubectl explain sgld.spec` prints. The CRD stores no defaults but
+`spec.replicas: 1` (for `kubectl scale`): the defaults named below are applied by the operator,
+so the stored object stays what you applied.
 """
 
 

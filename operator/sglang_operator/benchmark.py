@@ -275,6 +275,8 @@ def benchmark_job(spec: SGLangDeploymentSpec, name: str, namespace: str, generat
         "volumes": volumes,
         "restartPolicy": "Never",
         "enableServiceLinks": False,
+        # The benchmark client never calls the Kubernetes API.
+        "automountServiceAccountToken": False,
     }
     if spec.node_selector:
         pod["nodeSelector"] = dict(spec.node_selector)

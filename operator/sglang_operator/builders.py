@@ -441,6 +441,9 @@ def pod_template(
         # Service links would inject <SERVICE>_PORT variables for every Service in the
         # namespace; one named "sglang" would then set SGLANG_PORT inside SGLang.
         "enableServiceLinks": False,
+        # SGLang never calls the Kubernetes API, and trustRemoteCode runs a model repository's
+        # code: no ServiceAccount token in the pod (the pod template can turn it back on).
+        "automountServiceAccountToken": False,
     }
     if subdomain:
         pod["subdomain"] = subdomain
@@ -454,7 +457,7 @@ def pod_template(
     if spec.tolerations:
         pod["tolerations"] = [t.wire() for t in spec.tolerations]
     if spec.affinity:
-        pod["affinity"] = spec.affinity
+        pod["affinity"] = spec.affinity.wire()
     if spec.priority_class_name:
         pod["priorityClassName"] = spec.priority_class_name
     if spec.scheduler_name:

@@ -180,6 +180,25 @@ class NetworkPolicyValues(_Values):
     )
 
 
+class LeaderElectionValues(_Values):
+    lease_duration_seconds: int = Field(
+        default=15,
+        ge=2,
+        description="How long standbys wait after the leader's last renewal before one takes over.",
+    )
+    renew_deadline_seconds: int = Field(
+        default=10,
+        ge=2,
+        description="How long the leader keeps retrying a renewal before it exits; below the "
+        "lease duration.",
+    )
+    retry_period_seconds: int = Field(
+        default=2,
+        ge=1,
+        description="Time between renewals, and between a standby's attempts.",
+    )
+
+
 class ChartValues(_Values):
     """Every value of the sglang-operator chart, with its default."""
 
@@ -193,6 +212,18 @@ class ChartValues(_Values):
         default_factory=list,
         description="Namespaces to watch. Empty: the whole cluster (ClusterRole). Set: only "
         "these, each with its own Role; the namespaces must exist before the install.",
+    )
+    replica_count: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Operator replicas. One leads (holds the Lease) and reconciles; the others "
+        "stand by and take over within the lease duration if it dies, at once if it stops "
+        "cleanly. 2 for high availability.",
+    )
+    leader_election: LeaderElectionValues = Field(
+        default_factory=LeaderElectionValues,
+        description="Leader election on a coordination.k8s.io Lease in the release namespace.",
     )
     health_port: int = Field(
         default=8081, ge=1, le=65535, description="Port of the operator's /healthz endpoint."

@@ -38,6 +38,15 @@ from sglang_operator.api import (
 )
 from sglang_operator.builders import desired_objects
 from sglang_operator.generated import GeneratedFile
+from sglang_operator.leader import (
+    DEFAULT_LEASE_DURATION,
+    DEFAULT_LEASE_NAME,
+    DEFAULT_RENEW_DEADLINE,
+    DEFAULT_RETRY_PERIOD,
+    ElectionSettings,
+    LeaderElector,
+    own_namespace,
+)
 
 Body = Callable[[argparse.Namespace], int]
 Argument = tuple[tuple[str, ...], dict[str, Any]]
@@ -237,6 +246,46 @@ def _pod_template_schema(args: argparse.Namespace) -> int:
         help="serve Prometheus metrics on /metrics at HOST:PORT, or :PORT on every interface "
         "(the chart uses :8080); 0, the default as in kubebuilder's operators, serves none",
     ),
+    arg(
+        "--leader-elect",
+        action="store_true",
+        help="reconcile only while holding a coordination.k8s.io Lease (run several replicas, "
+        "one active)",
+    ),
+    arg(
+        "--leader-election-namespace",
+        metavar="NAMESPACE",
+        help="namespace of the Lease; default: $POD_NAMESPACE or the pod's own namespace",
+    ),
+    arg(
+        "--leader-election-id",
+        metavar="NAME",
+        default=DEFAULT_LEASE_NAME,
+        help=f"name of the Lease (default {DEFAULT_LEASE_NAME})",
+    ),
+    arg(
+        "--leader-elect-lease-duration",
+        type=int,
+        metavar="SECONDS",
+        default=DEFAULT_LEASE_DURATION,
+        help="how long a standby waits after the last renewal before taking over "
+        f"(default {DEFAULT_LEASE_DURATION})",
+    ),
+    arg(
+        "--leader-elect-renew-deadline",
+        type=int,
+        metavar="SECONDS",
+        default=DEFAULT_RENEW_DEADLINE,
+        help=f"how long the leader keeps trying to renew before it exits "
+        f"(default {DEFAULT_RENEW_DEADLINE})",
+    ),
+    arg(
+        "--leader-elect-retry-period",
+        type=int,
+        metavar="SECONDS",
+        default=DEFAULT_RETRY_PERIOD,
+        help=f"time between renewals and attempts (default {DEFAULT_RETRY_PERIOD})",
+    ),
 )
 def _run(args: argparse.Namespace) -> int:
     if args.all_namespaces and args.namespace:
@@ -248,8 +297,37 @@ def _run(args: argparse.Namespace) -> int:
     # Imported here so that render and crd work without cluster libraries being configured.
     from sglang_operator.controller import run  # noqa: PLC0415
 
-    run(namespaces=args.namespace, liveness_endpoint=args.liveness, standalone=args.standalone)
+    elector = _elector(args) if args.leader_elect else None
+    if elector:
+        elector.wait_until_leading(args.liveness)
+    try:
+        run(namespaces=args.namespace, liveness_endpoint=args.liveness, standalone=args.standalone)
+    finally:
+        if elector:
+            elector.release()
     return 0
+
+
+def _elector(args: argparse.Namespace) -> LeaderElector:
+    from sglang_operator.kube import load_client_config  # noqa: PLC0415
+
+    namespace = args.leader_election_namespace or own_namespace()
+    if not namespace:
+        raise UsageError("--leader-elect needs --leader-election-namespace outside a pod")
+    settings = ElectionSettings(
+        namespace=namespace,
+        name=args.leader_election_id,
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period,
+    )
+    try:
+        settings.check()
+    except ValueError as error:
+        raise UsageError(str(error)) from error
+    # The election's client uses the default configuration, which this loads.
+    load_client_config()
+    return LeaderElector(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

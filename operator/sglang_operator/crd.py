@@ -5,11 +5,14 @@ regenerates it and diffs against the committed file in crds/.
 
 pydantic's JSON schema is not a structural CRD schema as it stands. The conversion:
 `$ref`s are inlined; `title` and `default` dropped (the operator defaults in pydantic, so
-the stored object stays what the user wrote); `X | None` becomes X (an absent field is the
+the stored object stays what the user wrote; spec.replicas alone keeps its default, for the
+scale subresource); `X | None` becomes X (an absent field is the
 API's "unset", and the API server prunes explicit nulls); `str | int` becomes
 `x-kubernetes-int-or-string`; `additionalProperties: false` is dropped (the API server
 prunes unknown fields, and kubectl's strict field validation reports them);
-`propertyNames` is dropped (CRDs do not support it); numeric `exclusiveMinimum: n` becomes
+`propertyNames` is dropped and `patternProperties` becomes `additionalProperties` (CRDs support
+neither; map keys are checked by CEL rules);
+`const` (a one-value Literal) becomes a one-value `enum`; numeric `exclusiveMinimum: n` becomes
 OpenAPI v3.0's `minimum: n, exclusiveMinimum: true`.
 
 `spec_problems(spec)` checks a spec against this schema as the API server does at
@@ -67,6 +70,13 @@ def _structural(node: Any) -> Any:
     node = {k: v for k, v in node.items() if k not in _DROPPED}
     if node.get("additionalProperties") is False:
         del node["additionalProperties"]
+    if "patternProperties" in node:
+        # A dict with a constrained key type: CRDs have no patternProperties; the values keep
+        # their schema and the keys are checked by the map's CEL rule.
+        (value_schema,) = node.pop("patternProperties").values()
+        node["additionalProperties"] = value_schema
+    if "const" in node:
+        node["enum"] = [node.pop("const")]
     if node.get("x-kubernetes-preserve-unknown-fields"):
         node.pop("additionalProperties", None)
     for bound in ("exclusiveMinimum", "exclusiveMaximum"):
@@ -76,12 +86,14 @@ def _structural(node: Any) -> Any:
     return {key: _structural(value) for key, value in node.items()}
 
 
-def _branches(node: Schema) -> list[Schema]:
-    """The non-null alternatives of an anyOf, nested anyOfs flattened."""
+def _branches(node: Schema, outer: Schema) -> list[Schema]:
+    """The non-null alternatives of an anyOf, nested anyOfs flattened; a nested anyOf's own
+    keywords (an int-or-string's pattern, say, inside an Optional) are added to `outer`."""
     found: list[Schema] = []
     for branch in node["anyOf"]:
         if "anyOf" in branch:
-            found += _branches(branch)
+            found += _branches(branch, outer)
+            outer.update({k: v for k, v in branch.items() if k != "anyOf" and k not in outer})
         elif branch.get("type") != "null":
             found.append(branch)
     return found
@@ -89,7 +101,7 @@ def _branches(node: Schema) -> list[Schema]:
 
 def _collapse_any_of(node: Schema) -> Schema:
     outer = {k: v for k, v in node.items() if k != "anyOf"}
-    branches = _branches(node)
+    branches = _branches(node, outer)
     if {b.get("type") for b in branches} == {"string", "integer"}:
         outer.pop("type", None)
         return {**outer, "x-kubernetes-int-or-string": True}
@@ -153,9 +165,21 @@ PRINTER_COLUMNS: list[Schema] = [
 ]
 
 
+def _spec_schema() -> Schema:
+    schema = openapi_schema(SGLangDeploymentSpec)
+    # The one default the CRD carries: the scale subresource reads spec.replicas, and the API
+    # server answers GET and PATCH on /scale (kubectl scale, an HPA) with a 500 when that path
+    # is absent. Defaulted on read as well as on write, so objects stored before also get it;
+    # like a Deployment's replicas default it is no drift for kubectl or ArgoCD diffs.
+    schema["properties"]["replicas"]["default"] = SGLangDeploymentSpec.model_fields[
+        "replicas"
+    ].default
+    return schema
+
+
 def build_crd() -> Schema:
     """The whole CustomResourceDefinition as a dict."""
-    spec_schema = openapi_schema(SGLangDeploymentSpec)
+    spec_schema = _spec_schema()
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

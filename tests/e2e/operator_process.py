@@ -23,18 +23,28 @@ def _free_port() -> int:
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log_path: Path, namespaces: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_path: Path,
+        namespaces: tuple[str, ...] = (),
+        *,
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         # Empty: all namespaces; else `--namespace` for each, as the chart runs it.
         self.scope = [a for ns in namespaces for a in ("--namespace", ns)] or ["--all-namespaces"]
+        self.extra_args = list(extra_args)
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     def start(self, timeout: float = 60) -> None:
         port = _free_port()
         self._log = self.log_path.open("ab")
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.extra_env}
         env["PYTHONPATH"] = str(REPO / "operator")
         self.proc = subprocess.Popen(
             [
@@ -45,6 +55,7 @@ class OperatorProcess:
                 *self.scope,
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",
+                *self.extra_args,
             ],
             env=env,
             stdout=self._log,
@@ -67,6 +78,9 @@ class OperatorProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
         self.proc = None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -4,6 +4,7 @@ and the status and scale subresources take what the operator writes."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,8 @@ import yaml
 from kubernetes import client
 from pydantic import ValidationError
 
+import admission_cases
+import dryrun
 from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL
 from sglang_operator.api import BenchmarkResult, Condition, SGLangDeploymentStatus, parse_spec
 from sglang_operator.crd import CRD_NAME, build_crd
@@ -160,3 +163,84 @@ def test_status_and_scale_subresources_take_what_the_operator_writes(
     header = table.splitlines()[0].split()
     assert header[:7] == ["NAME", "MODEL", "NODES", "GPUS", "READY", "PHASE", "AGE"]
     assert "1234.5" in table
+
+
+# ---- what the API server would refuse later is refused now -----------------------------------
+# One namespace per table (a namespace per case would cost more than the cases).
+
+
+def test_what_a_child_would_be_refused_for_is_refused_at_apply(
+    cluster: Cluster, kube: Any, crd_installed: None, namespace: str
+) -> None:
+    wrong = []
+    for fields, api_says, _ in admission_cases.BAD:
+        spec = {"model": {"path": "org/model"}, **fields}
+        status, message = dryrun.create_sgld(kube, namespace, "bad", spec)
+        # Refused with a message naming the field or the rule, bounded whatever the input.
+        if status != 422 or api_says not in message or len(message) > 16384:
+            wrong.append((fields, status, message[:500]))
+    assert wrong == []
+    # And as a user sees it, through kubectl.
+    fields, api_says, _ = admission_cases.BAD[0]
+    result = apply(cluster, namespace, manifest("bad", {"model": {"path": "m"}, **fields}))
+    assert result.returncode != 0 and api_says in result.stderr
+
+
+def test_near_misses_are_accepted_and_every_child_they_render_too(
+    kube: Any, crd_installed: None, namespace: str
+) -> None:
+    wrong = []
+    for fields in admission_cases.GOOD:
+        spec = {"model": {"path": "org/model"}, **fields}
+        status, message = dryrun.create_sgld(kube, namespace, "near-miss", spec)
+        objects = dryrun.children(parse_spec(spec), "near-miss", namespace)
+        refused = dryrun.apply_children(kube, objects)
+        if status >= 300 or refused:
+            wrong.append((fields, status, message[:300], refused))
+    assert wrong == []
+
+
+def test_what_only_the_operator_can_compare_it_refuses_and_the_api_server_would_too(
+    kube: Any, crd_installed: None, namespace: str
+) -> None:
+    wrong = []
+    base = dryrun.children(parse_spec({"model": {"path": "org/model"}}), "late", namespace)
+    for fields, operator_says in admission_cases.OPERATOR_ONLY:
+        spec = {"model": {"path": "org/model"}, **fields}
+        # Admission cannot compare quantities: it lets the spec through...
+        status, message = dryrun.create_sgld(kube, namespace, "late", spec)
+        # ...the operator refuses it (InvalidSpec, before anything is written or deleted)...
+        try:
+            parse_spec(spec)
+            operator = "accepted"
+        except ValidationError as error:
+            operator = str(error)
+        # ...and rightly: the API server refuses a StatefulSet that carries it.
+        (sts,) = copy.deepcopy([o for o in base if o["kind"] == "StatefulSet"])
+        pod = sts["spec"]["template"]["spec"]
+        if "resources" in fields:
+            pod["containers"][0]["resources"] = fields["resources"]
+        if "affinity" in fields:
+            pod["affinity"] = fields["affinity"]
+        later = dryrun.apply_children(kube, [sts])
+        if status >= 300 or operator_says not in operator or not later:
+            wrong.append((fields, message[:300], operator[:300], later))
+    assert wrong == []
+
+
+def test_kubectl_scale_works_when_replicas_was_never_set(
+    cluster: Cluster, kube: Any, crd_installed: None, namespace: str
+) -> None:
+    assert apply(cluster, namespace, manifest("unscaled", {"model": {"path": "m"}})).returncode == 0
+    scale = json.loads(
+        cluster.kubectl(
+            "get", "-n", namespace, "sgld/unscaled", "--subresource=scale", "-o", "json"
+        ).stdout
+    )
+    # An absent spec.replicas reads as the operator's default, one copy.
+    assert scale["spec"]["replicas"] == 1
+    cluster.kubectl("scale", "-n", namespace, "sgld/unscaled", "--replicas=2")
+    got = client.CustomObjectsApi(kube).get_namespaced_custom_object(
+        API_GROUP, API_VERSION, namespace, PLURAL, "unscaled"
+    )
+    assert got["spec"]["replicas"] == 2

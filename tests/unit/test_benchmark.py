@@ -235,6 +235,7 @@ def test_the_serving_benchmark_job_exactly() -> None:
                     ],
                     "restartPolicy": "Never",
                     "enableServiceLinks": False,
+                    "automountServiceAccountToken": False,
                     "imagePullSecrets": [{"name": "regcred"}],
                 },
             },

@@ -9,28 +9,12 @@ from typing import Any
 import pytest
 import yaml
 
-from sglang_operator import API_GROUP, chartgen, cli, naming
+from rbac_matrix import KOPF_CRD_RULE, KOPF_NAMESPACE_RULE, LEASE_RULES, OPERATOR_RULES
+from sglang_operator import chartgen, cli, naming
 from sglang_operator.builders import HTTP_PORT_NAME
 
 CHART = chartgen.CHART_DIR
 SCENARIOS = sorted(p.name for p in (CHART / "ci").glob("*-values.yaml"))
-
-# The rules the operator needs (the team's contract), as (apiGroup, resource) -> verbs.
-OPERATOR_RULES = {
-    (API_GROUP, "sglangdeployments"): {"get", "list", "watch", "patch"},
-    (API_GROUP, "sglangdeployments/status"): {"get", "patch", "update"},
-    ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "persistentvolumeclaims"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "pods"): {"get", "list", "watch", "delete"},
-    ("", "pods/log"): {"get"},
-    ("", "events"): {"create", "patch"},
-    ("events.k8s.io", "events"): {"create", "patch"},
-}
-KOPF_CRD_RULE = {("apiextensions.k8s.io", "customresourcedefinitions"): {"list", "watch"}}
-KOPF_NAMESPACE_RULE = {("", "namespaces"): {"list", "watch"}}
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
@@ -88,8 +72,13 @@ def test_lint_strict(values: str) -> None:
 def test_operator_pod_is_hardened(values: str) -> None:
     deployment = only(scenario(values), "Deployment")
     spec = deployment["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    chosen = yaml.safe_load((CHART / "ci" / values).read_text()) or {}
+    assert spec["replicas"] == chosen.get("replicaCount", 1)
+    # Safe with one leader: a new pod waits for the Lease the old one releases.
+    assert spec["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -112,6 +101,7 @@ def test_probes_hit_kopf_liveness_endpoint(values: str) -> None:
     for probe in ("livenessProbe", "readinessProbe"):
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": port["name"]}
     assert "--standalone" in args
+    assert "--leader-elect" in args
 
 
 @pytest.mark.parametrize("values", SCENARIOS)
@@ -121,6 +111,34 @@ def test_operator_cli_accepts_the_charts_arguments(values: str) -> None:
     args = cli.build_parser().parse_args(["run", *container["args"]])
     assert args.standalone is True
     assert not (args.all_namespaces and args.namespace)
+    assert args.leader_elect is True
+    assert args.leader_election_namespace == "ops"
+    assert args.leader_election_id == "rel-sglang-operator"
+    assert (
+        args.leader_elect_lease_duration
+        > args.leader_elect_renew_deadline
+        > 1.2 * args.leader_elect_retry_period
+    )
+    assert {
+        "name": "POD_NAME",
+        "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}},
+    } in (container["env"])
+
+
+def lease_rules(docs: list[dict[str, Any]]) -> dict[tuple[str, str], set[str]]:
+    """The rules of the Role in the release namespace (leader election), checked to name
+    only the operator's own Lease for anything but create."""
+    (role,) = [
+        r
+        for r in bound_rules(docs, "rel-sglang-operator")
+        if r["kind"] == "Role"
+        and r["metadata"]["namespace"] == "ops"
+        and r["metadata"]["name"].endswith("-leader-election")
+    ]
+    for rule in role["rules"]:
+        if rule["verbs"] != ["create"]:
+            assert rule["resourceNames"] == ["rel-sglang-operator"]
+    return flat_rules(role["rules"])
 
 
 def test_cluster_wide_by_default() -> None:
@@ -128,8 +146,8 @@ def test_cluster_wide_by_default() -> None:
     args = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--all-namespaces" in args
     assert "--namespace" not in args
-    roles = list(bound_rules(docs, "rel-sglang-operator"))
-    assert {r["kind"] for r in roles} == {"ClusterRole"}
+    assert lease_rules(docs) == LEASE_RULES
+    roles = [r for r in bound_rules(docs, "rel-sglang-operator") if r["kind"] == "ClusterRole"]
     granted: dict[tuple[str, str], set[str]] = {}
     for role in roles:
         for key, verbs in flat_rules(role["rules"]).items():
@@ -147,7 +165,12 @@ def test_namespaced_mode_grants_operator_rules_only_in_watched_namespaces() -> N
     args = only(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert "--all-namespaces" not in args
     assert [args[i + 1] for i, a in enumerate(args) if a == "--namespace"] == watched
-    roles = list(bound_rules(docs, "rel-sglang-operator"))
+    assert lease_rules(docs) == LEASE_RULES
+    roles = [
+        r
+        for r in bound_rules(docs, "rel-sglang-operator")
+        if not r["metadata"]["name"].endswith("-leader-election")
+    ]
     namespaced = [r for r in roles if r["kind"] == "Role"]
     assert sorted(r["metadata"]["namespace"] for r in namespaced) == sorted(watched)
     for role in namespaced:

@@ -54,21 +54,22 @@ What the operator does through the API, and nothing more. In cluster-wide mode t
 go into a ClusterRole, otherwise into a Role in each watched namespace.
 */}}
 {{- define "sglang-operator.operatorRules" -}}
-# The resource it serves. patch also covers kopf, which records handler progress and the
-# last handled spec in annotations under sglang-operator.io/ (finalizers too) by patching.
+# tests/rbac_matrix.py names the code that uses each verb; a test compares this with it, and
+# another asks the real API server what the ServiceAccount may do.
+# The resource it serves: watched (list, watch) and read (get); it writes only the status.
 - apiGroups: [sglang-operator.io]
   resources: [sglangdeployments]
-  verbs: [get, list, watch, patch]
+  verbs: [get, list, watch]
 - apiGroups: [sglang-operator.io]
   resources: [sglangdeployments/status]
-  verbs: [get, patch, update]
-# What it creates per deployment, written with server-side apply (patch); delete removes the
-# groups of a scale-down (everything else goes by owner-reference garbage collection).
+  verbs: [patch]
+# What it creates per deployment and watches, written with server-side apply (patch, and
+# create for a new object); delete removes the groups of a scale-down and replaces Jobs.
 - apiGroups: [apps]
   resources: [statefulsets]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [""]
-  resources: [services, persistentvolumeclaims, configmaps]
+  resources: [services]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [batch]
   resources: [jobs]
@@ -76,15 +77,24 @@ go into a ClusterRole, otherwise into a Role in each watched namespace.
 # Pods are watched for group health and deleted together to restart a multi-node group.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, delete]
+  verbs: [list, watch, delete]
+# The weights cache claim: read and applied, never listed, watched or deleted (it outlives
+# a scale-down and goes with the SGLangDeployment through its owner reference).
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get, create, patch]
+# The benchmark reporter script and results: applied only.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [create, patch]
 # Benchmark and offline results: the operator reads the reporter's result line from the
 # finished Job pod's log into status (without this, results would silently go missing).
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
-# Events for its decisions (kopf posts its own through the core API with create).
-- apiGroups: ["", events.k8s.io]
+# Events for its decisions (core/v1; kopf's own event posting is off).
+- apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 # No secrets: the operator only puts secret names into pod specs; the kubelet reads them.
 {{- end }}

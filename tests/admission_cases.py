@@ -1,0 +1,439 @@
+"""Specs the API server would refuse once the operator writes them, one or more per kind of
+field, each with what the refusal must say. The unit tier checks that pydantic (the operator's
+`parse_spec`) refuses each; the e2e tier that the real API server refuses each at apply
+time, so a typo never reaches a running deployment. GOOD holds near misses that must pass
+both, and whose rendered children the API server must then accept (a server-side dry run).
+
+A case is (fields merged into a minimal spec, text the API server's answer contains, text
+pydantic's message contains).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Case = tuple[dict[str, Any], str, str]
+
+_OWNED = "are set by the operator"
+_LONG_PREFIX = "a" * 254 + "/team"
+
+
+def _tol(**fields: Any) -> dict[str, Any]:
+    return {"tolerations": [fields]}
+
+
+def _env_from(source: dict[str, Any]) -> dict[str, Any]:
+    return {"env": [{"name": "X", "valueFrom": source}]}
+
+
+def _node_affinity(requirement: dict[str, Any]) -> dict[str, Any]:
+    term = {"matchExpressions": [requirement]}
+    return {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}
+            }
+        }
+    }
+
+
+def _anti_affinity(term: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "affinity": {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    }
+
+
+def _cache(**fields: Any) -> dict[str, Any]:
+    return {"model": {"path": "org/model", "cache": {"size": "100Gi", **fields}}}
+
+
+BAD: list[Case] = [
+    # labels and annotations
+    ({"podLabels": {"team": "ml platform"}}, "spec.podLabels.team", "spec.podLabels.team"),
+    ({"podLabels": {"team": "ml\U0001f600"}}, "spec.podLabels.team", "spec.podLabels.team"),
+    ({"podLabels": {"team": "x" * 64}}, "spec.podLabels.team", "spec.podLabels.team"),
+    ({"podLabels": {"team": "-x"}}, "spec.podLabels.team", "spec.podLabels.team"),
+    ({"podLabels": {"bad key": "x"}}, "every key must be a label key", "spec.podLabels"),
+    ({"podLabels": {"Example.com/team": "x"}}, "every key must be a label key", "spec.podLabels"),
+    ({"podLabels": {_LONG_PREFIX: "x"}}, "every key must be a label key", "prefix of at most 253"),
+    ({"podLabels": {"a/" + "b" * 64: "x"}}, "every key must be a label key", "spec.podLabels"),
+    ({"podAnnotations": {"a b": "x"}}, "every key must be a qualified name", "spec.podAnnotations"),
+    ({"podAnnotations": {"a": "x" * 4000}}, "spec.podAnnotations.a", "spec.podAnnotations.a"),
+    ({"nodeSelector": {"pool": "gpu pool"}}, "spec.nodeSelector.pool", "spec.nodeSelector.pool"),
+    ({"nodeSelector": {"pool/": "x"}}, "every key must be a label key", "spec.nodeSelector"),
+    # quantities
+    ({"resources": {"requests": {"cpu": "-1"}}}, "spec.resources.requests.cpu", "quantity"),
+    ({"resources": {"requests": {"cpu": -1}}}, "spec.resources.requests.cpu", "quantity"),
+    ({"resources": {"limits": {"memory": "1 GB"}}}, "spec.resources.limits.memory", "quantity"),
+    ({"resources": {"limits": {"memory": "1" * 33}}}, "spec.resources.limits.memory", "quantity"),
+    ({"resources": {"limits": {"memory": "1Gb"}}}, "spec.resources.limits.memory", "quantity"),
+    ({"resources": {"limits": {"memory": "1K"}}}, "spec.resources.limits.memory", "quantity"),
+    (
+        {"resources": {"requests": {"gpus": 1}}},
+        "resources: a key is cpu",
+        "spec.resources.requests",
+    ),
+    (
+        {"resources": {"requests": {"kubernetes.io/gpus": 1}}},
+        "resources: a key is cpu",
+        "kubernetes.io domains",
+    ),
+    ({"shmSize": "0"}, "spec.shmSize", "quantity"),
+    ({"shmSize": 0}, "spec.shmSize", "quantity"),
+    ({"shmSize": "-1Gi"}, "spec.shmSize", "quantity"),
+    (_cache(size="0Gi"), "spec.model.cache.size", "quantity"),
+    # tolerations
+    (
+        _tol(operator="Exists", value="x"),
+        "value must be empty when operator is Exists",
+        "value must be empty",
+    ),
+    (
+        _tol(operator="Equal", value="x"),
+        "operator must be Exists when key is empty",
+        "operator must be Exists",
+    ),
+    (_tol(key="k", tolerationSeconds=5), "effect must be NoExecute", "effect must be NoExecute"),
+    (_tol(key="k", value="a b"), "spec.tolerations[0].value", "spec.tolerations.0.value"),
+    (_tol(key="a b", operator="Exists"), "spec.tolerations[0].key", "spec.tolerations.0.key"),
+    (_tol(key="k", operator="Lt"), "spec.tolerations[0].operator", "spec.tolerations.0.operator"),
+    (_tol(key="k", effect="NoExecutee"), "spec.tolerations[0].effect", "spec.tolerations.0.effect"),
+    # env valueFrom
+    (_env_from({}), "set exactly one of secretKeyRef", "set exactly one of secretKeyRef"),
+    (
+        _env_from(
+            {"fieldRef": {"fieldPath": "metadata.name"}, "secretKeyRef": {"name": "s", "key": "k"}}
+        ),
+        "set exactly one of secretKeyRef",
+        "set exactly one of secretKeyRef",
+    ),
+    (_env_from({"fieldRef": {"fieldPath": "spec.containers"}}), "fieldPath", "fieldPath"),
+    (_env_from({"fieldRef": {"fieldPath": "metadata.labels['a b']"}}), "fieldPath", "fieldPath"),
+    (
+        _env_from({"secretKeyRef": {"name": "Bad_Name", "key": "k"}}),
+        "secretKeyRef.name",
+        "secretKeyRef.name",
+    ),
+    (
+        _env_from({"configMapKeyRef": {"name": "c", "key": "a/b"}}),
+        "configMapKeyRef.key",
+        "configMapKeyRef.key",
+    ),
+    (
+        _env_from({"resourceFieldRef": {"resource": "limits.gpu"}}),
+        "resourceFieldRef.resource",
+        "resourceFieldRef.resource",
+    ),
+    (
+        _env_from({"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1Mi"}}),
+        "divisor: 1m or 1 for cpu",
+        "divisor: 1m or 1 for cpu",
+    ),
+    # affinity
+    (
+        _node_affinity({"key": "zone", "operator": "In"}),
+        "values must be non-empty for In",
+        "values must be non-empty",
+    ),
+    (
+        _node_affinity({"key": "zone", "operator": "Exists", "values": ["a"]}),
+        "values must be non-empty for In",
+        "values must be non-empty",
+    ),
+    (
+        _node_affinity({"key": "gen", "operator": "Gt", "values": ["x"]}),
+        "Gt and Lt take exactly one integer",
+        "Gt and Lt take",
+    ),
+    (_node_affinity({"key": "a b", "operator": "Exists"}), "key", "key"),
+    (_node_affinity({"key": "zone", "operator": "Near", "values": ["a"]}), "operator", "operator"),
+    (
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}
+                }
+            }
+        },
+        "nodeSelectorTerms",
+        "nodeSelectorTerms",
+    ),
+    (
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "preferredDuringSchedulingIgnoredDuringExecution": [
+                        {"weight": 0, "preference": {}}
+                    ]
+                }
+            }
+        },
+        "weight",
+        "weight",
+    ),
+    (_anti_affinity({"topologyKey": "kubernetes.io/host name"}), "topologyKey", "topologyKey"),
+    (_anti_affinity({"labelSelector": {}}), "topologyKey", "topologyKey"),
+    (
+        _anti_affinity({"topologyKey": "zone", "labelSelector": {"matchLabels": {"app": "a b"}}}),
+        "matchLabels.app",
+        "matchLabels.app",
+    ),
+    (
+        _anti_affinity({"topologyKey": "zone", "matchLabelKeys": ["app"]}),
+        "need a labelSelector",
+        "need a labelSelector",
+    ),
+    (
+        {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {
+                                "matchFields": [
+                                    {"key": "metadata.labels", "operator": "In", "values": ["n"]}
+                                ]
+                            }
+                        ]
+                    }
+                }
+            }
+        },
+        "key",
+        "key",
+    ),
+    # ports
+    ({"server": {"port": 5000}}, "must be more than 7 apart", "must be more than 7 apart"),
+    (
+        {"network": {"distInitPort": 30003}},
+        "must be more than 7 apart",
+        "must be more than 7 apart",
+    ),
+    (
+        {"server": {"port": 6000}, "network": {"distInitPort": 5993}},
+        "must be more than 7 apart",
+        "more than 7 apart",
+    ),
+    # mount paths
+    (_cache(mountPath="/dev/shm"), "are mounted by the operator", "are mounted by the operator"),
+    (_cache(mountPath="/dev/shm/"), "spec.model.cache.mountPath", "spec.model.cache.mountPath"),
+    (_cache(mountPath="/dev//shm"), "spec.model.cache.mountPath", "spec.model.cache.mountPath"),
+    (_cache(mountPath="/dev/shm/hf"), "are mounted by the operator", "are mounted by the operator"),
+    (_cache(mountPath="/dev"), "are mounted by the operator", "are mounted by the operator"),
+    (_cache(mountPath="/results"), "are mounted by the operator", "are mounted by the operator"),
+    (
+        _cache(mountPath="/opt/sglang-operator"),
+        "are mounted by the operator",
+        "are mounted by the operator",
+    ),
+    (_cache(mountPath="/"), "spec.model.cache.mountPath", "spec.model.cache.mountPath"),
+    (
+        _cache(mountPath="/data/../dev/shm"),
+        "spec.model.cache.mountPath",
+        "spec.model.cache.mountPath",
+    ),
+    (_cache(mountPath="relative/hf"), "spec.model.cache.mountPath", "spec.model.cache.mountPath"),
+    # operator-owned flags
+    ({"server": {"extraArgs": ["--node-rank", "1"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--node-rank=1"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--node-r", "1"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--nnodes=2"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--dist-init-addr", "h:1"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--nccl-init-addr=h:1"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--host", "::"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--port=8000"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--tp-size", "4"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--tp", "4"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--tensor-parallel-size=4"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--dp=2"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--ep", "2"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--model", "other/model"]}}, _OWNED, _OWNED),
+    ({"server": {"extraArgs": ["--api-key", "plain"]}}, _OWNED, _OWNED),
+    ({"offline": {"extraArgs": ["--result-filename", "/x"]}}, _OWNED, _OWNED),
+    ({"offline": {"extraArgs": ["--node-rank=0"]}}, _OWNED, _OWNED),
+    ({"benchmark": {"extraArgs": ["--output-file", "/x"]}}, _OWNED, _OWNED),
+    ({"benchmark": {"extraArgs": ["--base-url=http://x"]}}, _OWNED, _OWNED),
+    # names and references
+    ({"image": " lmsysorg/sglang:latest"}, "spec.image", "spec.image"),
+    ({"image": "lmsysorg/sglang :latest"}, "spec.image", "spec.image"),
+    ({"priorityClassName": "High Priority"}, "spec.priorityClassName", "spec.priorityClassName"),
+    ({"schedulerName": "Volcano"}, "spec.schedulerName", "spec.schedulerName"),
+    ({"imagePullSecrets": ["Bad_Secret"]}, "spec.imagePullSecrets[0]", "spec.imagePullSecrets.0"),
+    (_cache(storageClassName="Fast SSD"), "spec.model.cache.storageClassName", "storageClassName"),
+]
+
+# What only the operator can refuse: the API server compares quantities, which the CRD's CEL
+# cannot do portably. Admission lets these through; parse_spec refuses them (InvalidSpec)
+# before anything is written or deleted.
+OPERATOR_ONLY: list[tuple[dict[str, Any], str]] = [
+    ({"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1500m"}}}, "less than or equal"),
+    (
+        {"resources": {"requests": {"memory": "2Gi"}, "limits": {"memory": "1Gi"}}},
+        "less than or equal",
+    ),
+    ({"resources": {"requests": {"example.com/fpga": 1}}}, "needs an equal limit"),
+    (
+        {"resources": {"requests": {"example.com/fpga": 1}, "limits": {"example.com/fpga": 2}}},
+        "needs an equal limit",
+    ),
+    ({"resources": {"limits": {"example.com/fpga": "500m"}}}, "must be a whole number"),
+    (
+        {
+            "resources": {
+                "requests": {"hugepages-2Mi": "3Mi", "memory": "1Gi"},
+                "limits": {"hugepages-2Mi": "3Mi"},
+            }
+        },
+        "multiple of the page size",
+    ),
+    (
+        {"resources": {"requests": {"hugepages-2Mi": "2Mi"}, "limits": {"hugepages-2Mi": "2Mi"}}},
+        "need a cpu or memory",
+    ),
+]
+
+GOOD: list[dict[str, Any]] = [
+    {"podLabels": {"example.com/team": "ml-platform", "tier": "", "A_b.c": "Z9"}},
+    {"podAnnotations": {"Example.com/Owner": "ml platform \U0001f600", "note": ""}},
+    {"nodeSelector": {"node.kubernetes.io/instance-type": "mi300x"}},
+    {
+        "resources": {
+            "requests": {
+                "cpu": "500m",
+                "memory": "1Gi",
+                "example.com/fpga": 1,
+                "ephemeral-storage": "1e9",
+            },
+            "limits": {"cpu": 2, "memory": "1.5Gi", "example.com/fpga": "1"},
+        }
+    },
+    {
+        "resources": {
+            "requests": {"hugepages-2Mi": "4Mi", "memory": "1Gi"},
+            "limits": {"hugepages-2Mi": "4Mi", "memory": "1Gi"},
+        }
+    },
+    {"shmSize": "64Gi"},
+    {"shmSize": 1},
+    {"shmSize": ".5Ti"},
+    {
+        "tolerations": [
+            {"operator": "Exists"},
+            {"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "k", "value": "v", "effect": "NoExecute", "tolerationSeconds": 30},
+        ]
+    },
+    {
+        "env": [
+            {
+                "name": "POD",
+                "valueFrom": {
+                    "fieldRef": {"fieldPath": "metadata.labels['apps.kubernetes.io/pod-index']"}
+                },
+            },
+            {
+                "name": "IP",
+                "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
+            },
+            {
+                "name": "MEM",
+                "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}},
+            },
+            {
+                "name": "CPU",
+                "valueFrom": {
+                    "resourceFieldRef": {
+                        "containerName": "sglang",
+                        "resource": "requests.cpu",
+                        "divisor": "1m",
+                    }
+                },
+            },
+            {
+                "name": "TOKEN",
+                "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token", "optional": True}},
+            },
+            {"name": "CONF", "valueFrom": {"configMapKeyRef": {"name": "conf", "key": "a.json"}}},
+        ]
+    },
+    {
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {
+                                    "key": "amd.com/gpu.product-name",
+                                    "operator": "In",
+                                    "values": ["MI300X"],
+                                },
+                                {"key": "gen", "operator": "Gt", "values": ["2"]},
+                            ],
+                            "matchFields": [
+                                {"key": "metadata.name", "operator": "NotIn", "values": ["cpu-0"]}
+                            ],
+                        }
+                    ]
+                },
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "preference": {"matchExpressions": [{"key": "zone", "operator": "Exists"}]},
+                    }
+                ],
+            },
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 1,
+                        "podAffinityTerm": {
+                            "topologyKey": "kubernetes.io/hostname",
+                            "labelSelector": {"matchLabels": {"app": "x"}},
+                            "namespaceSelector": {},
+                            "matchLabelKeys": ["pod-template-hash"],
+                        },
+                    }
+                ]
+            },
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "topologyKey": "zone",
+                        "namespaces": ["default"],
+                        "labelSelector": {
+                            "matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]
+                        },
+                    }
+                ]
+            },
+        }
+    },
+    {"server": {"port": 8000}, "network": {"distInitPort": 8008}},
+    {"server": {"port": 65535}, "network": {"distInitPort": 1}},
+    {"model": {"path": "org/model", "cache": {"size": "100Gi", "mountPath": "/data/hf.cache/..x"}}},
+    {"model": {"path": "org/model", "cache": {"claimName": "weights", "mountPath": "/devices"}}},
+    {
+        "server": {
+            "extraArgs": [
+                "--enable-dp-attention",
+                "--nccl-port",
+                "5100",
+                "--mem-fraction-static=0.8",
+                "--config",
+                "/etc/sglang.yaml",
+            ]
+        }
+    },
+    {"benchmark": {"extraArgs": ["--output-details", "--seed", "1"]}},
+    {"mode": "offline", "offline": {"extraArgs": ["--seed", "1"]}},
+    {
+        "image": "registry.example.com:5000/sglang@sha256:" + "a" * 64,
+        "priorityClassName": "gpu-high",
+        "schedulerName": "volcano",
+    },
+    {
+        "imagePullSecrets": ["regcred"],
+        "model": {"path": "org/model", "cache": {"size": "1Ti", "storageClassName": "fast.ssd"}},
+    },
+]
