@@ -297,6 +297,8 @@ GOOD: list[dict[str, Any]] = [
     {"podAnnotations": {"Example.com/Owner": "ml platform \U0001f600", "note": ""}},
     {"nodeSelector": {"node.kubernetes.io/instance-type": "mi300x"}},
     {
+        # A memory-backed /dev/shm counts against the limit: shmSize stays below it.
+        "shmSize": "256Mi",
         "resources": {
             "requests": {
                 "cpu": "500m",
@@ -308,6 +310,7 @@ GOOD: list[dict[str, Any]] = [
         }
     },
     {
+        "shmSize": "256Mi",
         "resources": {
             "requests": {"hugepages-2Mi": "4Mi", "memory": "1Gi"},
             "limits": {"hugepages-2Mi": "4Mi", "memory": "1Gi"},

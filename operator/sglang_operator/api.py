@@ -283,8 +283,9 @@ class _Model(BaseModel):
     )
 
     def wire(self) -> dict[str, Any]:
-        """The object as it appears on the wire: camelCase, unset fields left out."""
-        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+        """The object as it appears on the wire: camelCase, unset fields left out (so what the
+        user wrote reaches the pod as written, without the empty lists of defaults)."""
+        return self.model_dump(by_alias=True, exclude_unset=True, exclude_none=True, mode="json")
 
 
 # Where the operator mounts volumes itself (/dev/shm in every SGLang pod; the reporter's

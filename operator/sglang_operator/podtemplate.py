@@ -4,7 +4,9 @@ The schema. `generate(openapi)` turns Kubernetes' published OpenAPI v3 document 
 core/v1 group (`api/openapi-spec/v3/api__v1_openapi.json` in the k8s.io/kubernetes module of
 the version the project targets, K8S_VERSION) into a structural CRD schema of a partial
 PodTemplateSpec: `metadata` keeps only labels and annotations (the operator owns the rest),
-`spec` is the whole PodSpec except ephemeralContainers (which a pod cannot be created with).
+`spec` is the whole PodSpec except ephemeralContainers (which a pod cannot be created with)
+and the volume types whose description says Kubernetes no longer supports them (the in-tree
+cephfs, rbd, glusterfs, ... plugins are gone from the kubelet: a pod using one never starts).
 To keep the CRD under the 256 KiB that client-side `kubectl apply` can store, descriptions
 are cut to their first sentence, and below the first levels to a few words; every string,
 list and map gets a bound so the CRD's CEL rules stay inside the API server's cost budget.
@@ -47,6 +49,9 @@ _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 # Pod fields a template cannot carry: ephemeral containers are added to running pods only.
 _DROPPED_POD_FIELDS = {"ephemeralContainers"}
+# How Kubernetes' OpenAPI marks a field whose implementation is removed ("Deprecated: CephFS is
+# deprecated and the in-tree cephfs type is no longer supported.").
+_UNSUPPORTED = "is no longer supported"
 # Keywords a structural CRD schema accepts, of those Kubernetes' OpenAPI uses (a tuple: the
 # output's key order must not depend on hash seeds).
 _KEPT = (
@@ -141,6 +146,8 @@ class _Generator:
             props: Obj = {}
             for key in sorted(target["properties"]):
                 if path == "spec" and key in _DROPPED_POD_FIELDS:
+                    continue
+                if _UNSUPPORTED in target["properties"][key].get("description", ""):
                     continue
                 child_path = f"{path}.{key}" if path else key
                 props[key] = self.node(target["properties"][key], child_path, depth + 1, seen, key)
