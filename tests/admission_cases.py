@@ -307,14 +307,14 @@ GOOD: list[dict[str, Any]] = [
                 "ephemeral-storage": "1e9",
             },
             "limits": {"cpu": 2, "memory": "1.5Gi", "example.com/fpga": "1"},
-        }
+        },
     },
     {
         "shmSize": "256Mi",
         "resources": {
             "requests": {"hugepages-2Mi": "4Mi", "memory": "1Gi"},
             "limits": {"hugepages-2Mi": "4Mi", "memory": "1Gi"},
-        }
+        },
     },
     {"shmSize": "64Gi"},
     {"shmSize": 1},
