@@ -256,7 +256,7 @@ QualifiedName = Annotated[
             "x-kubernetes-validations": [
                 {
                     "rule": f"self.matches({QUALIFIED_NAME_LENGTH_RE!r})",
-                    "message": "the prefix of a qualified name has at most 253 characters",
+                    "message": "a prefix has at most 253 characters",
                 }
             ]
         },
