@@ -213,7 +213,7 @@ OTHER_FIELDS: dict[str, str] = {
     "shmSize": "the /dev/shm volume",
     "nodeSelector": "the pods' placement",
     "tolerations": "the pods' placement",
-    "affinity": "the pods' placement",
+    "affinity.*": "the pods' placement",
     "priorityClassName": "the pods' placement",
     "schedulerName": "the pods' placement",
     "podAnnotations": "the pods' metadata",
