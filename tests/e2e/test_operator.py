@@ -345,8 +345,10 @@ def test_invalid_update_keeps_running_objects_and_says_why(
     pods_before = {p.metadata.uid for p in live_pods(kube, namespace, "careful")}
 
     bad = copy.deepcopy(obj)
-    # The schema accepts any int-or-string here; only the operator can tell it is no quantity.
-    bad["spec"]["shmSize"] = "lots"
+    # Each quantity is valid on its own, so admission accepts them; only the operator compares
+    # them: a memory-backed /dev/shm as large as the memory limit leaves SGLang nothing.
+    bad["spec"]["shmSize"] = "2Gi"
+    bad["spec"]["resources"] = {"limits": {"memory": "1Gi"}}
     apply(cluster, namespace, bad)
     cond = wait_reason(kube, namespace, "careful", "Degraded", "InvalidSpec")
     assert "shmSize" in cond["message"]
