@@ -142,7 +142,7 @@ def render_documents(
                 f"{name}: the namespace from the manifest ({own_namespace}) does not match "
                 f"-n {namespace}"
             )
-        raw = doc.get("spec") or {}
+        raw = crd.without_nulls(doc.get("spec") or {})
         # As the API server checks: the CRD's schema (which alone knows the pod template's
         # Kubernetes types), then the rules.
         problems = crd.spec_problems(raw)

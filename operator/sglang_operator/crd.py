@@ -285,6 +285,17 @@ _MESSAGES = {
 }
 
 
+def without_nulls(value: Any) -> Any:
+    """`value` with every null object field dropped, as the API server prunes them from a
+    custom resource before validating (no field of this CRD is nullable), so `revision:`
+    left empty in YAML means unset."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(item) for item in value]
+    return value
+
+
 @cache
 def _spec_validator() -> Any:
     return _StructuralValidator(openapi_schema(SGLangDeploymentSpec))

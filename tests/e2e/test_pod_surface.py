@@ -211,6 +211,16 @@ def test_render_refuses_the_names_apply_refuses(
         render_documents([obj], namespace)
 
 
+def test_render_accepts_the_empty_fields_apply_accepts(cluster: Cluster, namespace: str) -> None:
+    """YAML keys left empty are nulls, which the API server prunes: render takes them too."""
+    obj = manifest("empty-fields", nodes=1, per_node=1)
+    obj["spec"]["env"] = None
+    obj["spec"]["model"]["revision"] = None
+    obj["spec"]["podTemplate"] = {"spec": {"containers": [{"name": "sglang", "env": None}]}}
+    apply(cluster, namespace, obj)
+    assert render_documents([obj], namespace)
+
+
 def test_a_dns_policy_that_cannot_find_rank_0_is_refused_at_apply(
     cluster: Cluster, namespace: str
 ) -> None:

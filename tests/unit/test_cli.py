@@ -135,6 +135,15 @@ def test_render_prints_advice_on_stderr(tmp_path: Path, capsys: pytest.CaptureFi
     assert capsys.readouterr().err == ""
 
 
+def test_render_takes_empty_keys_as_unset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = Path(manifest(tmp_path))
+    path.write_text(path.read_text() + "  env:\n  podTemplate:\n    metadata:\n")
+    assert main(["render", "-f", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_render_refuses_other_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "cm.yaml"
     path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
