@@ -126,51 +126,72 @@ def _apply_refused(cluster: Cluster, namespace: str, obj: dict[str, Any]) -> str
     return str(result.stderr)
 
 
-@pytest.mark.parametrize(
-    ("template", "message"),
-    [
-        (
-            {"spec": {"containers": [{"name": "sglang", "volumeMount": []}]}},
-            'unknown field "spec.podTemplate.spec.containers[0].volumeMount"',
-        ),
-        ({"spec": {"hostIpc": True}}, 'unknown field "spec.podTemplate.spec.hostIpc"'),
-        (
-            {"spec": {"containers": [{"name": "sglang", "args": ["--port", "1"]}]}},
-            "podTemplate.spec.containers[sglang]: command and args are the operator's",
-        ),
-        (
-            {
-                "spec": {
-                    "containers": [{"name": "sglang", "env": [{"name": "NODE_RANK", "value": "0"}]}]
-                }
-            },
-            "podTemplate.spec.containers[sglang].env: NNODES",
-        ),
-        (
-            {"metadata": {"labels": {"app.kubernetes.io/instance": "other"}}},
-            "podTemplate.metadata.labels: app.kubernetes.io/name",
-        ),
-        (
-            {"spec": {"hostNetwork": True}},
-            "podTemplate.spec.hostNetwork: set spec.network.hostNetwork",
-        ),
-        (
-            {"spec": {"containers": [{"name": "metrics", "ports": [{"containerPort": 30000}]}]}},
-            "podTemplate.spec.containers[].ports: server.port",
-        ),
-        (
-            {"spec": {"volumes": [{"name": "dshm", "emptyDir": {}}]}},
-            "podTemplate.spec.volumes: dshm and weights are the operator's",
-        ),
-        ({"spec": {"restartPolicy": "Never"}}, "podTemplate.spec: restartPolicy"),
-        ({"spec": {"containers": [{"image": "x"}]}}, "spec.podTemplate.spec.containers[0].name"),
-    ],
-)
-def test_a_bad_template_is_refused_at_apply_naming_the_field(
-    cluster: Cluster, namespace: str, template: dict[str, Any], message: str
+# Each: spec fields that `kubectl apply` must refuse, and what its message must say.
+BAD_TEMPLATES: list[tuple[dict[str, Any], str]] = [
+    (
+        {"spec": {"containers": [{"name": "sglang", "volumeMount": []}]}},
+        'unknown field "spec.podTemplate.spec.containers[0].volumeMount"',
+    ),
+    ({"spec": {"hostIpc": True}}, 'unknown field "spec.podTemplate.spec.hostIpc"'),
+    (
+        {"spec": {"containers": [{"name": "sglang", "args": ["--port", "1"]}]}},
+        "podTemplate.spec.containers[sglang]: command and args are the operator's",
+    ),
+    (
+        {
+            "spec": {
+                "containers": [{"name": "sglang", "env": [{"name": "NODE_RANK", "value": "0"}]}]
+            }
+        },
+        "podTemplate.spec.containers[sglang].env: NNODES",
+    ),
+    (
+        {"metadata": {"labels": {"app.kubernetes.io/instance": "other"}}},
+        "podTemplate.metadata.labels: app.kubernetes.io/name",
+    ),
+    (
+        {"spec": {"hostNetwork": True}},
+        "podTemplate.spec.hostNetwork: set spec.network.hostNetwork",
+    ),
+    (
+        {"spec": {"containers": [{"name": "metrics", "ports": [{"containerPort": 30000}]}]}},
+        "podTemplate.spec.containers[].ports: server.port",
+    ),
+    (
+        {"spec": {"volumes": [{"name": "dshm", "emptyDir": {}}]}},
+        "podTemplate.spec.volumes: dshm and weights are the operator's",
+    ),
+    ({"spec": {"restartPolicy": "Never"}}, "podTemplate.spec: restartPolicy"),
+    ({"spec": {"containers": [{"image": "x"}]}}, "spec.podTemplate.spec.containers[0].name"),
+]
+BAD_NETWORKS: list[tuple[dict[str, Any], str]] = [
+    ({"glooSocketIfname": "^lo"}, "spec.network.glooSocketIfname"),
+    ({"glooSocketIfname": "eth0,eth1"}, "spec.network.glooSocketIfname"),
+    ({"ncclSocketIfname": "eth0;rm"}, "spec.network.ncclSocketIfname"),
+    ({"ipFamily": "IPv5"}, "spec.network.ipFamily"),
+]
+BAD_SPECS = [
+    *(({"podTemplate": template}, message) for template, message in BAD_TEMPLATES),
+    *(({"network": network}, message) for network, message in BAD_NETWORKS),
+    # Under hostNetwork Kubernetes resolves ClusterFirst with the node's resolver, where rank
+    # 0's Service name does not exist: refused, rather than silently replaced.
+    (
+        {
+            "parallelism": {"nodes": 2},
+            "network": {"hostNetwork": True},
+            "podTemplate": {"spec": {"dnsPolicy": "ClusterFirst"}},
+        },
+        "podTemplate.spec.dnsPolicy: with parallelism.nodes > 1",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "message"), BAD_SPECS)
+def test_a_bad_spec_is_refused_at_apply_naming_the_field(
+    cluster: Cluster, namespace: str, fields: dict[str, Any], message: str
 ) -> None:
-    obj = manifest("bad-template", nodes=1, per_node=1)
-    obj["spec"]["podTemplate"] = template
+    obj = manifest("bad-spec", nodes=1, per_node=1)
+    obj["spec"].update(fields)
     assert message in _apply_refused(cluster, namespace, obj)
 
 
@@ -219,36 +240,6 @@ def test_render_accepts_the_empty_fields_apply_accepts(cluster: Cluster, namespa
     obj["spec"]["podTemplate"] = {"spec": {"containers": [{"name": "sglang", "env": None}]}}
     apply(cluster, namespace, obj)
     assert render_documents([obj], namespace)
-
-
-def test_a_dns_policy_that_cannot_find_rank_0_is_refused_at_apply(
-    cluster: Cluster, namespace: str
-) -> None:
-    """Under hostNetwork Kubernetes resolves ClusterFirst with the node's resolver, where rank
-    0's Service name does not exist: refused, rather than silently replaced."""
-    obj = manifest("bad-dns", nodes=2, per_node=1)
-    obj["spec"]["network"] = {"hostNetwork": True}
-    obj["spec"]["podTemplate"] = {"spec": {"dnsPolicy": "ClusterFirst"}}
-    assert "podTemplate.spec.dnsPolicy: with parallelism.nodes > 1" in _apply_refused(
-        cluster, namespace, obj
-    )
-
-
-@pytest.mark.parametrize(
-    ("network", "message"),
-    [
-        ({"glooSocketIfname": "^lo"}, "spec.network.glooSocketIfname"),
-        ({"glooSocketIfname": "eth0,eth1"}, "spec.network.glooSocketIfname"),
-        ({"ncclSocketIfname": "eth0;rm"}, "spec.network.ncclSocketIfname"),
-        ({"ipFamily": "IPv5"}, "spec.network.ipFamily"),
-    ],
-)
-def test_bad_interface_names_are_refused_at_apply(
-    cluster: Cluster, namespace: str, network: dict[str, Any], message: str
-) -> None:
-    obj = manifest("bad-network", nodes=1, per_node=1)
-    obj["spec"]["network"] = network
-    assert message in _apply_refused(cluster, namespace, obj)
 
 
 def test_host_network_pods_reserve_sglangs_ports_and_carry_the_template(
