@@ -152,11 +152,11 @@ ANNOTATION_KEY_RE = rf"^({_SUBDOMAIN.replace('a-z0-9', 'A-Za-z0-9')}/)?{_QUALIFI
 QUALIFIED_NAME_LENGTH_RE = r"^([^/]{1,253}/)?[^/]+$"
 MAX_QUALIFIED_NAME = MAX_NAME + 1 + MAX_SHORT
 LABEL_VALUE_RE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
-QUANTITY_RE = r"^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+QUANTITY_RE = rf"^\+?{podtemplate.QUANTITY_NUMBER}{podtemplate.QUANTITY_SUFFIX}$"
 # Also requires a non-zero digit before the suffix: sizes of volumes must be positive.
 POSITIVE_QUANTITY_RE = (
     r"^\+?([0-9]*[1-9][0-9]*(\.[0-9]*)?|[0-9]*\.[0-9]*[1-9][0-9]*)"
-    r"([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?$"
+    rf"{podtemplate.QUANTITY_SUFFIX}$"
 )
 # A container resource name: a standard one, or an extended resource with a domain
 # (resource names of the kubernetes.io domains other than the standard ones are refused).

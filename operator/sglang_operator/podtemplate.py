@@ -46,6 +46,11 @@ _REF_PREFIX = "#/components/schemas/"
 _POD_SPEC = "io.k8s.api.core.v1.PodSpec"
 _OBJECT_META = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 _QUANTITY = "io.k8s.apimachinery.pkg.api.resource.Quantity"
+# The syntax of a Quantity (k8s.io/apimachinery/pkg/api/resource: <sign><number><suffix>, the
+# suffix binary, decimal or an exponent), in parts that api.py reuses for its own quantities.
+QUANTITY_NUMBER = r"([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+QUANTITY_SUFFIX = r"([KMGTPE]i|[numkMGTPE]|[eE][-+]?[0-9]+)?"
+QUANTITY_RE = rf"^[+-]?{QUANTITY_NUMBER}{QUANTITY_SUFFIX}$"
 _INT_OR_STRING = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 # Pod fields a template cannot carry: ephemeral containers are added to running pods only.
 _DROPPED_POD_FIELDS = {"ephemeralContainers"}
@@ -115,7 +120,7 @@ class _Generator:
             if ref in (_QUANTITY, _INT_OR_STRING):
                 out: Obj = {"x-kubernetes-int-or-string": True}
                 if ref == _QUANTITY:
-                    out["pattern"] = r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
+                    out["pattern"] = QUANTITY_RE
                     out["maxLength"] = 64
                 else:
                     out["maxLength"] = MAX_NAME_STRING

@@ -292,3 +292,29 @@ def test_the_schema_check_names_each_bad_field() -> None:
         "spec.replicas: must be of type integer",
         'spec.podTemplate.spec.containers[0].env[1]: duplicate value {"name": "A"}',
     ]
+
+
+@pytest.mark.parametrize(
+    ("quantity", "valid"),
+    [
+        ("16Gi", True),
+        ("500m", True),
+        ("1e3", True),
+        (".5", True),
+        ("+2", True),
+        (8, True),
+        ("5Gii", False),
+        ("1.2.3", False),
+        ("16 Gi", False),
+        ("Gi", False),
+    ],
+)
+def test_a_template_quantity_follows_kubernetes_grammar(quantity: Any, valid: bool) -> None:
+    """A quantity in the pod template the API server would refuse only when it creates the
+    pods is refused at apply (the pattern has Kubernetes' Quantity syntax)."""
+    limits = {"memory": quantity}
+    spec = {
+        "model": {"path": "m"},
+        "podTemplate": {"spec": {"containers": [{"name": "s", "resources": {"limits": limits}}]}},
+    }
+    assert (spec_problems(spec) == []) == valid
