@@ -14,28 +14,39 @@ Matrix = dict[tuple[str, str], set[str]]
 
 # In every watched namespace (a ClusterRole cluster-wide; a Role per namespace otherwise).
 OPERATOR_RULES: Matrix = {
-    # controller.py: kopf's watch of the resource (list + watch); reconcile.py reads it (get).
-    (API_GROUP, "sglangdeployments"): {"get", "list", "watch"},
+    # controller.py: kopf's index and event handler of the resource (list + watch); the
+    # reconcile reads it from that cache only, and writes only its status.
+    (API_GROUP, "sglangdeployments"): {"list", "watch"},
     # kube.Kube.patch_status (merge patch of the status subresource).
     (API_GROUP, "sglangdeployments/status"): {"patch"},
-    # controller.py watches StatefulSets, Services, Jobs and Pods (list + watch);
-    # kube.Kube.get / list read them in reconcile.py and runs.py; kube.Kube.apply writes them
-    # (server-side apply is a patch, and a create when the object is new); kube.Kube.delete
-    # prunes groups (reconcile._prune), restarts groups (pods) and replaces Jobs (runs.py).
+    # controller.py caches every kind of child (list + watch, selected by the managed-by
+    # label on the API server); reconcile._Applier reads a child missing from the cache (get)
+    # so that an object of that name without the label is never taken over; kube.Kube.apply
+    # writes (server-side apply: patch, and create when new); kube.Kube.delete prunes groups
+    # (plan._prune) and replaces Jobs (runs.py).
     ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
+    # Watched for group health; deleted to restart or roll a group, force-deleted on a lost
+    # node (reconcile._act).
     ("", "pods"): {"list", "watch", "delete"},
-    # reconcile._apply_children reads each desired child before applying it (the weights
-    # claim); claims are never pruned or watched (a weights cache outlives a scale-down).
-    ("", "persistentvolumeclaims"): {"get", "create", "patch"},
-    # runs.py applies the reporter script and the results ConfigMaps, never reads them.
-    ("", "configmaps"): {"create", "patch"},
+    # Cached and applied like the other children; never deleted (a weights cache outlives a
+    # scale-down and goes with the SGLangDeployment through its owner reference, or stays).
+    ("", "persistentvolumeclaims"): {"get", "list", "watch", "create", "patch"},
+    # The reporter script and the results ConfigMaps: cached and applied, never deleted.
+    ("", "configmaps"): {"get", "list", "watch", "create", "patch"},
     # kube.Kube.pod_log: the benchmark/offline result line from the finished pod's log.
     ("", "pods/log"): {"get"},
-    # kube.Kube.event posts core/v1 Events (kopf's own posting is off).
-    ("", "events"): {"create"},
+    # kube.Kube.event posts core/v1 Events (kopf's own posting is off); controller.py
+    # watches the FailedCreate events of the children (pods refused at creation are told
+    # only there).
+    ("", "events"): {"create", "list", "watch"},
 }
+
+# Cluster-scoped, in every mode: controller.py watches Nodes, so that a pod on a node that
+# stops reporting (Ready Unknown) or is deleted is noticed at once and force-deleted after
+# spec.healing.unreachableNodeTimeoutSeconds.
+NODE_RULE: Matrix = {("", "nodes"): {"list", "watch"}}
 
 # Cluster-scoped, for kopf itself (kopf's reactor/observation.py): it watches CRDs to notice
 # the resource's CRD being installed or upgraded after start; with --namespace it also

@@ -48,6 +48,11 @@ DEFAULT_CLUSTER_DOMAIN = "cluster.local"
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 3600
 # The default period of the startup and readiness probes.
 PROBE_PERIOD_SECONDS = 10
+DEFAULT_RESTART_BUDGET = 5
+DEFAULT_RESTART_WINDOW_SECONDS = 1800
+DEFAULT_RESTART_BACKOFF_SECONDS = 30
+DEFAULT_RESTART_BACKOFF_MAX_SECONDS = 600
+DEFAULT_UNREACHABLE_NODE_TIMEOUT_SECONDS = 120
 DEFAULT_SHM_SIZE = "32Gi"
 DEFAULT_CACHE_MOUNT_PATH = "/root/.cache/huggingface"
 DEFAULT_CACHE_ACCESS_MODE = "ReadWriteMany"
@@ -643,6 +648,50 @@ class ProbesSpec(_Model):
         default_factory=ProbeOverride,
         description="The liveness probe (default: /ping every 30s, timeout 30s, 5 "
         "failures; the HTTP port accepting connections when an API key is set).",
+    )
+
+
+class HealingSpec(_Model):
+    """How the operator restarts a replica group when one of its pods fails."""
+
+    restart_budget: int = Field(
+        default=DEFAULT_RESTART_BUDGET,
+        ge=0,
+        le=1000,
+        description="Group restarts allowed within restartWindowSeconds; beyond it the group "
+        "is left alone (Degraded, GroupRestartBudgetExhausted) until the window slides or "
+        f"the spec changes. 0 never restarts. Default {DEFAULT_RESTART_BUDGET}.",
+    )
+    restart_window_seconds: int = Field(
+        default=DEFAULT_RESTART_WINDOW_SECONDS,
+        ge=60,
+        le=604800,
+        description="The sliding window restartBudget counts restarts in. "
+        f"Default {DEFAULT_RESTART_WINDOW_SECONDS}.",
+    )
+    restart_backoff_seconds: int = Field(
+        default=DEFAULT_RESTART_BACKOFF_SECONDS,
+        ge=0,
+        le=86400,
+        description="The first restart is immediate; the next waits this long after the "
+        "previous one, doubling per restart in the window up to restartBackoffMaxSeconds. "
+        f"Default {DEFAULT_RESTART_BACKOFF_SECONDS}.",
+    )
+    restart_backoff_max_seconds: int = Field(
+        default=DEFAULT_RESTART_BACKOFF_MAX_SECONDS,
+        ge=0,
+        le=86400,
+        description="Longest wait between two restarts; at least restartBackoffSeconds. "
+        f"Default {DEFAULT_RESTART_BACKOFF_MAX_SECONDS}.",
+    )
+    unreachable_node_timeout_seconds: int = Field(
+        default=DEFAULT_UNREACHABLE_NODE_TIMEOUT_SECONDS,
+        ge=0,
+        le=86400,
+        description="How long a pod on an unreachable node (its Node Ready condition Unknown) "
+        "is waited for before the operator force-deletes it so its group is recreated on "
+        "healthy nodes; a pod on a deleted Node is force-deleted at once. "
+        f"Default {DEFAULT_UNREACHABLE_NODE_TIMEOUT_SECONDS}.",
     )
 
 
@@ -1479,6 +1528,8 @@ _DIST_PORT = _cel_or("network.distInitPort", str(DEFAULT_DIST_INIT_PORT))
 # SGLang binds distInitPort+1 to +6 (distInitPort-7 to -1 near 65535) on rank 0 for attention
 # data parallelism (PortArgs.init_new), beside the two ports the pod declares.
 PORT_DISTANCE = 7
+_BACKOFF = _cel_or("healing.restartBackoffSeconds", str(DEFAULT_RESTART_BACKOFF_SECONDS))
+_BACKOFF_MAX = _cel_or("healing.restartBackoffMaxSeconds", str(DEFAULT_RESTART_BACKOFF_MAX_SECONDS))
 
 
 def _cel_list(names: tuple[str, ...]) -> str:
@@ -1724,6 +1775,11 @@ CROSS_FIELD_RULES: tuple[_Rule, ...] = (
         "(just below it near 65535)",
         check=lambda s: abs(s.server.port - s.network.dist_init_port) > PORT_DISTANCE,
     ),
+    _Rule(
+        cel=f"{_BACKOFF_MAX} >= {_BACKOFF}",
+        message="healing: restartBackoffMaxSeconds must be at least restartBackoffSeconds",
+        check=lambda s: s.healing.restart_backoff_max_seconds >= s.healing.restart_backoff_seconds,
+    ),
 )
 
 
@@ -1841,6 +1897,9 @@ class SGLangDeploymentSpec(_Model):
         json_schema_extra=_pod_template_schema,
         description="A partial pod template merged over the SGLang pods (server and offline; "
         "not the benchmark Job).",
+    )
+    healing: HealingSpec = Field(
+        default_factory=HealingSpec, description="Restart of failed replica groups."
     )
     rocm: RocmSpec = Field(default_factory=RocmSpec, description="AMD ROCm tuning.")
     benchmark: BenchmarkSpec = Field(

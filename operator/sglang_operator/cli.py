@@ -234,6 +234,13 @@ def _pod_template_schema(args: argparse.Namespace) -> int:
         help="serve kopf's liveness probe, e.g. http://0.0.0.0:8081/healthz",
     ),
     arg(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="info: one line per decision; debug adds one line per API request",
+    ),
+    arg("--log-format", choices=("text", "json"), default="text", help="log line format"),
+    arg(
         "--standalone",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -295,8 +302,9 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise UsageError(str(error)) from error
     # Imported here so that render and crd work without cluster libraries being configured.
-    from sglang_operator.controller import run  # noqa: PLC0415
+    from sglang_operator.controller import configure_logging, run  # noqa: PLC0415
 
+    configure_logging(args.log_level, args.log_format)
     elector = _elector(args) if args.leader_elect else None
     if elector:
         elector.wait_until_leading(args.liveness)

@@ -20,6 +20,17 @@ CONDITION_TYPES = (READY, PROGRESSING, DEGRADED)
 
 Status = Literal["True", "False", "Unknown"]
 
+# Far below the CRD's 32768 for condition messages, so a status write is never refused
+# whatever the user wrote or the API server answered.
+MAX_MESSAGE = 4096
+_CUT = " ...(cut)"
+
+
+def bounded(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` cut to at most `limit` characters, marked where it was cut. Every message built
+    from user input or from an API answer passes here before it reaches status or a log."""
+    return text if len(text) <= limit else text[: limit - len(_CUT)] + _CUT
+
 
 class Reason:
     """CamelCase reasons shared by conditions and events, so a user can search one word."""
@@ -39,6 +50,8 @@ class Reason:
     GROUP_RESTARTED = "GroupRestarted"
     GROUP_RESTART_BACKOFF = "GroupRestartBackoff"
     GROUP_RESTART_BUDGET_EXHAUSTED = "GroupRestartBudgetExhausted"
+    NODE_UNREACHABLE = "NodeUnreachable"
+    POD_FORCE_DELETED = "PodForceDeleted"
     # Diagnostics a user acts on.
     INVALID_SPEC = "InvalidSpec"
     UNSCHEDULABLE = "Unschedulable"
@@ -48,6 +61,7 @@ class Reason:
     STARTUP_TIMEOUT = "StartupTimeout"
     CONFLICTING_OBJECT = "ConflictingObject"
     APPLY_FAILED = "ApplyFailed"
+    POD_CREATION_FAILED = "PodCreationFailed"
     # Offline mode and benchmarks.
     COMPLETED = "Completed"
     JOB_FAILED = "JobFailed"
@@ -138,9 +152,31 @@ ADVICE: dict[str, Advice] = {
         "it does not own.",
     ),
     Reason.APPLY_FAILED: Advice(
-        "The API server refused an object the operator wrote, or could not be read.",
-        "Read the message: often an admission policy (Pod Security, quota, a policy "
-        "engine) or an immutable field (a PersistentVolumeClaim's size or class).",
+        "The API server refused an object the operator wrote (the message names it and "
+        "quotes the API server), or could not be reached. Nothing that runs is deleted for "
+        "it: a group is rolled only once its StatefulSet as stored carries the new revision. "
+        "Retried with backoff (5 s doubling to 5 min), at once when the spec changes.",
+        "Read the message: often an admission policy or webhook, an invalid label value, a "
+        "field inside affinity the API server does not know, or an immutable field (a "
+        "PersistentVolumeClaim's size or class).",
+    ),
+    Reason.POD_CREATION_FAILED: Advice(
+        "A StatefulSet was accepted but its pods are refused at creation (Pod Security "
+        "admission, a missing PriorityClass, an unknown scheduler, a quota); the message "
+        "quotes its FailedCreate event.",
+        "Fix the cause the message names (`kubectl get events --field-selector "
+        "reason=FailedCreate`).",
+    ),
+    Reason.NODE_UNREACHABLE: Advice(
+        "A pod of the group is on a node that stopped reporting (Ready Unknown) or was "
+        "deleted; the group is restarted.",
+        "Nothing: the pod is force-deleted after healing.unreachableNodeTimeoutSeconds (a "
+        "deleted node's at once). Check the node (`kubectl describe node`).",
+    ),
+    Reason.POD_FORCE_DELETED: Advice(
+        "Event: a pod on an unreachable or deleted node was force-deleted so its group can "
+        "be recreated on healthy nodes.",
+        NOTHING,
     ),
     Reason.COMPLETED: Advice("mode offline: every offline run completed.", NOTHING),
     Reason.JOB_FAILED: Advice(
@@ -201,7 +237,7 @@ def merge_conditions(
                 "type": cond.type,
                 "status": cond.status,
                 "reason": cond.reason,
-                "message": cond.message,
+                "message": bounded(cond.message),
                 "lastTransitionTime": old.get("lastTransitionTime", now)
                 if old is not None and keep_time
                 else now,

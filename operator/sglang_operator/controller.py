@@ -1,19 +1,32 @@
-"""kopf wiring: watches, a level-triggered work queue, settings, and `run`.
+"""kopf wiring: watch-fed caches, a level-triggered work queue, settings, and `run`.
 
-Every trigger (the resource changed, a child changed, a timer fired, the periodic resync)
-only enqueues the resource's key; one idempotent `reconcile` does all the work. This is the
-controller-runtime model, built on kopf's watch streams instead of kopf's per-handler
-progress bookkeeping: kopf's timers and daemons would put a finalizer on every resource
-(deletion would then hang whenever the operator is down), and its create/update/resume
-handlers would not fire when a child drifts. Nothing here blocks deletion: children carry
-owner references and the garbage collector removes them.
+Caches: kopf's indexes (`@kopf.index`), one per watched kind, fed by kopf's watch streams.
+Children are filtered ON THE API SERVER by the operator's managed-by label
+(`settings.watching.label_selectors`), and FailedCreate events by a field selector, so the
+operator never receives the rest of the cluster's pods, Services or Jobs. Each index is
+keyed by (namespace, instance label), the label every child of one deployment carries; the
+reconcile reads its snapshot from them and sends no read request. kopf starts no handler
+before every index holds its initial listing, so no pass ever sees a half-filled cache.
+
+Triggers only enqueue the resource's key; one idempotent reconcile does the work, like
+controller-runtime: a spec or metadata change of the resource (not its status: our own
+status writes come back as events and need no pass), any change of a child, a FailedCreate
+event, and timers the plan asks for (backoff expiry, startup timeout, a refused child's
+retry). No periodic full pass: everything a pass reads is watched.
+
+kopf's own timers, daemons and create/update handlers are not used: they would put a
+finalizer on every resource (deletion would hang whenever the operator is down) and would
+not fire when a child drifts. Nothing here blocks deletion: children carry owner references
+and the garbage collector removes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Mapping
+from datetime import UTC, datetime
+from importlib import metadata
 from typing import Any
 
 import kopf
@@ -26,17 +39,33 @@ from sglang_operator.naming import (
     MANAGED_BY_VALUE,
     instance_label_value,
 )
-from sglang_operator.reconcile import reconcile
+from sglang_operator.reconcile import Memory, Outcome, observe, reconcile, retry_delay
 
 log = logging.getLogger(__name__)
 
 Key = tuple[str, str]  # (namespace, name)
+Obj = dict[str, Any]
 
 WORKERS = 4
-RESYNC_SECONDS = 60.0
-RETRY_SECONDS = 10.0
-
-_CHILD_FILTER = {MANAGED_BY_LABEL: MANAGED_BY_VALUE}
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
+# (group, version, plural) of every kind of child, all filtered by MANAGED_SELECTOR.
+CHILD_RESOURCES = (
+    ("", "v1", "pods"),
+    ("", "v1", "services"),
+    ("", "v1", "configmaps"),
+    ("", "v1", "persistentvolumeclaims"),
+    ("apps", "v1", "statefulsets"),
+    ("batch", "v1", "jobs"),
+)
+_KINDS = {
+    "pods": "Pod",
+    "services": "Service",
+    "configmaps": "ConfigMap",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+    "statefulsets": "StatefulSet",
+    "jobs": "Job",
+}
+_API_VERSIONS = {"": "v1", "apps": "apps/v1", "batch": "batch/v1"}
 
 
 class WorkQueue:
@@ -49,17 +78,27 @@ class WorkQueue:
         self._active: set[Key] = set()
         self._dirty: set[Key] = set()
         self._timers: dict[Key, asyncio.TimerHandle] = {}
-        self.known: set[Key] = set()
+        self.failures: dict[Key, int] = {}
+        self.memory: dict[Key, Memory] = {}
+        # What of each resource triggers a pass: its spec, labels, annotations, deletion.
+        self.seen: dict[Key, Any] = {}
         # Children carry the owner's instance label, which is the name hashed when too long.
         self.by_label: dict[Key, Key] = {}
 
     def remember(self, key: Key) -> None:
-        self.known.add(key)
         self.by_label[(key[0], instance_label_value(key[1]))] = key
+        self.memory.setdefault(key, Memory())
 
     def forget(self, key: Key) -> None:
-        self.known.discard(key)
         self.by_label.pop((key[0], instance_label_value(key[1])), None)
+        for table in (self.failures, self.memory, self.seen):
+            table.pop(key, None)
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+
+    def known(self, key: Key) -> bool:
+        return key in self.memory
 
     def add(self, key: Key) -> None:
         if key in self._active:
@@ -96,32 +135,117 @@ class WorkQueue:
             self.add(key)
 
 
-async def _worker(queue: WorkQueue, kube: Kube) -> None:
+class Caches:
+    """Read access to kopf's indexes, from the event loop only (kopf writes them there)."""
+
+    def __init__(self, indices: Mapping[str, Any]) -> None:
+        self._indices = indices
+
+    def _values(self, index: str, key: Any) -> Iterable[Obj]:
+        found = self._indices[index]
+        return list(found[key]) if key in found else []
+
+    def snapshot_inputs(
+        self, key: Key
+    ) -> tuple[Obj | None, list[Obj], list[Obj], dict[str, tuple[str, str]]]:
+        """The resource, its children, its pods, and the FailedCreate events of its
+        children (by the child's uid)."""
+        sglds = self._values("sglds", key)
+        sgld = next(iter(sglds), None)
+        label = (key[0], instance_label_value(key[1]))
+        children = [
+            c
+            for plural, kind in _KINDS.items()
+            if kind != "Pod"
+            for c in self._values(plural, label)
+        ]
+        pods = list(self._values("pods", label))
+        failed: dict[str, tuple[str, str]] = {}
+        for child in children:
+            for when, message in self._values("failedcreates", child["metadata"]["uid"]):
+                if (
+                    child["metadata"]["uid"] not in failed
+                    or when >= failed[child["metadata"]["uid"]][0]
+                ):
+                    failed[child["metadata"]["uid"]] = (when, message)
+        return sgld, children, pods, failed
+
+    def nodes(self) -> dict[str, Obj] | None:
+        """Node name -> its Ready condition; None before any Node was seen (no rights to
+        watch them, or a cluster without any), so no node counts as deleted by mistake."""
+        index = self._indices["nodes"]
+        found = {name: next(iter(index[name])) for name in index}
+        return found or None
+
+
+async def _worker(queue: WorkQueue, kube: Kube, caches: list[Caches]) -> None:
     while True:
         key = await queue.get()
+        outcome = Outcome()
         try:
-            requeue = await asyncio.to_thread(reconcile, kube, *key)
-        except Exception:
-            log.exception("reconcile of %s/%s failed; retrying in %ss", *key, RETRY_SECONDS)
-            requeue = RETRY_SECONDS
+            sgld, children, pods, failed = caches[0].snapshot_inputs(key)
+            memory = queue.memory.get(key)
+            if sgld is not None and memory is not None:
+                snapshot = observe(
+                    sgld,
+                    children,
+                    pods,
+                    failed_creates=failed,
+                    nodes=caches[0].nodes(),
+                    memory=memory,
+                    now=datetime.now(UTC),
+                )
+                outcome = await asyncio.to_thread(reconcile, kube, snapshot, memory)
+        except Exception as exc:
+            # A traceback the first time; then one line at 1, 2, 4, 8... failures in a row,
+            # so an API outage does not flood the log.
+            failures = queue.failures.get(key, 0) + 1
+            if failures == 1:
+                log.exception("reconcile of %s/%s failed", *key)
+            elif failures & (failures - 1) == 0:
+                log.warning("reconcile of %s/%s failed %d times in a row: %s", *key, failures, exc)
+            outcome = Outcome(failed=True)
         finally:
             queue.done(key)
-        if requeue is not None and key in queue.known:
+        requeue = outcome.requeue_after
+        if outcome.failed:
+            failures = queue.failures[key] = queue.failures.get(key, 0) + 1
+            delay = retry_delay(failures)
+            requeue = delay if requeue is None else min(requeue, delay)
+        else:
+            queue.failures.pop(key, None)
+        if requeue is not None and queue.known(key):
             queue.add_after(key, requeue)
 
 
-async def _resync(queue: WorkQueue) -> None:
-    """A safety net for anything a watch missed (and for time-based decisions)."""
-    while True:
-        await asyncio.sleep(RESYNC_SECONDS)
-        for key in list(queue.known):
-            queue.add(key)
+def _plain(body: Mapping[str, Any], api_version: str, kind: str) -> Obj:
+    """A cache entry: the object as the API returned it, with apiVersion and kind (list items
+    lack them). Shallow: kopf replaces, never mutates, a body's nested dicts."""
+    return {**body, "apiVersion": api_version, "kind": kind}
+
+
+def _ready_condition(body: Mapping[str, Any]) -> Obj:
+    for cond in (body.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return {k: cond.get(k) for k in ("status", "reason", "lastTransitionTime")}
+    return {}
+
+
+def _trigger(body: Mapping[str, Any]) -> Any:
+    meta = body.get("metadata") or {}
+    return (
+        meta.get("generation"),
+        meta.get("labels"),
+        meta.get("annotations"),
+        meta.get("deletionTimestamp"),
+    )
 
 
 def register(registry: kopf.OperatorRegistry) -> None:
     """Registers all handlers on `registry`, so tests and `run` share one wiring."""
     queue = WorkQueue()
     tasks: list[asyncio.Task[None]] = []
+    caches: list[Caches] = []
 
     @kopf.on.login(registry=registry)
     def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -130,7 +254,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         return kopf.login_via_client(**kwargs)
 
     @kopf.on.startup(registry=registry)
-    async def _startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    async def _startup(settings: kopf.OperatorSettings, **kwargs: Any) -> None:
         # The project's own group for kopf's annotations and finalizer, should kopf ever
         # write them, so nothing on a user's object says "kopf.zalando.org".
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=API_GROUP)
@@ -142,15 +266,23 @@ def register(registry: kopf.OperatorRegistry) -> None:
         settings.posting.enabled = False
         settings.watching.server_timeout = 300
         settings.watching.client_timeout = 330
+        # Server-side filters: only the operator's children, only FailedCreate events.
+        for group, version, plural in CHILD_RESOURCES:
+            settings.watching.label_selectors[(group or version, plural)] = MANAGED_SELECTOR
+        settings.watching.field_selectors[("v1", "events")] = "reason=FailedCreate"
+        caches.append(Caches(kwargs))
         kube = Kube(load_client_config())
-        tasks.extend(asyncio.create_task(_worker(queue, kube)) for _ in range(WORKERS))
-        tasks.append(asyncio.create_task(_resync(queue)))
+        tasks.extend(asyncio.create_task(_worker(queue, kube, caches)) for _ in range(WORKERS))
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(**_: Any) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    @kopf.index(API_GROUP, API_VERSION, PLURAL, id="sglds", registry=registry)
+    def _sgld_index(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> Any:
+        return {(namespace, name): _plain(body, f"{API_GROUP}/{API_VERSION}", "SGLangDeployment")}
 
     @kopf.on.event(API_GROUP, API_VERSION, PLURAL, registry=registry)
     async def _sgld_event(event: kopf.RawEvent, namespace: str | None, name: str, **_: Any) -> None:
@@ -161,25 +293,94 @@ def register(registry: kopf.OperatorRegistry) -> None:
             queue.forget(key)
             return
         queue.remember(key)
-        queue.add(key)
+        trigger = _trigger(event["object"])
+        if queue.seen.get(key) != trigger:
+            queue.seen[key] = trigger
+            queue.add(key)
+
+    _register_children(registry, queue, caches)
+
+
+def _register_children(
+    registry: kopf.OperatorRegistry, queue: WorkQueue, caches: list[Caches]
+) -> None:
+    """Caches and triggers for the children, the Nodes and the FailedCreate events."""
+
+    def child_index(api_version: str, kind: str) -> Any:
+        def index(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> Any:
+            return {(namespace, labels.get(INSTANCE_LABEL, "")): _plain(body, api_version, kind)}
+
+        return index
 
     async def _child_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
         owner = queue.by_label.get((namespace or "", labels.get(INSTANCE_LABEL, "")))
         if owner:
             queue.add(owner)
 
-    # kopf filters labels client-side, so each watch streams every object of its kind in the
-    # cluster: only the kinds whose changes need a quick answer are watched; a ConfigMap or
-    # PVC changed by hand is put back by the periodic resync.
-    for resource in (
-        ("v1", "pods"),
-        ("v1", "services"),
-        ("apps", "v1", "statefulsets"),
-        ("batch", "v1", "jobs"),
-    ):
-        kopf.on.event(*resource, id=resource[-1], labels=_CHILD_FILTER, registry=registry)(
-            _child_event
+    for group, version, plural in CHILD_RESOURCES:
+        selector = (group, version, plural) if group else (version, plural)
+        api_version = _API_VERSIONS[group]
+        kopf.index(*selector, id=plural, registry=registry)(
+            child_index(api_version, _KINDS[plural])
         )
+        kopf.on.event(*selector, id=f"{plural}-event", registry=registry)(_child_event)
+
+    @kopf.index("v1", "events", id="failedcreates", registry=registry)
+    def _failed_create_index(body: kopf.Body, **_: Any) -> Any:
+        involved = body.get("involvedObject") or {}
+        when = str(
+            body.get("lastTimestamp")
+            or (body.get("series") or {}).get("lastObservedTime")
+            or body.get("eventTime")
+            or body["metadata"].get("creationTimestamp")
+            or ""
+        )
+        return {involved.get("uid", ""): (when, str(body.get("message") or ""))}
+
+    @kopf.index("v1", "nodes", id="nodes", registry=registry)
+    def _node_index(body: kopf.Body, name: str, **_: Any) -> Any:
+        return {name: _ready_condition(body)}
+
+    seen_nodes: dict[str, Any] = {}
+
+    @kopf.on.event("v1", "nodes", id="nodes-event", registry=registry)
+    async def _node_event(event: kopf.RawEvent, name: str, body: kopf.Body, **_: Any) -> None:
+        # Heartbeats change a Node often; only a change of its Ready condition (or its
+        # deletion) matters to the groups with pods on it.
+        ready = None if event.get("type") == "DELETED" else _ready_condition(body).get("status")
+        if seen_nodes.get(name, "new") == ready:
+            return
+        seen_nodes[name] = ready
+        if not caches:
+            return
+        for key in list(queue.memory):
+            pods = caches[0].snapshot_inputs(key)[2]
+            if any((p.get("spec") or {}).get("nodeName") == name for p in pods):
+                queue.add(key)
+
+    @kopf.on.event("v1", "events", id="failedcreates-event", registry=registry)
+    async def _failed_create_event(body: kopf.Body, **_: Any) -> None:
+        involved = body.get("involvedObject") or {}
+        # The StatefulSet's labels are not on the event: find its owner through the caches.
+        for key in list(queue.memory):
+            if caches and any(
+                c["metadata"]["uid"] == involved.get("uid")
+                for c in caches[0].snapshot_inputs(key)[1]
+            ):
+                queue.add(key)
+                return
+
+
+def configure_logging(level: str = "info", log_format: str = "text") -> None:
+    """Root logging through kopf's formatters: `text` (kopf's full format, one line per
+    record) or `json` (one JSON object per line, with the object a line is about)."""
+    kopf.configure(
+        debug=level == "debug",
+        log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL,
+    )
+    logging.getLogger().setLevel(level.upper())
+    # kopf says "Handler ... succeeded" for every watch event: noise below debug.
+    logging.getLogger("kopf.objects").setLevel("DEBUG" if level == "debug" else "WARNING")
 
 
 def run(
@@ -189,6 +390,14 @@ def run(
     standalone: bool = True,
 ) -> None:
     """Runs the operator until interrupted: cluster-wide unless namespaces are given."""
+    log.info(
+        "sglang-operator %s starting: watching %s; %s",
+        metadata.version("sglang-operator"),
+        ", ".join(sorted(namespaces)) if namespaces else "all namespaces",
+        "kopf peering off (leadership, if any, is the Lease's: --leader-elect)"
+        if standalone
+        else "kopf peering",
+    )
     registry = kopf.OperatorRegistry()
     register(registry)
     kopf.run(

@@ -8,9 +8,18 @@ restart and rollout is the whole group:
   pods so the StatefulSet recreates them together; never while a pod is still Pending (that
   is scheduling or pulling, and deleting the others would not help); with exponential backoff
   and a budget per sliding window, after which the group is left alone and says why.
-- rollout: pods whose pod-spec hash differs from the StatefulSet template's are replaced a
-  whole group at a time, and the next group only once no group of the new revision is still
-  coming up, so a bad revision never takes down more than one group.
+- rollout: pods whose pod-spec hash differs from the template of the StatefulSet *as the API
+  server stored it* are replaced a whole group at a time, and the next group only once no
+  group of the new revision is still coming up, so a bad revision never takes down more than
+  one group. The stored template, never the one the operator built: when the API server
+  refuses a new template, the old one stays, and pods compared with the built one would look
+  outdated forever (deleted, recreated from the old template, deleted again: an outage).
+
+A pod on an unreachable node (its Node's Ready condition Unknown, or the Node deleted) is a
+failure of its group at once (the node controller would mark it not ready only ~40 s later),
+and once the node has been unreachable for `Healing.unreachable_timeout` the pod is
+force-deleted: the kubelet that would confirm its end is gone, so it would stay Terminating
+forever and its StatefulSet would never recreate it elsewhere (DESIGN.md pitfall 15).
 
 Group membership is remembered as the pod UIDs seen when every pod of the group was
 running: a UID that disappears while others of the same incarnation remain means a member was
@@ -23,16 +32,34 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sglang_operator.conditions import Reason
 from sglang_operator.naming import POD_INDEX_LABEL, POD_SPEC_HASH_ANNOTATION
 
+# Defaults of spec.healing.
 RESTART_BACKOFF_BASE = timedelta(seconds=30)
 RESTART_BACKOFF_MAX = timedelta(minutes=10)
 RESTART_BUDGET = 5
 RESTART_WINDOW = timedelta(minutes=30)
+UNREACHABLE_TIMEOUT = timedelta(minutes=2)
+# A deleted Node: unreachable since forever, so its pods are force-deleted at once.
+NODE_GONE = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Healing:
+    """How groups are restarted: at most `restart_budget` restarts per sliding
+    `restart_window`; the first at once, then `backoff_base` doubling up to `backoff_max`;
+    pods on a node unreachable for `unreachable_timeout` are force-deleted."""
+
+    restart_budget: int = RESTART_BUDGET
+    restart_window: timedelta = RESTART_WINDOW
+    backoff_base: timedelta = RESTART_BACKOFF_BASE
+    backoff_max: timedelta = RESTART_BACKOFF_MAX
+    unreachable_timeout: timedelta = UNREACHABLE_TIMEOUT
+
 
 _IMAGE_PULL_REASONS = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
 
@@ -86,12 +113,16 @@ class Action:
 
 @dataclass
 class Decision:
+    """`actions`: groups whose pods are deleted (restart or rollout step); `force_deletes`:
+    pods on unreachable nodes deleted with no grace period."""
+
     views: list[GroupView]
     actions: list[Action]
     memory: list[GroupMemory]
     budget_exhausted: list[Problem]
     backoff: list[Problem]
     requeue_after: float | None
+    force_deletes: list[Action] = field(default_factory=list)
 
 
 def parse_time(value: str) -> datetime:
@@ -188,13 +219,13 @@ def _failure(pod: Mapping[str, Any]) -> str | None:
     return None
 
 
-def backoff_before(previous_restarts: int) -> timedelta:
+def backoff_before(previous_restarts: int, healing: Healing = Healing()) -> timedelta:
     """The wait after the last restart before the next one, given the restarts in the
-    window: none before the first, then RESTART_BACKOFF_BASE doubling up to the maximum."""
+    window: none before the first, then `healing.backoff_base` doubling up to its maximum."""
     if previous_restarts == 0:
         return timedelta(0)
-    delay: timedelta = RESTART_BACKOFF_BASE * int(2 ** (previous_restarts - 1))
-    return min(delay, RESTART_BACKOFF_MAX)
+    delay: timedelta = healing.backoff_base * int(2 ** min(previous_restarts - 1, 32))
+    return min(delay, healing.backoff_max)
 
 
 @dataclass
@@ -202,6 +233,7 @@ class _Outcome:
     """What deciding about one group produced, beside its view."""
 
     actions: list[Action] = field(default_factory=list)
+    force: list[Action] = field(default_factory=list)
     exhausted: list[Problem] = field(default_factory=list)
     backoff: list[Problem] = field(default_factory=list)
     wakeups: list[float] = field(default_factory=list)
@@ -250,24 +282,27 @@ def _restart(
     mem: GroupMemory,
     failure: str,
     targets: tuple[tuple[str, str], ...],
+    *,
     now: datetime,
     out: _Outcome,
+    healing: Healing,
 ) -> None:
     """Restarts the group unless backing off or out of budget (then says why)."""
-    if len(mem.restarts) >= RESTART_BUDGET:
-        oldest = min(parse_time(r) for r in mem.restarts)
+    if len(mem.restarts) >= healing.restart_budget:
+        oldest = min((parse_time(r) for r in mem.restarts), default=now)
+        window = healing.restart_window
         out.exhausted.append(
             Problem(
                 Reason.GROUP_RESTART_BUDGET_EXHAUSTED,
                 f"group {mem.index} was restarted {len(mem.restarts)} times in "
-                f"{int(RESTART_WINDOW.total_seconds() // 60)}m and is left alone until "
-                f"{_fmt(oldest + RESTART_WINDOW)} or a spec change replaces it: {failure}",
+                f"{_duration(window)} and is left alone until "
+                f"{_fmt(oldest + window)} or a spec change replaces it: {failure}",
             )
         )
-        out.wakeups.append((oldest + RESTART_WINDOW - now).total_seconds())
+        out.wakeups.append(max(1.0, (oldest + window - now).total_seconds()))
         return
     last = max((parse_time(r) for r in mem.restarts), default=None)
-    wait_until = (last + backoff_before(len(mem.restarts))) if last else now
+    wait_until = (last + backoff_before(len(mem.restarts), healing)) if last else now
     if now < wait_until:
         out.wakeups.append((wait_until - now).total_seconds())
         out.backoff.append(
@@ -284,6 +319,11 @@ def _restart(
     mem.members = []
 
 
+def _duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
+
+
 def _targets(pods: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
     return tuple((p["metadata"]["name"], p["metadata"]["uid"]) for p in pods)
 
@@ -292,13 +332,20 @@ def decide(
     *,
     replicas: int,
     nodes: int,
-    desired_hashes: Mapping[int, str],
+    stored_hashes: Mapping[int, str],
     startup_timeout: timedelta,
     pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
     memory: Sequence[GroupMemory],
     now: datetime,
+    healing: Healing = Healing(),
+    unreachable: Mapping[str, datetime] | None = None,
 ) -> Decision:
-    """Observes every group and picks the pod deletions that restart or roll them."""
+    """Observes every group and picks the pod deletions that restart or roll them.
+
+    `stored_hashes`: each group's pod-spec hash on the template of its StatefulSet as stored
+    by the API server; a group without one (its StatefulSet missing or not ours) is never
+    rolled. `unreachable`: node name -> since when it is
+    unreachable (NODE_GONE for a deleted Node)."""
     old = {m.index: m for m in memory}
     views: list[GroupView] = []
     new_memory: list[GroupMemory] = []
@@ -308,31 +355,40 @@ def decide(
         pods = sorted(pods_by_group.get(index, ()), key=rank)
         live = [p for p in pods if not _terminating(p)]
         previous = old.get(index, GroupMemory(index))
-        recent = [r for r in previous.restarts if now - parse_time(r) < RESTART_WINDOW]
+        recent = [r for r in previous.restarts if now - parse_time(r) < healing.restart_window]
         mem = GroupMemory(index, list(previous.members), recent)
 
         running = [p for p in live if _phase(p) == "Running"]
-        outdated = any(
-            p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION)
-            != desired_hashes.get(index)
+        stored = stored_hashes.get(index)
+        outdated = stored is not None and any(
+            p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION) != stored
             for p in live
         )
         rank0 = next((p for p in live if rank(p) == 0), None)
         all_running = len(running) == nodes
-        ready = all_running and rank0 is not None and _is_ready(rank0)
+        lost = _lost(pods, unreachable or {}, healing=healing, now=now, index=index, out=out)
+        lost_live = [p for p in _on_lost(live, unreachable or {})]
+        ready = all_running and rank0 is not None and _is_ready(rank0) and not lost_live
         complete = all_running and len(pods) == len(live)
 
-        problem = next((pr for p in live if (pr := pod_problem(p)) is not None), None)
+        problem = lost[0] if lost else None
+        problem = problem or next((pr for p in live if (pr := pod_problem(p)) is not None), None)
         if problem is None and all_running and not ready:
             problem = _startup_problem(index, running, startup_timeout, now, out)
 
         if nodes > 1:
-            failure = _membership_failure(mem, live, complete, nodes) or next(
-                (f for p in live if (f := _failure(p))), None
+            failure = (
+                (
+                    f"pod {lost_live[0]['metadata']['name']} is on an unreachable node"
+                    if lost_live
+                    else None
+                )
+                or _membership_failure(mem, live, complete, nodes)
+                or next((f for p in live if (f := _failure(p))), None)
             )
             pending = any(_phase(p) == "Pending" for p in live)
             if failure and not pending and live:
-                _restart(mem, failure, _targets(live), now, out)
+                _restart(mem, failure, _targets(live), now=now, out=out, healing=healing)
 
         views.append(GroupView(index, len(live), len(running), ready, outdated, problem))
         new_memory.append(mem)
@@ -342,7 +398,52 @@ def decide(
         # A group replaced by a new revision starts with a clean restart record.
         new_memory[action.index] = GroupMemory(action.index)
     requeue = max(1.0, min(out.wakeups)) if out.wakeups else None
-    return Decision(views, out.actions + step, new_memory, out.exhausted, out.backoff, requeue)
+    return Decision(
+        views, out.actions + step, new_memory, out.exhausted, out.backoff, requeue, out.force
+    )
+
+
+def _node(pod: Mapping[str, Any]) -> str:
+    return str((pod.get("spec") or {}).get("nodeName") or "")
+
+
+def _on_lost(
+    pods: Sequence[Mapping[str, Any]], unreachable: Mapping[str, datetime]
+) -> list[Mapping[str, Any]]:
+    return [p for p in pods if _node(p) in unreachable]
+
+
+def _lost(
+    pods: Sequence[Mapping[str, Any]],
+    unreachable: Mapping[str, datetime],
+    *,
+    healing: Healing,
+    now: datetime,
+    index: int,
+    out: _Outcome,
+) -> list[Problem]:
+    """The group's pods on unreachable nodes: a problem naming each node, and a forced
+    deletion of each pod once its node has been unreachable for the timeout."""
+    problems = []
+    for pod in _on_lost(pods, unreachable):
+        name, node = pod["metadata"]["name"], _node(pod)
+        since = unreachable[node]
+        due = since + healing.unreachable_timeout
+        what = "was deleted" if since == NODE_GONE else f"is unreachable since {_fmt(since)}"
+        if now >= due:
+            message = f"force-deleted pod {name}: node {node} {what}"
+            out.force.append(Action(index, Reason.POD_FORCE_DELETED, message, _targets([pod])))
+            later = "force-deleting the pod"
+        else:
+            out.wakeups.append((due - now).total_seconds())
+            later = f"the pod is force-deleted at {_fmt(due)}"
+        problems.append(
+            Problem(
+                Reason.NODE_UNREACHABLE,
+                f"pod {name} of group {index}: node {node} {what}; {later}",
+            )
+        )
+    return problems
 
 
 def _rollout_step(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +72,8 @@ def load_client_config() -> client.ApiClient:
 
 
 class Kube:
-    """Thin, synchronous access to the API; every method maps to one request."""
+    """Thin, synchronous access to the API; every method maps to one request. Reads come
+    from the controller's watch caches, so these are writes, plus a finished run's log."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
@@ -103,11 +104,14 @@ class Kube:
             method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_SECONDS
         )
         resp.read()  # type: ignore[no-untyped-call]
+        # One line per request at DEBUG (`--log-level debug`): what a pass costs the API server.
+        log.debug("api request %s %s %s", method, path, resp.status)
         if resp.status >= 400:
             raise ApiException(http_resp=resp)
         return resp.data.decode("utf-8", errors="replace") if resp.data else ""
 
     def get(self, ref: Ref) -> dict[str, Any] | None:
+        """One object as stored, or None (404)."""
         try:
             return self._request(
                 "GET", f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}"
@@ -117,34 +121,33 @@ class Kube:
                 return None
             raise
 
-    def list(
-        self, api_version: str, kind: str, namespace: str, selector: str
-    ) -> list[dict[str, Any]]:
-        data = self._request(
-            "GET",
-            _collection_path(api_version, kind, namespace),
-            query={"labelSelector": selector},
-        )
-        items: list[dict[str, Any]] = data.get("items", [])
-        for item in items:
-            # List items omit apiVersion and kind; put them back so items look like `get`s.
-            item.setdefault("apiVersion", api_version)
-            item.setdefault("kind", kind)
-        return items
-
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        """Server-side apply; `force` because this operator is the sole owner of its children."""
+        """Server-side apply; `force` because this operator is the sole owner of its children.
+
+        Returns the object as the API server stored it. The body travels as UTF-8 JSON: the
+        apply endpoint decodes it as YAML, which refuses the surrogate-pair escapes that
+        `json.dumps` writes by default for text outside the BMP (an emoji anywhere in a spec).
+        """
         ref = Ref.of(obj)
         return self._request(
             "PATCH",
             f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}",
             query={"fieldManager": FIELD_MANAGER, "force": "true"},
-            body=json.dumps(obj),
+            body=json.dumps(obj, ensure_ascii=False).encode("utf-8"),
             content_type="application/apply-patch+yaml",
         )
 
-    def delete(self, ref: Ref, *, uid: str | None = None, background: bool = False) -> bool:
-        """Deletes an object; with `uid`, only that incarnation of it. False if already gone."""
+    def delete(
+        self,
+        ref: Ref,
+        *,
+        uid: str | None = None,
+        background: bool = False,
+        grace_seconds: int | None = None,
+    ) -> bool:
+        """Deletes an object; with `uid`, only that incarnation of it; `grace_seconds` 0
+        removes a pod without waiting for its kubelet. False if already gone (404) or
+        another incarnation (409): a benign race, no error."""
         body: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "DeleteOptions",
@@ -152,6 +155,8 @@ class Kube:
         }
         if uid:
             body["preconditions"] = {"uid": uid}
+        if grace_seconds is not None:
+            body["gracePeriodSeconds"] = grace_seconds
         try:
             self._request(
                 "DELETE",
@@ -175,10 +180,10 @@ class Kube:
                 raise
             return None
 
-    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
-        """Merge-patches the SGLangDeployment's status subresource."""
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge-patches the SGLangDeployment's status subresource; returns the stored object."""
         path = f"{_collection_path(SGLD_API_VERSION, 'SGLangDeployment', namespace)}/{name}/status"
-        self._request(
+        return self._request(
             "PATCH",
             path,
             body={"status": dict(status)},
@@ -212,12 +217,3 @@ class Kube:
         }
         with suppress(ApiException):
             self._request("POST", _collection_path("v1", "Event", meta["namespace"]), body=body)
-
-    def sglangdeployments(self, namespace: str | None = None) -> Iterator[dict[str, Any]]:
-        """All SGLangDeployments, in one namespace or cluster-wide (for periodic resync)."""
-        path = (
-            _collection_path(SGLD_API_VERSION, "SGLangDeployment", namespace)
-            if namespace
-            else f"/apis/{SGLD_API_VERSION}/{PLURAL}"
-        )
-        yield from self._request("GET", path).get("items", [])

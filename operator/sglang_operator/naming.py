@@ -59,6 +59,9 @@ POD_SPEC_HASH_ANNOTATION = f"{API_GROUP}/pod-spec-hash"
 # claim with cache.whenDeleted Retain, which has no owner reference): the deployment's full
 # name, so that a deployment of that name in the namespace takes the object up again.
 RETAINED_FOR_ANNOTATION = f"{API_GROUP}/retained-for"
+# Hash of what the operator last applied to a child: a child is written again only when
+# this differs from what it would apply now, or when someone changed a field it sets.
+APPLIED_HASH_ANNOTATION = f"{API_GROUP}/applied-hash"
 
 APP_NAME = "sglang"
 MANAGED_BY_VALUE = "sglang-operator"

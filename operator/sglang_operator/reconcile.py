@@ -1,489 +1,341 @@
-"""One idempotent reconcile of one SGLangDeployment: make the cluster match, then say so.
+"""One reconcile of one SGLangDeployment: observe (a snapshot from the caches), plan (pure,
+plan.py), act (this module: the writes, then status and events).
 
-Create, update, operator restart, drift and timers all land here. The order matters:
-1. parse the spec; if the operator rejects it, report InvalidSpec and touch nothing, so a bad
-   update never tears down what runs;
-2. apply every desired child (server-side apply, owner reference on each), refusing to take
-   over an object of the same name that this resource does not own;
-3. remove groups beyond spec.replicas, highest index first;
-4. read the pods, decide group restarts and rollout steps (`groups.decide`), act on them;
-5. write status (only when it changed) and events for decisions.
+Create, update, operator restart, drift and timers all land here. Acting:
+1. apply the children the plan names (server-side apply); a child the API server refuses
+   (4xx, or the 500 of a server-side apply that cannot build its typed patch) is remembered
+   with its message and retried with exponential backoff, the others are still applied;
+2. delete what the plan names: stale children, and the pods of groups it restarts or rolls
+   (each with a uid precondition, so only the incarnation it saw);
+3. the runs (benchmark and offline Jobs, runs.py);
+4. write status (only when it changed) and events for decisions.
+
+The operator remembers, per deployment, what it wrote until the caches show it (`Memory`):
+a pass started before a watch event arrived must not act on a state it already changed
+(restart a group twice, post a rollout step twice).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
-from pydantic import ValidationError
 
-from sglang_operator import KIND, naming, runs
-from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
-from sglang_operator.builders import desired_objects
-from sglang_operator.conditions import (
-    DEGRADED,
-    PROGRESSING,
-    READY,
-    Condition,
-    Reason,
-    find,
-    merge_conditions,
-    now_rfc3339,
-)
-from sglang_operator.groups import Decision, GroupMemory, decide
-from sglang_operator.kube import SGLD_API_VERSION, Kube, Ref
-from sglang_operator.ownership import (
-    conflict,
-    may_manage,
-    owned_by,
-    owner_reference,
-    with_owner,
-)
+from sglang_operator import plan, runs
+from sglang_operator.conditions import DEGRADED, bounded, find, now_rfc3339
+from sglang_operator.groups import NODE_GONE, parse_time
+from sglang_operator.kube import Kube, Ref
+from sglang_operator.ownership import conflict, may_manage, owner_reference
+from sglang_operator.plan import Key, Plan, Refusal, Snapshot, key_of
 
 log = logging.getLogger(__name__)
 
-RETRY_SECONDS = 10.0
-# Far below the CRD's 32768 for condition messages, so a status write is never refused.
-MAX_MESSAGE = 4096
-
 Obj = dict[str, Any]
 
+# A refused child, or a pass that failed (the API unreachable, an exception), is retried after
+# RETRY_BASE_SECONDS, doubling per failure in a row up to RETRY_MAX_SECONDS, like
+# controller-runtime's per-item rate limiter; a spec change still runs at once.
+RETRY_BASE_SECONDS = 5.0
+RETRY_MAX_SECONDS = 300.0
 
-def _controlled_by(pod: Mapping[str, Any], statefulset: str) -> bool:
-    return any(
-        ref.get("controller")
-        and ref.get("kind") == "StatefulSet"
-        and ref.get("name") == statefulset
-        for ref in pod["metadata"].get("ownerReferences") or []
+
+def retry_delay(failures: int) -> float:
+    """Seconds before retrying after `failures` (>= 1) failures in a row."""
+    return float(min(RETRY_BASE_SECONDS * 2 ** min(failures - 1, 32), RETRY_MAX_SECONDS))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the controller does after a reconcile: `requeue_after` seconds until a
+    time-based decision is due (None: wait for a change); `failed`: the cluster could not be
+    read or written (an outage, an exception), retried with the controller's backoff."""
+
+    requeue_after: float | None = None
+    failed: bool = False
+
+
+@dataclass
+class Memory:
+    """What the operator wrote for one deployment and its caches may not show yet.
+
+    `written`: the API server's answers to our writes, by child key (and the resource's own
+    key for status), used until the cache holds that resourceVersion or a newer one;
+    `deleted`: uids we deleted, seen as terminating until the cache drops them;
+    `refusals`: children the API server refused, by key.
+    """
+
+    written: dict[Key, Obj] = field(default_factory=dict)
+    deleted: set[str] = field(default_factory=set)
+    refusals: dict[Key, Refusal] = field(default_factory=dict)
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    try:
+        return int(obj["metadata"].get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def _fresher(cached: Mapping[str, Any] | None, memory: Memory) -> Mapping[str, Any] | None:
+    """The cached object, or our own write's answer while the cache lags behind it."""
+    if cached is None:
+        return None
+    written = memory.written.get(key_of(cached))
+    if written is not None and written["metadata"].get("uid") == cached["metadata"].get("uid"):
+        if _version(written) > _version(cached):
+            return written
+        memory.written.pop(key_of(cached), None)
+    return cached
+
+
+def _deleting(obj: Mapping[str, Any], memory: Memory) -> Mapping[str, Any]:
+    if obj["metadata"]["uid"] in memory.deleted and not obj["metadata"].get("deletionTimestamp"):
+        return {**obj, "metadata": {**obj["metadata"], "deletionTimestamp": "deleted"}}
+    return obj
+
+
+def observe(
+    sgld: Mapping[str, Any],
+    children: Iterable[Mapping[str, Any]],
+    pods: Iterable[Mapping[str, Any]],
+    *,
+    failed_creates: Mapping[str, tuple[str, str]],
+    nodes: Mapping[str, Mapping[str, Any]] | None,
+    memory: Memory,
+    now: datetime,
+) -> Snapshot:
+    """The snapshot a plan decides from: the caches' objects, with our own writes the caches
+    do not show yet laid over them. Forgets deleted uids the caches no longer hold.
+
+    `nodes`: Node name -> its Ready condition, for every Node (None when Nodes cannot be
+    watched: then no node is taken for unreachable)."""
+    sgld = _fresher(sgld, memory) or sgld
+    # A child we created that the cache does not show yet is applied once more at worst
+    # (server-side apply is idempotent); no decision deletes anything for its absence.
+    kept = [c for c in (_fresher(c, memory) for c in children) if c is not None]
+    pod_list = list(pods)
+    memory.deleted &= {o["metadata"]["uid"] for o in (*kept, *pod_list)}
+    return Snapshot(
+        sgld=sgld,
+        children=[_deleting(c, memory) for c in kept],
+        pods=[_deleting(p, memory) for p in pod_list],
+        now=now,
+        failed_creates=failed_creates,
+        refusals=dict(memory.refusals),
+        unreachable=_unreachable(pod_list, nodes),
     )
 
 
-def _group_of(obj: Mapping[str, Any]) -> int | None:
-    value = (obj["metadata"].get("labels") or {}).get(naming.GROUP_LABEL)
-    return int(value) if value is not None and value.isdigit() else None
+def _unreachable(
+    pods: Sequence[Mapping[str, Any]], nodes: Mapping[str, Mapping[str, Any]] | None
+) -> dict[str, datetime]:
+    """The nodes of these pods that are unreachable, with since when: Ready Unknown (the
+    node controller's word for a kubelet that stopped reporting), or the Node deleted."""
+    if not nodes:
+        return {}
+    found: dict[str, datetime] = {}
+    for pod in pods:
+        node = str((pod.get("spec") or {}).get("nodeName") or "")
+        if not node or node in found:
+            continue
+        ready = nodes.get(node)
+        if ready is None:
+            found[node] = NODE_GONE
+        elif ready.get("status") == "Unknown":
+            found[node] = parse_time(str(ready.get("lastTransitionTime") or "1970-01-01T00:00:00Z"))
+    return found
 
 
-class _Events:
-    """Collects the reconcile's events; they are posted once status is written."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str, str]] = []
-
-    def normal(self, reason: str, message: str) -> None:
-        self.items.append(("Normal", reason, message))
-
-    def warning(self, reason: str, message: str) -> None:
-        self.items.append(("Warning", reason, message))
+def _api_message(exc: ApiException) -> str:
+    """The API server's own message (bounded), else the raw body."""
+    try:
+        text = str(json.loads(exc.body or "").get("message", exc.body))
+    except (TypeError, ValueError, AttributeError):
+        text = str(exc.body)
+    return bounded(text, plan.MAX_API_MESSAGE)
 
 
-def reconcile(kube: Kube, namespace: str, name: str) -> float | None:
-    """Returns seconds after which to look again (a timer), or None to wait for a change."""
-    sgld = kube.get(Ref(SGLD_API_VERSION, KIND, namespace, name))
-    if sgld is None or sgld["metadata"].get("deletionTimestamp"):
-        return None
-    events = _Events()
+def refused(exc: ApiException) -> bool:
+    """The API server refused this object (not: could not be reached or throttled us).
+
+    A server-side apply that cannot build its typed patch (an unknown field in free-form
+    affinity, duplicate list keys) answers 500, so 500 is a refusal of the object too.
+    """
+    status = int(exc.status or 0)
+    return status == 500 or (400 <= status < 500 and status not in (401, 429))
+
+
+def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
+    """Plans from the snapshot and carries the plan out."""
+    sgld = snapshot.sgld
+    meta = sgld["metadata"]
+    where = f"{meta['namespace']}/{meta['name']}"
+    if meta.get("deletionTimestamp"):
+        return Outcome()
     status = dict(sgld.get("status") or {})
-    generation = int(sgld["metadata"].get("generation", 0))
+    generation = int(meta.get("generation", 0))
+    decided = plan.plan(snapshot)
+    if decided.spec is None:
+        new = plan.invalid_status(status, generation, str(decided.invalid), now_rfc3339())
+        if status.get("observedGeneration") != generation:
+            log.info("%s: invalid spec: %s", where, bounded(str(decided.invalid), 300))
+        _publish(kube, sgld, status, new, events=[], memory=memory)
+        return Outcome()
+    spec = decided.spec
+    events = list(decided.events)
     try:
-        spec = parse_spec(sgld.get("spec") or {})
-    except ValidationError as exc:
-        new_status = _invalid_status(status, generation, format_validation_error(exc))
-        _publish(kube, sgld, status, new_status, events)
-        return None
-
-    previous_replicas = status.get("replicas")
-    if isinstance(previous_replicas, int) and previous_replicas < spec.replicas:
-        events.normal(
-            Reason.SCALED, f"scaling up from {previous_replicas} to {spec.replicas} replica(s)"
+        _act(kube, snapshot, decided, memory=memory, events=events, where=where)
+        jobs = {
+            c["metadata"]["name"]: c
+            for c in snapshot.children
+            if c["kind"] == "Job" and not c["metadata"].get("deletionTimestamp")
+        }
+        owner = owner_reference(sgld)
+        previous = find(status.get("conditions") or [], runs.BENCHMARK)
+        bench = runs.serving_benchmark(
+            kube,
+            sgld,
+            spec,
+            jobs=jobs,
+            pods=snapshot.pods,
+            owner=owner,
+            ready=plan.serving(spec, decided.decision),
+            status=status,
+            previous=previous,
         )
-    desired = [*desired_objects(spec, name, namespace), *runs.run_objects(spec, name, namespace)]
-    problems: list[tuple[str, str]] = []
-    try:
-        held = _apply_children(kube, sgld, desired, events, problems)
-        _prune(kube, sgld, desired, spec, events)
-        decision = _heal_and_roll(
-            kube, sgld=sgld, spec=spec, desired=desired, held=held, status=status, events=events
+        # Called in server mode too: it removes the Jobs of a previous offline mode.
+        offline = runs.offline_runs(
+            kube,
+            sgld,
+            spec,
+            jobs=jobs,
+            pods=snapshot.pods,
+            owner=owner,
+            status=status,
+            previous=previous,
         )
-        run = _runs(kube, sgld, spec, status, decision)
     except ApiException as exc:
-        # Reading the cluster failed: say why, keep what status knew (groups, restart
-        # history, readiness) and let the queue retry; nothing running is removed.
-        log.warning("reconcile %s/%s: %s", namespace, name, exc)
+        # The cluster could not be written or read: say why, keep what status knew (groups,
+        # restart history, readiness) and let the controller retry; nothing is removed.
         message = f"{exc.status} {exc.reason}: {_api_message(exc)}"
-        _publish(kube, sgld, status, _failed_status(status, generation, message), events)
-        return RETRY_SECONDS
-    problems += run.problems
-    events.items += run.events
-    new_status = _status(
+        log.warning("%s: %s", where, message)
+        new = plan.failed_status(status, generation, message, now_rfc3339())
+        with suppress(ApiException):
+            # In an outage this fails too; the warning above said why.
+            _publish(kube, sgld, status, new, events=events, memory=memory)
+        return Outcome(failed=True)
+    run = bench if spec.mode == "server" else offline
+    events += run.events
+    new = plan.status(
         status,
         generation=generation,
         spec=spec,
         sgld=sgld,
-        decision=decision,
-        problems=problems,
+        decision=decided.decision,
+        problems=[*decided.problems, *run.problems],
         run=run,
+        now=now_rfc3339(),
     )
-    _publish(kube, sgld, status, new_status, events)
-    failed_apply = any(reason == Reason.APPLY_FAILED for reason, _ in problems)
-    return RETRY_SECONDS if failed_apply else decision.requeue_after
+    _publish(kube, sgld, status, new, events=events, memory=memory)
+    retries = [
+        (r.retry_at - snapshot.now).total_seconds()
+        for r in memory.refusals.values()
+        if r.retry_at > snapshot.now
+    ]
+    requeue = min([t for t in (decided.requeue_after, *retries) if t is not None], default=None)
+    return Outcome(max(1.0, requeue) if requeue is not None else None)
 
 
-def _serving(spec: SGLangDeploymentSpec, decision: Decision) -> bool:
-    """Every group ready on the current revision: what a benchmark may measure."""
-    views = decision.views
-    return (
-        bool(views)
-        and len(views) == spec.replicas
-        and all(v.ready and not v.outdated and v.problem is None for v in views)
-    )
-
-
-def _runs(
+def _act(
     kube: Kube,
-    sgld: Mapping[str, Any],
-    spec: SGLangDeploymentSpec,
-    status: Mapping[str, Any],
-    decision: Decision,
-) -> runs.RunState:
-    owner = owner_reference(sgld)
-    previous = find(status.get("conditions") or [], runs.BENCHMARK)
-    bench = runs.serving_benchmark(
-        kube,
-        sgld,
-        spec,
-        owner=owner,
-        ready=_serving(spec, decision),
-        status=status,
-        previous=previous,
-    )
-    # Called in server mode too: it removes the Jobs of a previous offline mode.
-    offline = runs.offline_runs(kube, sgld, spec, owner=owner, status=status, previous=previous)
-    return bench if spec.mode == "server" else offline
-
-
-def _api_message(exc: ApiException) -> str:
-    try:
-        return str(json.loads(exc.body or "").get("message", exc.body))
-    except (TypeError, ValueError):
-        return str(exc.body)
-
-
-def _apply_children(
-    kube: Kube,
-    sgld: Mapping[str, Any],
-    desired: Sequence[Obj],
-    events: _Events,
-    problems: list[tuple[str, str]],
-) -> dict[int, Obj]:
-    """Applies every desired child; returns the StatefulSets held back, by group.
-
-    One object the API server refuses (an immutable PVC field, an admission policy) is
-    reported and the others are still applied: one bad field must not stop self-healing.
-    A StatefulSet whose new pod template also changes its size is left as it is until the
-    rollout reaches its group (`_heal_and_roll` applies it then): with Parallel pod
-    management a new `nodes` would otherwise resize every group at once, each then mixing
-    two revisions.
-    """
-    owner = owner_reference(sgld)
-    created: list[str] = []
-    held: dict[int, Obj] = {}
-    for child in desired:
-        obj = with_owner(child, owner)
-        ref = Ref.of(obj)
-        existing = kube.get(ref)
-        if existing is not None and not may_manage(existing, sgld):
-            problems.append(conflict(ref.kind, ref.name))
-            continue
-        group = _group_of(obj)
-        if (
-            existing is not None
-            and ref.kind == "StatefulSet"
-            and group is not None
-            and _resizes_revision(existing, obj)
-        ):
-            held[group] = obj
-            continue
-        try:
-            kube.apply(obj)
-        except ApiException as exc:
-            if exc.status not in (400, 403, 409, 422):
-                raise
-            problems.append(
-                (Reason.APPLY_FAILED, f"{ref.kind} {ref.name}: {exc.status} {_api_message(exc)}")
-            )
-            continue
-        if existing is None:
-            created.append(f"{ref.kind} {ref.name}")
-    if created:
-        events.normal(Reason.CREATED, "created " + ", ".join(created))
-    return held
-
-
-def _resizes_revision(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
-    """A new pod template that also changes the group's size."""
-    hash_key = naming.POD_SPEC_HASH_ANNOTATION
-    return bool(
-        existing["spec"].get("replicas") != desired["spec"]["replicas"]
-        and (existing["metadata"].get("annotations") or {}).get(hash_key)
-        != desired["metadata"]["annotations"][hash_key]
-    )
-
-
-# Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
-# cache can take hours to fill; it goes with the SGLangDeployment (owner reference, under
-# cache.whenDeleted Delete) or stays for the next deployment of its name (Retain).
-_PRUNED_KINDS = (("apps/v1", "StatefulSet"), ("v1", "Service"))
-
-
-def _prune(
-    kube: Kube,
-    sgld: Mapping[str, Any],
-    desired: Sequence[Obj],
-    spec: SGLangDeploymentSpec,
-    events: _Events,
+    snapshot: Snapshot,
+    decided: Plan,
+    *,
+    memory: Memory,
+    events: list[tuple[str, str, str]],
+    where: str,
 ) -> None:
-    """Deletes owned StatefulSets and Services that are no longer desired (scale-down, mode
-    change), highest group first."""
-    meta = sgld["metadata"]
-    keep = {Ref.of(o) for o in desired}
-    selector = naming.format_selector(
-        {
-            naming.INSTANCE_LABEL: naming.instance_label_value(meta["name"]),
-            naming.MANAGED_BY_LABEL: naming.MANAGED_BY_VALUE,
-        }
-    )
-    stale = [
-        obj
-        for api_version, kind in _PRUNED_KINDS
-        for obj in kube.list(api_version, kind, meta["namespace"], selector)
-        if owned_by(obj, meta["uid"]) and Ref.of(obj) not in keep
-    ]
-    stale.sort(key=lambda o: _group_of(o) or 0, reverse=True)
-    for obj in stale:
-        kube.delete(Ref.of(obj), background=True)
-    groups = sorted({g for o in stale if (g := _group_of(o)) is not None}, reverse=True)
-    if groups:
-        events.normal(
-            Reason.SCALED,
-            f"scaled to {spec.replicas} replica(s): removed group(s) "
-            + ", ".join(str(g) for g in groups),
-        )
+    """Writes and deletes what the plan says; refusals go to memory and to the plan's
+    problems (so status says them in this very pass)."""
+    namespace = snapshot.sgld["metadata"]["namespace"]
+    applier = _Applier(kube, snapshot, decided, memory, where)
+    for obj in decided.apply:
+        applier.apply(obj)
+    if applier.created:
+        events.insert(0, ("Normal", "Created", "created " + ", ".join(applier.created)))
+    for kind, child_namespace, name, uid in decided.delete:
+        api_version = "apps/v1" if kind == "StatefulSet" else "v1"
+        if kube.delete(Ref(api_version, kind, child_namespace, name), uid=uid, background=True):
+            log.info("%s: pruned %s %s", where, kind, name)
+        memory.deleted.add(uid)
+    for _, reason, message in decided.events:
+        if reason in ("GroupRestarted", "RolloutStep"):
+            log.info("%s: %s", where, message)
+    for name, uid in decided.delete_pods:
+        kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, background=True)
+        memory.deleted.add(uid)
+    for name, uid in decided.force_delete_pods:
+        # No grace period: the node's kubelet, which would confirm the end, is unreachable.
+        if kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, grace_seconds=0):
+            log.warning("%s: force-deleted pod %s on an unreachable node", where, name)
 
 
-def _heal_and_roll(
-    kube: Kube,
-    *,
-    sgld: Mapping[str, Any],
-    spec: SGLangDeploymentSpec,
-    desired: Sequence[Obj],
-    held: Mapping[int, Obj],
-    status: Mapping[str, Any],
-    events: _Events,
-) -> Decision:
-    meta = sgld["metadata"]
-    if spec.mode == "offline":
-        return Decision([], [], [], [], [], None)
-    pods = kube.list("v1", "Pod", meta["namespace"], naming.server_selector(meta["name"]))
-    by_group: dict[int, list[Obj]] = {}
-    for pod in pods:
-        group = _group_of(pod)
-        # Only pods of our own StatefulSets: a pod that merely carries our labels (a copy of
-        # `sglang-operator render` applied by hand) is never restarted or counted.
-        if group is not None and _controlled_by(pod, naming.group_name(meta["name"], group)):
-            by_group.setdefault(group, []).append(pod)
-    # Each group's StatefulSet template carries the hash its pods must have.
-    hashes = {
-        group: obj["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
-        for obj in desired
-        if obj["kind"] == "StatefulSet" and (group := _group_of(obj)) is not None
-    }
-    memory = [GroupMemory.from_status(g) for g in status.get("groups") or []]
-    decision = decide(
-        replicas=spec.replicas,
-        nodes=spec.parallelism.nodes,
-        desired_hashes=hashes,
-        startup_timeout=timedelta(seconds=spec.probes.startup_timeout_seconds),
-        pods_by_group=by_group,
-        memory=memory,
-        now=datetime.now(UTC),
-    )
-    for action in decision.actions:
-        if action.index in held:
-            # The group's turn: now it may take its new size.
-            kube.apply(held[action.index])
-        for pod_name, uid in action.pod_names:
-            kube.delete(Ref("v1", "Pod", meta["namespace"], pod_name), uid=uid, background=True)
-        if action.kind == Reason.GROUP_RESTARTED:
-            events.warning(action.kind, action.message)
+class _Applier:
+    """Server-side applies children one by one, remembering answers and refusals."""
+
+    def __init__(
+        self, kube: Kube, snapshot: Snapshot, decided: Plan, memory: Memory, where: str
+    ) -> None:
+        self.kube, self.snapshot, self.decided = kube, snapshot, decided
+        self.memory, self.where = memory, where
+        self.stored = {key_of(c): c for c in snapshot.children}
+        self.created: list[str] = []
+
+    def apply(self, obj: Obj) -> Obj | None:
+        """The object as stored after the apply, or None (refused, or someone else's)."""
+        key = key_of(obj)
+        what = f"{key[0]} {key[2]}"
+        memory, decided = self.memory, self.decided
+        existing: Mapping[str, Any] | None = self.stored.get(key)
+        if existing is None:
+            # The caches hold only objects with our managed-by label: one of the same name
+            # without it is someone else's, and a forced apply would take it over.
+            existing = self.kube.get(Ref.of(obj))
+            if existing is not None and not may_manage(existing, self.snapshot.sgld):
+                decided.problems.append(conflict(key[0], key[2]))
+                return None
+        intent = obj["metadata"]["annotations"][plan.APPLIED_ANNOTATION]
+        try:
+            written = memory.written[key] = self.kube.apply(obj)
+        except ApiException as exc:
+            if not refused(exc):
+                raise
+            earlier = memory.refusals.get(key)
+            attempts = (earlier.attempts if earlier and earlier.intent == intent else 0) + 1
+            message = f"{exc.status} {_api_message(exc)}"
+            retry_at = self.snapshot.now + timedelta(seconds=retry_delay(attempts))
+            memory.refusals[key] = Refusal(intent, message, attempts, retry_at)
+            if earlier is None or earlier.intent != intent:
+                decided.problems.append(plan.refusal_problem(key[0], key[2], message))
+            log.warning("%s: refused %s: %s", self.where, what, message)
+            return None
+        accepted = memory.refusals.pop(key, None)
+        if accepted is not None:
+            # Accepted on retry: the refusal the plan reported is history.
+            stale = plan.refusal_problem(key[0], key[2], accepted.message)
+            decided.problems[:] = [p for p in decided.problems if p != stale]
+        if existing is not None:
+            log.info("%s: applied %s", self.where, what)
         else:
-            events.normal(action.kind, action.message)
-    return decision
-
-
-def _failed_status(status: Mapping[str, Any], generation: int, message: str) -> Obj:
-    """Status when the cluster could not be read: the last known state, and why."""
-    conditions = [Condition(DEGRADED, "True", Reason.APPLY_FAILED, message)]
-    return {
-        **status,
-        "message": message,
-        "conditions": merge_conditions(
-            status.get("conditions") or [], conditions, generation, now_rfc3339()
-        ),
-    }
-
-
-def _invalid_status(status: Mapping[str, Any], generation: int, message: str) -> Obj:
-    ready = bool(status.get("readyReplicas"))
-    conditions = [
-        Condition(READY, "False", Reason.INVALID_SPEC, message),
-        Condition(PROGRESSING, "False", Reason.INVALID_SPEC, "waiting for a valid spec"),
-        Condition(DEGRADED, "True", Reason.INVALID_SPEC, message),
-    ]
-    return {
-        **status,
-        "observedGeneration": generation,
-        # Whatever ran before keeps running: Degraded if it serves, Failed if nothing does.
-        "phase": "Degraded" if ready else "Failed",
-        "message": f"invalid spec: {message}",
-        "conditions": merge_conditions(
-            status.get("conditions") or [], conditions, generation, now_rfc3339()
-        ),
-    }
-
-
-def _server_conditions(
-    spec: SGLangDeploymentSpec, decision: Decision, diagnostics: Sequence[tuple[str, str]]
-) -> tuple[str, Condition, Condition]:
-    """Phase, Ready and Progressing of a server: Ready means every group serves."""
-    views = decision.views
-    ready_groups = sum(1 for v in views if v.ready)
-    outdated = [v.index for v in views if v.outdated]
-    counted = f"{ready_groups}/{spec.replicas} groups ready"
-    if spec.replicas == 0:
-        ready = Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
-    elif ready_groups == spec.replicas:
-        ready = Condition(READY, "True", Reason.GROUPS_READY, counted)
-    else:
-        ready = Condition(READY, "False", Reason.GROUPS_NOT_READY, counted)
-
-    if diagnostics:
-        phase = "Degraded"
-    elif ready.status == "True":
-        # Serving every copy; a rollout between steps shows as Progressing, not in the phase.
-        phase = "Ready"
-    else:
-        phase = "Initializing" if any(v.running for v in views) else "Pending"
-
-    if outdated:
-        progressing = Condition(
-            PROGRESSING,
-            "True",
-            Reason.ROLLOUT_STEP,
-            f"rolling out the new revision; group(s) {', '.join(map(str, outdated))} still "
-            "run the old one",
-        )
-    elif ready.status == "False" and not decision.budget_exhausted:
-        progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)
-    else:
-        progressing = Condition(PROGRESSING, "False", Reason.AS_EXPECTED, counted)
-    return phase, ready, progressing
-
-
-def _offline_conditions(run: runs.RunState) -> tuple[str, Condition, Condition]:
-    """Phase, Ready and Progressing of offline mode: Ready once every run completed."""
-    phase = run.offline_phase or "Pending"
-    message = run.offline_message or "waiting for the offline runs"
-    if phase == "Succeeded":
-        return (
-            phase,
-            Condition(READY, "True", Reason.COMPLETED, message),
-            Condition(PROGRESSING, "False", Reason.COMPLETED, message),
-        )
-    if phase == "Failed":
-        return (
-            phase,
-            Condition(READY, "False", Reason.JOB_FAILED, message),
-            Condition(PROGRESSING, "False", Reason.JOB_FAILED, message),
-        )
-    return (
-        phase,
-        Condition(READY, "False", Reason.RECONCILING, message),
-        Condition(PROGRESSING, "True", Reason.RECONCILING, message),
-    )
-
-
-def _status(
-    status: Mapping[str, Any],
-    *,
-    generation: int,
-    spec: SGLangDeploymentSpec,
-    sgld: Mapping[str, Any],
-    decision: Decision,
-    problems: Sequence[tuple[str, str]],
-    run: runs.RunState,
-) -> Obj:
-    meta = sgld["metadata"]
-    views = decision.views
-    diagnostics = list(problems)
-    diagnostics += [(p.reason, p.message) for p in decision.budget_exhausted]
-    diagnostics += [(p.reason, p.message) for p in decision.backoff]
-    diagnostics += [(v.problem.reason, v.problem.message) for v in views if v.problem]
-    if run.offline_phase == "Failed":
-        diagnostics.append((Reason.JOB_FAILED, run.offline_message))
-
-    if spec.mode == "offline":
-        phase, ready, progressing = _offline_conditions(run)
-        if phase != "Failed" and problems:
-            phase = "Degraded"
-    else:
-        phase, ready, progressing = _server_conditions(spec, decision, diagnostics)
-    if diagnostics:
-        message = "; ".join(m for _, m in diagnostics)
-        if len(message) > MAX_MESSAGE:
-            # Many groups with the same trouble: the first ones say enough.
-            message = message[: MAX_MESSAGE - 20] + f" (+{len(diagnostics)} in all)"
-        degraded = Condition(DEGRADED, "True", diagnostics[0][0], message)
-    else:
-        degraded = Condition(DEGRADED, "False", Reason.AS_EXPECTED, "no problems found")
-
-    conditions = [ready, progressing, degraded]
-    if run.condition is not None:
-        conditions.append(run.condition)
-    new: Obj = {
-        **status,
-        "observedGeneration": generation,
-        "phase": phase,
-        "message": degraded.message if diagnostics else ready.message,
-        "conditions": merge_conditions(
-            status.get("conditions") or [], conditions, generation, now_rfc3339()
-        ),
-        "replicas": spec.replicas,
-        "readyReplicas": sum(1 for v in views if v.ready),
-        "nodes": spec.parallelism.nodes,
-        "gpus": spec.total_gpus,
-        "endpoint": naming.client_endpoint(
-            meta["name"], meta["namespace"], spec.server.port, spec.network.cluster_domain
-        )
-        if spec.mode == "server"
-        else None,
-        "selector": naming.server_selector(meta["name"]),
-        "groups": [
-            {
-                "index": m.index,
-                "ready": next((v.ready for v in views if v.index == m.index), False),
-                "members": m.members,
-                "restarts": m.restarts,
-            }
-            for m in decision.memory
-        ],
-    }
-    if run.benchmark is not None:
-        new["benchmark"] = run.benchmark
-    return new
+            self.created.append(what)
+            log.info("%s: created %s", self.where, what)
+        return written
 
 
 def _publish(
@@ -491,21 +343,32 @@ def _publish(
     sgld: Mapping[str, Any],
     old: Mapping[str, Any],
     new: Mapping[str, Any],
-    events: _Events,
+    *,
+    events: Sequence[tuple[str, str, str]],
+    memory: Memory,
 ) -> None:
     """Writes status when it changed, then the events, with a warning whenever the
     deployment becomes Degraded or Degraded for another reason (so `kubectl get events`
     tells the same story as the conditions).
 
     A None in `new` deletes the field (merge patch); it is no change when already absent.
+    A resource deleted meanwhile (404) is not written again: its deletion ends the story.
     """
+    meta = sgld["metadata"]
     if dict(old) != {k: v for k, v in new.items() if v is not None}:
-        kube.patch_status(sgld["metadata"]["namespace"], sgld["metadata"]["name"], new)
+        try:
+            written = kube.patch_status(meta["namespace"], meta["name"], new)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            log.info("%s/%s: gone before its status was written", meta["namespace"], meta["name"])
+            return
+        memory.written[key_of(written)] = written
     was = find(old.get("conditions") or [], DEGRADED) or {}
     now = find(new.get("conditions") or [], DEGRADED) or {}
     if now.get("status") == "True" and (
         was.get("status") != "True" or was.get("reason") != now.get("reason")
     ):
-        events.warning(str(now.get("reason")), str(now.get("message")))
-    for event_type, reason, message in events.items:
+        kube.event(sgld, "Warning", str(now.get("reason")), str(now.get("message")))
+    for event_type, reason, message in events:
         kube.event(sgld, event_type, reason, message)

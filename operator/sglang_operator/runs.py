@@ -6,6 +6,9 @@ the generation it ran for: a Job of an older generation is deleted and, once the
 Ready again (benchmark) or at once (offline), a new one is created. While a finished Job
 exists its pod's termination message is the truth for `status.benchmark`, so the status is
 level-triggered like everything else; once the Job is gone the last result stays.
+
+Jobs and pods are read from the caches (`jobs` by name, `pods` of the deployment); the API
+is called only to write a Job, delete a stale one, and read a finished run's log once.
 """
 
 from __future__ import annotations
@@ -121,11 +124,25 @@ def _report_changes(state: RunState, previous: Mapping[str, Any] | None) -> None
     state.events.append((kind, cond.reason, cond.message))
 
 
+def _pods_of(pods: Sequence[Mapping[str, Any]], job: str, index: str | None = None) -> Obj | None:
+    """The newest pod of Job `job` (of completion index `index`, if given)."""
+    mine = [
+        p
+        for p in pods
+        if (labels := p["metadata"].get("labels") or {}).get(JOB_NAME_LABEL) == job
+        and (index is None or labels.get(COMPLETION_INDEX_LABEL) == index)
+    ]
+    newest = max(mine, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
+    return dict(newest) if newest is not None else None
+
+
 def serving_benchmark(
     kube: Kube,
     sgld: Mapping[str, Any],
     spec: SGLangDeploymentSpec,
     *,
+    jobs: Mapping[str, Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
     owner: Obj,
     ready: bool,
     status: Mapping[str, Any],
@@ -136,10 +153,13 @@ def serving_benchmark(
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation", 0))
     ref = Ref("batch/v1", "Job", namespace, naming.benchmark_job_name(name))
-    job = kube.get(ref)
+    job = jobs.get(ref.name)
     state = RunState()
     if job is not None and not owned_by(job, meta["uid"]):
         state.problems.append(conflict("Job", ref.name))
+        return state
+    if job is not None and job["metadata"].get("deletionTimestamp"):
+        # Going away; its deletion event brings the next pass.
         return state
     stale = job is not None and (
         _generation_of(job) != generation or spec.mode != "server" or not spec.benchmark.enabled
@@ -165,8 +185,7 @@ def serving_benchmark(
     elif _finished(job) and not _succeeded_for(status, generation):
         # A success is final; a failure is read again while its Job exists (a termination
         # message is what the pod says, and the pod may still say it).
-        pods = kube.list("v1", "Pod", namespace, f"{JOB_NAME_LABEL}={ref.name}")
-        pod = max(pods, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
+        pod = _pods_of(pods, ref.name)
         state.benchmark, state.condition = _outcome(
             kube,
             sgld,
@@ -184,6 +203,8 @@ def offline_runs(
     sgld: Mapping[str, Any],
     spec: SGLangDeploymentSpec,
     *,
+    jobs: Mapping[str, Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
     owner: Obj,
     status: Mapping[str, Any],
     previous: Mapping[str, Any] | None,
@@ -198,20 +219,21 @@ def offline_runs(
         if spec.mode == "offline"
         else {}
     )
-    selector = naming.format_selector(naming.selector_labels(name, naming.COMPONENT_OFFLINE))
-    for old in kube.list("batch/v1", "Job", namespace, selector):
-        if owned_by(old, meta["uid"]) and (
-            old["metadata"]["name"] not in wanted or _generation_of(old) != generation
+    component = naming.COMPONENT_OFFLINE
+    for old in jobs.values():
+        if (
+            (old["metadata"].get("labels") or {}).get(naming.COMPONENT_LABEL) == component
+            and owned_by(old, meta["uid"])
+            and not old["metadata"].get("deletionTimestamp")
+            and (old["metadata"]["name"] not in wanted or _generation_of(old) != generation)
         ):
-            kube.delete(Ref.of(old), background=True)
+            kube.delete(Ref("batch/v1", "Job", namespace, old["metadata"]["name"]), background=True)
     if not wanted:
         return state
-    kube.apply(with_owner(benchmark.reporter_configmap(name, namespace), owner))
 
     outcomes: list[str | None] = []
     for job_name, group in wanted.items():
-        ref = Ref("batch/v1", "Job", namespace, job_name)
-        existing = kube.get(ref)
+        existing = jobs.get(job_name)
         if existing is not None and not owned_by(existing, meta["uid"]):
             state.problems.append(conflict("Job", job_name))
             outcomes.append("Failed")
@@ -220,17 +242,14 @@ def offline_runs(
             # The previous generation's Job is going away; its deletion event requeues us.
             outcomes.append(None)
             continue
-        job = existing
+        job: Mapping[str, Any] | None = existing
         if job is None:
             job = kube.apply(
                 with_owner(benchmark.offline_job(spec, name, namespace, group, generation), owner)
             )
         outcomes.append(_finished(job))
         if group == 0 and _finished(job) and not _succeeded_for(status, generation):
-            pods = kube.list(
-                "v1", "Pod", namespace, f"{JOB_NAME_LABEL}={job_name},{COMPLETION_INDEX_LABEL}=0"
-            )
-            pod = max(pods, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
+            pod = _pods_of(pods, job_name, "0")
             state.benchmark, state.condition = _outcome(
                 kube, sgld, owner=owner, pod=pod, container=CONTAINER_NAME, generation=generation
             )
@@ -254,7 +273,10 @@ def offline_runs(
 
 def run_objects(spec: SGLangDeploymentSpec, name: str, namespace: str) -> Sequence[Obj]:
     """The long-lived objects runs need, applied with the server objects: the headless
-    Services of offline groups (so pruning keeps them)."""
+    Services of offline groups (so pruning keeps them) and the reporter script."""
     if spec.mode != "offline":
         return []
-    return [benchmark.offline_service(spec, name, namespace, g) for g in range(spec.replicas)]
+    return [
+        *(benchmark.offline_service(spec, name, namespace, g) for g in range(spec.replicas)),
+        benchmark.reporter_configmap(name, namespace),
+    ]

@@ -49,6 +49,12 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"model": {"path": "m", "servedModelName": "a:b"}}, "spec.model.servedModelName"),
     ({"gpu": {"vendor": "intel"}}, "spec.gpu.vendor"),
     ({"replicas": -1}, "spec.replicas"),
+    ({"healing": {"restartBackoffSeconds": 700}}, "restartBackoffMaxSeconds must be at least"),
+    (
+        {"healing": {"restartBackoffSeconds": 60, "restartBackoffMaxSeconds": 30}},
+        "restartBackoffMaxSeconds must be at least",
+    ),
+    ({"healing": {"restartBudget": -1}}, "spec.healing.restartBudget"),
 ]
 
 

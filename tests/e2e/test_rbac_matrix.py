@@ -15,7 +15,14 @@ import pytest
 from conftest import Cluster
 from kubernetes import client
 
-from rbac_matrix import KOPF_CRD_RULE, KOPF_NAMESPACE_RULE, LEASE_RULES, OPERATOR_RULES, Matrix
+from rbac_matrix import (
+    KOPF_CRD_RULE,
+    KOPF_NAMESPACE_RULE,
+    LEASE_RULES,
+    NODE_RULE,
+    OPERATOR_RULES,
+    Matrix,
+)
 from sglang_operator import chartgen
 
 # Granted to every authenticated user by the API server's bootstrap roles.
@@ -99,7 +106,7 @@ def test_the_api_server_grants_exactly_what_the_code_uses(
 ) -> None:
     subject, namespaced = chart
     unnamed, named = rights(cluster, namespace, subject)
-    expected = {**OPERATOR_RULES, **KOPF_CRD_RULE}
+    expected = {**OPERATOR_RULES, **KOPF_CRD_RULE, **NODE_RULE}
     if namespaced:
         expected.update(KOPF_NAMESPACE_RULE)
     lease = ("coordination.k8s.io", "leases")
@@ -107,7 +114,7 @@ def test_the_api_server_grants_exactly_what_the_code_uses(
     assert named == {lease: LEASE_RULES[lease] - {"create"}}
     assert unnamed == expected
 
-    # Elsewhere: in namespaced mode only kopf's cluster-scoped reads; cluster-wide the same
+    # Elsewhere: in namespaced mode only the cluster-scoped reads; cluster-wide the same
     # rights as in the watched namespace, and the Lease nowhere else.
     other = f"e2e-rbac-other-{uuid.uuid4().hex[:6]}"
     core = client.CoreV1Api(kube)
@@ -118,6 +125,6 @@ def test_the_api_server_grants_exactly_what_the_code_uses(
         core.delete_namespace(other)
     assert named == {}
     if namespaced:
-        assert unnamed == {**KOPF_CRD_RULE, **KOPF_NAMESPACE_RULE}
+        assert unnamed == {**KOPF_CRD_RULE, **KOPF_NAMESPACE_RULE, **NODE_RULE}
     else:
-        assert unnamed == {**OPERATOR_RULES, **KOPF_CRD_RULE}
+        assert unnamed == {**OPERATOR_RULES, **KOPF_CRD_RULE, **NODE_RULE}

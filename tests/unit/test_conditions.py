@@ -9,10 +9,12 @@ import pytest
 from sglang_operator.conditions import (
     CONDITION_TYPES,
     DEGRADED,
+    MAX_MESSAGE,
     PROGRESSING,
     READY,
     Condition,
     Reason,
+    bounded,
     find,
     merge_conditions,
     now_rfc3339,
@@ -121,6 +123,8 @@ REASONS = {
     "GROUP_RESTARTED": "GroupRestarted",
     "GROUP_RESTART_BACKOFF": "GroupRestartBackoff",
     "GROUP_RESTART_BUDGET_EXHAUSTED": "GroupRestartBudgetExhausted",
+    "NODE_UNREACHABLE": "NodeUnreachable",
+    "POD_FORCE_DELETED": "PodForceDeleted",
     "INVALID_SPEC": "InvalidSpec",
     "UNSCHEDULABLE": "Unschedulable",
     "OOM_KILLED": "OOMKilled",
@@ -129,6 +133,7 @@ REASONS = {
     "STARTUP_TIMEOUT": "StartupTimeout",
     "CONFLICTING_OBJECT": "ConflictingObject",
     "APPLY_FAILED": "ApplyFailed",
+    "POD_CREATION_FAILED": "PodCreationFailed",
     "COMPLETED": "Completed",
     "JOB_FAILED": "JobFailed",
     "BENCHMARK_STARTED": "BenchmarkStarted",
@@ -151,3 +156,11 @@ def test_every_reason_is_camel_case_and_distinct() -> None:
     assert len(set(values)) == len(values)
     for value in values:
         assert re.fullmatch(r"[A-Z][A-Za-z0-9]*", value), value
+
+
+def test_a_huge_message_is_cut_below_the_crd_limit() -> None:
+    # A 33 kB value echoed by a message must never make the status write itself refused.
+    (cond,) = merge_conditions([], [Condition(READY, "False", "InvalidSpec", "x" * 40_000)], 1, "t")
+    assert len(cond["message"]) <= MAX_MESSAGE < 32768
+    assert cond["message"].endswith("(cut)")
+    assert bounded("short") == "short"

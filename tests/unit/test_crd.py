@@ -185,6 +185,8 @@ BAD = [
     {"model": {"path": "m", "cache": {}}},
     {"model": {"path": "m", "cache": {"claimName": "c", "accessMode": "ReadWriteOnce"}}},
     {"model": {"path": "m", "cache": {"claimName": "c", "whenDeleted": "Delete"}}},
+    {"healing": {"restartBackoffSeconds": 700}},
+    {"healing": {"restartBackoffSeconds": 60, "restartBackoffMaxSeconds": 30}},
 ]
 
 

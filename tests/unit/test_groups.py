@@ -10,10 +10,12 @@ import pytest
 
 from sglang_operator.conditions import Reason
 from sglang_operator.groups import (
+    NODE_GONE,
     RESTART_BUDGET,
     Decision,
     GroupMemory,
     GroupView,
+    Healing,
     Problem,
     backoff_before,
     decide,
@@ -67,6 +69,9 @@ def run(
     nodes: int = 2,
     memory: Sequence[GroupMemory] = (),
     now: datetime = NOW,
+    stored: Mapping[int, str] | None = None,
+    healing: Healing = Healing(),  # noqa: B008
+    unreachable: Mapping[str, datetime] | None = None,
 ) -> Decision:
     by_group: dict[int, list[dict[str, Any]]] = {}
     for p in pods:
@@ -74,11 +79,13 @@ def run(
     return decide(
         replicas=replicas,
         nodes=nodes,
-        desired_hashes=dict.fromkeys(range(replicas), HASH),
+        stored_hashes=dict.fromkeys(range(replicas), HASH) if stored is None else stored,
         startup_timeout=timedelta(hours=1),
         pods_by_group=by_group,
         memory=memory,
         now=now,
+        healing=healing,
+        unreachable=unreachable,
     )
 
 
@@ -526,18 +533,20 @@ def test_two_failed_groups_restart_in_the_same_decision() -> None:
     ]
 
 
-def test_a_group_without_a_desired_hash_is_outdated() -> None:
+def test_a_group_without_a_stored_hash_is_not_rolled_while_the_others_are_current() -> None:
+    # Group 1's StatefulSet is not stored (refused, missing or not ours): its pods have no
+    # stored template to differ from, and deleting them would act on what was built.
     d = decide(
         replicas=2,
         nodes=1,
-        desired_hashes={0: HASH},
+        stored_hashes={0: HASH},
         startup_timeout=timedelta(hours=1),
         pods_by_group={0: [pod(0, 0)], 1: [pod(1, 0)]},
         memory=[],
         now=NOW,
     )
-    assert [(v.index, v.outdated) for v in d.views] == [(0, False), (1, True)]
-    assert [(a.index, a.kind) for a in d.actions] == [(1, "RolloutStep")]
+    assert [(v.index, v.outdated) for v in d.views] == [(0, False), (1, False)]
+    assert d.actions == []
 
 
 def test_a_smaller_group_size_reforms_the_membership_instead_of_restarting() -> None:
@@ -808,3 +817,90 @@ def test_the_earliest_wakeup_of_all_groups_is_the_requeue() -> None:
     d = run(pods, replicas=2, memory=memory)
     assert d.actions == []
     assert d.requeue_after == 20.0
+
+
+def test_pods_of_the_stored_template_are_current_whatever_was_built() -> None:
+    # The API server refused the new template: the stored one is still "old", and pods made
+    # from it must not be deleted (they would come back the same, forever).
+    d = run(
+        [pod(g, r, spec_hash="old") for g in range(2) for r in range(2)],
+        replicas=2,
+        stored={0: "old", 1: "old"},
+    )
+    assert d.actions == []
+    assert not any(v.outdated for v in d.views)
+
+
+def test_a_group_without_a_stored_statefulset_is_never_rolled() -> None:
+    d = run([pod(0, 0, spec_hash="x"), pod(0, 1, spec_hash="x")], stored={})
+    assert d.actions == []
+    assert not d.views[0].outdated
+
+
+def on_node(p: dict[str, Any], node: str) -> dict[str, Any]:
+    return {**p, "spec": {"nodeName": node}}
+
+
+def test_a_configured_budget_reaches_the_backoff_cap() -> None:
+    # With a budget of 8, the 7th restart waits 30 s * 2^5 = 960 s, capped at 600 s.
+    healing = Healing(restart_budget=8, restart_window=timedelta(hours=2))
+    restarts = [ts(timedelta(minutes=-100 + i)) for i in range(6)]
+    last = NOW + timedelta(minutes=-95)
+    memory = [GroupMemory(0, ["uid-0-0", "uid-0-1"], restarts)]
+    d = run(
+        [pod(0, 0), pod(0, 1, restarts=1)],
+        memory=memory,
+        healing=healing,
+        now=last + timedelta(seconds=599),
+    )
+    assert d.actions == []
+    assert "restarted at " + (last + timedelta(seconds=600)).strftime("%Y-%m-%dT%H:%M:%SZ") in (
+        d.backoff[0].message
+    )
+    d = run(
+        [pod(0, 0), pod(0, 1, restarts=1)],
+        memory=memory,
+        healing=healing,
+        now=last + timedelta(seconds=600),
+    )
+    assert [a.kind for a in d.actions] == [Reason.GROUP_RESTARTED]
+
+
+def test_a_budget_of_zero_never_restarts() -> None:
+    d = run(
+        [pod(0, 0), pod(0, 1, restarts=1)], memory=[formed()], healing=Healing(restart_budget=0)
+    )
+    assert d.actions == []
+    assert d.budget_exhausted
+
+
+def test_a_pod_on_an_unreachable_node_restarts_its_group_and_names_the_node() -> None:
+    pods = [on_node(pod(0, 0), "n0"), on_node(pod(0, 1), "n1")]
+    since = NOW - timedelta(seconds=10)
+    d = run(pods, memory=[formed()], unreachable={"n1": since})
+    assert not d.views[0].ready
+    assert d.views[0].problem is not None
+    assert d.views[0].problem.reason == Reason.NODE_UNREACHABLE
+    assert "node n1" in d.views[0].problem.message
+    assert [a.kind for a in d.actions] == [Reason.GROUP_RESTARTED]
+    # Not yet force-deleted: the node may come back within the timeout.
+    assert d.force_deletes == []
+    assert d.requeue_after is not None
+
+
+def test_a_pod_stuck_on_an_unreachable_node_is_force_deleted_after_the_timeout() -> None:
+    stuck = on_node(pod(0, 1, terminating=True), "n1")
+    pods = [on_node(pod(0, 0, uid="fresh"), "n0"), stuck]
+    healing = Healing(unreachable_timeout=timedelta(seconds=30))
+    d = run(pods, unreachable={"n1": NOW - timedelta(seconds=31)}, healing=healing)
+    assert [(a.kind, a.pod_names) for a in d.force_deletes] == [
+        (Reason.POD_FORCE_DELETED, (("demo-0-1", "uid-0-1"),))
+    ]
+    assert "node n1" in d.force_deletes[0].message
+
+
+def test_a_pod_on_a_deleted_node_is_force_deleted_at_once() -> None:
+    d = run([on_node(pod(0, 0), "gone")], nodes=1, unreachable={"gone": NODE_GONE})
+    assert [a.pod_names for a in d.force_deletes] == [(("demo-0-0", "uid-0-0"),)]
+    assert d.views[0].problem is not None
+    assert "was deleted" in d.views[0].problem.message

@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from rbac_matrix import KOPF_CRD_RULE, KOPF_NAMESPACE_RULE, LEASE_RULES, OPERATOR_RULES
+from rbac_matrix import (
+    KOPF_CRD_RULE,
+    KOPF_NAMESPACE_RULE,
+    LEASE_RULES,
+    NODE_RULE,
+    OPERATOR_RULES,
+)
 from sglang_operator import chartgen, cli, naming
 from sglang_operator.builders import HTTP_PORT_NAME
 
@@ -154,7 +160,7 @@ def test_cluster_wide_by_default() -> None:
             granted.setdefault(key, set()).update(verbs)
     # Exactly what the operator and kopf use, nothing more (cluster-wide kopf never reads
     # namespaces).
-    assert granted == {**OPERATOR_RULES, **KOPF_CRD_RULE}
+    assert granted == {**OPERATOR_RULES, **KOPF_CRD_RULE, **NODE_RULE}
 
 
 def test_namespaced_mode_grants_operator_rules_only_in_watched_namespaces() -> None:
@@ -176,7 +182,11 @@ def test_namespaced_mode_grants_operator_rules_only_in_watched_namespaces() -> N
     for role in namespaced:
         assert flat_rules(role["rules"]) == OPERATOR_RULES
     (cluster_role,) = [r for r in roles if r["kind"] == "ClusterRole"]
-    assert flat_rules(cluster_role["rules"]) == {**KOPF_CRD_RULE, **KOPF_NAMESPACE_RULE}
+    assert flat_rules(cluster_role["rules"]) == {
+        **KOPF_CRD_RULE,
+        **KOPF_NAMESPACE_RULE,
+        **NODE_RULE,
+    }
 
 
 @pytest.mark.parametrize("values", SCENARIOS)

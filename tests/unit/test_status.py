@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from sglang_operator import plan
 from sglang_operator.api import parse_spec
 from sglang_operator.conditions import Condition, Reason
 from sglang_operator.groups import Decision, GroupView, Problem
-from sglang_operator.reconcile import _invalid_status, _status
+from sglang_operator.plan import invalid_status
 from sglang_operator.runs import BENCHMARK, RunState
 
 SGLD = {"metadata": {"name": "demo", "namespace": "ns", "uid": "u", "generation": 4}}
@@ -23,7 +24,7 @@ def view(index: int, *, ready: bool = True, outdated: bool = False, problem: Any
 
 def status_for(views: list[GroupView], replicas: int = 2, **kw: Any) -> dict[str, Any]:
     decision = Decision(views, [], [], kw.pop("exhausted", []), kw.pop("backoff", []), None)
-    return _status(
+    return plan.status(
         {},
         generation=4,
         spec=spec(replicas, **kw.pop("extra", {})),
@@ -31,6 +32,7 @@ def status_for(views: list[GroupView], replicas: int = 2, **kw: Any) -> dict[str
         decision=decision,
         problems=kw.pop("problems", []),
         run=kw.pop("run", RunState()),
+        now="2026-11-27T12:00:00Z",
     )
 
 
@@ -100,11 +102,11 @@ def test_benchmark_condition_is_added_and_never_degrades() -> None:
 
 def test_invalid_spec_keeps_serving_status_and_says_why() -> None:
     running = status_for([view(0), view(1)])
-    s = _invalid_status(running, 5, "spec.shmSize: not a quantity")
+    s = invalid_status(running, 5, "spec.shmSize: not a quantity", "t")
     assert s["phase"] == "Degraded"
     assert conds(s)["Ready"] == ("False", Reason.INVALID_SPEC)
     assert conds(s)["Degraded"] == ("True", Reason.INVALID_SPEC)
     assert s["observedGeneration"] == 5
     assert s["readyReplicas"] == 2
-    never_ran = _invalid_status({}, 1, "bad")
+    never_ran = invalid_status({}, 1, "bad", "t")
     assert never_ran["phase"] == "Failed"

@@ -56,15 +56,18 @@ go into a ClusterRole, otherwise into a Role in each watched namespace.
 {{- define "sglang-operator.operatorRules" -}}
 # tests/rbac_matrix.py names the code that uses each verb; a test compares this with it, and
 # another asks the real API server what the ServiceAccount may do.
-# The resource it serves: watched (list, watch) and read (get); it writes only the status.
+# The resource it serves: watched (list, watch) into a cache it reads; it writes only the
+# status.
 - apiGroups: [sglang-operator.io]
   resources: [sglangdeployments]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [sglang-operator.io]
   resources: [sglangdeployments/status]
   verbs: [patch]
-# What it creates per deployment and watches, written with server-side apply (patch, and
-# create for a new object); delete removes the groups of a scale-down and replaces Jobs.
+# What it creates per deployment, watched (list, watch) into caches it reads; a child missing
+# from them is read (get) before it is written, so that an object of its name without the
+# operator's label is never taken over. Written with server-side apply (patch, and create for
+# a new object); delete removes the groups of a scale-down and replaces Jobs.
 - apiGroups: [apps]
   resources: [statefulsets]
   verbs: [get, list, watch, create, patch, delete]
@@ -74,27 +77,26 @@ go into a ClusterRole, otherwise into a Role in each watched namespace.
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, patch, delete]
-# Pods are watched for group health and deleted together to restart a multi-node group.
+# Pods are watched for group health and deleted together to restart or roll a group (with
+# no grace period on a lost node).
 - apiGroups: [""]
   resources: [pods]
   verbs: [list, watch, delete]
-# The weights cache claim: read and applied, never listed, watched or deleted (it outlives
-# a scale-down and goes with the SGLangDeployment through its owner reference).
+# The weights cache claim, the benchmark reporter script and results: cached and applied
+# like the others, never deleted (a weights cache outlives a scale-down and goes with the
+# SGLangDeployment through its owner reference, or stays under whenDeleted Retain).
 - apiGroups: [""]
-  resources: [persistentvolumeclaims]
-  verbs: [get, create, patch]
-# The benchmark reporter script and results: applied only.
-- apiGroups: [""]
-  resources: [configmaps]
-  verbs: [create, patch]
+  resources: [persistentvolumeclaims, configmaps]
+  verbs: [get, list, watch, create, patch]
 # Benchmark and offline results: the operator reads the reporter's result line from the
 # finished Job pod's log into status (without this, results would silently go missing).
 - apiGroups: [""]
   resources: [pods/log]
   verbs: [get]
-# Events for its decisions (core/v1; kopf's own event posting is off).
+# Events for its decisions (core/v1; kopf's own event posting is off); list and watch the
+# FailedCreate events of its children: pods refused at creation are told only there.
 - apiGroups: [""]
   resources: [events]
-  verbs: [create]
+  verbs: [create, list, watch]
 # No secrets: the operator only puts secret names into pod specs; the kubelet reads them.
 {{- end }}

@@ -1,0 +1,579 @@
+"""The reconcile's decisions as one pure function: what the API server stored, and the time,
+in; what to write, delete and report, out. No API calls here (reconcile.py acts).
+
+Rules, each decided from the stored objects of the Snapshot (the watch caches), never from
+what the operator meant to write:
+
+- a child is applied only when it is missing, when the intent the operator last applied
+  differs (the APPLIED_ANNOTATION hash), or when a field the operator sets was changed by
+  someone else (every field of the built object must be found in the stored one);
+- a child the API server refused is not sent again before its backoff expires unless the
+  spec changed what the operator would send; it stays a Degraded reason meanwhile;
+- a group is rolled only when its stored StatefulSet's template, as the StatefulSet
+  controller has observed it, carries a pod-spec hash its pods lack (groups.decide); a new
+  group size is written only once the group's pods run the new template (`_sized_in_turn`);
+- stale children are removed only when stored, owned by this resource and no longer desired.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from sglang_operator import naming, runs
+from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
+from sglang_operator.builders import desired_objects
+from sglang_operator.conditions import (
+    DEGRADED,
+    PROGRESSING,
+    READY,
+    Condition,
+    Reason,
+    bounded,
+    merge_conditions,
+)
+from sglang_operator.groups import Decision, GroupMemory, Healing, decide
+from sglang_operator.ownership import conflict, may_manage, owned_by, owner_reference, with_owner
+
+Obj = dict[str, Any]
+Key = tuple[str, str, str]  # (kind, namespace, name) of a child
+
+APPLIED_ANNOTATION = naming.APPLIED_HASH_ANNOTATION
+# An API server's answer quoted per refused object: enough for its reason, and several
+# refused objects still fit one condition message.
+MAX_API_MESSAGE = 512
+
+# Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
+# cache can take hours to fill; it goes with the SGLangDeployment (owner reference) only.
+PRUNED_KINDS = ("StatefulSet", "Service")
+
+
+def key_of(obj: Mapping[str, Any]) -> Key:
+    meta = obj["metadata"]
+    return (str(obj["kind"]), str(meta.get("namespace", "")), str(meta["name"]))
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A child the API server refused: the intent that was refused, the API server's
+    message, how many times in a row, and when it may be sent again."""
+
+    intent: str
+    message: str
+    attempts: int
+    retry_at: datetime
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One SGLangDeployment and everything of it the API server stored, from the caches.
+
+    `children`: objects carrying the deployment's instance label (owned or not; ownership is
+    checked here), `pods`: pods carrying it, `failed_creates`: uid of a StatefulSet -> the
+    (RFC 3339 time, message) of its newest FailedCreate event, `refusals`: children the API
+    server refused lately (the operator's memory), `unreachable`: node name -> since when
+    it is unreachable (groups.NODE_GONE when deleted), `now`: the time decisions are made at.
+    """
+
+    sgld: Mapping[str, Any]
+    children: Sequence[Mapping[str, Any]]
+    pods: Sequence[Mapping[str, Any]]
+    now: datetime
+    failed_creates: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    refusals: Mapping[Key, Refusal] = field(default_factory=dict)
+    unreachable: Mapping[str, datetime] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    """What one reconcile does. `apply`: children to server-side apply (owner reference on),
+    `delete`: stale children as (kind, namespace, name, uid), `delete_pods`: (name, uid) of
+    pods deleted to restart or roll their group, `force_delete_pods`: pods on unreachable
+    nodes deleted with no grace period, `problems`: Degraded reasons and messages,
+    `events`: (type, reason, message), `requeue_after`: seconds until a time-based decision
+    is due (None: nothing is), `spec`: None when the spec is invalid (then `invalid` says why).
+    """
+
+    spec: SGLangDeploymentSpec | None
+    invalid: str | None = None
+    apply: list[Obj] = field(default_factory=list)
+    delete: list[tuple[str, str, str, str]] = field(default_factory=list)
+    delete_pods: list[tuple[str, str]] = field(default_factory=list)
+    force_delete_pods: list[tuple[str, str]] = field(default_factory=list)
+    decision: Decision = field(default_factory=lambda: Decision([], [], [], [], [], None))
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+    requeue_after: float | None = None
+
+
+def intent_hash(obj: Mapping[str, Any]) -> str:
+    """Hash of a built object as the operator would apply it (without the hash itself)."""
+    meta = {k: v for k, v in obj["metadata"].items() if k != "annotations"}
+    annotations = {
+        k: v
+        for k, v in (obj["metadata"].get("annotations") or {}).items()
+        if k != APPLIED_ANNOTATION
+    }
+    body = {**obj, "metadata": {**meta, "annotations": annotations}}
+    return naming.short_hash(json.dumps(body, sort_keys=True, separators=(",", ":")), 16)
+
+
+def stamped(obj: Obj) -> Obj:
+    """The object with its intent hash annotation, as it is applied."""
+    meta = obj["metadata"]
+    annotations = {**(meta.get("annotations") or {}), APPLIED_ANNOTATION: intent_hash(obj)}
+    return {**obj, "metadata": {**meta, "annotations": annotations}}
+
+
+def contains(stored: Any, built: Any) -> bool:
+    """Every field of `built` is in `stored` with the same value. The API server adds
+    defaults (ignored here) and writes numbers of quantities as strings (`2` -> "2")."""
+    if isinstance(built, Mapping):
+        if not isinstance(stored, Mapping):
+            return not built
+        return all(
+            contains(stored.get(k), v) if k in stored else _empty(v) for k, v in built.items()
+        )
+    if isinstance(built, list):
+        return (
+            isinstance(stored, list)
+            and len(stored) == len(built)
+            and all(contains(s, b) for s, b in zip(stored, built, strict=True))
+        )
+    return bool(stored == built or (stored is not None and str(stored) == str(built)))
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value in ({}, [])
+
+
+def in_sync(stored: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
+    """A stored child needs no write: same applied intent and no managed field changed."""
+    annotations = stored["metadata"].get("annotations") or {}
+    if annotations.get(APPLIED_ANNOTATION) != built["metadata"]["annotations"][APPLIED_ANNOTATION]:
+        return False
+    return all(contains(stored.get(part), built[part]) for part in built if part != "status")
+
+
+def _group_of(obj: Mapping[str, Any]) -> int | None:
+    value = (obj["metadata"].get("labels") or {}).get(naming.GROUP_LABEL)
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _controlled_by(pod: Mapping[str, Any], kind: str, name: str) -> bool:
+    return any(
+        ref.get("controller") and ref.get("kind") == kind and ref.get("name") == name
+        for ref in pod["metadata"].get("ownerReferences") or []
+    )
+
+
+def template_hash(statefulset: Mapping[str, Any]) -> str | None:
+    """The pod-spec hash on a StatefulSet's pod template: what its next pods will carry."""
+    template = (statefulset.get("spec") or {}).get("template") or {}
+    value = ((template.get("metadata") or {}).get("annotations") or {}).get(
+        naming.POD_SPEC_HASH_ANNOTATION
+    )
+    return str(value) if value is not None else None
+
+
+def _sized_in_turn(built: Obj, stored: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]) -> Obj:
+    """A group's StatefulSet, keeping its stored size until its pods run the new template.
+
+    With Parallel pod management a new size takes effect at once: new-revision ranks would
+    join a group whose other ranks run the old one (every group at once, too). So the new
+    template is written with the old size; the group's rollout turn replaces its pods from
+    that template (already stored, and seen by the StatefulSet controller); then, with every
+    pod on it, the new size is written."""
+    size = (stored.get("spec") or {}).get("replicas")
+    if size == built["spec"]["replicas"]:
+        return built
+    new = template_hash(built)
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    if all(
+        p["metadata"].get("annotations", {}).get(naming.POD_SPEC_HASH_ANNOTATION) == new
+        for p in live
+    ):
+        return built
+    return stamped({**built, "spec": {**built["spec"], "replicas": size}})
+
+
+def refusal_problem(kind: str, name: str, message: str) -> tuple[str, str]:
+    return Reason.APPLY_FAILED, f"{kind} {name}: {message}"
+
+
+def plan(snapshot: Snapshot) -> Plan:
+    """Everything one reconcile decides, from the snapshot alone."""
+    sgld = snapshot.sgld
+    meta = sgld["metadata"]
+    name, namespace = meta["name"], meta["namespace"]
+    try:
+        spec = parse_spec(sgld.get("spec") or {})
+    except ValidationError as exc:
+        return Plan(spec=None, invalid=bounded(format_validation_error(exc)))
+    result = Plan(spec=spec)
+    owner = owner_reference(sgld)
+    stored = {key_of(c): c for c in snapshot.children}
+    desired = [
+        stamped(with_owner(o, owner))
+        for o in [*desired_objects(spec, name, namespace), *runs.run_objects(spec, name, namespace)]
+    ]
+    wakeups: list[float] = []
+    ours: dict[Key, Mapping[str, Any]] = {}
+    pods = _pods_by_group(snapshot)
+    for built in desired:
+        key = key_of(built)
+        existing = stored.get(key)
+        if existing is not None and not may_manage(existing, sgld):
+            result.problems.append(conflict(key[0], key[2]))
+            continue
+        obj = built
+        if existing is not None:
+            ours[key] = existing
+            group = _group_of(obj)
+            if obj["kind"] == "StatefulSet" and group is not None:
+                obj = _sized_in_turn(obj, existing, pods.get(group, ()))
+        refusal = snapshot.refusals.get(key)
+        if (
+            refusal is not None
+            and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
+        ):
+            result.problems.append(refusal_problem(key[0], key[2], refusal.message))
+            if snapshot.now < refusal.retry_at:
+                wakeups.append((refusal.retry_at - snapshot.now).total_seconds())
+                continue
+        if existing is not None and in_sync(existing, obj):
+            continue
+        result.apply.append(obj)
+
+    groups_now = sorted(
+        g for k, c in ours.items() if k[0] == "StatefulSet" and (g := _group_of(c)) is not None
+    )
+    new_groups = [
+        g
+        for o in result.apply
+        if o["kind"] == "StatefulSet" and key_of(o) not in ours and (g := _group_of(o)) is not None
+    ]
+    if groups_now and new_groups and spec.mode == "server":
+        result.events.append(
+            (
+                "Normal",
+                Reason.SCALED,
+                f"scaling up from {len(groups_now)} to {spec.replicas} replica(s)",
+            )
+        )
+
+    _prune(snapshot, desired, spec, result)
+    if spec.mode == "server":
+        _heal_and_roll(snapshot, spec, ours=ours, pods=pods, result=result)
+    if result.decision.requeue_after is not None:
+        wakeups.append(result.decision.requeue_after)
+    result.requeue_after = max(1.0, min(wakeups)) if wakeups else None
+    return result
+
+
+def _prune(
+    snapshot: Snapshot, desired: Sequence[Obj], spec: SGLangDeploymentSpec, result: Plan
+) -> None:
+    """Stored, owned StatefulSets and Services no longer desired (scale-down, mode change),
+    highest group first."""
+    uid = snapshot.sgld["metadata"]["uid"]
+    keep = {key_of(o) for o in desired}
+    stale = [
+        c
+        for c in snapshot.children
+        if c["kind"] in PRUNED_KINDS
+        and owned_by(c, uid)
+        and key_of(c) not in keep
+        and not c["metadata"].get("deletionTimestamp")
+    ]
+    stale.sort(key=lambda o: _group_of(o) or 0, reverse=True)
+    result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in stale]
+    groups = sorted({g for o in stale if (g := _group_of(o)) is not None}, reverse=True)
+    if groups:
+        result.events.append(
+            (
+                "Normal",
+                Reason.SCALED,
+                f"scaled to {spec.replicas} replica(s): removed group(s) "
+                + ", ".join(str(g) for g in groups),
+            )
+        )
+
+
+def healing(spec: SGLangDeploymentSpec) -> Healing:
+    h = spec.healing
+    return Healing(
+        restart_budget=h.restart_budget,
+        restart_window=timedelta(seconds=h.restart_window_seconds),
+        backoff_base=timedelta(seconds=h.restart_backoff_seconds),
+        backoff_max=timedelta(seconds=h.restart_backoff_max_seconds),
+        unreachable_timeout=timedelta(seconds=h.unreachable_node_timeout_seconds),
+    )
+
+
+def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
+    """The pods of each group's StatefulSet. Only pods of our own StatefulSets: a pod that
+    merely carries our labels (a copy of `sglang-operator render` applied by hand) is never
+    restarted or counted."""
+    name = snapshot.sgld["metadata"]["name"]
+    by_group: dict[int, list[Mapping[str, Any]]] = {}
+    for pod in snapshot.pods:
+        group = _group_of(pod)
+        if group is not None and _controlled_by(pod, "StatefulSet", naming.group_name(name, group)):
+            by_group.setdefault(group, []).append(pod)
+    return by_group
+
+
+def _observed_template(statefulset: Mapping[str, Any]) -> str | None:
+    """The stored template's hash once the StatefulSet controller has seen it (status
+    observedGeneration caught up): only then are pods recreated from it."""
+    seen = int((statefulset.get("status") or {}).get("observedGeneration") or 0)
+    if seen < int(statefulset["metadata"].get("generation") or 0):
+        return None
+    return template_hash(statefulset)
+
+
+def _heal_and_roll(
+    snapshot: Snapshot,
+    spec: SGLangDeploymentSpec,
+    *,
+    ours: Mapping[Key, Mapping[str, Any]],
+    pods: Mapping[int, Sequence[Mapping[str, Any]]],
+    result: Plan,
+) -> None:
+    statefulsets = {
+        g: c for k, c in ours.items() if k[0] == "StatefulSet" and (g := _group_of(c)) is not None
+    }
+    hashes = {g: h for g, sts in statefulsets.items() if (h := _observed_template(sts)) is not None}
+    status = snapshot.sgld.get("status") or {}
+    decision = decide(
+        replicas=spec.replicas,
+        nodes=spec.parallelism.nodes,
+        stored_hashes=hashes,
+        startup_timeout=timedelta(seconds=spec.probes.startup_timeout_seconds),
+        pods_by_group=pods,
+        memory=[GroupMemory.from_status(g) for g in status.get("groups") or []],
+        now=snapshot.now,
+        healing=healing(spec),
+        unreachable=snapshot.unreachable,
+    )
+    result.decision = decision
+    for action in decision.force_deletes:
+        result.force_delete_pods += action.pod_names
+        result.events.append(("Warning", action.kind, action.message))
+    for action in decision.actions:
+        result.delete_pods += action.pod_names
+        kind = "Warning" if action.kind == Reason.GROUP_RESTARTED else "Normal"
+        result.events.append((kind, action.kind, action.message))
+    result.problems += _pod_creation_failures(snapshot, statefulsets, pods, spec.parallelism.nodes)
+
+
+def _pod_creation_failures(
+    snapshot: Snapshot,
+    statefulsets: Mapping[int, Mapping[str, Any]],
+    pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
+    nodes: int,
+) -> list[tuple[str, str]]:
+    """Why groups lack pods, when their StatefulSet's pods are refused at creation (Pod
+    Security admission, a missing PriorityClass, an unknown scheduler, quota...). The
+    StatefulSet controller says so only in FailedCreate events; one counts if it is not
+    older than the group's newest pod."""
+    found = []
+    for group, sts in sorted(statefulsets.items()):
+        pods = pods_by_group.get(group, ())
+        failure = snapshot.failed_creates.get(sts["metadata"]["uid"])
+        if len(pods) >= nodes or failure is None:
+            continue
+        newest_pod = max((str(p["metadata"]["creationTimestamp"]) for p in pods), default="")
+        when, message = failure
+        if when[:19] >= newest_pod[:19]:
+            found.append(
+                (
+                    Reason.POD_CREATION_FAILED,
+                    f"StatefulSet {sts['metadata']['name']} cannot create pods: "
+                    f"{bounded(message, MAX_API_MESSAGE)}",
+                )
+            )
+    return found
+
+
+# ---- status ---------------------------------------------------------------------------------
+
+
+def serving(spec: SGLangDeploymentSpec, decision: Decision) -> bool:
+    """Every group ready on the current revision: what a benchmark may measure."""
+    views = decision.views
+    return (
+        bool(views)
+        and len(views) == spec.replicas
+        and all(v.ready and not v.outdated and v.problem is None for v in views)
+    )
+
+
+def invalid_status(status: Mapping[str, Any], generation: int, message: str, now: str) -> Obj:
+    """Status of a spec the operator refuses: what ran keeps running, and why it waits."""
+    ready = bool(status.get("readyReplicas"))
+    message = bounded(message)
+    conditions = [
+        Condition(READY, "False", Reason.INVALID_SPEC, message),
+        Condition(PROGRESSING, "False", Reason.INVALID_SPEC, "waiting for a valid spec"),
+        Condition(DEGRADED, "True", Reason.INVALID_SPEC, message),
+    ]
+    return {
+        **status,
+        "observedGeneration": generation,
+        # Whatever ran before keeps running: Degraded if it serves, Failed if nothing does.
+        "phase": "Degraded" if ready else "Failed",
+        "message": bounded(f"invalid spec: {message}"),
+        "conditions": merge_conditions(status.get("conditions") or [], conditions, generation, now),
+    }
+
+
+def failed_status(status: Mapping[str, Any], generation: int, message: str, now: str) -> Obj:
+    """Status when the cluster could not be written: the last known state, and why."""
+    conditions = [Condition(DEGRADED, "True", Reason.APPLY_FAILED, message)]
+    return {
+        **status,
+        "message": bounded(message),
+        "conditions": merge_conditions(status.get("conditions") or [], conditions, generation, now),
+    }
+
+
+def _server_conditions(
+    spec: SGLangDeploymentSpec, decision: Decision, diagnostics: Sequence[tuple[str, str]]
+) -> tuple[str, Condition, Condition]:
+    """Phase, Ready and Progressing of a server: Ready means every group serves."""
+    views = decision.views
+    ready_groups = sum(1 for v in views if v.ready)
+    outdated = [v.index for v in views if v.outdated]
+    counted = f"{ready_groups}/{spec.replicas} groups ready"
+    if spec.replicas == 0:
+        ready = Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
+    elif ready_groups == spec.replicas:
+        ready = Condition(READY, "True", Reason.GROUPS_READY, counted)
+    else:
+        ready = Condition(READY, "False", Reason.GROUPS_NOT_READY, counted)
+
+    if diagnostics:
+        phase = "Degraded"
+    elif ready.status == "True":
+        # Serving every copy; a rollout between steps shows as Progressing, not in the phase.
+        phase = "Ready"
+    else:
+        phase = "Initializing" if any(v.running for v in views) else "Pending"
+
+    if outdated:
+        progressing = Condition(
+            PROGRESSING,
+            "True",
+            Reason.ROLLOUT_STEP,
+            f"rolling out the new revision; group(s) {', '.join(map(str, outdated))} still "
+            "run the old one",
+        )
+    elif ready.status == "False" and not decision.budget_exhausted:
+        progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)
+    else:
+        progressing = Condition(PROGRESSING, "False", Reason.AS_EXPECTED, counted)
+    return phase, ready, progressing
+
+
+def _offline_conditions(run: runs.RunState) -> tuple[str, Condition, Condition]:
+    """Phase, Ready and Progressing of offline mode: Ready once every run completed."""
+    phase = run.offline_phase or "Pending"
+    message = run.offline_message or "waiting for the offline runs"
+    if phase == "Succeeded":
+        return (
+            phase,
+            Condition(READY, "True", Reason.COMPLETED, message),
+            Condition(PROGRESSING, "False", Reason.COMPLETED, message),
+        )
+    if phase == "Failed":
+        return (
+            phase,
+            Condition(READY, "False", Reason.JOB_FAILED, message),
+            Condition(PROGRESSING, "False", Reason.JOB_FAILED, message),
+        )
+    return (
+        phase,
+        Condition(READY, "False", Reason.RECONCILING, message),
+        Condition(PROGRESSING, "True", Reason.RECONCILING, message),
+    )
+
+
+def status(
+    current: Mapping[str, Any],
+    *,
+    generation: int,
+    spec: SGLangDeploymentSpec,
+    sgld: Mapping[str, Any],
+    decision: Decision,
+    problems: Sequence[tuple[str, str]],
+    run: runs.RunState,
+    now: str,
+) -> Obj:
+    """The new status: conditions, phase, counts and the groups' memory.
+
+    `replicas` and `readyReplicas` are observed counts (kstatus and the scale subresource
+    read them so): groups with at least one pod, and groups serving.
+    """
+    meta = sgld["metadata"]
+    views = decision.views
+    diagnostics = list(problems)
+    diagnostics += [(p.reason, p.message) for p in decision.budget_exhausted]
+    diagnostics += [(p.reason, p.message) for p in decision.backoff]
+    diagnostics += [(v.problem.reason, v.problem.message) for v in views if v.problem]
+    if run.offline_phase == "Failed":
+        diagnostics.append((Reason.JOB_FAILED, run.offline_message))
+
+    if spec.mode == "offline":
+        phase, ready, progressing = _offline_conditions(run)
+        if phase != "Failed" and problems:
+            phase = "Degraded"
+    else:
+        phase, ready, progressing = _server_conditions(spec, decision, diagnostics)
+    if diagnostics:
+        # Many groups with the same trouble: the first ones say enough.
+        message = bounded("; ".join(m for _, m in diagnostics))
+        degraded = Condition(DEGRADED, "True", diagnostics[0][0], message)
+    else:
+        degraded = Condition(DEGRADED, "False", Reason.AS_EXPECTED, "no problems found")
+
+    conditions = [ready, progressing, degraded]
+    if run.condition is not None:
+        conditions.append(run.condition)
+    new: Obj = {
+        **current,
+        "observedGeneration": generation,
+        "phase": phase,
+        "message": degraded.message if diagnostics else ready.message,
+        "conditions": merge_conditions(
+            current.get("conditions") or [], conditions, generation, now
+        ),
+        "replicas": sum(1 for v in views if v.pods),
+        "readyReplicas": sum(1 for v in views if v.ready),
+        "nodes": spec.parallelism.nodes,
+        "gpus": spec.total_gpus,
+        "endpoint": naming.client_endpoint(
+            meta["name"], meta["namespace"], spec.server.port, spec.network.cluster_domain
+        )
+        if spec.mode == "server"
+        else None,
+        "selector": naming.server_selector(meta["name"]),
+        "groups": [
+            {
+                "index": m.index,
+                "ready": next((v.ready for v in views if v.index == m.index), False),
+                "members": m.members,
+                "restarts": m.restarts,
+            }
+            for m in decision.memory
+        ],
+    }
+    if run.benchmark is not None:
+        new["benchmark"] = run.benchmark
+    return new

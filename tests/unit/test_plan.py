@@ -1,0 +1,391 @@
+"""The reconcile's plan, on snapshots built by hand (no cluster): what is written, deleted and
+reported, and the safety rules as properties over generated cluster states."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sglang_operator import naming
+from sglang_operator.api import parse_spec
+from sglang_operator.builders import desired_objects
+from sglang_operator.conditions import Reason
+from sglang_operator.ownership import owner_reference, with_owner
+from sglang_operator.plan import (
+    APPLIED_ANNOTATION,
+    Refusal,
+    Snapshot,
+    key_of,
+    plan,
+    stamped,
+    template_hash,
+)
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+UID = "sgld-uid"
+OLD = "0ld0ld0ld0ld0ld0"
+
+
+def sgld(replicas: int = 2, nodes: int = 2, **extra: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "sglang-operator.io/v1alpha1",
+        "kind": "SGLangDeployment",
+        "metadata": {"name": "demo", "namespace": "ns", "uid": UID, "generation": 3},
+        "spec": {
+            "model": {"path": "m"},
+            "gpu": {"perNode": 2},
+            "parallelism": {"nodes": nodes},
+            "replicas": replicas,
+            **extra,
+        },
+        "status": {},
+    }
+
+
+def stored_children(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the API server holds after the operator applied everything for `resource`."""
+    spec = parse_spec(resource["spec"])
+    meta = resource["metadata"]
+    owner = owner_reference(resource)
+    out = []
+    for obj in desired_objects(spec, meta["name"], meta["namespace"]):
+        stored = copy.deepcopy(stamped(with_owner(obj, owner)))
+        stored["metadata"]["uid"] = f"uid-{obj['kind']}-{obj['metadata']['name']}"
+        stored["metadata"]["resourceVersion"] = "1"
+        out.append(stored)
+    return out
+
+
+def statefulset(children: Sequence[dict[str, Any]], group: int) -> dict[str, Any]:
+    name = naming.group_name("demo", group)
+    return next(c for c in children if c["kind"] == "StatefulSet" and c["metadata"]["name"] == name)
+
+
+def with_old_template(sts: dict[str, Any]) -> None:
+    """As if the StatefulSet still held an older revision (a refused or not yet sent one)."""
+    sts["spec"]["template"]["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION] = OLD
+    sts["metadata"]["annotations"][APPLIED_ANNOTATION] = "older-intent"
+
+
+def pod(
+    group: int,
+    rank: int,
+    spec_hash: str,
+    *,
+    ready: bool = True,
+    phase: str = "Running",
+    restarts: int = 0,
+    owner: str | None = None,
+) -> dict[str, Any]:
+    sts_name = naming.group_name("demo", group)
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{sts_name}-{rank}",
+            "namespace": "ns",
+            "uid": f"pod-{group}-{rank}-{spec_hash}",
+            "creationTimestamp": "2026-11-27T11:00:00Z",
+            "labels": {
+                **naming.group_labels("demo", group),
+                naming.POD_INDEX_LABEL: str(rank),
+            },
+            "annotations": {naming.POD_SPEC_HASH_ANNOTATION: spec_hash},
+            "ownerReferences": [
+                {"kind": "StatefulSet", "name": owner or sts_name, "controller": True, "uid": "x"}
+            ],
+        },
+        "status": {
+            "phase": phase,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [{"name": "sglang", "restartCount": restarts, "state": {}}],
+        },
+    }
+
+
+def pods_for(children: Sequence[dict[str, Any]], replicas: int, nodes: int) -> list[dict[str, Any]]:
+    return [
+        pod(g, r, str(template_hash(statefulset(children, g))))
+        for g in range(replicas)
+        for r in range(nodes)
+    ]
+
+
+def snapshot(resource: dict[str, Any], children: Any, pods: Any, **extra: Any) -> Snapshot:
+    return Snapshot(sgld=resource, children=children, pods=pods, now=NOW, **extra)
+
+
+def test_at_rest_nothing_is_written_or_deleted() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    assert (p.apply, p.delete, p.delete_pods, p.problems) == ([], [], [], [])
+    assert all(v.ready for v in p.decision.views)
+
+
+def test_a_missing_child_is_applied_and_only_it() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    gone = children.pop(0)
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    assert [key_of(o) for o in p.apply] == [key_of(gone)]
+
+
+def test_a_field_changed_by_hand_is_put_back() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    sts = statefulset(children, 1)
+    sts["spec"]["template"]["spec"]["containers"][0]["image"] = "someone/else:1"
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    assert [key_of(o) for o in p.apply] == [key_of(sts)]
+
+
+def test_fields_the_api_server_adds_are_no_difference() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    for child in children:
+        child["metadata"]["managedFields"] = [{"manager": "sglang-operator"}]
+        child["status"] = {"observedGeneration": 1}
+        if child["kind"] == "StatefulSet":
+            child["spec"]["revisionHistoryLimit"] = 10
+            container = child["spec"]["template"]["spec"]["containers"][0]
+            container["terminationMessagePath"] = "/dev/termination-log"
+    assert plan(snapshot(resource, children, pods_for(children, 2, 2))).apply == []
+
+
+def test_a_new_spec_is_applied_but_pods_wait_for_the_stored_revision() -> None:
+    running = sgld()
+    children = stored_children(running)
+    pods = pods_for(children, 2, 2)
+    changed = sgld(image="example.com/sglang:new")
+    p = plan(snapshot(changed, children, pods))
+    # Every StatefulSet gets the new template; no pod is deleted before it is stored.
+    assert {o["metadata"]["name"] for o in p.apply if o["kind"] == "StatefulSet"} == {
+        naming.group_name("demo", g) for g in range(2)
+    }
+    assert p.delete_pods == []
+
+
+def test_a_stored_new_revision_rolls_one_group() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    old_pods = [pod(g, r, OLD) for g in range(2) for r in range(2)]
+    p = plan(snapshot(resource, children, old_pods))
+    assert {name for name, _ in p.delete_pods} == {
+        f"{naming.group_name('demo', 0)}-{r}" for r in range(2)
+    }
+    assert [e[1] for e in p.events] == [Reason.ROLLOUT_STEP]
+
+
+def test_a_refused_statefulset_deletes_nothing_and_is_reported() -> None:
+    running = sgld()
+    children = stored_children(running)
+    for g in range(2):
+        with_old_template(statefulset(children, g))
+    pods = [pod(g, r, OLD) for g in range(2) for r in range(2)]
+    changed = sgld(podLabels={"team": "ml platform"})
+    intents = {
+        key_of(o): o["metadata"]["annotations"][APPLIED_ANNOTATION]
+        for o in plan(snapshot(changed, children, pods)).apply
+    }
+    refusals = {
+        key: Refusal(intent, "422 invalid label value", 1, NOW + timedelta(seconds=5))
+        for key, intent in intents.items()
+        if key[0] == "StatefulSet"
+    }
+    p = plan(snapshot(changed, children, pods, refusals=refusals))
+    assert p.delete_pods == []
+    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+    assert [r for r, _ in p.problems] == [Reason.APPLY_FAILED] * 2
+    assert p.requeue_after == 5.0
+
+
+def test_a_refused_child_is_sent_again_once_its_backoff_expired() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    sts = statefulset(children, 0)
+    with_old_template(sts)
+    intent = plan(snapshot(resource, children, [])).apply[0]["metadata"]["annotations"][
+        APPLIED_ANNOTATION
+    ]
+    refusals = {key_of(sts): Refusal(intent, "500 boom", 3, NOW - timedelta(seconds=1))}
+    p = plan(snapshot(resource, children, [], refusals=refusals))
+    assert [key_of(o) for o in p.apply] == [key_of(sts)]
+
+
+def test_an_object_of_another_owner_is_reported_never_touched() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    foreign = statefulset(children, 0)
+    foreign["metadata"]["ownerReferences"] = [{"uid": "someone-else", "controller": True}]
+    foreign["spec"]["template"]["spec"]["containers"][0]["image"] = "theirs"
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    assert key_of(foreign) not in {key_of(o) for o in p.apply}
+    assert key_of(foreign) not in {d[:3] for d in p.delete}
+    assert Reason.CONFLICTING_OBJECT in [r for r, _ in p.problems]
+
+
+def test_groups_beyond_replicas_are_pruned_highest_first() -> None:
+    children = stored_children(sgld(replicas=3))
+    p = plan(snapshot(sgld(replicas=1), children, pods_for(children, 3, 2)))
+    assert [d[2] for d in p.delete if d[0] == "StatefulSet"] == [
+        naming.group_name("demo", 2),
+        naming.group_name("demo", 1),
+    ]
+    assert any("removed group(s) 2, 1" in e[2] for e in p.events)
+
+
+def test_a_new_group_size_waits_for_the_groups_pods_to_run_the_new_template() -> None:
+    children = stored_children(sgld(nodes=1))
+    old_pods = pods_for(children, 2, 1)
+    p = plan(snapshot(sgld(nodes=2), children, old_pods))
+    # The new template goes out at the old size: no new-revision rank joins an old group.
+    written = [o for o in p.apply if o["kind"] == "StatefulSet"]
+    assert len(written) == 2
+    assert all(o["spec"]["replicas"] == 1 for o in written)
+    assert all(template_hash(o) != template_hash(statefulset(children, 0)) for o in written)
+    assert p.delete_pods == []
+
+    # Stored and observed: group 0 is rolled; once its pod runs the new template it grows.
+    new_children = stored_children(sgld(nodes=2))
+    for g, stored in enumerate(written):
+        sts = statefulset(new_children, g)
+        sts["spec"]["replicas"] = 1
+        sts["metadata"]["annotations"] = stored["metadata"]["annotations"]
+    p = plan(snapshot(sgld(nodes=2), new_children, old_pods))
+    assert [name for name, _ in p.delete_pods] == [f"{naming.group_name('demo', 0)}-0"]
+    new_hash = str(template_hash(statefulset(new_children, 0)))
+    grown = [pod(0, 0, new_hash), pod(1, 0, str(template_hash(statefulset(children, 1))))]
+    p = plan(snapshot(sgld(nodes=2), new_children, grown))
+    assert [(o["metadata"]["name"], o["spec"]["replicas"]) for o in p.apply] == [
+        (naming.group_name("demo", 0), 2)
+    ]
+
+
+def test_no_pod_is_deleted_before_the_statefulset_controller_saw_the_template() -> None:
+    resource = sgld(replicas=1)
+    children = stored_children(resource)
+    sts = statefulset(children, 0)
+    sts["metadata"]["generation"] = 2
+    sts["status"] = {"observedGeneration": 1}
+    p = plan(snapshot(resource, children, [pod(0, r, OLD) for r in range(2)]))
+    assert p.delete_pods == []
+
+
+def test_pods_refused_at_creation_are_reported_from_failed_create_events() -> None:
+    resource = sgld(replicas=1)
+    children = stored_children(resource)
+    sts = statefulset(children, 0)
+    failed = {sts["metadata"]["uid"]: ("2026-11-27T11:59:00Z", 'pods "x" is forbidden: no class')}
+    p = plan(snapshot(resource, children, [], failed_creates=failed))
+    assert (
+        Reason.POD_CREATION_FAILED,
+        f"StatefulSet {sts['metadata']['name']} cannot create "
+        'pods: pods "x" is forbidden: no class',
+    ) in p.problems
+
+
+def test_an_invalid_spec_plans_nothing() -> None:
+    resource = sgld(shmSize="lots")
+    p = plan(snapshot(resource, stored_children(sgld()), []))
+    assert p.spec is None
+    assert p.invalid and "shmSize" in p.invalid
+    assert (p.apply, p.delete, p.delete_pods) == ([], [], [])
+
+
+# ---- properties over generated cluster states -----------------------------------------------
+
+
+@st.composite
+def states(draw: st.DrawFn) -> tuple[Snapshot, set[str]]:
+    """A deployment mid-life: some StatefulSets on the old revision, some refused, pods of
+    either revision in any health, a stranger's object and a stranger's pod among them.
+    Returns the snapshot and the set of StatefulSet names whose apply is refused."""
+    replicas = draw(st.integers(1, 3))
+    nodes = draw(st.integers(1, 3))
+    resource = sgld(replicas=replicas, nodes=nodes)
+    resource["status"] = {
+        "groups": [
+            {"index": g, "members": draw(st.sampled_from([[], ["gone"]])), "restarts": []}
+            for g in range(replicas)
+        ]
+    }
+    children = stored_children(resource)
+    refusals = {}
+    refused: set[str] = set()
+    intents = {key_of(o): o for o in plan(snapshot(resource, [], [])).apply}
+    for g in range(replicas):
+        sts = statefulset(children, g)
+        if draw(st.booleans()):
+            with_old_template(sts)
+            if draw(st.booleans()):
+                key = key_of(sts)
+                intent = intents[key]["metadata"]["annotations"][APPLIED_ANNOTATION]
+                refusals[key] = Refusal(intent, "422 no", 1, NOW + timedelta(seconds=30))
+                refused.add(sts["metadata"]["name"])
+    if draw(st.booleans()):
+        stranger = statefulset(children, 0)
+        stranger["metadata"]["ownerReferences"] = [{"uid": "stranger", "controller": True}]
+    pods = []
+    for g in range(replicas):
+        for r in range(nodes):
+            if draw(st.integers(0, 9)) == 0:
+                continue
+            pods.append(
+                pod(
+                    g,
+                    r,
+                    draw(st.sampled_from([OLD, str(template_hash(statefulset(children, g)))])),
+                    ready=draw(st.booleans()),
+                    phase=draw(st.sampled_from(["Running", "Running", "Pending", "Failed"])),
+                    restarts=draw(st.sampled_from([0, 0, 1])),
+                )
+            )
+    if draw(st.booleans()):
+        pods.append(pod(0, 9, OLD, owner="hand-made"))
+    return snapshot(resource, children, pods, refusals=refusals), refused
+
+
+@settings(max_examples=300, deadline=None)
+@given(states())
+def test_plans_never_roll_two_groups_never_touch_strangers_never_delete_on_old_revisions(
+    state: tuple[Snapshot, set[str]],
+) -> None:
+    snap, refused = state
+    p = plan(snap)
+    steps = [a for a in p.decision.actions if a.kind == Reason.ROLLOUT_STEP]
+    # One group replaced at a time, and never beside a restart.
+    assert len(steps) <= 1
+    if steps:
+        assert len(p.decision.actions) == 1
+    # Only our objects: applied ones are missing or ours, deleted ones are ours.
+    stored = {key_of(c): c for c in snap.children}
+    for obj in p.apply:
+        existing = stored.get(key_of(obj))
+        assert existing is None or any(
+            ref.get("uid") == UID for ref in existing["metadata"].get("ownerReferences") or []
+        )
+    for kind, namespace, name, _ in p.delete:
+        owners = stored[(kind, namespace, name)]["metadata"]["ownerReferences"]
+        assert any(ref.get("uid") == UID for ref in owners)
+    pods = {(p_["metadata"]["name"], p_["metadata"]["uid"]): p_ for p_ in snap.pods}
+    for target in p.delete_pods:
+        owner = pods[target]["metadata"]["ownerReferences"][0]["name"]
+        assert owner.startswith(naming.group_name("demo", 0)[:-1])
+        assert owner != "hand-made"
+    # A group is rolled only when its stored StatefulSet carries a revision some of its pods
+    # lack (then the whole group goes: ranks of two revisions never serve together), and
+    # never when its new StatefulSet was refused.
+    for step in steps:
+        sts = stored[("StatefulSet", "ns", naming.group_name("demo", step.index))]
+        assert sts["metadata"]["name"] not in refused
+        hashes = {
+            pods[target]["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
+            for target in step.pod_names
+        }
+        assert hashes - {template_hash(sts)}
