@@ -222,6 +222,8 @@ OTHER_FIELDS: dict[str, str] = {
     "network.rdmaResourceName": "the RDMA resource the container requests, and IPC_LOCK",
     "network.rdmaCount": "the RDMA resource the container requests",
     "probes.*": "the SGLang container's probes",
+    "healing.*": "the operator's group restarts and force-deletion of pods on lost nodes (not "
+    "the pods)",
     "benchmark.*": "the benchmark Job",
     "offline.*": "the offline Job's workload (sglang.benchmark.offline_throughput's flags)",
 }
