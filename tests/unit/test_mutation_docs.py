@@ -13,11 +13,18 @@ def script_modules() -> list[str]:
     return match.group(1).split()
 
 
-def script_tests() -> dict[str, list[str]]:
+def script_map(name: str) -> dict[str, list[str]]:
+    """An associative array `declare -A NAME=(...)` of hack/mutation.sh: key -> words."""
+    match = re.search(rf"^declare -A {name}=\((.*?)^\)$", SCRIPT, re.MULTILINE | re.DOTALL)
+    assert match, f"hack/mutation.sh has no declare -A {name}=(...)"
     return {
-        module: tests.split()
-        for module, tests in re.findall(r'^\s+\[(\w+)\]="([^"]*)"', SCRIPT, re.MULTILINE)
+        key: words.split()
+        for key, words in re.findall(r'^\s+\[(\w+)\]="([^"]*)"', match.group(1), re.MULTILINE)
     }
+
+
+def script_tests() -> dict[str, list[str]]:
+    return script_map("TESTS")
 
 
 def table_modules() -> list[str]:
@@ -38,3 +45,14 @@ def test_every_mutated_module_and_its_tests_exist() -> None:
         assert files, module
         for file in files:
             assert (ROOT / file).is_file(), file
+
+
+def test_every_deselected_test_exists_in_the_modules_tests() -> None:
+    # A renamed test would otherwise silently come back into (or stay out of) the run.
+    tests = script_tests()
+    for module, ids in script_map("DESELECT").items():
+        assert module in tests, module
+        for node_id in ids:
+            file, _, name = node_id.partition("::")
+            assert file in tests[module], node_id
+            assert re.search(rf"^def {name}\(", (ROOT / file).read_text(), re.MULTILINE), node_id
