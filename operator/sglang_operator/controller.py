@@ -31,7 +31,7 @@ from typing import Any
 
 import kopf
 
-from sglang_operator import API_GROUP, API_VERSION, PLURAL
+from sglang_operator import API_GROUP, API_VERSION, PLURAL, metrics
 from sglang_operator.kube import Kube, load_client_config
 from sglang_operator.naming import (
     INSTANCE_LABEL,
@@ -70,9 +70,11 @@ _API_VERSIONS = {"": "v1", "apps": "apps/v1", "batch": "batch/v1"}
 
 class WorkQueue:
     """Deduplicating queue: a key is processed by one worker at a time, and a key enqueued
-    while it is being processed is processed once more afterwards."""
+    while it is being processed is processed once more afterwards (client-go's workqueue,
+    with its metrics: an add of a key already waiting is not counted)."""
 
     def __init__(self) -> None:
+        self.metrics = metrics.QueueMetrics(metrics.CONTROLLER)
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
         self._active: set[Key] = set()
@@ -101,14 +103,22 @@ class WorkQueue:
         return key in self.memory
 
     def add(self, key: Key) -> None:
+        if key in self._queued or key in self._dirty:
+            return
+        self.metrics.add(key)
         if key in self._active:
             self._dirty.add(key)
-        elif key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
+        else:
+            self._push(key)
+
+    def _push(self, key: Key) -> None:
+        self._queued.add(key)
+        self._queue.put_nowait(key)
 
     def add_after(self, key: Key, delay: float) -> None:
-        """Enqueues later; an earlier pending timer for the same key wins."""
+        """Enqueues later; an earlier pending timer for the same key wins. Counted as a
+        retry, as client-go's AddAfter."""
+        self.metrics.retry()
         loop = asyncio.get_running_loop()
         when = loop.time() + delay
         timer = self._timers.get(key)
@@ -126,13 +136,16 @@ class WorkQueue:
         key = await self._queue.get()
         self._queued.discard(key)
         self._active.add(key)
+        self.metrics.get(key)
         return key
 
     def done(self, key: Key) -> None:
+        self.metrics.done(key)
         self._active.discard(key)
         if key in self._dirty:
+            # Counted as an add when it was marked dirty.
             self._dirty.discard(key)
-            self.add(key)
+            self._push(key)
 
 
 class Caches:
@@ -178,24 +191,41 @@ class Caches:
         return found or None
 
 
+class _ReconcileError(Exception):
+    """A reconcile that returned failed (already logged): counted as controller-runtime's
+    `error` result."""
+
+
+async def _reconcile(key: Key, queue: WorkQueue, kube: Kube, caches: list[Caches]) -> Outcome:
+    sgld, children, pods, failed = caches[0].snapshot_inputs(key)
+    memory = queue.memory.get(key)
+    if sgld is None or memory is None:
+        # Deleted meanwhile: nothing to do (the garbage collector removes the children).
+        return Outcome()
+    snapshot = observe(
+        sgld,
+        children,
+        pods,
+        failed_creates=failed,
+        nodes=caches[0].nodes(),
+        memory=memory,
+        now=datetime.now(UTC),
+    )
+    return await asyncio.to_thread(reconcile, kube, snapshot, memory)
+
+
 async def _worker(queue: WorkQueue, kube: Kube, caches: list[Caches]) -> None:
     while True:
         key = await queue.get()
         outcome = Outcome()
         try:
-            sgld, children, pods, failed = caches[0].snapshot_inputs(key)
-            memory = queue.memory.get(key)
-            if sgld is not None and memory is not None:
-                snapshot = observe(
-                    sgld,
-                    children,
-                    pods,
-                    failed_creates=failed,
-                    nodes=caches[0].nodes(),
-                    memory=memory,
-                    now=datetime.now(UTC),
-                )
-                outcome = await asyncio.to_thread(reconcile, kube, snapshot, memory)
+            with metrics.reconciling() as counted:
+                outcome = await _reconcile(key, queue, kube, caches)
+                if outcome.failed:
+                    raise _ReconcileError
+                counted.requeue_after = outcome.requeue_after
+        except _ReconcileError:
+            pass
         except Exception as exc:
             # A traceback the first time; then one line at 1, 2, 4, 8... failures in a row,
             # so an API outage does not flood the log.
@@ -272,6 +302,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
         settings.watching.field_selectors[("v1", "events")] = "reason=FailedCreate"
         caches.append(Caches(kwargs))
         kube = Kube(load_client_config())
+        metrics.set_max_concurrent_reconciles(WORKERS)
         tasks.extend(asyncio.create_task(_worker(queue, kube, caches)) for _ in range(WORKERS))
 
     @kopf.on.cleanup(registry=registry)

@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from sglang_operator import API_GROUP, API_VERSION, PLURAL
+from sglang_operator import API_GROUP, API_VERSION, PLURAL, metrics
 from sglang_operator.conditions import now_rfc3339
 
 FIELD_MANAGER = "sglang-operator"
@@ -100,10 +101,21 @@ class Kube:
             body=body,
             auth_settings=["BearerToken"],
         )
-        resp = self._api.call_api(
-            method, url, header_params=headers, body=body, _request_timeout=REQUEST_TIMEOUT_SECONDS
-        )
-        resp.read()  # type: ignore[no-untyped-call]
+        host = urlsplit(url).netloc
+        try:
+            resp = self._api.call_api(
+                method,
+                url,
+                header_params=headers,
+                body=body,
+                _request_timeout=REQUEST_TIMEOUT_SECONDS,
+            )
+            resp.read()  # type: ignore[no-untyped-call]
+        except Exception:
+            # No answer (connection refused, timeout, TLS): client-go counts it as `<error>`.
+            metrics.record_request(method, host, None)
+            raise
+        metrics.record_request(method, host, resp.status)
         # One line per request at DEBUG (`--log-level debug`): what a pass costs the API server.
         log.debug("api request %s %s %s", method, path, resp.status)
         if resp.status >= 400:

@@ -16,8 +16,9 @@ buckets:
   `workqueue_unfinished_work_seconds`, `workqueue_longest_running_processor_seconds`, each
   labelled `{name,controller}` (client-go's workqueue semantics: an add of a key that is
   already waiting is not counted);
-- `rest_client_requests_total{code,method,host}`: every request this process makes to the
-  API server, `code` the HTTP status or `<error>` when no response came (client-go's value);
+- `rest_client_requests_total{code,method,host}`: every request the reconciles make to the
+  API server (kube.Kube; kopf's own list and watch streams are not counted), `code` the HTTP
+  status or `<error>` when no response came (client-go's value);
 - `leader_election_master_status{name}`: 1 while this replica leads, 0 otherwise
   (client-go's leader election metric).
 

@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from prometheus_client.parser import text_string_to_metric_families
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -40,9 +42,11 @@ class OperatorProcess:
         self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self.metrics_port = 0
 
     def start(self, timeout: float = 60) -> None:
         port = _free_port()
+        self.metrics_port = _free_port()
         self._log = self.log_path.open("ab")
         env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.extra_env}
         env["PYTHONPATH"] = str(REPO / "operator")
@@ -55,6 +59,8 @@ class OperatorProcess:
                 *self.scope,
                 "--liveness",
                 f"http://127.0.0.1:{port}/healthz",
+                "--metrics-bind-address",
+                f"127.0.0.1:{self.metrics_port}",
                 *self.extra_args,
             ],
             env=env,
@@ -71,6 +77,17 @@ class OperatorProcess:
             except OSError:
                 time.sleep(0.3)
         raise AssertionError(f"operator not live after {timeout}s; see {self.log_path}")
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """Every sample of the operator's /metrics, keyed by (name, labels)."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, as when a node dies under the operator."""
