@@ -17,6 +17,8 @@ READY = "Ready"
 PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 CONDITION_TYPES = (READY, PROGRESSING, DEGRADED)
+# Present only while the spec gets advice (advice.py); never changes the three above.
+ADVISORY = "Advisory"
 
 Status = Literal["True", "False", "Unknown"]
 
@@ -68,6 +70,8 @@ class Reason:
     BENCHMARK_STARTED = "BenchmarkStarted"
     BENCHMARK_SUCCEEDED = "BenchmarkSucceeded"
     BENCHMARK_FAILED = "BenchmarkFailed"
+    # Advice on a valid spec (the Advisory condition); never a problem.
+    SPEC_ADVICE = "SpecAdvice"
 
 
 @dataclass(frozen=True)
@@ -193,6 +197,13 @@ ADVICE: dict[str, Advice] = {
     Reason.BENCHMARK_FAILED: Advice(
         "On the Benchmark condition: the benchmark Job failed. Serving is unaffected.",
         "`kubectl logs job/NAME-bench`.",
+    ),
+    Reason.SPEC_ADVICE: Advice(
+        "On the Advisory condition (and a Warning event when it changes): the spec is valid and "
+        "runs, but slower or more fragile than likely meant (e.g. NCCL/RCCL over TCP sockets "
+        "under hostNetwork without RDMA devices). Ready and Degraded are unaffected.",
+        "Read the message; change the spec if the advice applies (the user guide's RDMA "
+        "section), or leave it.",
     ),
 }
 

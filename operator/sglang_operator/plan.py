@@ -26,15 +26,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from sglang_operator import naming, runs
+from sglang_operator.advice import advice
 from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.conditions import (
+    ADVISORY,
     DEGRADED,
     PROGRESSING,
     READY,
     Condition,
     Reason,
     bounded,
+    find,
     merge_conditions,
 )
 from sglang_operator.groups import Decision, GroupMemory, Healing, decide
@@ -96,7 +99,8 @@ class Plan:
     pods deleted to restart or roll their group, `force_delete_pods`: pods on unreachable
     nodes deleted with no grace period, `problems`: Degraded reasons and messages,
     `events`: (type, reason, message), `requeue_after`: seconds until a time-based decision
-    is due (None: nothing is), `spec`: None when the spec is invalid (then `invalid` says why).
+    is due (None: nothing is), `spec`: None when the spec is invalid (then `invalid` says why),
+    `advice`: sentences of advice on the spec (advice.py), for the Advisory condition.
     """
 
     spec: SGLangDeploymentSpec | None
@@ -109,6 +113,7 @@ class Plan:
     problems: list[tuple[str, str]] = field(default_factory=list)
     events: list[tuple[str, str, str]] = field(default_factory=list)
     requeue_after: float | None = None
+    advice: list[str] = field(default_factory=list)
 
 
 def intent_hash(obj: Mapping[str, Any]) -> str:
@@ -215,7 +220,8 @@ def plan(snapshot: Snapshot) -> Plan:
         spec = parse_spec(sgld.get("spec") or {})
     except ValidationError as exc:
         return Plan(spec=None, invalid=bounded(format_validation_error(exc)))
-    result = Plan(spec=spec)
+    result = Plan(spec=spec, advice=advice(spec))
+    _advise(sgld, result)
     owner = owner_reference(sgld)
     stored = {key_of(c): c for c in snapshot.children}
     desired = [
@@ -274,6 +280,21 @@ def plan(snapshot: Snapshot) -> Plan:
         wakeups.append(result.decision.requeue_after)
     result.requeue_after = max(1.0, min(wakeups)) if wakeups else None
     return result
+
+
+def advisory_message(found: Sequence[str]) -> str:
+    return bounded("; ".join(found))
+
+
+def _advise(sgld: Mapping[str, Any], result: Plan) -> None:
+    """A Warning event when the advice differs from the Advisory condition in status: new
+    advice, or other advice (none left: the condition goes, silently)."""
+    if not result.advice:
+        return
+    message = advisory_message(result.advice)
+    shown = find((sgld.get("status") or {}).get("conditions") or [], ADVISORY)
+    if shown is None or shown.get("message") != message:
+        result.events.append(("Warning", Reason.SPEC_ADVICE, message))
 
 
 def _prune(
@@ -515,11 +536,14 @@ def status(
     problems: Sequence[tuple[str, str]],
     run: runs.RunState,
     now: str,
+    advice: Sequence[str] = (),
 ) -> Obj:
     """The new status: conditions, phase, counts and the groups' memory.
 
     `replicas` and `readyReplicas` are observed counts (kstatus and the scale subresource
-    read them so): groups with at least one pod, and groups serving.
+    read them so): groups with at least one pod, and groups serving. The Advisory condition
+    is there only while there is `advice`, the Benchmark condition only with a benchmark
+    (mode server, benchmark enabled); Ready, Progressing and Degraded never depend on them.
     """
     meta = sgld["metadata"]
     views = decision.views
@@ -546,14 +570,18 @@ def status(
     conditions = [ready, progressing, degraded]
     if run.condition is not None:
         conditions.append(run.condition)
+    if advice:
+        conditions.append(Condition(ADVISORY, "True", Reason.SPEC_ADVICE, advisory_message(advice)))
+    gone = set() if advice else {ADVISORY}
+    if spec.mode != "server" or not spec.benchmark.enabled:
+        gone.add(runs.BENCHMARK)
+    kept = [c for c in current.get("conditions") or [] if c.get("type") not in gone]
     new: Obj = {
         **current,
         "observedGeneration": generation,
         "phase": phase,
         "message": degraded.message if diagnostics else ready.message,
-        "conditions": merge_conditions(
-            current.get("conditions") or [], conditions, generation, now
-        ),
+        "conditions": merge_conditions(kept, conditions, generation, now),
         "replicas": sum(1 for v in views if v.pods),
         "readyReplicas": sum(1 for v in views if v.ready),
         "nodes": spec.parallelism.nodes,

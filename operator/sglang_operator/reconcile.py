@@ -31,7 +31,7 @@ from sglang_operator import plan, runs
 from sglang_operator.conditions import DEGRADED, bounded, find, now_rfc3339
 from sglang_operator.groups import NODE_GONE, parse_time
 from sglang_operator.kube import Kube, Ref
-from sglang_operator.ownership import conflict, may_manage, owner_reference
+from sglang_operator.ownership import conflict, may_manage, owner_reference, with_owner
 from sglang_operator.plan import Key, Plan, Refusal, Snapshot, key_of
 
 log = logging.getLogger(__name__)
@@ -189,25 +189,24 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
         return Outcome()
     spec = decided.spec
     events = list(decided.events)
+    applier = _Applier(kube, snapshot, decided, memory, where)
     try:
-        _act(kube, snapshot, decided, memory=memory, events=events, where=where)
+        _act(kube, snapshot, decided, applier=applier, memory=memory, events=events, where=where)
         jobs = {
             c["metadata"]["name"]: c
             for c in snapshot.children
             if c["kind"] == "Job" and not c["metadata"].get("deletionTimestamp")
         }
-        owner = owner_reference(sgld)
-        previous = find(status.get("conditions") or [], runs.BENCHMARK)
         bench = runs.serving_benchmark(
             kube,
             sgld,
             spec,
             jobs=jobs,
             pods=snapshot.pods,
-            owner=owner,
+            apply=applier.apply_run,
             ready=plan.serving(spec, decided.decision),
             status=status,
-            previous=previous,
+            previous=find(status.get("conditions") or [], runs.BENCHMARK),
         )
         # Called in server mode too: it removes the Jobs of a previous offline mode.
         offline = runs.offline_runs(
@@ -216,9 +215,8 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
             spec,
             jobs=jobs,
             pods=snapshot.pods,
-            owner=owner,
+            apply=applier.apply_run,
             status=status,
-            previous=previous,
         )
     except ApiException as exc:
         # The cluster could not be written or read: say why, keep what status knew (groups,
@@ -241,6 +239,7 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
         problems=[*decided.problems, *run.problems],
         run=run,
         now=now_rfc3339(),
+        advice=decided.advice,
     )
     _publish(kube, sgld, status, new, events=events, memory=memory)
     retries = [
@@ -257,6 +256,7 @@ def _act(
     snapshot: Snapshot,
     decided: Plan,
     *,
+    applier: _Applier,
     memory: Memory,
     events: list[tuple[str, str, str]],
     where: str,
@@ -264,7 +264,6 @@ def _act(
     """Writes and deletes what the plan says; refusals go to memory and to the plan's
     problems (so status says them in this very pass)."""
     namespace = snapshot.sgld["metadata"]["namespace"]
-    applier = _Applier(kube, snapshot, decided, memory, where)
     for obj in decided.apply:
         applier.apply(obj)
     if applier.created:
@@ -336,6 +335,22 @@ class _Applier:
             self.created.append(what)
             log.info("%s: created %s", self.where, what)
         return written
+
+    def apply_run(self, obj: Obj) -> Obj | None:
+        """A run's object (a Job, a results ConfigMap; runs.py decides when), written as the
+        plan's children are: owner reference and intent hash on, and not sent again while a
+        refusal of the same intent backs off (the refusal stays in status meanwhile)."""
+        obj = plan.stamped(with_owner(obj, owner_reference(self.snapshot.sgld)))
+        key = key_of(obj)
+        refusal = self.memory.refusals.get(key)
+        if (
+            refusal is not None
+            and refusal.intent == obj["metadata"]["annotations"][plan.APPLIED_ANNOTATION]
+            and self.snapshot.now < refusal.retry_at
+        ):
+            self.decided.problems.append(plan.refusal_problem(key[0], key[2], refusal.message))
+            return None
+        return self.apply(obj)
 
 
 def _publish(

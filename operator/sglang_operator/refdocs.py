@@ -26,7 +26,7 @@ from sglang_operator.api import (
     parse_spec,
 )
 from sglang_operator.builders import RankSource, container_env, sglang_args
-from sglang_operator.conditions import ADVICE, CONDITION_TYPES, reasons
+from sglang_operator.conditions import ADVICE, ADVISORY, CONDITION_TYPES, reasons
 from sglang_operator.generated import GeneratedFile, table_cell
 
 HEADER = """# Reference: status, names and flags
@@ -51,12 +51,14 @@ def _phases() -> list[str]:
 
 
 def _conditions() -> list[str]:
-    types = ", ".join(f"`{t}`" for t in (*CONDITION_TYPES, runs.BENCHMARK))
+    types = ", ".join(f"`{t}`" for t in CONDITION_TYPES)
     lines = [
         "## Conditions and reasons",
         "",
-        f"Condition types: {types} (the last only with `spec.benchmark.enabled`; it never "
-        "changes the others). Each reason below appears as a condition's `reason` or an "
+        f"Condition types: {types}, and two that never change those: `{runs.BENCHMARK}` (only "
+        "with `spec.benchmark.enabled` in mode server) and "
+        f"`{ADVISORY}` (only while the spec gets advice). Each reason below appears as a "
+        "condition's `reason` or an "
         "event's reason, so one word finds both: `kubectl get events "
         "--field-selector reason=REASON`.",
         "",

@@ -7,13 +7,19 @@ Ready again (benchmark) or at once (offline), a new one is created. While a fini
 exists its pod's termination message is the truth for `status.benchmark`, so the status is
 level-triggered like everything else; once the Job is gone the last result stays.
 
-Jobs and pods are read from the caches (`jobs` by name, `pods` of the deployment); the API
-is called only to write a Job, delete a stale one, and read a finished run's log once.
+Jobs and pods are read from the caches (`jobs` by name, `pods` of the deployment). A Job is
+written only when it is missing, and a results ConfigMap only once per finished run, through
+`apply` (reconcile's applier: owner reference, intent hash, a refusal reported per object
+and retried with backoff, like every child); the API is called directly only to delete a
+stale Job and to read a finished run's log once.
+
+The Benchmark condition is the serving benchmark's: an offline run reports through the phase
+and Ready (its results land in status.benchmark all the same).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +28,16 @@ from sglang_operator.api import SGLangDeploymentSpec
 from sglang_operator.builders import CONTAINER_NAME
 from sglang_operator.conditions import Condition, Reason, now_rfc3339
 from sglang_operator.kube import Kube, Ref
-from sglang_operator.ownership import conflict, owned_by, with_owner
+from sglang_operator.ownership import conflict, owned_by
 
 BENCHMARK = "Benchmark"  # condition type, beside Ready/Progressing/Degraded
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 COMPLETION_INDEX_LABEL = "batch.kubernetes.io/job-completion-index"
 
 Obj = dict[str, Any]
+# Writes a child (reconcile's applier): the object as stored, or None when it was refused
+# (reported in status, retried later) or belongs to someone else.
+Apply = Callable[[Obj], Mapping[str, Any] | None]
 
 
 @dataclass
@@ -82,7 +91,7 @@ def _outcome(
     kube: Kube,
     sgld: Mapping[str, Any],
     *,
-    owner: Obj,
+    apply: Apply,
     pod: Mapping[str, Any] | None,
     container: str,
     generation: int,
@@ -102,8 +111,8 @@ def _outcome(
     if report is not None:
         # The full JSON and madengine's perf.csv row, where the pod log could be read.
         results = benchmark.results_configmap(meta["name"], meta["namespace"], report)
-        kube.apply(with_owner(results, owner))
-        result = result.model_copy(update={"results_config_map": results["metadata"]["name"]})
+        if apply(results) is not None:
+            result = result.model_copy(update={"results_config_map": results["metadata"]["name"]})
     summary = (
         f"{result.request_throughput} requests/s, {result.output_throughput} output tokens/s, "
         f"{result.completed} completed, {result.failed or 0} failed"
@@ -143,7 +152,7 @@ def serving_benchmark(
     *,
     jobs: Mapping[str, Mapping[str, Any]],
     pods: Sequence[Mapping[str, Any]],
-    owner: Obj,
+    apply: Apply,
     ready: bool,
     status: Mapping[str, Any],
     previous: Mapping[str, Any] | None,
@@ -174,8 +183,8 @@ def serving_benchmark(
     if job is None:
         if recorded or not ready:
             return state
-        kube.apply(with_owner(benchmark.reporter_configmap(name, namespace), owner))
-        kube.apply(with_owner(benchmark.benchmark_job(spec, name, namespace, generation), owner))
+        if apply(benchmark.benchmark_job(spec, name, namespace, generation)) is None:
+            return state
         state.condition = Condition(
             BENCHMARK,
             "Unknown",
@@ -189,7 +198,7 @@ def serving_benchmark(
         state.benchmark, state.condition = _outcome(
             kube,
             sgld,
-            owner=owner,
+            apply=apply,
             pod=pod,
             container=benchmark.BENCHMARK_CONTAINER,
             generation=generation,
@@ -205,11 +214,11 @@ def offline_runs(
     *,
     jobs: Mapping[str, Mapping[str, Any]],
     pods: Sequence[Mapping[str, Any]],
-    owner: Obj,
+    apply: Apply,
     status: Mapping[str, Any],
-    previous: Mapping[str, Any] | None,
 ) -> RunState:
-    """One Indexed Job per replica group; the phase follows them, results from group 0."""
+    """One Indexed Job per replica group; the phase follows them, results from group 0
+    (status.benchmark, no Benchmark condition)."""
     meta = sgld["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation", 0))
@@ -242,16 +251,16 @@ def offline_runs(
             # The previous generation's Job is going away; its deletion event requeues us.
             outcomes.append(None)
             continue
-        job: Mapping[str, Any] | None = existing
+        job = existing or apply(benchmark.offline_job(spec, name, namespace, group, generation))
         if job is None:
-            job = kube.apply(
-                with_owner(benchmark.offline_job(spec, name, namespace, group, generation), owner)
-            )
+            # Refused (the reason is in status; retried with backoff).
+            outcomes.append(None)
+            continue
         outcomes.append(_finished(job))
         if group == 0 and _finished(job) and not _succeeded_for(status, generation):
             pod = _pods_of(pods, job_name, "0")
-            state.benchmark, state.condition = _outcome(
-                kube, sgld, owner=owner, pod=pod, container=CONTAINER_NAME, generation=generation
+            state.benchmark, _ = _outcome(
+                kube, sgld, apply=apply, pod=pod, container=CONTAINER_NAME, generation=generation
             )
 
     done = sum(1 for o in outcomes if o == "Complete")
@@ -267,15 +276,15 @@ def offline_runs(
     else:
         state.offline_phase = "Initializing"
         state.offline_message = f"{done}/{len(outcomes)} offline run(s) completed"
-    _report_changes(state, previous)
     return state
 
 
 def run_objects(spec: SGLangDeploymentSpec, name: str, namespace: str) -> Sequence[Obj]:
-    """The long-lived objects runs need, applied with the server objects: the headless
-    Services of offline groups (so pruning keeps them) and the reporter script."""
-    if spec.mode != "offline":
-        return []
+    """The long-lived objects runs need, applied with the server objects (written only when
+    they differ): the headless Services of offline groups (so pruning keeps them) and the
+    reporter script of offline runs and of the serving benchmark."""
+    if spec.mode == "server":
+        return [benchmark.reporter_configmap(name, namespace)] if spec.benchmark.enabled else []
     return [
         *(benchmark.offline_service(spec, name, namespace, g) for g in range(spec.replicas)),
         benchmark.reporter_configmap(name, namespace),

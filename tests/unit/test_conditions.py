@@ -139,6 +139,7 @@ REASONS = {
     "BENCHMARK_STARTED": "BenchmarkStarted",
     "BENCHMARK_SUCCEEDED": "BenchmarkSucceeded",
     "BENCHMARK_FAILED": "BenchmarkFailed",
+    "SPEC_ADVICE": "SpecAdvice",
 }
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sglang_operator import naming
 from sglang_operator.api import parse_spec
 from sglang_operator.builders import desired_objects
-from sglang_operator.conditions import Reason
+from sglang_operator.conditions import ADVISORY, Reason
 from sglang_operator.ownership import owner_reference, with_owner
 from sglang_operator.plan import (
     APPLIED_ANNOTATION,
@@ -390,3 +390,36 @@ def test_plans_never_roll_two_groups_never_touch_strangers_never_delete_on_old_r
             for target in step.pod_names
         }
         assert hashes - {template_hash(sts)}
+
+
+def test_advice_is_a_warning_event_until_status_shows_it() -> None:
+    # hostNetwork, two nodes a copy, no RDMA device: NCCL/RCCL would use TCP sockets.
+    resource = sgld(network={"hostNetwork": True})
+    children = stored_children(resource)
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    assert len(p.advice) == 1
+    assert "TCP sockets" in p.advice[0]
+    assert p.events == [("Warning", Reason.SPEC_ADVICE, p.advice[0])]
+    assert p.problems == []
+    assert all(v.ready for v in p.decision.views)
+
+    shown = {
+        "conditions": [
+            {
+                "type": ADVISORY,
+                "status": "True",
+                "reason": Reason.SPEC_ADVICE,
+                "message": p.advice[0],
+            }
+        ]
+    }
+    again = plan(snapshot({**resource, "status": shown}, children, pods_for(children, 2, 2)))
+    assert again.advice == p.advice
+    assert again.events == []
+
+
+def test_no_advice_no_event() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    assert (p.advice, p.events) == ([], [])

@@ -6,7 +6,7 @@ from typing import Any
 
 from sglang_operator import plan
 from sglang_operator.api import parse_spec
-from sglang_operator.conditions import Condition, Reason
+from sglang_operator.conditions import ADVISORY, Condition, Reason
 from sglang_operator.groups import Decision, GroupView, Problem
 from sglang_operator.plan import invalid_status
 from sglang_operator.runs import BENCHMARK, RunState
@@ -110,3 +110,91 @@ def test_invalid_spec_keeps_serving_status_and_says_why() -> None:
     assert s["readyReplicas"] == 2
     never_ran = invalid_status({}, 1, "bad", "t")
     assert never_ran["phase"] == "Failed"
+
+
+def with_conditions(*types: str) -> dict[str, Any]:
+    return {
+        "conditions": [
+            {"type": t, "status": "True", "reason": "Old", "message": "old"} for t in types
+        ]
+    }
+
+
+def test_advice_is_an_advisory_condition_that_changes_neither_ready_nor_the_phase() -> None:
+    s = plan.status(
+        {},
+        generation=4,
+        spec=spec(2),
+        sgld=SGLD,
+        decision=Decision([view(0), view(1)], [], [], [], [], None),
+        problems=[],
+        run=RunState(),
+        now="2026-11-27T12:00:00Z",
+        advice=["NCCL/RCCL will use TCP sockets", "another"],
+    )
+    assert conds(s)[ADVISORY] == ("True", Reason.SPEC_ADVICE)
+    advisory = next(c for c in s["conditions"] if c["type"] == ADVISORY)
+    assert advisory["message"] == "NCCL/RCCL will use TCP sockets; another"
+    assert conds(s)["Ready"] == ("True", Reason.GROUPS_READY)
+    assert conds(s)["Degraded"][0] == "False"
+    assert (s["phase"], s["message"]) == ("Ready", "2/2 groups ready")
+
+
+def test_advice_gone_removes_the_advisory_condition() -> None:
+    s = plan.status(
+        with_conditions(ADVISORY, "SomeoneElses"),
+        generation=4,
+        spec=spec(2),
+        sgld=SGLD,
+        decision=Decision([view(0), view(1)], [], [], [], [], None),
+        problems=[],
+        run=RunState(),
+        now="2026-11-27T12:00:00Z",
+    )
+    assert ADVISORY not in conds(s)
+    assert "SomeoneElses" in conds(s)
+
+
+def test_offline_runs_keep_their_result_but_show_no_benchmark_condition() -> None:
+    result = {"generation": 4, "requestThroughput": 45.23}
+    offline = {"mode": "offline", "offline": {"numPrompts": 8}}
+    s = plan.status(
+        with_conditions(BENCHMARK),
+        generation=4,
+        spec=spec(1, **offline),
+        sgld=SGLD,
+        decision=Decision([], [], [], [], [], None),
+        problems=[],
+        run=RunState(benchmark=result, offline_phase="Succeeded", offline_message="1 done"),
+        now="2026-11-27T12:00:00Z",
+    )
+    assert s["benchmark"] == result
+    assert set(conds(s)) == {"Ready", "Progressing", "Degraded"}
+    assert s["phase"] == "Succeeded"
+
+
+def test_a_disabled_benchmark_drops_its_stale_condition_and_keeps_its_result() -> None:
+    current = {**with_conditions(BENCHMARK), "benchmark": {"generation": 3}}
+    s = plan.status(
+        current,
+        generation=4,
+        spec=spec(2, benchmark={"enabled": False}),
+        sgld=SGLD,
+        decision=Decision([view(0), view(1)], [], [], [], [], None),
+        problems=[],
+        run=RunState(),
+        now="2026-11-27T12:00:00Z",
+    )
+    assert BENCHMARK not in conds(s)
+    assert s["benchmark"] == {"generation": 3}
+    enabled = plan.status(
+        current,
+        generation=4,
+        spec=spec(2, benchmark={"enabled": True}),
+        sgld=SGLD,
+        decision=Decision([view(0), view(1)], [], [], [], [], None),
+        problems=[],
+        run=RunState(),
+        now="2026-11-27T12:00:00Z",
+    )
+    assert conds(enabled)[BENCHMARK] == ("True", "Old")
