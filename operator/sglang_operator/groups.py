@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sglang_operator.api import SGLANG_CONTAINER
 from sglang_operator.conditions import Reason
 from sglang_operator.naming import POD_INDEX_LABEL, POD_SPEC_HASH_ANNOTATION
 
@@ -239,6 +240,27 @@ class _Outcome:
     wakeups: list[float] = field(default_factory=list)
 
 
+# Kubernetes' defaults for a probe's unset fields (core/v1 Probe).
+_PROBE_DEFAULTS = {"initialDelaySeconds": 0, "periodSeconds": 10, "failureThreshold": 3}
+
+
+def startup_window(pod: Mapping[str, Any], default: timedelta) -> timedelta:
+    """How long the kubelet lets the pod's SGLang container start before its startup probe
+    fails it: initialDelaySeconds + periodSeconds x failureThreshold of the startupProbe the
+    stored pod carries (spec.probes overrides included; Kubernetes' defaults for unset
+    fields); `default` (spec.probes.startupTimeoutSeconds) when it carries none."""
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        if container.get("name") != SGLANG_CONTAINER:
+            continue
+        probe = container.get("startupProbe")
+        if not probe:
+            break
+        value = {k: int(probe.get(k) or v) for k, v in _PROBE_DEFAULTS.items()}
+        delay, period = value["initialDelaySeconds"], value["periodSeconds"]
+        return timedelta(seconds=delay + period * value["failureThreshold"])
+    return default
+
+
 def _startup_problem(
     index: int,
     running: Sequence[Mapping[str, Any]],
@@ -246,15 +268,17 @@ def _startup_problem(
     now: datetime,
     out: _Outcome,
 ) -> Problem | None:
-    """A group whose pods all run but which is not ready past the startup timeout."""
-    started = max(parse_time(p["metadata"]["creationTimestamp"]) for p in running)
-    deadline = started + startup_timeout
+    """A group whose pods all run but which is not ready past the startup window of the pod
+    that started last (`startup_window`)."""
+    last = max(running, key=lambda p: parse_time(p["metadata"]["creationTimestamp"]))
+    window = startup_window(last, startup_timeout)
+    deadline = parse_time(last["metadata"]["creationTimestamp"]) + window
     if now < deadline:
         out.wakeups.append((deadline - now).total_seconds())
         return None
     return Problem(
         Reason.STARTUP_TIMEOUT,
-        f"group {index} is not ready {int(startup_timeout.total_seconds())}s after its pods "
+        f"group {index} is not ready {int(window.total_seconds())}s after its pods "
         "started: check rank 0's logs; for multi-node groups check that rank 0's DNS name "
         "resolves and network.ncclSocketIfname names the right interface",
     )

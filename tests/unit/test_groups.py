@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from sglang_operator.api import parse_spec
+from sglang_operator.builders import desired_objects
 from sglang_operator.conditions import Reason
 from sglang_operator.groups import (
     NODE_GONE,
@@ -20,6 +22,7 @@ from sglang_operator.groups import (
     backoff_before,
     decide,
     pod_problem,
+    startup_window,
 )
 from sglang_operator.naming import POD_INDEX_LABEL, POD_SPEC_HASH_ANNOTATION
 
@@ -634,6 +637,59 @@ def test_the_startup_timeout_applies_from_its_deadline_on() -> None:
     d = run(one_second_before)
     assert d.views[0].problem is None
     assert d.requeue_after == 1.0
+
+
+def probed(p: dict[str, Any], **probe: int) -> dict[str, Any]:
+    """The pod carrying this startupProbe on its sglang container (and a sidecar without)."""
+    containers = [{"name": "sidecar"}, {"name": "sglang", "startupProbe": probe}]
+    return {**p, "spec": {"containers": containers}}
+
+
+def test_the_startup_deadline_is_the_probe_the_pod_carries_initial_delay_included() -> None:
+    # initialDelaySeconds 600 + periodSeconds 10 x failureThreshold 360: the kubelet lets
+    # the container start for 4200 s, so the operator says nothing before.
+    probe = {"initialDelaySeconds": 600, "periodSeconds": 10, "failureThreshold": 360}
+    before = timedelta(seconds=-4199)
+    d = run([probed(pod(0, 0, ready=False, created=before), **probe)], nodes=1)
+    assert d.views[0].problem is None
+    assert d.requeue_after == 1.0
+    at = timedelta(seconds=-4200)
+    d = run([probed(pod(0, 0, ready=False, created=at), **probe)], nodes=1)
+    assert d.views[0].problem is not None
+    assert d.views[0].problem.reason == Reason.STARTUP_TIMEOUT
+    assert d.views[0].problem.message.startswith("group 0 is not ready 4200s after its pods")
+
+
+def test_a_startup_probe_with_unset_fields_takes_kubernetes_defaults() -> None:
+    # failureThreshold 3 and initialDelaySeconds 0 by default: 30 s x 3 = 90 s.
+    young = timedelta(seconds=-89)
+    d = run([probed(pod(0, 0, ready=False, created=young), periodSeconds=30)], nodes=1)
+    assert d.views[0].problem is None
+    assert d.requeue_after == 1.0
+    old = timedelta(seconds=-90)
+    d = run([probed(pod(0, 0, ready=False, created=old), periodSeconds=30)], nodes=1)
+    assert d.views[0].problem is not None
+    assert "not ready 90s after" in d.views[0].problem.message
+
+
+def test_the_startup_window_of_the_built_pods_follows_spec_probes() -> None:
+    built = desired_objects(
+        parse_spec(
+            {
+                "model": {"path": "m"},
+                "probes": {
+                    "startupTimeoutSeconds": 1800,
+                    "startup": {"initialDelaySeconds": 300, "periodSeconds": 20},
+                },
+            }
+        ),
+        "demo",
+        "ns",
+    )
+    template = next(o for o in built if o["kind"] == "StatefulSet")["spec"]["template"]
+    # 300 s + 20 s x ceil(1800 / 20) = 2100 s, whatever the fallback says.
+    assert startup_window(template, timedelta(hours=1)) == timedelta(seconds=2100)
+    assert startup_window({"spec": {"containers": []}}, timedelta(hours=1)) == timedelta(hours=1)
 
 
 def test_no_startup_timeout_while_a_pod_is_not_running() -> None:
