@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import Cluster
+from conftest import Cluster, wait_until
 from kubernetes import client
 from story import apply, manifest, wait_ready
 
@@ -22,6 +22,8 @@ LEVELS = ("baseline", "restricted")
 
 
 def enforce(kube: Any, namespace: str, level: str) -> None:
+    """Labels the namespace, then waits until Pod Security admission judges by the new level
+    (it reads namespaces from an informer cache, a moment behind the write)."""
     client.CoreV1Api(kube).patch_namespace(
         namespace,
         {
@@ -32,6 +34,18 @@ def enforce(kube: Any, namespace: str, level: str) -> None:
                 }
             }
         },
+    )
+    plain = {"metadata": {}, "spec": {"containers": [{"name": "c", "image": "x"}]}}
+    host = {"metadata": {}, "spec": {**plain["spec"], "hostNetwork": True}}
+    # A plain pod passes baseline but not restricted; a host-network pod passes neither.
+    expected = {"baseline": (True, False), "restricted": (False, False)}[level]
+    wait_until(
+        lambda: (
+            (admitted(kube, namespace, plain) is None, admitted(kube, namespace, host) is None)
+            == expected
+        ),
+        timeout=30,
+        what=f"Pod Security admission to enforce {level} in {namespace}",
     )
 
 
@@ -61,6 +75,28 @@ def admitted(kube: Any, namespace: str, template: dict[str, Any]) -> str | None:
     return dryrun.create(kube, pod)
 
 
+# What `restricted` asks of a pod, set through the pod template (the operator sets none of it:
+# the SGLang images run as root by default).
+RESTRICTED_TEMPLATE: dict[str, Any] = {
+    "spec": {
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "fsGroup": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "sglang",
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
+    }
+}
+
 # Features and the lowest of LEVELS that admits them (None: only privileged).
 FEATURES: list[tuple[str, dict[str, Any], str | None]] = [
     ("defaults", {}, "baseline"),
@@ -79,6 +115,17 @@ FEATURES: list[tuple[str, dict[str, Any], str | None]] = [
     ),
     ("benchmark", {"benchmark": {"enabled": True}}, "baseline"),
     ("offline", {"mode": "offline", "parallelism": {"nodes": 2}}, "baseline"),
+    ("restricted through the pod template", {"podTemplate": RESTRICTED_TEMPLATE}, "restricted"),
+    (
+        "restricted, multi-node offline with a weights cache",
+        {
+            "mode": "offline",
+            "parallelism": {"nodes": 2},
+            "model": {"path": "org/model", "cache": {"size": "100Gi"}},
+            "podTemplate": RESTRICTED_TEMPLATE,
+        },
+        "restricted",
+    ),
     ("host network", {"network": {"hostNetwork": True}}, None),
     ("RDMA devices (IPC_LOCK)", {"network": {"rdmaResourceName": "rdma/hca"}}, None),
 ]
@@ -115,3 +162,16 @@ def test_the_operator_serves_in_a_baseline_namespace(
     assert len(pods) == 2
     assert all(not p.spec.automount_service_account_token for p in pods)
     assert all(not any(v.projected for v in p.spec.volumes or []) for p in pods), "no token volume"
+
+
+def test_a_restricted_template_serves_in_a_restricted_namespace(
+    cluster: Cluster, kube: Any, namespace: str, operator_log_on_failure: Any
+) -> None:
+    enforce(kube, namespace, "restricted")
+    obj = manifest("psa-restricted", nodes=2, per_node=1)
+    obj["spec"]["podTemplate"] = RESTRICTED_TEMPLATE
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "psa-restricted")
+    pods = client.CoreV1Api(kube).list_namespaced_pod(namespace).items
+    assert len(pods) == 2
+    assert all(p.spec.security_context.run_as_non_root for p in pods)

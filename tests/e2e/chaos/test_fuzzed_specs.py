@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import ValidationError
 
@@ -24,6 +25,8 @@ import dryrun
 from sglang_operator.api import format_validation_error, parse_spec
 from strategies import hostile_specs
 
+# The chaos tier (under tests/e2e, so also e2e): `-m "not chaos"` leaves it out.
+pytestmark = pytest.mark.chaos
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "2000"))
 
 

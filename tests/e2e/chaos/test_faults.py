@@ -32,6 +32,8 @@ from sglang_operator.naming import (
     instance_label_value,
 )
 
+# The chaos tier (under tests/e2e, so also e2e): `-m "not chaos"` leaves it out.
+pytestmark = pytest.mark.chaos
 Wait = Callable[..., Any]
 SEED = int(os.environ.get("CHAOS_SEED", str(random.SystemRandom().randrange(10**6))))
 
