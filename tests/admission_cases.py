@@ -48,6 +48,7 @@ def _cache(**fields: Any) -> dict[str, Any]:
 
 
 BAD: list[Case] = [
+    ({"imagePullSecrets": ["regcred", "regcred"]}, "spec.imagePullSecrets", "each Secret once"),
     # labels and annotations
     ({"podLabels": {"team": "ml platform"}}, "spec.podLabels.team", "spec.podLabels.team"),
     ({"podLabels": {"team": "ml\U0001f600"}}, "spec.podLabels.team", "spec.podLabels.team"),

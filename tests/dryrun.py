@@ -26,9 +26,7 @@ _PLURALS = {
 
 # What YAML 1.1 may not carry raw (go-yaml, which decodes apply patches, refuses control
 # characters, and folds a raw U+0085 into a space): everything outside its printable set.
-_NOT_YAML_PRINTABLE = re.compile(
-    "[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
-)
+_NOT_YAML_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def yaml_safe_json(body: Any) -> bytes:

@@ -1815,6 +1815,9 @@ class SGLangDeploymentSpec(_Model):
         default_factory=list,
         max_length=16,
         description="Names of Secrets to pull the image with.",
+        # A set: the pod's imagePullSecrets is a list keyed by name, and a duplicate makes the
+        # API server's server-side apply of the StatefulSet fail (a 500).
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
     gpu: GpuSpec = Field(default_factory=GpuSpec, description="GPUs per pod.")
     parallelism: ParallelismSpec = Field(
@@ -1913,6 +1916,13 @@ class SGLangDeploymentSpec(_Model):
         "prompts and, for them and its warm-up, reads ShareGPT from datasetPath or downloads "
         "it through the Hugging Face hub; air-gapped clusters set datasetPath.",
     )
+
+    @field_validator("image_pull_secrets")
+    @classmethod
+    def _distinct_pull_secrets(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("imagePullSecrets: each Secret once (the list is a set)")
+        return value
 
     @field_validator("pod_template")
     @classmethod
