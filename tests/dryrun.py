@@ -6,13 +6,13 @@ and runs admission as for real."""
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 from kubernetes.client import ApiClient
 
 from sglang_operator import API_GROUP, API_VERSION, PLURAL, cli
 from sglang_operator.api import SGLangDeploymentSpec
+from sglang_operator.kube import yaml_safe_json
 
 _PLURALS = {
     "ConfigMap": "configmaps",
@@ -22,19 +22,6 @@ _PLURALS = {
     "Service": "services",
     "StatefulSet": "statefulsets",
 }
-
-
-# What YAML 1.1 may not carry raw (go-yaml, which decodes apply patches, refuses control
-# characters, and folds a raw U+0085 into a space): everything outside its printable set.
-_NOT_YAML_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def yaml_safe_json(body: Any) -> bytes:
-    """JSON that the API server's YAML decoder reads back unchanged: UTF-8 (its decoder refuses
-    the surrogate-pair escapes json.dumps writes for text outside the BMP), with the
-    characters YAML cannot carry raw written as \\u escapes (all of them are in the BMP)."""
-    text = json.dumps(body, ensure_ascii=False)
-    return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 def _call(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -70,6 +71,23 @@ def load_client_config() -> client.ApiClient:
     except config.ConfigException:
         config.load_kube_config()  # type: ignore[no-untyped-call]
     return client.ApiClient()
+
+
+# What YAML 1.1 may not carry raw: go-yaml, which decodes apply patches, refuses control
+# characters (and U+FFFE/U+FFFF), and folds a raw U+0085 into a space. Found by the chaos
+# tier's fuzzer against the real API server.
+_NOT_YAML_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def yaml_safe_json(body: Any) -> bytes:
+    """`body` as UTF-8 JSON that the API server's YAML decoder reads back unchanged.
+
+    Text outside the BMP travels raw (the decoder refuses the surrogate-pair escapes that
+    `json.dumps` writes by default, e.g. for an emoji); every character YAML cannot carry
+    raw (C0/C1 controls, DEL, U+FFFE, U+FFFF; all in the BMP) travels as a \\u escape.
+    """
+    text = json.dumps(body, ensure_ascii=False)
+    return _NOT_YAML_PRINTABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode("utf-8")
 
 
 class Kube:
@@ -136,16 +154,15 @@ class Kube:
     def apply(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Server-side apply; `force` because this operator is the sole owner of its children.
 
-        Returns the object as the API server stored it. The body travels as UTF-8 JSON: the
-        apply endpoint decodes it as YAML, which refuses the surrogate-pair escapes that
-        `json.dumps` writes by default for text outside the BMP (an emoji anywhere in a spec).
+        Returns the object as the API server stored it. The body is `yaml_safe_json(obj)`:
+        the apply endpoint decodes it as YAML.
         """
         ref = Ref.of(obj)
         return self._request(
             "PATCH",
             f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}",
             query={"fieldManager": FIELD_MANAGER, "force": "true"},
-            body=json.dumps(obj, ensure_ascii=False).encode("utf-8"),
+            body=yaml_safe_json(obj),
             content_type="application/apply-patch+yaml",
         )
 

@@ -250,13 +250,19 @@ def test_an_emoji_in_the_spec_is_applied(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
 ) -> None:
     obj = manifest("smile", nodes=1)
-    obj["spec"]["env"] = [{"name": "GREETING", "value": "hello \U0001f680"}]
+    # Outside the BMP, and characters YAML cannot carry raw (NEL would become a space).
+    raw = "a\x85b\x7fc\x9fd"
+    obj["spec"]["env"] = [
+        {"name": "GREETING", "value": "hello \U0001f680"},
+        {"name": "RAW", "value": raw},
+    ]
     obj["spec"]["podAnnotations"] = {"example.com/mood": "\U0001f600"}
     apply(cluster, namespace, obj)
     wait_ready(cluster, namespace, "smile")
     (pod,) = live_pods(kube, namespace, "smile")
     env = {e.name: e.value for e in pod.spec.containers[0].env}
     assert env["GREETING"] == "hello \U0001f680"
+    assert env["RAW"] == raw
     assert pod.metadata.annotations["example.com/mood"] == "\U0001f600"
     assert condition(get_sgld(kube, namespace, "smile"), "Degraded")["status"] == "False"
 
