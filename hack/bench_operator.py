@@ -387,6 +387,12 @@ class Tracker:
         with self.cond:
             return list(self.pods.get(owner, {}).values())
 
+    def wait_group(self, owner: str, ok: Callable[[list[Obj]], bool], timeout: float) -> list[Obj]:
+        """The owner's pods once `ok` holds for them (or at the timeout, as they are)."""
+        with self.cond:
+            self.cond.wait_for(lambda: ok(list(self.pods.get(owner, {}).values())), timeout)
+            return list(self.pods.get(owner, {}).values())
+
     def wait_resource(self, owner: str, ok: Callable[[Obj], bool], timeout: float) -> None:
         with self.cond:
             self.cond.wait_for(
@@ -451,8 +457,8 @@ class System:
     def status_ready(self, obj: Obj) -> bool:
         raise NotImplementedError
 
-    def worker(self, pods: list[Obj]) -> Obj:
-        return next(p for p in pods if p["metadata"]["labels"].get(POD_INDEX_LABEL) == "1")
+    def worker(self, pods: list[Obj]) -> Obj | None:
+        return next((p for p in pods if p["metadata"]["labels"].get(POD_INDEX_LABEL) == "1"), None)
 
     def start(self) -> None:
         """Starts the controller, if any, and waits until it serves."""
@@ -623,8 +629,10 @@ class LeaderWorkerSet(System):
     def owner(self, pod: Obj) -> str | None:
         return (pod["metadata"].get("labels") or {}).get(LWS_NAME_LABEL)
 
-    def worker(self, pods: list[Obj]) -> Obj:
-        return next(p for p in pods if p["metadata"]["labels"].get(LWS_WORKER_INDEX_LABEL) == "1")
+    def worker(self, pods: list[Obj]) -> Obj | None:
+        return next(
+            (p for p in pods if p["metadata"]["labels"].get(LWS_WORKER_INDEX_LABEL) == "1"), None
+        )
 
     def status_ready(self, obj: Obj) -> bool:
         status = obj.get("status", {})
@@ -812,6 +820,16 @@ class Trial:
 
     def recover(self, name: str, pods: list[Obj]) -> None:
         worker = self.system.worker(pods)
+        if worker is None:
+            # The group converged on the update, yet its worker pod was deleted once more
+            # since (seen at N=50: a pod recreated from the old revision, deleted again):
+            # recovery starts from the worker that replaces it.
+            pods = self.tracker.wait_group(
+                name, lambda found: self.system.worker(found) is not None, self.args.timeout
+            )
+            worker = self.system.worker(pods)
+            if worker is None:
+                raise RuntimeError(f"{self.namespace}/{name}: no worker pod to delete")
         self.ctx.admin.request(
             "DELETE",
             pod_path(self.namespace, worker["metadata"]["name"]),
