@@ -250,8 +250,13 @@ async def _worker(queue: WorkQueue, kube: Kube, caches: list[Caches]) -> None:
 
 def _plain(body: Mapping[str, Any], api_version: str, kind: str) -> Obj:
     """A cache entry: the object as the API returned it, with apiVersion and kind (list items
-    lack them). Shallow: kopf replaces, never mutates, a body's nested dicts."""
-    return {**body, "apiVersion": api_version, "kind": kind}
+    lack them) and without `metadata.managedFields`, which no decision reads and which is
+    half of a cached object's memory (measured: 177 KiB of Python objects per resource with
+    them, 88 KiB without; controller-runtime's caches strip them the same way,
+    cache.TransformStripManagedFields). Shallow: kopf replaces, never mutates, a body's
+    nested dicts."""
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    return {**body, "metadata": meta, "apiVersion": api_version, "kind": kind}
 
 
 def _ready_condition(body: Mapping[str, Any]) -> Obj:
