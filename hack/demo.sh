@@ -21,7 +21,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export SGLANG_OPERATOR_CLUSTER=${SGLANG_OPERATOR_CLUSTER:-sglang-operator-demo}
 
-STATE=${SGLANG_OPERATOR_CACHE:-$HOME/.cache/sglang-operator}/demo
+# One state directory per cluster name: a second demo (or its `down`) never stops this one's
+# operator.
+STATE=${SGLANG_OPERATOR_CACHE:-$HOME/.cache/sglang-operator}/demo/$SGLANG_OPERATOR_CLUSTER
 PIDFILE=$STATE/operator.pid
 mkdir -p "$STATE"
 
@@ -108,7 +110,7 @@ if [ "$REAL_NODE" = 1 ]; then
 image: real pods, probes, DNS and Services, SGLang's endpoints and arguments, but no model
 runs (images/sglang-standin/README.md). Try:
   eval "\$(hack/demo.sh env)"
-  kubectl port-forward svc/$NAME $PORT &  curl localhost:$PORT/v1/models
+  kubectl port-forward svc/$NAME $PORT &  curl --retry 5 --retry-connrefused localhost:$PORT/v1/models
   curl localhost:$PORT/v1/completions -H 'Content-Type: application/json' -d '{"model": "x", "prompt": "hi", "max_tokens": 8}'
   kubectl logs -l app.kubernetes.io/instance=$NAME --prefix   # the rendezvous of the ranks
   kubectl describe sgld $NAME                  # conditions and events
