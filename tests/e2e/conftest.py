@@ -299,6 +299,17 @@ def operator(
 
 
 @pytest.fixture
+def without_operator(operator: OperatorProcess) -> Iterator[None]:
+    """The session's operator stopped for the test (it would act on the test's objects, e.g.
+    overwrite a status the test writes itself), started again afterwards."""
+    operator.stop()
+    try:
+        yield
+    finally:
+        operator.start()
+
+
+@pytest.fixture
 def operator_log_on_failure(operator: OperatorProcess) -> Iterator[OperatorProcess]:
     """The operator, with the tail of its log printed (shown by pytest only on failure)."""
     yield operator

@@ -123,8 +123,9 @@ def test_stored_object_is_exactly_what_was_applied(
 
 
 def test_status_and_scale_subresources_take_what_the_operator_writes(
-    cluster: Cluster, kube: Any, crd_installed: None, namespace: str
+    cluster: Cluster, kube: Any, crd_installed: None, namespace: str, without_operator: None
 ) -> None:
+    # The test writes the status itself: a running operator would overwrite it.
     spec = {"model": {"path": "m"}, "replicas": 1}
     assert apply(cluster, namespace, manifest("scaled", spec)).returncode == 0
     objects = client.CustomObjectsApi(kube)

@@ -34,12 +34,11 @@ def holder(kube: Any, namespace: str) -> str | None:
 
 @pytest.fixture
 def candidates(
-    cluster: Cluster, namespace: str, operator: OperatorProcess, tmp_path: Path
+    cluster: Cluster, namespace: str, without_operator: None, tmp_path: Path
 ) -> Iterator[Callable[[str], OperatorProcess]]:
     """Makes operators that elect a leader in the test's namespace (a short lease, so the
     test waits seconds); the session's own operator is stopped meanwhile, or it would act
     too."""
-    operator.stop()
     started: list[OperatorProcess] = []
 
     def make(identity: str) -> OperatorProcess:
@@ -72,7 +71,6 @@ def candidates(
         for proc in started:
             print(f"---- {proc.log_path.name} (tail) ----\n{proc.tail()}")
             proc.stop()
-        operator.start()
 
 
 def test_one_leader_acts_and_a_killed_leader_is_replaced(
