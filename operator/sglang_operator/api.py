@@ -1974,14 +1974,11 @@ class SGLangDeploymentSpec(_Model):
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> SGLangDeploymentSpec:
-        for rule in CROSS_FIELD_RULES:
-            message = rule.check(self)
-            if message:
-                raise ValueError(message)
-        for check in OPERATOR_CHECKS:
-            message = check(self)
-            if message:
-                raise ValueError(message)
+        # Every broken rule at once: a user fixing one per apply would see them one by one.
+        found = [m for rule in CROSS_FIELD_RULES if (m := rule.check(self))]
+        found += [m for check in OPERATOR_CHECKS if (m := check(self))]
+        if found:
+            raise ValueError("; ".join(found))
         return self
 
 

@@ -117,8 +117,8 @@ ADVICE: dict[str, Advice] = {
     ),
     Reason.INVALID_SPEC: Advice(
         "The spec passed the CRD's checks but the operator refuses it; running objects are "
-        "left untouched.",
-        "Fix the field the message names.",
+        "left untouched and Ready still says whether they serve.",
+        "Fix every field the message names (it lists all it found).",
     ),
     Reason.UNSCHEDULABLE: Advice(
         "A pod cannot be placed; the message names the short resource, often amd.com/gpu.",

@@ -9,11 +9,12 @@ restart and rollout is the whole group:
   is scheduling or pulling, and deleting the others would not help); with exponential backoff
   and a budget per sliding window, after which the group is left alone and says why.
 - rollout: pods whose pod-spec hash differs from the template of the StatefulSet *as the API
-  server stored it* are replaced a whole group at a time, and the next group only once no
-  group of the new revision is still coming up, so a bad revision never takes down more than
-  one group. The stored template, never the one the operator built: when the API server
-  refuses a new template, the old one stays, and pods compared with the built one would look
-  outdated forever (deleted, recreated from the old template, deleted again: an outage).
+  server stored it* are replaced a whole group at a time, never a serving group while
+  another group is not ready, and the next group only once no group of the new revision is
+  still coming up, so a bad revision never takes down more than one group (`_rollout_step`).
+  The stored template, never the one the operator built: when the API server refuses a
+  new template, the old one stays, and pods compared with the built one would look outdated
+  forever (deleted, recreated from the old template, deleted again: an outage).
 
 A pod on an unreachable node (its Node's Ready condition Unknown, or the Node deleted) is a
 failure of its group at once (the node controller would mark it not ready only ~40 s later),
@@ -475,14 +476,28 @@ def _rollout_step(
     pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
     already: Sequence[Action],
 ) -> list[Action]:
-    """At most one group replaced at a time, and only when no new-revision group is coming up."""
-    # A group of the new revision that is not ready yet (including one whose pods were just
-    # deleted and are being recreated) holds the rollout back.
-    if already or any(not v.outdated and not v.ready for v in views):
+    """At most one group replaced per plan, like a rollout with maxUnavailable=1 in which
+    groups already unavailable (new and not ready yet, restarting, refused, lost) take the
+    one slot.
+
+    - Nothing while a group restarts in this plan (`already`).
+    - An outdated group that is not ready (starting, broken, unschedulable) goes first: it
+      serves nothing, so replacing it costs nothing.
+    - A ready outdated group goes only when every other group is ready, so it is never the
+      last one serving while another is down.
+    - While some group serves, nothing goes while a group of the new revision is not ready
+      yet: a bad revision never takes down more than one group. When no group is ready at
+      all, there is nothing to protect and that wait is lifted, so a new spec that fixes a
+      revision which broke every group replaces them without waiting for one to be ready."""
+    if already:
         return []
-    for view in views:
-        if view.outdated:
-            pods = [p for p in pods_by_group.get(view.index, ()) if not _terminating(p)]
-            message = f"replacing group {view.index} with the new revision"
-            return [Action(view.index, Reason.ROLLOUT_STEP, message, _targets(pods))]
-    return []
+    serving = any(v.ready for v in views)
+    if serving and any(not v.outdated and not v.ready for v in views):
+        return []
+    outdated = [v for v in views if v.outdated]
+    if not outdated:
+        return []
+    chosen = next((v for v in outdated if not v.ready), outdated[0])
+    pods = [p for p in pods_by_group.get(chosen.index, ()) if not _terminating(p)]
+    message = f"replacing group {chosen.index} with the new revision"
+    return [Action(chosen.index, Reason.ROLLOUT_STEP, message, _targets(pods))]

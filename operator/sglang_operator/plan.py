@@ -367,8 +367,15 @@ def _heal_and_roll(
     pods: Mapping[int, Sequence[Mapping[str, Any]]],
     result: Plan,
 ) -> None:
+    # A StatefulSet being deleted (a scale-down, then a scale-up before it was gone) is
+    # neither rolled nor restarted: its pods go with it. Its group shows no pods, so it
+    # counts as not ready and holds a rollout back; once it is gone it is created anew.
     statefulsets = {
-        g: c for k, c in ours.items() if k[0] == "StatefulSet" and (g := _group_of(c)) is not None
+        g: c
+        for k, c in ours.items()
+        if k[0] == "StatefulSet"
+        and (g := _group_of(c)) is not None
+        and not c["metadata"].get("deletionTimestamp")
     }
     hashes = {g: h for g, sts in statefulsets.items() if (h := _observed_template(sts)) is not None}
     status = snapshot.sgld.get("status") or {}
@@ -377,7 +384,7 @@ def _heal_and_roll(
         nodes=spec.parallelism.nodes,
         stored_hashes=hashes,
         startup_timeout=timedelta(seconds=spec.probes.startup_timeout_seconds),
-        pods_by_group=pods,
+        pods_by_group={g: p for g, p in pods.items() if g in statefulsets},
         memory=[GroupMemory.from_status(g) for g in status.get("groups") or []],
         now=snapshot.now,
         healing=healing(spec),
@@ -437,18 +444,23 @@ def serving(spec: SGLangDeploymentSpec, decision: Decision) -> bool:
 
 
 def invalid_status(status: Mapping[str, Any], generation: int, message: str, now: str) -> Obj:
-    """Status of a spec the operator refuses: what ran keeps running, and why it waits."""
+    """Status of a spec the operator refuses: what ran keeps running, and why it waits.
+
+    As for a child the API server refused (ApplyFailed): Ready keeps saying whether the
+    deployment serves (the last observed Ready condition; False with reason InvalidSpec
+    only when there is none yet), Degraded=True carries the refusal. The phase is Degraded
+    while groups serve, Failed when nothing does (PHASE_MEANING)."""
     ready = bool(status.get("readyReplicas"))
     message = bounded(message)
     conditions = [
-        Condition(READY, "False", Reason.INVALID_SPEC, message),
         Condition(PROGRESSING, "False", Reason.INVALID_SPEC, "waiting for a valid spec"),
         Condition(DEGRADED, "True", Reason.INVALID_SPEC, message),
     ]
+    if find(status.get("conditions") or [], READY) is None:
+        conditions.insert(0, Condition(READY, "False", Reason.INVALID_SPEC, message))
     return {
         **status,
         "observedGeneration": generation,
-        # Whatever ran before keeps running: Degraded if it serves, Failed if nothing does.
         "phase": "Degraded" if ready else "Failed",
         "message": bounded(f"invalid spec: {message}"),
         "conditions": merge_conditions(status.get("conditions") or [], conditions, generation, now),

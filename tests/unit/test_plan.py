@@ -299,6 +299,68 @@ def test_an_invalid_spec_plans_nothing() -> None:
     assert (p.apply, p.delete, p.delete_pods) == ([], [], [])
 
 
+def rollout_steps(p: Any) -> list[int]:
+    return [a.index for a in p.decision.actions if a.kind == Reason.ROLLOUT_STEP]
+
+
+def test_a_new_spec_and_a_scale_up_never_take_down_the_only_serving_group() -> None:
+    # As reported: extraArgs changed and replicas 1 -> 2 at once, no room for group 1.
+    resource = sgld(replicas=2, server={"extraArgs": ["--log-level", "debug"]})
+    children = stored_children(resource)
+    serving_old = [pod(0, r, OLD) for r in range(2)]
+    # First plan: group 1's StatefulSet is not stored yet.
+    first = plan(
+        snapshot(resource, [c for c in children if c is not statefulset(children, 1)], serving_old)
+    )
+    assert rollout_steps(first) == [] and first.delete_pods == []
+    # Then group 1 is stored and its pods cannot be scheduled.
+    new = str(template_hash(statefulset(children, 1)))
+    stuck = [pod(1, r, new, ready=False, phase="Pending") for r in range(2)]
+    later = plan(snapshot(resource, children, serving_old + stuck))
+    assert rollout_steps(later) == [] and later.delete_pods == []
+    assert [v.ready for v in later.decision.views] == [True, False]
+    # Once group 1 serves, group 0 is replaced.
+    up = [pod(1, r, new) for r in range(2)]
+    assert rollout_steps(plan(snapshot(resource, children, serving_old + up))) == [0]
+
+
+def test_a_rollout_replaces_a_group_that_serves_nothing_first() -> None:
+    resource = sgld(replicas=2)
+    children = stored_children(resource)
+    pods = [pod(0, r, OLD) for r in range(2)] + [
+        pod(1, r, OLD, ready=False, phase="Pending") for r in range(2)
+    ]
+    p = plan(snapshot(resource, children, pods))
+    assert rollout_steps(p) == [1]
+    assert {name for name, _ in p.delete_pods} == {
+        f"{naming.group_name('demo', 1)}-{r}" for r in range(2)
+    }
+
+
+def test_with_no_group_ready_a_broken_revision_is_replaced_without_waiting() -> None:
+    resource = sgld(replicas=2)
+    children = stored_children(resource)
+    new = str(template_hash(statefulset(children, 0)))
+    coming_up = [pod(0, r, new, ready=False) for r in range(2)]
+    broken = [pod(1, r, OLD, ready=False, restarts=1) for r in range(2)]
+    resource["status"] = {
+        "groups": [{"index": 1, "restarts": ["2026-11-27T11:59:00Z"] * 5}]
+    }  # out of restart budget: left to the rollout
+    p = plan(snapshot(resource, children, coming_up + broken))
+    assert rollout_steps(p) == [1]
+
+
+def test_a_statefulset_being_deleted_is_never_rolled_and_holds_the_rollout() -> None:
+    # Scaled 2 -> 1 (group 1's StatefulSet is being deleted), then back to 2 at once.
+    resource = sgld(replicas=2)
+    children = stored_children(resource)
+    statefulset(children, 1)["metadata"]["deletionTimestamp"] = "2026-11-27T11:59:59Z"
+    pods = [pod(g, r, OLD) for g in range(2) for r in range(2)]
+    p = plan(snapshot(resource, children, pods))
+    assert rollout_steps(p) == [] and p.delete_pods == []
+    assert [v.ready for v in p.decision.views] == [True, False]
+
+
 # ---- properties over generated cluster states -----------------------------------------------
 
 
@@ -390,6 +452,85 @@ def test_plans_never_roll_two_groups_never_touch_strangers_never_delete_on_old_r
             for target in step.pod_names
         }
         assert hashes - {template_hash(sts)}
+
+
+@st.composite
+def scaling_states(draw: st.DrawFn) -> Snapshot:
+    """A deployment scaled while a new revision rolls: stored groups fewer or more than the
+    spec asks for, some StatefulSets missing or being deleted, pods of either revision in
+    any health."""
+    nodes = draw(st.integers(1, 2))
+    replicas = draw(st.integers(1, 3))
+    stored_groups = draw(st.integers(0, 3))
+    resource = sgld(replicas=replicas, nodes=nodes)
+    children = [
+        c
+        for c in stored_children(sgld(replicas=max(replicas, stored_groups), nodes=nodes))
+        if c["kind"] != "StatefulSet"
+        or (c["metadata"]["labels"] or {}).get(naming.GROUP_LABEL)
+        in {str(g) for g in range(stored_groups)}
+    ]
+    pods = []
+    for g in range(stored_groups):
+        sts = statefulset(children, g)
+        if draw(st.booleans()):
+            with_old_template(sts)
+        if draw(st.integers(0, 3)) == 0:
+            sts["metadata"]["deletionTimestamp"] = "2026-11-27T11:59:59Z"
+        for r in range(nodes):
+            if draw(st.integers(0, 5)) == 0:
+                continue
+            pods.append(
+                pod(
+                    g,
+                    r,
+                    draw(st.sampled_from([OLD, str(template_hash(sts))])),
+                    ready=draw(st.booleans()),
+                    phase=draw(st.sampled_from(["Running", "Running", "Pending"])),
+                )
+            )
+    return snapshot(resource, children, pods)
+
+
+def serves(snap: Snapshot, group: int, nodes: int) -> bool:
+    """The group's own StatefulSet (not being deleted) has every pod running, rank 0 ready."""
+    name = naming.group_name("demo", group)
+    sts = next(
+        (c for c in snap.children if c["kind"] == "StatefulSet" and c["metadata"]["name"] == name),
+        None,
+    )
+    if sts is None or sts["metadata"].get("deletionTimestamp"):
+        return False
+    mine = [
+        p_
+        for p_ in snap.pods
+        if p_["metadata"]["ownerReferences"][0]["name"] == name
+        and p_["status"]["phase"] == "Running"
+    ]
+    rank0 = [p_ for p_ in mine if p_["metadata"]["labels"][naming.POD_INDEX_LABEL] == "0"]
+    return len(mine) == nodes and any(
+        c["status"] == "True" for p_ in rank0 for c in p_["status"]["conditions"]
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(scaling_states())
+def test_a_rollout_never_takes_down_a_serving_group_while_another_is_down(snap: Snapshot) -> None:
+    p = plan(snap)
+    spec = snap.sgld["spec"]
+    replicas, nodes = spec["replicas"], spec["parallelism"]["nodes"]
+    serving = {g for g in range(replicas) if serves(snap, g, nodes)}
+    for step in rollout_steps(p):
+        # Never a group being removed, or one whose StatefulSet is being deleted.
+        assert step < replicas
+        sts = statefulset(snap.children, step)
+        assert not sts["metadata"].get("deletionTimestamp")
+        # A serving group goes only when every other desired group serves too (when none
+        # serves, only groups that serve nothing are replaced).
+        if step in serving:
+            assert serving == set(range(replicas))
+    for action in p.decision.actions:
+        assert action.index < replicas
 
 
 def test_advice_is_a_warning_event_until_status_shows_it() -> None:

@@ -901,18 +901,26 @@ def test_an_invalid_spec_status_exactly() -> None:
         "observedGeneration": 5,
         "phase": "Degraded",
         "message": "invalid spec: spec.shmSize: not a quantity",
+        # The old pods still serve: Ready stays as last observed (as for ApplyFailed),
+        # Degraded carries the refusal.
         "conditions": [
-            {**cond("Ready", "False", "InvalidSpec", message), "observedGeneration": 5},
             {
                 **cond("Progressing", "False", "InvalidSpec", "waiting for a valid spec"),
                 "observedGeneration": 5,
             },
             {**cond("Degraded", "True", "InvalidSpec", message, EARLIER), "observedGeneration": 5},
+            cond("Ready", "True", "GroupsReady", "2/2", EARLIER),
             benchmark,
         ],
     }
     assert invalid_status({"readyReplicas": 0}, 1, "bad", T)["phase"] == "Failed"
-    assert invalid_status({}, 1, "bad", T)["phase"] == "Failed"
+    never_ran = invalid_status({}, 1, "bad", T)
+    assert never_ran["phase"] == "Failed"
+    # Nothing observed yet: Ready says False, and why.
+    assert never_ran["conditions"][0] == {
+        **cond("Ready", "False", "InvalidSpec", "bad"),
+        "observedGeneration": 1,
+    }
     cut = invalid_status({}, 1, "w" * 5000, T)
     assert cut["message"] == "invalid spec: " + "w" * 4073 + " ...(cut)"
     assert cut["conditions"][0]["message"] == "w" * 4087 + " ...(cut)"

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from sglang_operator import plan
-from sglang_operator.api import parse_spec
+from sglang_operator.api import format_validation_error, parse_spec
 from sglang_operator.conditions import ADVISORY, Condition, Reason
 from sglang_operator.groups import Decision, GroupView, Problem
 from sglang_operator.plan import invalid_status
@@ -104,12 +107,35 @@ def test_invalid_spec_keeps_serving_status_and_says_why() -> None:
     running = status_for([view(0), view(1)])
     s = invalid_status(running, 5, "spec.shmSize: not a quantity", "t")
     assert s["phase"] == "Degraded"
-    assert conds(s)["Ready"] == ("False", Reason.INVALID_SPEC)
+    # The old groups still serve: Ready says so (as for a refused child, ApplyFailed).
+    assert conds(s)["Ready"] == ("True", Reason.GROUPS_READY)
     assert conds(s)["Degraded"] == ("True", Reason.INVALID_SPEC)
     assert s["observedGeneration"] == 5
     assert s["readyReplicas"] == 2
     never_ran = invalid_status({}, 1, "bad", "t")
     assert never_ran["phase"] == "Failed"
+    assert conds(never_ran)["Ready"] == ("False", Reason.INVALID_SPEC)
+    broken = invalid_status(status_for([view(0, ready=False)]), 2, "bad", "t")
+    assert broken["phase"] == "Failed"
+    assert conds(broken)["Ready"] == ("False", Reason.GROUPS_NOT_READY)
+
+
+def test_every_operator_check_is_reported_at_once() -> None:
+    bad = {
+        "model": {"path": "m"},
+        "shmSize": "2Gi",
+        "resources": {"limits": {"memory": "1Gi"}},
+        "podTemplate": {
+            "spec": {
+                "containers": [{"name": "sglang", "resources": {"limits": {"amd.com/gpu": 1}}}]
+            }
+        },
+    }
+    with pytest.raises(ValidationError) as caught:
+        parse_spec(bad)
+    message = format_validation_error(caught.value)
+    assert "shmSize: 2Gi leaves nothing" in message
+    assert "resources.limits: amd.com/gpu are set by the operator" in message
 
 
 def with_conditions(*types: str) -> dict[str, Any]:
