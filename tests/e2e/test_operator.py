@@ -239,7 +239,10 @@ def test_container_restart_in_a_worker_restarts_the_group(
         timeout=120,
         what="the group recreated after a worker's container restarted",
     )
-    assert events(kube, namespace, "GroupRestarted")
+    # The event is written after the deletions it reports: it may arrive after the new pods.
+    wait_until(
+        lambda: events(kube, namespace, "GroupRestarted"), timeout=30, what="a GroupRestarted event"
+    )
 
 
 def _camel(value: Any) -> Any:
