@@ -366,7 +366,8 @@ def test_invalid_update_keeps_running_objects_and_says_why(
     assert sts_after.metadata.generation == sts_before.metadata.generation
     assert sts_after.spec.template.spec.volumes == sts_before.spec.template.spec.volumes
     assert {p.metadata.uid for p in live_pods(kube, namespace, "careful")} == pods_before
-    assert events(kube, namespace, "InvalidSpec")
+    # Events are written right after the status that the wait above saw.
+    wait_until(lambda: events(kube, namespace, "InvalidSpec"), timeout=30, what="the event")
 
 
 def test_object_not_owned_is_left_alone(
@@ -453,7 +454,11 @@ def test_a_63_character_name_works_end_to_end(
     ids=["oom-killed", "image-pull"],
 )
 def test_container_trouble_is_diagnosed_in_status(
-    cluster: Cluster, kube: Any, namespace: str, trouble: tuple[dict[str, Any], str, str]
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    wait_until: Wait,
+    trouble: tuple[dict[str, Any], str, str],
 ) -> None:
     container_state, reason, hint = trouble
     apply(cluster, namespace, manifest("troubled", nodes=1))
@@ -476,7 +481,8 @@ def test_container_trouble_is_diagnosed_in_status(
     cond = wait_reason(kube, namespace, "troubled", "Degraded", reason)
     assert cond["status"] == "True"
     assert hint in cond["message"]
-    assert events(kube, namespace, reason)
+    # Events are written right after the status that the wait above saw.
+    wait_until(lambda: events(kube, namespace, reason), timeout=30, what=f"a {reason} event")
 
 
 def test_new_group_size_rolls_one_group_at_a_time(
