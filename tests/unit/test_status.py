@@ -201,26 +201,20 @@ def test_offline_runs_keep_their_result_but_show_no_benchmark_condition() -> Non
 
 def test_a_disabled_benchmark_drops_its_stale_condition_and_keeps_its_result() -> None:
     current = {**with_conditions(BENCHMARK), "benchmark": {"generation": 3}}
-    s = plan.status(
-        current,
-        generation=4,
-        spec=spec(2, benchmark={"enabled": False}),
-        sgld=SGLD,
-        decision=Decision([view(0), view(1)], [], [], [], [], None),
-        problems=[],
-        run=RunState(),
-        now="2026-11-27T12:00:00Z",
-    )
+
+    def with_benchmark(enabled: bool) -> dict[str, Any]:
+        return plan.status(
+            current,
+            generation=4,
+            spec=spec(2, benchmark={"enabled": enabled}),
+            sgld=SGLD,
+            decision=Decision([view(0), view(1)], [], [], [], [], None),
+            problems=[],
+            run=RunState(),
+            now="2026-11-27T12:00:00Z",
+        )
+
+    s = with_benchmark(False)
     assert BENCHMARK not in conds(s)
     assert s["benchmark"] == {"generation": 3}
-    enabled = plan.status(
-        current,
-        generation=4,
-        spec=spec(2, benchmark={"enabled": True}),
-        sgld=SGLD,
-        decision=Decision([view(0), view(1)], [], [], [], [], None),
-        problems=[],
-        run=RunState(),
-        now="2026-11-27T12:00:00Z",
-    )
-    assert conds(enabled)[BENCHMARK] == ("True", "Old")
+    assert conds(with_benchmark(True))[BENCHMARK] == ("True", "Old")
