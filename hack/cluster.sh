@@ -135,9 +135,24 @@ cmd_build() {
 
 kctl() { "$BIN/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
-cluster_ready() {
+# The components kwokctl started that are no longer running, one name a line (none: empty).
+dead_components() {
+  local c pid
+  for c in "${COMPONENTS[@]}"; do
+    pid=$(cat "$CLUSTER_DIR/pids/$c.pid" 2>/dev/null) || pid=
+    { [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; } || echo "$c"
+  done
+}
+
+components_running() { [ -z "$(dead_components)" ]; }
+
+api_ready() {
   [ -f "$KUBECONFIG_PATH" ] && [ "$(kctl --request-timeout=5s get --raw /readyz 2>/dev/null)" = ok ]
 }
+
+# Up means every component runs, not only the API server: a kwok-controller that died leaves
+# the API server answering while the fake nodes go NotReady.
+cluster_ready() { api_ready && components_running; }
 
 # shellcheck source=lib/wait.sh
 . "$HERE/lib/wait.sh"
@@ -157,18 +172,61 @@ cmd_up() {
   with_cluster_lock up_locked
 }
 
+# wait_for, but gives up at once (status 1) when a component of the cluster has exited.
+wait_running() {
+  local what=$1 seconds=$2 i
+  shift 2
+  for ((i = 0; i < seconds; i++)); do
+    components_running || return 1
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  "$@" || true
+  die "timed out after ${seconds}s waiting for $what"
+}
+
+# Starts the cluster (a stopped one again) and waits for its fake nodes: status 1 when a
+# component exited meanwhile.
+start_cluster() {
+  local config=$1
+  # A cluster some of whose components exited is stopped, to be started whole.
+  if [ -d "$CLUSTER_DIR/pids" ] && ! components_running; then
+    "$BIN/kwokctl" stop cluster --name "$NAME" >&2 7>&- 8>&- || return 1
+  fi
+  # An empty --kubeconfig keeps kwokctl from editing the user's ~/.kube/config; the daemons
+  # must not inherit the locks (fds 7 and 8).
+  "$BIN/kwokctl" --config "$config" create cluster --name "$NAME" --kubeconfig= \
+    --wait 2m --quiet-pull >&2 7>&- 8>&- || return 1
+  wait_running "the API server" 60 api_ready || return 1
+  kctl apply -f "$HERE/cluster/nodes.yaml" >&2 || return 1
+  wait_running "fake nodes to be Ready" 120 kctl wait --for=condition=Ready node --all --timeout=1s
+}
+
 up_locked() {
-  local config=$KWOK_WORKDIR/$NAME.kwokctl.yaml
+  local config=$KWOK_WORKDIR/$NAME.kwokctl.yaml attempt dead
   sed -e "s|@BIN@|$BIN|g" -e "s|@K8S_VERSION@|$K8S_VERSION|g" \
     -e "s|@ETCD_VERSION@|${ETCD_VERSION#v}|g" -e "s|@PKI@|$CLUSTER_DIR/pki|g" \
     "$HERE/cluster/kwokctl.yaml" >"$config"
   # Idempotent: an existing, ready cluster is left as it is; a stopped one is started again.
-  # An empty --kubeconfig keeps kwokctl from editing the user's ~/.kube/config.
-  "$BIN/kwokctl" --config "$config" create cluster --name "$NAME" --kubeconfig= \
-    --wait 2m --quiet-pull >&2 8>&-
-  wait_for "the API server" 60 cluster_ready
-  kctl apply -f "$HERE/cluster/nodes.yaml" >&2
-  wait_for "fake nodes to be Ready" 120 kctl wait --for=condition=Ready node --all --timeout=1s
+  # kwokctl picks free ports when it writes a new cluster's config, and its components bind
+  # them only later: another cluster created meanwhile can take one first. Creations hold a
+  # lock shared by all clusters until their components have bound their ports (the nodes
+  # are Ready), and a cluster whose component still lost its port (to anything else) is
+  # created anew, with new ports.
+  mkdir -p "$KWOK_WORKDIR/locks"
+  exec 7>"$KWOK_WORKDIR/locks/ports"
+  flock 7
+  for attempt in 1 2 3; do
+    start_cluster "$config" && break
+    dead=$(dead_components | paste -sd, -)
+    grep -qs "address already in use" "$CLUSTER_DIR"/logs/*.log ||
+      die "cluster $NAME did not start (${dead:-no component} exited); see hack/cluster.sh logs"
+    [ "$attempt" -lt 3 ] || die "cluster $NAME lost its ports 3 times; see hack/cluster.sh logs"
+    log "cluster $NAME: ${dead:-a component} could not bind its port; creating it anew"
+    "$BIN/kwokctl" delete cluster --name "$NAME" >&2
+    wait_for "the processes of cluster $NAME to exit" 10 no_cluster_processes
+  done
+  exec 7>&-
   # The controller-manager creates each namespace's default ServiceAccount; its presence says
   # the controllers run and pods can be admitted.
   wait_for "the default ServiceAccount" 120 kctl -n default get serviceaccount default
