@@ -12,7 +12,9 @@ Triggers only enqueue the resource's key; one idempotent reconcile does the work
 controller-runtime: a spec or metadata change of the resource (not its status: our own
 status writes come back as events and need no pass), any change of a child, a FailedCreate
 event, and timers the plan asks for (backoff expiry, startup timeout, a refused child's
-retry). No periodic full pass: everything a pass reads is watched.
+retry). No periodic full pass: everything a pass reads is watched, and an object deleted
+while a watch was broken arrives as a DELETED event after kopf's re-listing
+(`relisting.py`: kopf itself sends none, so a cache would keep it forever).
 
 kopf's own timers, daemons and create/update handlers are not used: they would put a
 finalizer on every resource (deletion would hang whenever the operator is down) and would
@@ -31,7 +33,7 @@ from typing import Any
 
 import kopf
 
-from sglang_operator import API_GROUP, API_VERSION, PLURAL, metrics
+from sglang_operator import API_GROUP, API_VERSION, PLURAL, metrics, relisting
 from sglang_operator.kube import Kube, load_client_config
 from sglang_operator.naming import (
     INSTANCE_LABEL,
@@ -278,6 +280,7 @@ def _trigger(body: Mapping[str, Any]) -> Any:
 
 def register(registry: kopf.OperatorRegistry) -> None:
     """Registers all handlers on `registry`, so tests and `run` share one wiring."""
+    relisting.install()
     queue = WorkQueue()
     tasks: list[asyncio.Task[None]] = []
     caches: list[Caches] = []
