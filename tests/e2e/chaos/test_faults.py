@@ -291,3 +291,49 @@ def test_api_server_and_etcd_restart_with_changes_the_watches_missed(
     )["items"]
     assert [o["metadata"]["name"] for o in objects] == ["kept"]
     assert not statefulsets_of(kube, namespace, "gone")
+
+
+NODES = Path(__file__).resolve().parents[3] / "hack" / "cluster" / "nodes.yaml"
+
+
+def test_node_lost_and_returned(
+    cluster: Any, kube: Any, namespace: str, wait_until: Wait, chaos_operator: Any
+) -> None:
+    # A whole node per pod: the group cannot come back without the lost node.
+    obj = manifest("lost", nodes=2, per_node=8, replicas=1)
+    apply(cluster, namespace, obj)
+    wait_converged(cluster, kube, namespace, obj, wait_until)
+    core = client.CoreV1Api(kube)
+    node = core.read_namespaced_pod("lost-0-1", namespace).spec.node_name
+    source = next(
+        n for n in yaml.safe_load_all(NODES.read_text()) if n and n["metadata"]["name"] == node
+    )
+    core.delete_node(node)
+    try:
+        forced = wait_until(
+            lambda: [
+                e for e in events(kube, namespace, "PodForceDeleted") if f"node {node}" in e.message
+            ],
+            timeout=60,
+            what=f"the pod on the deleted node {node} force-deleted",
+        )
+        assert len(forced) == 1, [e.message for e in forced]
+        wait_until(
+            lambda: (
+                get_sgld(kube, namespace, "lost").get("status", {}).get("phase") != "Ready"
+                and any(
+                    p.status.phase == "Pending" and not p.spec.node_name
+                    for p in live_pods(kube, namespace, "lost")
+                )
+            ),
+            timeout=60,
+            what="the group waiting for a node, not Ready",
+        )
+    finally:
+        apply(cluster, "default", source)
+    # The node is back: the group is whole again on both nodes.
+    wait_converged(cluster, kube, namespace, obj, wait_until)
+    assert {p.spec.node_name for p in live_pods(kube, namespace, "lost")} == {
+        "amd-mi300x-0",
+        "amd-mi300x-1",
+    }
