@@ -740,11 +740,16 @@ class OwnedFlags:
         )
 
     def cel(self) -> str:
-        exempt = f" || a.matches({self.allowed!r})" if self.allowed else ""
-        return f"self.all(a, !a.matches({self.regex!r}){exempt})"
+        """The rule on one argument (`self`)."""
+        exempt = f" || self.matches({self.allowed!r})" if self.allowed else ""
+        return f"!self.matches({self.regex!r}){exempt}"
 
-    def schema(self) -> JsonDict:
-        return {"x-kubernetes-validations": [{"rule": self.cel(), "message": self.message}]}
+    def schema(self, array: JsonDict) -> None:
+        """Puts the rule on the items of `array` (the extraArgs list's schema): the API server
+        then names the refused argument, `spec.<field>[index]: Invalid value: "<arg>"`."""
+        items = array["items"]
+        assert isinstance(items, dict)
+        items["x-kubernetes-validations"] = [{"rule": self.cel(), "message": self.message}]
 
     def check(self, args: list[str]) -> list[str]:
         for arg in args:
@@ -841,7 +846,7 @@ class ServerSpec(_Model):
         "operator's own (Kubernetes $(VAR) expansion applies). "
         + SERVER_FLAGS.message.removeprefix("server.extraArgs: ")
         + ".",
-        json_schema_extra=SERVER_FLAGS.schema(),
+        json_schema_extra=SERVER_FLAGS.schema,
     )
 
     @field_validator("extra_args")
@@ -931,7 +936,7 @@ class BenchmarkSpec(WorkloadSpec):
         description="More sglang.benchmark.serving arguments, passed verbatim, last. "
         + BENCHMARK_FLAGS.message.removeprefix("benchmark.extraArgs: ")
         + ".",
-        json_schema_extra=BENCHMARK_FLAGS.schema(),
+        json_schema_extra=BENCHMARK_FLAGS.schema,
     )
 
     @field_validator("extra_args")
@@ -950,7 +955,7 @@ class OfflineSpec(WorkloadSpec):
         "SGLang's server flags), passed verbatim, last. "
         + OFFLINE_FLAGS.message.removeprefix("offline.extraArgs: ")
         + ".",
-        json_schema_extra=OFFLINE_FLAGS.schema(),
+        json_schema_extra=OFFLINE_FLAGS.schema,
     )
 
     @field_validator("extra_args")
@@ -1497,23 +1502,37 @@ class Affinity(_Model):
 
 
 class _Rule:
-    """A cross-field rule: one CEL expression for the CRD, one Python check, one message."""
+    """A cross-field rule: one CEL expression for the CRD, one Python check, one message.
+
+    `field` is the path below spec that the refusal names (`kubectl apply` reports
+    `spec.<field>: Invalid value: ...: <message>`; the operator `<field>: <message>`)."""
 
     def __init__(
-        self, cel: str, message: str, check: Callable[[SGLangDeploymentSpec], bool]
+        self, field: str, cel: str, message: str, check: Callable[[SGLangDeploymentSpec], bool]
     ) -> None:
+        self.field = field
         self.cel = cel
         self.message = message
         self._check = check
 
     def check(self, spec: SGLangDeploymentSpec) -> str | None:
-        return None if self._check(spec) else self.message
+        return None if self._check(spec) else f"{self.field}: {self.message}"
+
+    def validation(self) -> JsonDict:
+        """The rule as a CRD `x-kubernetes-validations` entry."""
+        return {"rule": self.cel, "fieldPath": f".{self.field}", "message": self.message}
 
 
-def _cel_or(path: str, default: str) -> str:
-    """CEL for "self.<path>, or `default` (CEL text) when unset": the CRD has no defaults."""
+def _cel_or(path: str, default: str, *, positive: bool = False) -> str:
+    """CEL for "self.<path>, or `default` (CEL text) when unset": the CRD has no defaults.
+
+    `positive`: a value below 1 also reads as `default`, for a divisor: the schema's minimum
+    already refuses it, naming the field, and a rule dividing by it would add a CEL
+    "division by zero" error to that refusal."""
     parts = path.split(".")
     guards = " && ".join("has(self." + ".".join(parts[: i + 1]) + ")" for i in range(len(parts)))
+    if positive:
+        guards += f" && self.{path} > 0"
     return f"({guards} ? self.{path} : {default})"
 
 
@@ -1521,7 +1540,11 @@ _NODES = _cel_or("parallelism.nodes", str(DEFAULT_NODES))
 _PER_NODE = _cel_or("gpu.perNode", str(DEFAULT_GPUS_PER_NODE))
 _PP = _cel_or("parallelism.pp", str(DEFAULT_PP))
 _DP = _cel_or("parallelism.dp", str(DEFAULT_DP))
-_TP = _cel_or("parallelism.tp", f"{_NODES} * {_PER_NODE} / ({_PP} * {_DP})")
+_TP = _cel_or(
+    "parallelism.tp",
+    f"{_NODES} * {_PER_NODE} / ({_cel_or('parallelism.pp', str(DEFAULT_PP), positive=True)} "
+    f"* {_cel_or('parallelism.dp', str(DEFAULT_DP), positive=True)})",
+)
 _MODE = _cel_or("mode", "'server'")
 _PORT = _cel_or("server.port", str(DEFAULT_PORT))
 _DIST_PORT = _cel_or("network.distInitPort", str(DEFAULT_DIST_INIT_PORT))
@@ -1590,39 +1613,40 @@ _HOST_NETWORK = _cel_or("network.hostNetwork", "false")
 
 TEMPLATE_RULES: tuple[_Rule, ...] = (
     _Rule(
+        field="podTemplate.metadata.labels",
         # Map lookups, not a walk over the keys: keys have no length bound for the cost
         # estimate.
         cel="!has(self.podTemplate) || !has(self.podTemplate.metadata) || "
         "!has(self.podTemplate.metadata.labels) || "
         f"!{_cel_list(OPERATOR_LABELS)}.exists(k, k in self.podTemplate.metadata.labels)",
-        message="podTemplate.metadata.labels: "
-        + ", ".join(OPERATOR_LABELS)
+        message=", ".join(OPERATOR_LABELS)
         + " are set by the operator (its selectors and the rank use them)",
         check=lambda s: not set(_template_meta(s, "labels")) & set(OPERATOR_LABELS),
     ),
     _Rule(
+        field="podTemplate.metadata.annotations",
         cel="!has(self.podTemplate) || !has(self.podTemplate.metadata) || "
         "!has(self.podTemplate.metadata.annotations) || "
         f"!{_cel_list(OPERATOR_ANNOTATIONS)}.exists(k, k in self.podTemplate.metadata.annotations)",
-        message="podTemplate.metadata.annotations: "
-        + ", ".join(OPERATOR_ANNOTATIONS)
-        + " are set by the operator and its controllers",
+        message=", ".join(OPERATOR_ANNOTATIONS) + " are set by the operator and its controllers",
         check=lambda s: not set(_template_meta(s, "annotations")) & set(OPERATOR_ANNOTATIONS),
     ),
     _Rule(
+        field="podTemplate.spec.hostNetwork",
         cel=_cel_template_spec("!has(t.hostNetwork)"),
-        message="podTemplate.spec.hostNetwork: set spec.network.hostNetwork instead (the "
+        message="set spec.network.hostNetwork instead (the "
         "operator then also sets dnsPolicy ClusterFirstWithHostNet and declares SGLang's ports)",
         check=lambda s: "hostNetwork" not in _template_pod(s),
     ),
     _Rule(
+        field="podTemplate.spec.dnsPolicy",
         # Kubernetes' kubelet resolves a hostNetwork pod's ClusterFirst like Default: with
         # the node's resolver, which knows no Service names.
         cel=_cel_template_spec(
             f"!has(t.dnsPolicy) || {_NODES} == 1 || !(t.dnsPolicy == 'Default' || "
             f"(t.dnsPolicy == 'ClusterFirst' && {_HOST_NETWORK}))"
         ),
-        message="podTemplate.spec.dnsPolicy: with parallelism.nodes > 1 ranks resolve rank 0's "
+        message="with parallelism.nodes > 1 ranks resolve rank 0's "
         "Service name, which Default cannot, nor ClusterFirst under network.hostNetwork; use "
         "ClusterFirstWithHostNet, ClusterFirst without hostNetwork, or None with a dnsConfig",
         check=lambda s: (
@@ -1632,21 +1656,23 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule(
+        field="podTemplate.spec",
         cel=_cel_template_spec(" && ".join(f"!has(t.{f})" for f in OPERATOR_POD_FIELDS)),
-        message="podTemplate.spec: "
-        + ", ".join(OPERATOR_POD_FIELDS)
+        message=", ".join(OPERATOR_POD_FIELDS)
         + " are set by the operator (its controllers' restart rules and the ranks' DNS names)",
         check=lambda s: not set(_template_pod(s)) & set(OPERATOR_POD_FIELDS),
     ),
     _Rule(
+        field="podTemplate.spec.containers",
         cel=_cel_sglang("!has(c.command) && !has(c.args)"),
-        message=f"podTemplate.spec.containers[{SGLANG_CONTAINER}]: command and args are the "
+        message=f"the {SGLANG_CONTAINER} container's command and args are the "
         "operator's (the rank wiring); add SGLang flags with spec.server.extraArgs",
         check=lambda s: not {"command", "args"} & set(template_container(s)),
     ),
     _Rule(
+        field="podTemplate.spec.containers",
         cel=_cel_sglang(f"!has(c.env) || c.env.all(e, !(e.name in {_cel_list(RESERVED_ENV)}))"),
-        message=f"podTemplate.spec.containers[{SGLANG_CONTAINER}].env: "
+        message=f"the {SGLANG_CONTAINER} container's env: "
         + ", ".join(RESERVED_ENV)
         + " are set by the operator (rank wiring and API key) and cannot be redefined",
         check=lambda s: (
@@ -1654,20 +1680,22 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule(
+        field="podTemplate.spec.containers",
         cel=_cel_sglang("!has(c.startupProbe) && !has(c.readinessProbe) && !has(c.livenessProbe)"),
-        message=f"podTemplate.spec.containers[{SGLANG_CONTAINER}]: startupProbe, readinessProbe "
+        message=f"the {SGLANG_CONTAINER} container's startupProbe, readinessProbe "
         "and livenessProbe are set through spec.probes",
         check=lambda s: (
             not {"startupProbe", "readinessProbe", "livenessProbe"} & set(template_container(s))
         ),
     ),
     _Rule(
+        field="podTemplate.spec.containers",
         cel=_cel_sglang(
             f"!has(c.volumeMounts) || c.volumeMounts.all(m, m.mountPath != '{SHM_MOUNT_PATH}' "
             f"&& (!has(self.model.cache) || m.mountPath != {_CACHE_PATH}))"
         ),
-        message=f"podTemplate.spec.containers[{SGLANG_CONTAINER}].volumeMounts: "
-        f"{SHM_MOUNT_PATH} (spec.shmSize) and the weights cache's mountPath (spec.model.cache) "
+        message=f"the {SGLANG_CONTAINER} container's volumeMounts: {SHM_MOUNT_PATH} "
+        "(spec.shmSize) and the weights cache's mountPath (spec.model.cache) "
         "are mounted by the operator",
         check=lambda s: (
             not any(
@@ -1681,11 +1709,12 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule(
+        field="podTemplate.spec.volumes",
         cel=_cel_template_spec(
             f"!has(t.volumes) || t.volumes.all(v, v.name != '{SHM_VOLUME}' && "
             f"v.name != '{WEIGHTS_VOLUME}')"
         ),
-        message=f"podTemplate.spec.volumes: {SHM_VOLUME} and {WEIGHTS_VOLUME} are the "
+        message=f"{SHM_VOLUME} and {WEIGHTS_VOLUME} are the "
         "operator's volumes (spec.shmSize, spec.model.cache); give yours other names",
         check=lambda s: (
             not any(
@@ -1695,11 +1724,11 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule(
+        field="podTemplate.spec.initContainers",
         cel=_cel_template_spec(
             f"!has(t.initContainers) || t.initContainers.all(c, c.name != '{SGLANG_CONTAINER}')"
         ),
-        message=f"podTemplate.spec.initContainers: the name {SGLANG_CONTAINER} is the SGLang "
-        "container's",
+        message=f"the name {SGLANG_CONTAINER} is the SGLang container's",
         check=lambda s: (
             not any(
                 c.get("name") == SGLANG_CONTAINER
@@ -1708,13 +1737,15 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule(
+        field="podTemplate.spec.containers",
         cel=_cel_template_spec(
             "!has(t.containers) || t.containers.all(c, !has(c.ports) || c.ports.all(p, "
             f"p.containerPort != {_PORT} && p.containerPort != {_DIST_PORT} && "
             f"(!has(p.name) || !(p.name in {_cel_list(OPERATOR_PORT_NAMES)}))))"
         ),
-        message="podTemplate.spec.containers[].ports: server.port, network.distInitPort and "
-        "the port names " + ", ".join(OPERATOR_PORT_NAMES) + " are the operator's",
+        message="ports: server.port, network.distInitPort and the port names "
+        + ", ".join(OPERATOR_PORT_NAMES)
+        + " are the operator's",
         check=lambda s: (
             not any(
                 p.get("containerPort") in (s.server.port, s.network.dist_init_port)
@@ -1727,48 +1758,55 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
 
 CROSS_FIELD_RULES: tuple[_Rule, ...] = (
     _Rule(
-        cel=f"{_TP} >= 1 && {_TP} * {_PP} * {_DP} <= {_NODES} * {_PER_NODE}",
-        message="parallelism: tp * pp * dp must fit in the copy's GPUs "
-        "(parallelism.nodes * gpu.perNode)",
+        field="parallelism",
+        # Without tp, tp's default (nodes * perNode / (pp * dp)) is at least 1 exactly when
+        # pp * dp fits, and then tp * pp * dp always fits: no division needed.
+        cel=f"{_cel_or('parallelism.tp', '1')} * {_PP} * {_DP} <= {_NODES} * {_PER_NODE}",
+        message="tp * pp * dp must fit in the copy's GPUs (parallelism.nodes * gpu.perNode)",
         check=lambda s: s.tp >= 1 and s.tp * s.parallelism.pp * s.parallelism.dp <= s.gpus_per_copy,
     ),
     _Rule(
-        cel=f"({_TP} * {_PP}) % {_NODES} == 0",
-        message="parallelism: tp * pp must be a multiple of parallelism.nodes "
+        field="parallelism",
+        cel=f"({_TP} * {_PP}) % {_cel_or('parallelism.nodes', str(DEFAULT_NODES), positive=True)} "
+        "== 0",
+        message="tp * pp must be a multiple of parallelism.nodes "
         "(SGLang spreads its ranks evenly over the nodes)",
         check=lambda s: (s.tp * s.parallelism.pp) % s.parallelism.nodes == 0,
     ),
     _Rule(
+        field="parallelism",
         cel=f"{_DP} == 1 || {_NODES} == 1",
-        message="parallelism: dp > 1 needs nodes 1 (SGLang refuses multi-node data "
+        message="dp > 1 needs nodes 1 (SGLang refuses multi-node data "
         "parallelism; use extraArgs --attn-dp-size for attention DP across nodes)",
         check=lambda s: s.parallelism.dp == 1 or s.parallelism.nodes == 1,
     ),
     _Rule(
-        cel=f"!has(self.parallelism) || !has(self.parallelism.ep) || "
+        field="parallelism",
+        cel=f"!has(self.parallelism) || !has(self.parallelism.ep) || self.parallelism.ep < 1 || "
         f"{_TP} % self.parallelism.ep == 0",
-        message="parallelism: ep must divide tp",
+        message="ep must divide tp (the experts are split over the tp ranks)",
         check=lambda s: s.parallelism.ep is None or s.tp % s.parallelism.ep == 0,
     ),
     _Rule(
+        field="env",
         cel="!has(self.env) || self.env.all(e, !(e.name in "
         + "["
         + ", ".join(repr(n) for n in RESERVED_ENV)
         + "]))",
-        message="env: "
-        + ", ".join(RESERVED_ENV)
+        message=", ".join(RESERVED_ENV)
         + " are set by the operator (rank wiring and API key) and cannot be redefined",
         check=lambda s: not any(e.name in RESERVED_ENV for e in s.env),
     ),
     _Rule(
+        field="benchmark.enabled",
         cel=f"{_MODE} == 'server' || !has(self.benchmark) || !has(self.benchmark.enabled) "
         "|| !self.benchmark.enabled",
-        message="benchmark: a serving benchmark needs mode server; mode offline runs "
-        "spec.offline instead",
+        message="a serving benchmark needs mode server; mode offline runs spec.offline instead",
         check=lambda s: s.mode == "server" or not s.benchmark.enabled,
     ),
     *TEMPLATE_RULES,
     _Rule(
+        field="network.distInitPort",
         cel=f"{_PORT} - {_DIST_PORT} > {PORT_DISTANCE} || {_DIST_PORT} - {_PORT} > {PORT_DISTANCE}",
         message=f"server.port and network.distInitPort must be more than {PORT_DISTANCE} apart: "
         "the pod declares both, and SGLang also binds the ports just above distInitPort "
@@ -1776,8 +1814,9 @@ CROSS_FIELD_RULES: tuple[_Rule, ...] = (
         check=lambda s: abs(s.server.port - s.network.dist_init_port) > PORT_DISTANCE,
     ),
     _Rule(
+        field="healing.restartBackoffMaxSeconds",
         cel=f"{_BACKOFF_MAX} >= {_BACKOFF}",
-        message="healing: restartBackoffMaxSeconds must be at least restartBackoffSeconds",
+        message="must be at least restartBackoffSeconds",
         check=lambda s: s.healing.restart_backoff_max_seconds >= s.healing.restart_backoff_seconds,
     ),
 )
@@ -1793,11 +1832,7 @@ class SGLangDeploymentSpec(_Model):
     """Desired state of an SGLangDeployment: a model served by SGLang on GPU pods."""
 
     model_config = ConfigDict(
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                {"rule": r.cel, "message": r.message} for r in CROSS_FIELD_RULES
-            ]
-        }
+        json_schema_extra={"x-kubernetes-validations": [r.validation() for r in CROSS_FIELD_RULES]}
     )
 
     model: ModelSpec = Field(description="The model to serve.")

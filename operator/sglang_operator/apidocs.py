@@ -58,6 +58,12 @@ def _objects(path: str, schema: Schema) -> list[tuple[str, Schema]]:
     return found
 
 
+def _rule_line(rule: Schema) -> str:
+    """A rule's message, after the field it names when that is not the section's own."""
+    field = rule.get("fieldPath", "").removeprefix(".")
+    return (f"`{field}`: " if field else "") + table_cell(rule["message"])
+
+
 def _section(path: str, schema: Schema) -> list[str]:
     lines = [f"### `{path}`", ""]
     if schema.get("description"):
@@ -74,7 +80,7 @@ def _section(path: str, schema: Schema) -> list[str]:
     rules = schema.get("x-kubernetes-validations") or []
     if rules:
         lines += ["", "Rules checked at `kubectl apply`:", ""]
-        lines += [f"- {table_cell(r['message'])}" for r in rules]
+        lines += [f"- {_rule_line(r)}" for r in rules]
     return [*lines, ""]
 
 

@@ -29,32 +29,91 @@ REPO = Path(__file__).resolve().parents[2]
 CRD_FILE = REPO / "crds" / f"{CRD_NAME}.yaml"
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 
-# Bad specs and the message the API server must answer with (the CEL rule's, or the
-# schema's own for single-field bounds).
-BAD: list[tuple[dict[str, Any], str]] = [
-    ({"parallelism": {"nodes": 2, "tp": 3}}, "tp * pp must be a multiple of parallelism.nodes"),
-    ({"parallelism": {"tp": 16}}, "tp * pp * dp must fit in the copy's GPUs"),
-    ({"gpu": {"perNode": 4}, "parallelism": {"pp": 8}}, "tp * pp * dp must fit"),
-    ({"parallelism": {"nodes": 2, "tp": 8, "dp": 2}}, "dp > 1 needs nodes 1"),
-    ({"parallelism": {"tp": 8, "ep": 3}}, "ep must divide tp"),
-    ({"env": [{"name": "NODE_RANK", "value": "1"}]}, "are set by the operator"),
-    ({"env": [{"name": "A"}]}, "set exactly one of value or valueFrom"),
-    ({"mode": "offline", "benchmark": {"enabled": True}}, "a serving benchmark needs mode server"),
-    ({"benchmark": {"datasetName": "sharegpt"}}, "need datasetPath"),
-    ({"model": {"path": "m", "cache": {}}}, "set exactly one of claimName"),
+# Bad specs, the field the API server's refusal names and what it says there (the CEL rule's
+# message, or the schema's own for single-field bounds).
+BAD: list[tuple[dict[str, Any], str, str]] = [
+    (
+        {"parallelism": {"nodes": 2, "tp": 3}},
+        "spec.parallelism",
+        "tp * pp must be a multiple of parallelism.nodes",
+    ),
+    ({"parallelism": {"tp": 16}}, "spec.parallelism", "tp * pp * dp must fit in the copy's GPUs"),
+    (
+        {"gpu": {"perNode": 4}, "parallelism": {"pp": 8}},
+        "spec.parallelism",
+        "tp * pp * dp must fit",
+    ),
+    ({"parallelism": {"nodes": 2, "tp": 8, "dp": 2}}, "spec.parallelism", "dp > 1 needs nodes 1"),
+    ({"parallelism": {"tp": 8, "ep": 3}}, "spec.parallelism", "ep must divide tp"),
+    # Divisors out of range: the schema names them, and no rule fails to evaluate.
+    ({"parallelism": {"nodes": 0}}, "spec.parallelism.nodes", "greater than or equal to 1"),
+    ({"parallelism": {"pp": 0}}, "spec.parallelism.pp", "greater than or equal to 1"),
+    ({"parallelism": {"dp": 0, "tp": 4}}, "spec.parallelism.dp", "greater than or equal to 1"),
+    ({"parallelism": {"ep": 0}}, "spec.parallelism.ep", "greater than or equal to 1"),
+    ({"gpu": {"perNode": 0}}, "spec.gpu.perNode", "greater than or equal to 1"),
+    ({"env": [{"name": "NODE_RANK", "value": "1"}]}, "spec.env", "are set by the operator"),
+    ({"env": [{"name": "A"}]}, "spec.env[0]", "set exactly one of value or valueFrom"),
+    (
+        {"mode": "offline", "benchmark": {"enabled": True}},
+        "spec.benchmark.enabled",
+        "a serving benchmark needs mode server",
+    ),
+    ({"benchmark": {"datasetName": "sharegpt"}}, "spec.benchmark", "need datasetPath"),
+    ({"model": {"path": "m", "cache": {}}}, "spec.model.cache", "set exactly one of claimName"),
     (
         {"model": {"path": "m", "cache": {"claimName": "c", "storageClassName": "s"}}},
+        "spec.model.cache",
         "apply only to a PVC the operator creates",
     ),
-    ({"model": {"path": "m", "servedModelName": "a:b"}}, "spec.model.servedModelName"),
-    ({"gpu": {"vendor": "intel"}}, "spec.gpu.vendor"),
-    ({"replicas": -1}, "spec.replicas"),
-    ({"healing": {"restartBackoffSeconds": 700}}, "restartBackoffMaxSeconds must be at least"),
+    (
+        {"model": {"path": "m", "servedModelName": "a:b"}},
+        "spec.model.servedModelName",
+        "should match",
+    ),
+    ({"gpu": {"vendor": "intel"}}, "spec.gpu.vendor", "Unsupported value"),
+    ({"replicas": -1}, "spec.replicas", "greater than or equal to 0"),
+    (
+        {"healing": {"restartBackoffSeconds": 700}},
+        "spec.healing.restartBackoffMaxSeconds",
+        "must be at least restartBackoffSeconds",
+    ),
     (
         {"healing": {"restartBackoffSeconds": 60, "restartBackoffMaxSeconds": 30}},
-        "restartBackoffMaxSeconds must be at least",
+        "spec.healing.restartBackoffMaxSeconds",
+        "must be at least restartBackoffSeconds",
     ),
-    ({"healing": {"restartBudget": -1}}, "spec.healing.restartBudget"),
+    ({"healing": {"restartBudget": -1}}, "spec.healing.restartBudget", "greater than or equal"),
+    (
+        {"server": {"port": 5000}},
+        "spec.network.distInitPort",
+        "server.port and network.distInitPort must be more than 7 apart",
+    ),
+    # An owned flag: the refusal names the argument and its index.
+    (
+        {"server": {"extraArgs": ["--enable-metrics", "--tp-size", "4"]}},
+        'spec.server.extraArgs[1]: Invalid value: "--tp-size"',
+        "are set by the operator",
+    ),
+    (
+        {"benchmark": {"extraArgs": ["--base-url=http://x"]}},
+        'spec.benchmark.extraArgs[0]: Invalid value: "--base-url=http://x"',
+        "are set by the operator",
+    ),
+    (
+        {"podTemplate": {"metadata": {"labels": {"app.kubernetes.io/instance": "x"}}}},
+        "spec.podTemplate.metadata.labels",
+        "are set by the operator",
+    ),
+    (
+        {"podTemplate": {"spec": {"containers": [{"name": "sglang", "args": ["x"]}]}}},
+        "spec.podTemplate.spec.containers",
+        "command and args are the operator's",
+    ),
+    (
+        {"podTemplate": {"spec": {"volumes": [{"name": "dshm", "emptyDir": {}}]}}},
+        "spec.podTemplate.spec.volumes",
+        "are the operator's volumes",
+    ),
 ]
 
 
@@ -100,14 +159,21 @@ def test_every_example_is_accepted(
         assert result.returncode == 0, result.stderr
 
 
-def test_each_bad_case_is_refused_with_its_message(
+def test_each_bad_case_is_refused_naming_its_field(
     cluster: Cluster, crd_installed: None, namespace: str
 ) -> None:
-    for index, (fields, message) in enumerate(BAD):
+    for index, (fields, field, message) in enumerate(BAD):
         spec = {"model": {"path": "org/model"}, **fields}
         result = apply(cluster, namespace, manifest(f"bad-{index}", spec), "--dry-run=server")
         assert result.returncode != 0, fields
-        assert message in result.stderr, (fields, result.stderr)
+        # Each problem on a line of its own: the field's line carries its message.
+        lines = result.stderr.replace(": * ", ":\n* ").splitlines()
+        assert any(field + ": " in line and message in line for line in lines), (
+            fields,
+            result.stderr,
+        )
+        # Never a CEL rule that failed to evaluate (a division by zero) instead of a refusal.
+        assert "evaluating rule" not in result.stderr, (fields, result.stderr)
         # The operator (and `render`) refuse the same spec.
         with pytest.raises(ValidationError):
             parse_spec(spec)

@@ -135,7 +135,7 @@ BAD_TEMPLATES: list[tuple[dict[str, Any], str]] = [
     ({"spec": {"hostIpc": True}}, 'unknown field "spec.podTemplate.spec.hostIpc"'),
     (
         {"spec": {"containers": [{"name": "sglang", "args": ["--port", "1"]}]}},
-        "podTemplate.spec.containers[sglang]: command and args are the operator's",
+        "spec.podTemplate.spec.containers: Invalid value: the sglang container's command and args",
     ),
     (
         {
@@ -143,25 +143,25 @@ BAD_TEMPLATES: list[tuple[dict[str, Any], str]] = [
                 "containers": [{"name": "sglang", "env": [{"name": "NODE_RANK", "value": "0"}]}]
             }
         },
-        "podTemplate.spec.containers[sglang].env: NNODES",
+        "spec.podTemplate.spec.containers: Invalid value: the sglang container's env: NNODES",
     ),
     (
         {"metadata": {"labels": {"app.kubernetes.io/instance": "other"}}},
-        "podTemplate.metadata.labels: app.kubernetes.io/name",
+        "spec.podTemplate.metadata.labels: Invalid value: app.kubernetes.io/name",
     ),
     (
         {"spec": {"hostNetwork": True}},
-        "podTemplate.spec.hostNetwork: set spec.network.hostNetwork",
+        "spec.podTemplate.spec.hostNetwork: Invalid value: set spec.network.hostNetwork",
     ),
     (
         {"spec": {"containers": [{"name": "metrics", "ports": [{"containerPort": 30000}]}]}},
-        "podTemplate.spec.containers[].ports: server.port",
+        "spec.podTemplate.spec.containers: Invalid value: ports: server.port",
     ),
     (
         {"spec": {"volumes": [{"name": "dshm", "emptyDir": {}}]}},
-        "podTemplate.spec.volumes: dshm and weights are the operator's",
+        "spec.podTemplate.spec.volumes: Invalid value: dshm and weights are the operator's",
     ),
-    ({"spec": {"restartPolicy": "Never"}}, "podTemplate.spec: restartPolicy"),
+    ({"spec": {"restartPolicy": "Never"}}, "spec.podTemplate.spec: Invalid value: restartPolicy"),
     ({"spec": {"containers": [{"image": "x"}]}}, "spec.podTemplate.spec.containers[0].name"),
 ]
 BAD_NETWORKS: list[tuple[dict[str, Any], str]] = [
@@ -181,7 +181,7 @@ BAD_SPECS = [
             "network": {"hostNetwork": True},
             "podTemplate": {"spec": {"dnsPolicy": "ClusterFirst"}},
         },
-        "podTemplate.spec.dnsPolicy: with parallelism.nodes > 1",
+        "spec.podTemplate.spec.dnsPolicy: Invalid value: with parallelism.nodes > 1",
     ),
 ]
 

@@ -181,7 +181,7 @@ def sglang_of(pod: dict[str, Any]) -> dict[str, Any]:
                     "containers": [{"name": "sglang", "env": [{"name": "NODE_RANK", "value": "0"}]}]
                 }
             },
-            "podTemplate.spec.containers[sglang].env",
+            "podTemplate.spec.containers: the sglang container's env",
         ),
         (
             {"spec": {"containers": [{"name": "sglang", "readinessProbe": {"exec": {}}}]}},
