@@ -2236,11 +2236,16 @@ def parse_spec(spec: Mapping[str, Any]) -> SGLangDeploymentSpec:
     return SGLangDeploymentSpec.model_validate(dict(spec))
 
 
-def format_validation_error(error: ValidationError) -> str:
-    """One line per problem, `spec.path.to.field: message`, for status messages and the CLI."""
+def validation_problems(error: ValidationError) -> list[str]:
+    """One line per problem, `spec.path.to.field: message`."""
     lines = []
     for item in error.errors():
         location = ".".join(str(part) for part in ("spec", *item["loc"]))
         message = item["msg"].removeprefix("Value error, ")
         lines.append(f"{location}: {message}")
-    return "; ".join(lines)
+    return lines
+
+
+def format_validation_error(error: ValidationError) -> str:
+    """Every problem (`validation_problems`) on one line, for status messages."""
+    return "; ".join(validation_problems(error))

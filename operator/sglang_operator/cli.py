@@ -33,8 +33,8 @@ from sglang_operator.api import (
     DNS_SUBDOMAIN_RE,
     MAX_NAME,
     SGLangDeploymentSpec,
-    format_validation_error,
     parse_spec,
+    validation_problems,
 )
 from sglang_operator.builders import desired_objects
 from sglang_operator.generated import GeneratedFile
@@ -109,55 +109,79 @@ def all_objects(
 def render_documents(
     documents: list[Any], namespace: str | None, warn: Callable[[str], None] | None = None
 ) -> list[dict[str, Any]]:
-    """The objects for every SGLangDeployment in documents; raises UsageError on bad input.
+    """The objects for every SGLangDeployment in documents.
 
-    `warn` gets each deployment's advice (`advice.advice`: valid, but slower or more fragile
-    than likely meant), one line each, prefixed with the deployment's name."""
+    Raises UsageError on bad input, with every problem of every document, one a line,
+    prefixed with the deployment's name (or the document's number when it has none). `warn`
+    gets each deployment's advice (`advice.advice`: valid, but slower or more fragile than
+    likely meant), one line each, prefixed the same way."""
     objects: list[dict[str, Any]] = []
-    for doc in documents:
-        if not isinstance(doc, dict):
-            raise UsageError("every YAML document must be a Kubernetes object")
-        api_version = f"{API_GROUP}/{API_VERSION}"
-        if doc.get("apiVersion") != api_version or doc.get("kind") != KIND:
-            raise UsageError(
-                f"expected apiVersion {api_version}, kind {KIND}; "
-                f"got {doc.get('apiVersion')}, {doc.get('kind')}"
-            )
-        metadata = doc.get("metadata") or {}
+    problems: list[str] = []
+    for number, doc in enumerate(documents, 1):
+        found, spec = _check_document(doc, namespace)
+        metadata = (doc.get("metadata") or {}) if isinstance(doc, dict) else {}
         name = metadata.get("name")
-        if not name:
-            raise UsageError("metadata.name is required")
-        if (
-            not isinstance(name, str)
-            or len(name) > MAX_NAME
-            or not re.match(DNS_SUBDOMAIN_RE, name)
-        ):
-            raise UsageError(
-                f"metadata.name: {name!r} is not a lowercase RFC 1123 subdomain (a-z, 0-9, '-' "
-                f"and '.', at most {MAX_NAME} characters), as Kubernetes requires"
-            )
-        own_namespace = metadata.get("namespace")
-        if namespace and own_namespace and namespace != own_namespace:
-            raise UsageError(
-                f"{name}: the namespace from the manifest ({own_namespace}) does not match "
-                f"-n {namespace}"
-            )
-        raw = crd.without_nulls(doc.get("spec") or {})
-        # As the API server checks: the CRD's schema (which alone knows the pod template's
-        # Kubernetes types), then the rules.
-        problems = crd.spec_problems(raw)
-        if problems:
-            raise UsageError(f"{name}: " + "; ".join(problems))
-        try:
-            spec = parse_spec(raw)
-        except ValidationError as error:
-            raise UsageError(f"{name}: {format_validation_error(error)}") from error
+        label = name if isinstance(name, str) and name else f"document {number}"
+        problems += [f"{label}: {line}" for line in found]
+        if spec is None or problems:
+            continue
         if warn:
             for line in advice.advice(spec):
-                warn(f"{name}: {line}")
+                warn(f"{label}: {line}")
         generation = int(metadata.get("generation") or 1)
-        objects += all_objects(spec, name, own_namespace or namespace or "default", generation)
+        own_namespace = metadata.get("namespace")
+        # Without problems, label is the name.
+        objects += all_objects(spec, label, own_namespace or namespace or "default", generation)
+    if problems:
+        raise UsageError("\n".join(problems))
     return objects
+
+
+def _field(problem: str) -> str:
+    """The field a problem line names, list indexes written as the API server does
+    (pydantic says spec.env.0.name where the schema check says spec.env[0].name)."""
+    return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", problem.split(": ", 1)[0])
+
+
+def _check_document(
+    doc: Any, namespace: str | None
+) -> tuple[list[str], SGLangDeploymentSpec | None]:
+    """Every problem of one document, and its parsed spec when it has none."""
+    if not isinstance(doc, dict):
+        return ["every YAML document must be a Kubernetes object"], None
+    api_version = f"{API_GROUP}/{API_VERSION}"
+    if doc.get("apiVersion") != api_version or doc.get("kind") != KIND:
+        return [
+            f"expected apiVersion {api_version}, kind {KIND}; "
+            f"got {doc.get('apiVersion')}, {doc.get('kind')}"
+        ], None
+    found = []
+    metadata = doc.get("metadata") or {}
+    name = metadata.get("name")
+    if not name:
+        found.append("metadata.name is required")
+    elif not isinstance(name, str) or len(name) > MAX_NAME or not re.match(DNS_SUBDOMAIN_RE, name):
+        found.append(
+            f"metadata.name: {name!r} is not a lowercase RFC 1123 subdomain (a-z, 0-9, '-' "
+            f"and '.', at most {MAX_NAME} characters), as Kubernetes requires"
+        )
+    own_namespace = metadata.get("namespace")
+    if namespace and own_namespace and namespace != own_namespace:
+        found.append(
+            f"the namespace from the manifest ({own_namespace}) does not match -n {namespace}"
+        )
+    raw = crd.without_nulls(doc.get("spec") or {})
+    # As the API server checks: the CRD's schema (which alone knows the pod template's
+    # Kubernetes types) and the rules, each field once (the schema's words first).
+    schema_problems = crd.spec_problems(raw)
+    found += schema_problems
+    try:
+        spec = parse_spec(raw)
+    except ValidationError as error:
+        named = {_field(line) for line in schema_problems}
+        found += [p for p in validation_problems(error) if _field(p) not in named]
+        return found, None
+    return found, spec
 
 
 @subcommand(
@@ -356,7 +380,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return SUBCOMMANDS[args.command].body(args)
     except (UsageError, OSError, yaml.YAMLError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"error: {line}", file=sys.stderr)
         return 1
 
 

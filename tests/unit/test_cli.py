@@ -79,6 +79,42 @@ def test_render_exits_non_zero_with_the_validation_message(
     assert "tiny: spec: parallelism: tp * pp * dp must fit" in captured.err
 
 
+def test_render_lists_every_problem_of_every_document_one_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        MANIFEST.format(namespace="  namespace: a\n", per_node=0, tp=1).replace(
+            "name: tiny", "name: Tiny"
+        )
+        + "  replicas: -1\n  podTemplate: {spec: {hostIPC: 'yes'}}\n"
+        + "  tolerations: [{key: a b, operator: Exists}]\n---\n"
+        + MANIFEST.format(namespace="", per_node=4, tp=8)
+        + "  server: {port: 5000}\n  healing: {restartBackoffSeconds: 700}\n"
+        + "---\nkind: ConfigMap\n"
+    )
+    assert main(["render", "-f", str(path), "-n", "b"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    expected = [
+        "error: Tiny: metadata.name: 'Tiny' is not a lowercase RFC 1123 subdomain",
+        "error: Tiny: the namespace from the manifest (a) does not match -n b",
+        "error: Tiny: spec.gpu.perNode: should be greater than or equal to 1",
+        "error: Tiny: spec.replicas: should be greater than or equal to 0",
+        "error: Tiny: spec.tolerations[0].key: should match",
+        "error: Tiny: spec.podTemplate.spec.hostIPC: must be of type boolean",
+        "error: tiny: spec: parallelism: tp * pp * dp must fit",
+        "error: document 3: expected apiVersion",
+    ]
+    assert len(lines) == len(expected), lines
+    assert all(line.startswith(start) for line, start in zip(lines, expected, strict=True))
+    # The rules of one deployment are on one line, each named (as in status, InvalidSpec).
+    rules = lines[-2]
+    assert "network.distInitPort: server.port and network.distInitPort" in rules
+    assert "healing.restartBackoffMaxSeconds: must be at least" in rules
+
+
 @pytest.mark.parametrize(
     ("template", "message"),
     [
