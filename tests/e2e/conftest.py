@@ -39,7 +39,9 @@ events and the tail of each component's log.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -54,6 +56,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from operator_process import OperatorProcess
+
+from sglang_operator import chartgen
 
 REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SCRIPT = REPO / "hack" / "cluster.sh"
@@ -123,6 +127,39 @@ class Cluster:
             timeout=timeout,
             what=f"CRD {name} to be Established",
         )
+
+    @contextlib.contextmanager
+    def chart_release(self, namespace: str, *options: str) -> Iterator[str]:
+        """Installs the chart as a new Helm release in `namespace`, with helm's `options`;
+        yields the ServiceAccount its operator Deployment runs as; uninstalls it after."""
+        release = f"sgo-{uuid.uuid4().hex[:6]}"
+        self.run(
+            "helm",
+            "install",
+            release,
+            str(chartgen.CHART_DIR),
+            "-n",
+            namespace,
+            *options,
+            "--timeout",
+            "2m",
+        )
+        try:
+            deployment = json.loads(
+                self.kubectl(
+                    "get",
+                    "deployment",
+                    "-n",
+                    namespace,
+                    "-l",
+                    f"app.kubernetes.io/instance={release}",
+                    "-o",
+                    "json",
+                ).stdout
+            )["items"][0]
+            yield deployment["spec"]["template"]["spec"]["serviceAccountName"]
+        finally:
+            self.run("helm", "uninstall", release, "-n", namespace, "--wait", check=False)
 
     def logs(self, lines: int = 100) -> str:
         """The last `lines` lines of each control plane component's log."""

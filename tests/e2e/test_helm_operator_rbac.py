@@ -5,7 +5,6 @@ then shows no drift against its manifest."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,6 @@ import pytest
 import yaml
 from conftest import Cluster
 from operator_process import OperatorProcess
-
-from sglang_operator import chartgen
 
 CRD = "sglangdeployments.sglang-operator.io"
 
@@ -49,36 +46,11 @@ def installed(
 ) -> Iterator[tuple[str, tuple[str, ...]]]:
     """Installs the chart, cluster-wide (defaults) or watching only the test's namespace, and
     yields its ServiceAccount's name and the namespaces the operator is to watch."""
-    release = f"sgo-{uuid.uuid4().hex[:6]}"
     watched = (namespace,) if request.param == "namespaced" else ()
     scope = [f"--set=watchNamespaces={{{namespace}}}"] if watched else []
-    cluster.run(
-        "helm",
-        "install",
-        release,
-        str(chartgen.CHART_DIR),
-        "-n",
-        namespace,
-        *scope,
-        "--wait",
-        "--timeout",
-        "2m",
-    )
-    cluster.wait_crd_established(CRD)
-    deployment = json.loads(
-        cluster.kubectl(
-            "get",
-            "deployment",
-            "-n",
-            namespace,
-            "-l",
-            f"app.kubernetes.io/instance={release}",
-            "-o",
-            "json",
-        ).stdout
-    )["items"][0]
-    yield deployment["spec"]["template"]["spec"]["serviceAccountName"], watched
-    cluster.run("helm", "uninstall", release, "-n", namespace, "--wait", check=False)
+    with cluster.chart_release(namespace, *scope, "--wait") as service_account:
+        cluster.wait_crd_established(CRD)
+        yield service_account, watched
 
 
 def test_operator_serves_a_deployment_with_only_the_charts_rights(

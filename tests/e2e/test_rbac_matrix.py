@@ -5,7 +5,6 @@ the watched namespaces in namespaced mode."""
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -23,7 +22,6 @@ from rbac_matrix import (
     OPERATOR_RULES,
     Matrix,
 )
-from sglang_operator import chartgen
 
 # Granted to every authenticated user by the API server's bootstrap roles.
 _EVERYONE = {
@@ -69,36 +67,10 @@ def chart(
 ) -> Iterator[tuple[str, bool]]:
     """Installs the chart into the test's namespace (watching only it, when namespaced) and
     yields the ServiceAccount's user name and whether the install is namespaced."""
-    release = f"sgo-{uuid.uuid4().hex[:6]}"
     scope = [f"--set=watchNamespaces={{{namespace}}}"] if request.param == "namespaced" else []
-    cluster.run(
-        "helm",
-        "install",
-        release,
-        str(chartgen.CHART_DIR),
-        "-n",
-        namespace,
-        *scope,
-        # Rights only: no operator pod needed.
-        "--set=replicaCount=1",
-        "--timeout",
-        "2m",
-    )
-    deployment = json.loads(
-        cluster.kubectl(
-            "get",
-            "deployment",
-            "-n",
-            namespace,
-            "-l",
-            f"app.kubernetes.io/instance={release}",
-            "-o",
-            "json",
-        ).stdout
-    )["items"][0]
-    service_account = deployment["spec"]["template"]["spec"]["serviceAccountName"]
-    yield f"system:serviceaccount:{namespace}:{service_account}", request.param == "namespaced"
-    cluster.run("helm", "uninstall", release, "-n", namespace, "--wait", check=False)
+    # Rights only: no operator pod needed.
+    with cluster.chart_release(namespace, *scope, "--set=replicaCount=1") as service_account:
+        yield f"system:serviceaccount:{namespace}:{service_account}", request.param == "namespaced"
 
 
 def test_the_api_server_grants_exactly_what_the_code_uses(

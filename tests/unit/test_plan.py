@@ -3,7 +3,6 @@ reported, and the safety rules as properties over generated cluster states."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,53 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sglang_operator import naming
-from sglang_operator.api import parse_spec
-from sglang_operator.builders import desired_objects
 from sglang_operator.conditions import ADVISORY, Reason
-from sglang_operator.ownership import owner_reference, with_owner
 from sglang_operator.plan import (
     APPLIED_ANNOTATION,
     Refusal,
     Snapshot,
     key_of,
     plan,
-    stamped,
     template_hash,
 )
+from stored_objects import UID, sgld, stored_children
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-UID = "sgld-uid"
 OLD = "0ld0ld0ld0ld0ld0"
-
-
-def sgld(replicas: int = 2, nodes: int = 2, **extra: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "sglang-operator.io/v1alpha1",
-        "kind": "SGLangDeployment",
-        "metadata": {"name": "demo", "namespace": "ns", "uid": UID, "generation": 3},
-        "spec": {
-            "model": {"path": "m"},
-            "gpu": {"perNode": 2},
-            "parallelism": {"nodes": nodes},
-            "replicas": replicas,
-            **extra,
-        },
-        "status": {},
-    }
-
-
-def stored_children(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the API server holds after the operator applied everything for `resource`."""
-    spec = parse_spec(resource["spec"])
-    meta = resource["metadata"]
-    owner = owner_reference(resource)
-    out = []
-    for obj in desired_objects(spec, meta["name"], meta["namespace"]):
-        stored = copy.deepcopy(stamped(with_owner(obj, owner)))
-        stored["metadata"]["uid"] = f"uid-{obj['kind']}-{obj['metadata']['name']}"
-        stored["metadata"]["resourceVersion"] = "1"
-        out.append(stored)
-    return out
 
 
 def statefulset(children: Sequence[dict[str, Any]], group: int) -> dict[str, Any]:

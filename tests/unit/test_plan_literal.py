@@ -10,10 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sglang_operator.api import parse_spec
-from sglang_operator.builders import desired_objects
 from sglang_operator.conditions import Condition
 from sglang_operator.groups import Decision, GroupMemory, GroupView, Healing, Problem
-from sglang_operator.ownership import owner_reference, with_owner
 from sglang_operator.plan import (
     Refusal,
     Snapshot,
@@ -31,42 +29,15 @@ from sglang_operator.plan import (
     template_hash,
 )
 from sglang_operator.runs import RunState
+from stored_objects import UID, sgld, stored_children
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 T = "2026-11-27T12:00:00Z"
 EARLIER = "2026-11-27T11:00:00Z"
-UID = "sgld-uid"
 APPLIED = "sglang-operator.io/applied-hash"
 POD_HASH = "sglang-operator.io/pod-spec-hash"
 GROUP = "sglang-operator.io/group"
 OLD = "0ld0ld0ld0ld0ld0"
-
-
-def sgld(replicas: int = 2, nodes: int = 2, **extra: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "sglang-operator.io/v1alpha1",
-        "kind": "SGLangDeployment",
-        "metadata": {"name": "demo", "namespace": "ns", "uid": UID, "generation": 3},
-        "spec": {
-            "model": {"path": "m"},
-            "gpu": {"perNode": 2},
-            "parallelism": {"nodes": nodes},
-            "replicas": replicas,
-            **extra,
-        },
-        "status": {},
-    }
-
-
-def stored(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    """The children as the API server holds them after the operator applied them."""
-    spec = parse_spec(resource["spec"])
-    out = []
-    for obj in desired_objects(spec, "demo", "ns"):
-        child = copy.deepcopy(stamped(with_owner(obj, owner_reference(resource))))
-        child["metadata"]["uid"] = f"uid-{obj['metadata']['name']}"
-        out.append(child)
-    return out
 
 
 def sts(children: list[dict[str, Any]], group: int) -> dict[str, Any]:
@@ -241,7 +212,7 @@ def test_healing_takes_every_number_from_spec_healing() -> None:
 
 def test_at_rest_the_plan_is_empty_and_asks_for_no_wakeup() -> None:
     resource = sgld()
-    children = stored(resource)
+    children = stored_children(resource)
     p = plan(snap(resource, children, current_pods(children, 2, 2)))
     assert (p.apply, p.delete, p.delete_pods, p.force_delete_pods) == ([], [], [], [])
     assert (p.problems, p.events, p.requeue_after, p.invalid) == ([], [], None, None)
@@ -279,7 +250,7 @@ def test_everything_missing_is_applied_stamped_and_owned_in_the_builders_order()
 
 def test_a_refused_child_is_reported_with_its_message_and_retried_at_its_time() -> None:
     resource = sgld(replicas=1)
-    children = stored(resource)
+    children = stored_children(resource)
     sts(children, 0)["metadata"]["annotations"][APPLIED] = "older-intent"
     sts(children, 0)["spec"]["template"]["metadata"]["annotations"][POD_HASH] = OLD
     (intent,) = [
@@ -304,7 +275,7 @@ def test_a_refused_child_is_reported_with_its_message_and_retried_at_its_time() 
 
 def test_a_refusal_of_an_older_intent_neither_blocks_nor_reports() -> None:
     resource = sgld(replicas=1)
-    children = stored(resource)
+    children = stored_children(resource)
     sts(children, 0)["metadata"]["annotations"][APPLIED] = "older-intent"
     key = ("StatefulSet", "ns", "demo-0")
     refusals = {key: Refusal("older-intent", "422", 1, NOW + timedelta(seconds=30))}
@@ -316,7 +287,7 @@ def test_a_refusal_of_an_older_intent_neither_blocks_nor_reports() -> None:
 
 def test_the_earliest_wakeup_wins_and_is_never_under_a_second() -> None:
     resource = sgld(replicas=2)
-    children = stored(resource)
+    children = stored_children(resource)
     intents = {}
     for g in range(2):
         sts(children, g)["metadata"]["annotations"][APPLIED] = "older-intent"
@@ -355,7 +326,7 @@ def test_an_invalid_spec_says_why_in_a_bounded_message() -> None:
 
 def test_a_stranger_in_a_childs_place_is_a_conflict_and_the_rest_goes_on() -> None:
     resource = sgld(replicas=1)
-    children = stored(resource)
+    children = stored_children(resource)
     # The first object in the builders' order is someone else's; the ones after it go on.
     service = next(c for c in children if c["metadata"]["name"] == "demo-0-hs")
     service["metadata"]["ownerReferences"] = [{"uid": "other", "controller": True}]
@@ -379,7 +350,7 @@ def test_a_stranger_in_a_childs_place_is_a_conflict_and_the_rest_goes_on() -> No
 
 
 def test_scaling_up_says_from_how_many_groups_to_how_many_replicas() -> None:
-    children = stored(sgld(replicas=1))
+    children = stored_children(sgld(replicas=1))
     p = plan(snap(sgld(replicas=3), children, current_pods(children, 1, 2)))
     assert p.events == [("Normal", "Scaled", "scaling up from 1 to 3 replica(s)")]
     assert [o["metadata"]["name"] for o in p.apply] == [
@@ -393,13 +364,15 @@ def test_scaling_up_says_from_how_many_groups_to_how_many_replicas() -> None:
 def test_a_group_counts_as_running_or_new_by_its_statefulset_not_its_service() -> None:
     # Group 1's headless Service is already stored (an earlier, interrupted scale-up), its
     # StatefulSet is not: one group runs, one is new.
-    children = stored(sgld(replicas=2))
+    children = stored_children(sgld(replicas=2))
     children.remove(sts(children, 1))
     p = plan(snap(sgld(replicas=2), children, current_pods(children, 1, 2)))
     assert p.events == [("Normal", "Scaled", "scaling up from 1 to 2 replica(s)")]
     assert [o["metadata"]["name"] for o in p.apply] == ["demo-1"]
     # Only group 0's Service stored: no group runs yet, so nothing is "scaled up".
-    only_service = [c for c in stored(sgld(replicas=1)) if c["metadata"]["name"] == "demo-0-hs"]
+    only_service = [
+        c for c in stored_children(sgld(replicas=1)) if c["metadata"]["name"] == "demo-0-hs"
+    ]
     assert plan(snap(sgld(replicas=2), only_service, [])).events == []
 
 
@@ -434,7 +407,7 @@ def test_offline_mode_makes_no_group_decisions() -> None:
 
 
 def test_pruning_deletes_our_stale_children_highest_group_first_with_their_uids() -> None:
-    children = stored(sgld(replicas=3))
+    children = stored_children(sgld(replicas=3))
     pvc = {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
@@ -476,7 +449,7 @@ def test_pruning_deletes_our_stale_children_highest_group_first_with_their_uids(
 
 
 def test_pruning_without_a_group_says_nothing_about_groups() -> None:
-    children = stored(sgld(replicas=1))
+    children = stored_children(sgld(replicas=1))
     extra = copy.deepcopy(next(c for c in children if c["metadata"]["name"] == "demo"))
     extra["metadata"].update(name="demo-old", uid="uid-demo-old")
     p = plan(snap(sgld(replicas=1), [*children, extra], current_pods(children, 1, 2)))
@@ -490,8 +463,8 @@ def test_pruning_without_a_group_says_nothing_about_groups() -> None:
 def _resized(pods_hashes: list[str | None], *, terminating: tuple[int, ...] = ()) -> list[Any]:
     """The StatefulSets plan writes when nodes go from 1 to 2 while group 0's pods carry
     the given template hashes."""
-    children = stored(sgld(replicas=1, nodes=1))
-    new = stored(sgld(replicas=1, nodes=2))
+    children = stored_children(sgld(replicas=1, nodes=1))
+    new = stored_children(sgld(replicas=1, nodes=2))
     group = sts(new, 0)
     group["spec"]["replicas"] = 1
     stored_sts = sts(children, 0)
@@ -503,7 +476,7 @@ def _resized(pods_hashes: list[str | None], *, terminating: tuple[int, ...] = ()
 
 
 def test_a_new_size_is_written_once_every_live_pod_runs_the_new_template() -> None:
-    new_hash = template_hash(sts(stored(sgld(replicas=1, nodes=2)), 0))
+    new_hash = template_hash(sts(stored_children(sgld(replicas=1, nodes=2)), 0))
     assert new_hash is not None
     assert _resized([new_hash]) == [2]
     assert _resized([OLD]) == [1]
@@ -519,7 +492,7 @@ def test_a_new_size_is_written_once_every_live_pod_runs_the_new_template() -> No
 
 def test_a_rollout_step_is_a_normal_event_and_deletes_the_groups_pods() -> None:
     resource = sgld(replicas=2, nodes=2)
-    children = stored(resource)
+    children = stored_children(resource)
     p = plan(snap(resource, children, [pod(g, r, OLD) for g in range(2) for r in range(2)]))
     assert p.delete_pods == [("demo-0-0", "pod-0-0"), ("demo-0-1", "pod-0-1")]
     assert [(kind, reason) for kind, reason, _ in p.events] == [("Normal", "RolloutStep")]
@@ -528,7 +501,7 @@ def test_a_rollout_step_is_a_normal_event_and_deletes_the_groups_pods() -> None:
 def test_a_group_restart_is_a_warning_event() -> None:
     resource = sgld(replicas=1, nodes=2)
     resource["status"] = {"groups": [{"index": 0, "members": ["pod-0-0", "gone"], "restarts": []}]}
-    children = stored(resource)
+    children = stored_children(resource)
     pods = [pod(0, 0, template_hash(sts(children, 0)))]
     p = plan(snap(resource, children, pods))
     assert p.delete_pods == [("demo-0-0", "pod-0-0")]
@@ -537,7 +510,7 @@ def test_a_group_restart_is_a_warning_event() -> None:
 
 def test_pods_on_an_unreachable_node_are_force_deleted_with_a_warning() -> None:
     resource = sgld(replicas=1, nodes=1, healing={"unreachableNodeTimeoutSeconds": 60})
-    children = stored(resource)
+    children = stored_children(resource)
     gone = pod(0, 0, template_hash(sts(children, 0)))
     gone["spec"] = {"nodeName": "node-a"}
     p = plan(snap(resource, children, [gone], unreachable={"node-a": NOW - timedelta(seconds=61)}))
@@ -547,7 +520,7 @@ def test_pods_on_an_unreachable_node_are_force_deleted_with_a_warning() -> None:
 
 def test_the_groups_restart_wakeup_reaches_the_plan() -> None:
     resource = sgld(replicas=1, nodes=1)
-    children = stored(resource)
+    children = stored_children(resource)
     # Started 60 s ago, not ready: the startup timeout (default 1800 s) is due in 1740 s.
     starting = pod(
         0, 0, template_hash(sts(children, 0)), ready=False, created="2026-11-27T11:59:00Z"
@@ -559,7 +532,7 @@ def test_the_groups_restart_wakeup_reaches_the_plan() -> None:
 
 def test_a_pod_with_our_labels_that_a_statefulset_does_not_control_is_not_counted() -> None:
     resource = sgld(replicas=1, nodes=1)
-    children = stored(resource)
+    children = stored_children(resource)
     h = template_hash(sts(children, 0))
     for loose in [pod(0, 0, h, controller=False), {**pod(0, 0, h)}]:
         if loose["metadata"]["ownerReferences"][0]["controller"]:
@@ -578,7 +551,7 @@ def test_a_pod_with_our_labels_that_a_statefulset_does_not_control_is_not_counte
 
 def test_no_group_is_rolled_before_the_statefulset_controller_observed_its_generation() -> None:
     resource = sgld(replicas=1, nodes=1)
-    children = stored(resource)
+    children = stored_children(resource)
     old = [pod(0, 0, OLD)]
     group = sts(children, 0)
     group["metadata"]["generation"] = 2
@@ -597,7 +570,7 @@ def test_no_group_is_rolled_before_the_statefulset_controller_observed_its_gener
 
 def test_pod_creation_failures_count_from_the_groups_newest_pod_on() -> None:
     resource = sgld(replicas=1, nodes=2)
-    children = stored(resource)
+    children = stored_children(resource)
     h = template_hash(sts(children, 0))
     uid = sts(children, 0)["metadata"]["uid"]
     one_pod = [pod(0, 0, h, created="2026-11-27T11:30:00Z")]
@@ -620,7 +593,7 @@ def test_pod_creation_failures_count_from_the_groups_newest_pod_on() -> None:
 
 def test_a_full_group_before_a_failing_one_hides_nothing() -> None:
     resource = sgld(replicas=2, nodes=2)
-    children = stored(resource)
+    children = stored_children(resource)
     full = [pod(0, r, template_hash(sts(children, 0))) for r in range(2)]
     failed = {
         sts(children, 0)["metadata"]["uid"]: (T, "quota"),

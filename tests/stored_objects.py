@@ -1,0 +1,45 @@
+"""A SGLangDeployment and its children as the API server stores them, built by hand for the
+plan's unit tests (tests/unit/test_plan.py, test_plan_literal.py): no cluster."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from sglang_operator.api import parse_spec
+from sglang_operator.builders import desired_objects
+from sglang_operator.ownership import owner_reference, with_owner
+from sglang_operator.plan import stamped
+
+UID = "sgld-uid"
+
+
+def sgld(replicas: int = 2, nodes: int = 2, **extra: Any) -> dict[str, Any]:
+    """ns/demo, generation 3: `replicas` copies of `nodes` pods with 2 GPUs each."""
+    return {
+        "apiVersion": "sglang-operator.io/v1alpha1",
+        "kind": "SGLangDeployment",
+        "metadata": {"name": "demo", "namespace": "ns", "uid": UID, "generation": 3},
+        "spec": {
+            "model": {"path": "m"},
+            "gpu": {"perNode": 2},
+            "parallelism": {"nodes": nodes},
+            "replicas": replicas,
+            **extra,
+        },
+        "status": {},
+    }
+
+
+def stored_children(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the API server holds after the operator applied everything for `resource`: each
+    child stamped and owned, with the uid `uid-<name>`."""
+    spec = parse_spec(resource["spec"])
+    meta = resource["metadata"]
+    owner = owner_reference(resource)
+    out = []
+    for obj in desired_objects(spec, meta["name"], meta["namespace"]):
+        child = copy.deepcopy(stamped(with_owner(obj, owner)))
+        child["metadata"]["uid"] = f"uid-{obj['metadata']['name']}"
+        out.append(child)
+    return out
