@@ -41,6 +41,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import signal
 import socket
 import statistics
 import subprocess
@@ -76,6 +77,8 @@ Obj = dict[str, Any]
 BENCH_NAMESPACE = "sglang-bench-system"
 AUDIT_POLICY = REPO / "hack" / "bench" / "audit-policy.yaml"
 LWS_SCRIPT = REPO / "hack" / "bench" / "lws.sh"
+HEAP_PROBE = REPO / "hack" / "bench" / "heap_probe.py"
+SERVICE_RANGE = "10.128.0.0/16"
 REVISION_ENV = "BENCH_REVISION"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
@@ -100,7 +103,10 @@ COLUMNS = (
     ("requests_per_minute_at_rest", "requests / min at rest"),
     ("cpu_seconds_create", "CPU-s create"),
     ("cpu_seconds_per_minute_at_rest", "CPU-s / min at rest"),
+    ("peak_rss_create_mib", "peak RSS after create (MiB)"),
     ("peak_rss_mib", "peak RSS (MiB)"),
+    ("load_average_mean", "load average, mean"),
+    ("load_average_max", "load average, max"),
 )
 
 
@@ -259,6 +265,18 @@ def condition(obj: Obj, kind: str) -> str | None:
 
 def observed(obj: Obj) -> bool:
     return bool(obj.get("status", {}).get("observedGeneration") == obj["metadata"]["generation"])
+
+
+def replicas_ready(obj: Obj) -> bool:
+    """A StatefulSet or LeaderWorkerSet that has seen its spec, with every replica Ready and
+    of the current revision."""
+    status = obj.get("status", {})
+    replicas = obj["spec"]["replicas"]
+    return (
+        observed(obj)
+        and status.get("readyReplicas") == replicas
+        and status.get("updatedReplicas") == replicas
+    )
 
 
 # ---------------------------------------------------------------- what converged means
@@ -422,6 +440,7 @@ class Context:
     nodes: int
     lws_dir: Path | None = None
     lws_webhook: tuple[int, Path] | None = None  # port, certificate directory
+    heap: bool = False  # run ours under hack/bench/heap_probe.py, a census after each phase
 
     def spec(self, revision: str) -> Obj:
         return {
@@ -487,6 +506,10 @@ class System:
             "cpu_s": (int(fields[11]) + int(fields[12])) / ticks,
         }
 
+    def census(self, label: str) -> Obj | None:
+        """The controller's heap census (hack/bench/heap_probe.py), where it has one."""
+        return None
+
     def create(self, tracker: Tracker, namespace: str, name: str) -> None:
         raise NotImplementedError
 
@@ -520,6 +543,25 @@ class Ours(System):
     name = "ours"
     user = "operator"
 
+    @functools.cached_property
+    def heap_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(prefix="heap-", dir=self.ctx.workdir))
+
+    def census(self, label: str) -> Obj | None:
+        if not self.ctx.heap or self.process is None:
+            return None
+        taken = len(list(self.heap_dir.glob("heap-*.json")))
+        self.process.send_signal(signal.SIGUSR1)
+        path = self.heap_dir / f"heap-{taken + 1}.json"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                found: Obj = json.loads(path.read_text())
+                log(f"ours heap after {label}: {json.dumps(found['caches'])}")
+                return found
+            time.sleep(0.5)
+        return None
+
     @staticmethod
     def resource_path(namespace: str) -> str:
         return collection_path(f"{API_GROUP}/{API_VERSION}", "SGLangDeployment", namespace)
@@ -533,8 +575,11 @@ class Ours(System):
 
     def start(self) -> None:
         health = free_port()
-        argv = [sys.executable, "-m", "sglang_operator", "run", "--all-namespaces"]
-        argv += ["--liveness", f"http://127.0.0.1:{health}/healthz"]
+        if self.ctx.heap:
+            argv = [sys.executable, str(HEAP_PROBE), str(self.heap_dir), "run"]
+        else:
+            argv = [sys.executable, "-m", "sglang_operator", "run"]
+        argv += ["--all-namespaces", "--liveness", f"http://127.0.0.1:{health}/healthz"]
         env = {"PYTHONPATH": str(REPO / "operator")}
         self._spawn(argv, env, f"http://127.0.0.1:{health}/healthz")
 
@@ -571,13 +616,7 @@ class Floor(System):
         return str(obj["metadata"]["labels"][INSTANCE_LABEL])
 
     def status_ready(self, obj: Obj) -> bool:
-        status = obj.get("status", {})
-        replicas = obj["spec"]["replicas"]
-        return (
-            observed(obj)
-            and status.get("readyReplicas") == replicas
-            and status.get("updatedReplicas") == replicas
-        )
+        return replicas_ready(obj)
 
     @functools.cached_property
     def api(self) -> Api:
@@ -635,14 +674,7 @@ class LeaderWorkerSet(System):
         )
 
     def status_ready(self, obj: Obj) -> bool:
-        status = obj.get("status", {})
-        replicas = obj["spec"]["replicas"]
-        return (
-            observed(obj)
-            and status.get("readyReplicas") == replicas
-            and status.get("updatedReplicas") == replicas
-            and condition(obj, "Available") == "True"
-        )
+        return replicas_ready(obj) and condition(obj, "Available") == "True"
 
     def manifest(self, name: str, namespace: str) -> Obj:
         """The operator's pod template for one group, as a LeaderWorkerSet: the rank from
@@ -748,6 +780,13 @@ def run_phase(
     phase.end = time.time()
 
 
+def sample_load(into: list[float], stop: threading.Event) -> None:
+    """The machine's 1-minute load average every 5 s until `stop`: how busy the cores shared
+    with the control plane and kwok were during a trial."""
+    while not stop.wait(5):
+        into.append(os.getloadavg()[0])
+
+
 class Trial:
     """One system at one N in a fresh namespace: create, rest, update, recovery."""
 
@@ -775,10 +814,14 @@ class Trial:
         self.system.start()
         # A controller's start-up lists (its caches filling) are not part of any phase.
         time.sleep(self.args.settle_seconds)
+        loads: list[float] = []
+        sampling = threading.Event()
+        threading.Thread(target=sample_load, args=(loads, sampling), daemon=True).start()
         try:
             cpu_start = self.cpu()
             self.phase("create", Expect("1"), self.create)
             cpu_rest = self.cpu()
+            peak_create = self.system.stats().get("peak_rss_mib")
             log(f"{self.system.name} N={self.n}: at rest for {self.args.rest_seconds:.0f}s")
             rest_start = time.time()
             time.sleep(self.args.rest_seconds)
@@ -795,12 +838,17 @@ class Trial:
                 lambda n: self.recover(n, groups[n]),
             )
             stats = self.system.stats()
-            if stats:
+            if stats and peak_create is not None:
                 self.row["cpu_seconds_create"] = round(cpu_rest - cpu_start, 2)
                 per_minute = (cpu_rest_end - cpu_rest) * 60 / self.args.rest_seconds
                 self.row["cpu_seconds_per_minute_at_rest"] = round(per_minute, 3)
+                self.row["peak_rss_create_mib"] = round(peak_create, 1)
                 self.row["peak_rss_mib"] = round(stats["peak_rss_mib"], 1)
         finally:
+            sampling.set()
+            if loads:
+                self.row["load_average_mean"] = round(statistics.mean(loads), 1)
+                self.row["load_average_max"] = round(max(loads), 1)
             # Deleted while the controller still runs: LWS's pod webhooks must answer meanwhile.
             admin.request("DELETE", f"/api/v1/namespaces/{self.namespace}", missing_ok=True)
             while admin.request("GET", f"/api/v1/namespaces/{self.namespace}", missing_ok=True):
@@ -861,6 +909,9 @@ class Trial:
         )
         self.row[f"{name}_converged"] = f"{len(phase.done)}/{len(phase.expect)}"
         self.windows.append(Window(self.system.name, self.n, name, phase.start, phase.end))
+        census = self.system.census(name)
+        if census is not None:
+            self.row.setdefault("heap", {})[name] = census
 
 
 # ---------------------------------------------------------------- the audit log
@@ -1033,6 +1084,20 @@ def add_nodes(env: Mapping[str, str], pods: int) -> None:
     kubectl(env, "wait", "--for=condition=Ready", "node", "-l", "bench=true", "--timeout=120s")
 
 
+def add_service_range(env: Mapping[str, str]) -> None:
+    """A second Service IP range (a ServiceCIDR, GA since Kubernetes 1.33): the cluster's own
+    is a /24, 254 ClusterIPs, and every system makes a ClusterIP Service a resource (at
+    N = 1,000 the API server refused 3 of 4: "failed to allocate a serviceIP: range is full")."""
+    cidr = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "ServiceCIDR",
+        "metadata": {"name": "sglang-bench"},
+        "spec": {"cidrs": [SERVICE_RANGE]},
+    }
+    kubectl(env, "apply", "-f", "-", stdin=yaml.safe_dump(cidr))
+    kubectl(env, "wait", "--for=condition=Ready", "servicecidr/sglang-bench", "--timeout=60s")
+
+
 def setup_lws(env: Mapping[str, str], workdir: Path) -> tuple[Path, tuple[int, Path]]:
     """Builds (or finds cached) LWS, installs its CRDs, and registers its webhooks at a
     loopback port with a self-signed certificate (pod webhooks only for LWS's pods)."""
@@ -1159,6 +1224,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="write the report as JSON here")
     parser.add_argument("--markdown", type=Path, help="write the table here")
     parser.add_argument("--keep-cluster", action="store_true")
+    parser.add_argument(
+        "--heap",
+        action="store_true",
+        help="run ours under hack/bench/heap_probe.py: a census of its heap after each phase "
+        "(in the JSON report); SGLANG_HEAP_TRACE=1 adds tracemalloc's top lines (slow)",
+    )
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.systems = args.systems.split(",")
@@ -1185,7 +1256,9 @@ def main() -> int:
         admin = Api(kubeconfig, "sglang-bench-observer")
         kubectl(env, "apply", "--server-side", "-f", str(REPO / "crds"))
         add_nodes(env, max(sizes) * args.nodes)
+        add_service_range(env)
         ctx = Context(admin, make_identities(admin, kubeconfig, workdir), workdir, args.nodes)
+        ctx.heap = args.heap
         if "lws" in systems:
             ctx.lws_dir, ctx.lws_webhook = setup_lws(env, workdir)
         report: Obj = {

@@ -1,0 +1,69 @@
+"""What the operator's watch caches keep of an object: controller-runtime's cache transform
+(`cache.Options.DefaultTransform`, a `toolscache.TransformFunc` run on each object before it
+is stored), for kopf's indexes.
+
+The caches hold every pod, Service, StatefulSet and SGLangDeployment of the operator at once
+(2 pods, 2 Services and a StatefulSet per single-group deployment), so what one cached object
+costs decides the operator's memory at 1,000 deployments (docs/performance.md). Three cuts,
+none of which drops a field a decision reads:
+
+1. `metadata.managedFields` goes, from every kind: no decision reads it, and it was half of a
+   cached object (controller-runtime's `cache.TransformStripManagedFields`).
+2. A pod keeps, of its spec, only the fields in `POD_SPEC_FIELDS` and, of each container, those
+   in `CONTAINER_FIELDS`: the rest is its StatefulSet's template, which the cache holds already
+   (and which is what rollout and drift decisions compare with). Its metadata and status stay
+   whole. A decision that reads another field of a pod's spec adds it here; the unit test
+   `test_cachetransform` plans from full and from transformed objects and compares.
+3. Every mapping key and every string value up to `MAX_INTERNED` characters is interned: the
+   JSON decoder makes new strings for each watch event, so 1,000 copies of
+   "imagePullPolicy", of a pod-spec hash or of an image name become one. Nothing is lost
+   (Python's strings are immutable), and an interned string is freed with its last user.
+
+Each transform returns new dicts and lists (the event's body is not modified, and the cache
+shares nothing mutable with it).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+Obj = dict[str, Any]
+
+# What a decision reads of a cached pod's spec: its node (unreachable nodes, Node events) and
+# its SGLang container's startup probe (groups.startup_window).
+POD_SPEC_FIELDS = ("nodeName", "containers")
+CONTAINER_FIELDS = ("name", "startupProbe")
+# Longer strings (a container's script, a JSON annotation) are rare and seldom repeated.
+MAX_INTERNED = 256
+
+
+def transform(body: Mapping[str, Any], api_version: str, kind: str) -> Obj:
+    """A cache entry for `body`, an object as a watch or list returned it: with `apiVersion`
+    and `kind` (list items lack them), and cut as the module says."""
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    obj: Obj = {**body, "metadata": meta, "apiVersion": api_version, "kind": kind}
+    if kind == "Pod":
+        obj["spec"] = _pod_spec(obj.get("spec") or {})
+    entry: Obj = _interned(obj)
+    return entry
+
+
+def _pod_spec(spec: Mapping[str, Any]) -> Obj:
+    kept = {k: spec[k] for k in POD_SPEC_FIELDS if k in spec}
+    if "containers" in kept:
+        kept["containers"] = [
+            {k: c[k] for k in CONTAINER_FIELDS if k in c} for c in kept["containers"] or []
+        ]
+    return kept
+
+
+def _interned(value: Any) -> Any:
+    if isinstance(value, str):
+        return sys.intern(value) if len(value) <= MAX_INTERNED else value
+    if isinstance(value, Mapping):
+        return {sys.intern(str(k)): _interned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interned(v) for v in value]
+    return value

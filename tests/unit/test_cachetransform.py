@@ -1,0 +1,277 @@
+"""What the controller's caches keep of an object (cachetransform): everything a decision
+reads. Plans made from transformed objects equal plans made from the objects as the API
+server returns them."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sglang_operator import naming
+from sglang_operator.api import parse_spec
+from sglang_operator.builders import desired_objects
+from sglang_operator.cachetransform import transform
+from sglang_operator.ownership import owner_reference, with_owner
+from sglang_operator.plan import Plan, plan, stamped, template_hash
+from sglang_operator.reconcile import Memory, observe
+
+Obj = dict[str, Any]
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+UID = "sgld-uid"
+MANAGED_FIELDS = [
+    {"manager": "kube-controller-manager", "operation": "Update", "fieldsV1": {"f:status": {}}}
+]
+
+
+def _at(minutes_ago: int) -> str:
+    return (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sgld(replicas: int, nodes: int, groups: list[Obj] | None = None) -> Obj:
+    return {
+        "apiVersion": "sglang-operator.io/v1alpha1",
+        "kind": "SGLangDeployment",
+        "metadata": {
+            "name": "demo",
+            "namespace": "ns",
+            "uid": UID,
+            "generation": 2,
+            "resourceVersion": "10",
+            "managedFields": MANAGED_FIELDS,
+        },
+        "spec": {
+            "model": {"path": "m"},
+            "gpu": {"perNode": 2},
+            "parallelism": {"nodes": nodes},
+            "replicas": replicas,
+        },
+        "status": {"observedGeneration": 2, "groups": groups or []},
+    }
+
+
+def stored_children(resource: Obj) -> list[Obj]:
+    """The children as the API server returns them after the operator applied them."""
+    meta = resource["metadata"]
+    out = []
+    for obj in desired_objects(parse_spec(resource["spec"]), meta["name"], meta["namespace"]):
+        stored = copy.deepcopy(stamped(with_owner(obj, owner_reference(resource))))
+        stored["metadata"].update(
+            uid=f"uid-{obj['kind']}-{obj['metadata']['name']}",
+            resourceVersion="5",
+            generation=1,
+            managedFields=MANAGED_FIELDS,
+        )
+        if obj["kind"] == "StatefulSet":
+            stored["status"] = {"observedGeneration": 1, "replicas": obj["spec"]["replicas"]}
+        out.append(stored)
+    return out
+
+
+def stored_pod(sts: Obj, rank: int, spec_hash: str, node: str, **status: Any) -> Obj:
+    """A pod of `sts` as the API server returns it: the template's whole spec on it."""
+    template = copy.deepcopy(sts["spec"]["template"])
+    name = f"{sts['metadata']['name']}-{rank}"
+    labels = {**template["metadata"]["labels"], naming.POD_INDEX_LABEL: str(rank)}
+    annotations = {**template["metadata"].get("annotations", {})}
+    annotations[naming.POD_SPEC_HASH_ANNOTATION] = spec_hash
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "uid": f"pod-{name}-{spec_hash}",
+            "resourceVersion": "7",
+            "creationTimestamp": status.pop("created", _at(5)),
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "StatefulSet",
+                    "name": sts["metadata"]["name"],
+                    "uid": sts["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+            "managedFields": MANAGED_FIELDS,
+        },
+        "spec": {
+            **template["spec"],
+            "nodeName": node,
+            "restartPolicy": "Always",
+            "dnsPolicy": "ClusterFirst",
+            "schedulerName": "default-scheduler",
+        },
+        "status": status,
+    }
+
+
+def pod_status(phase: str, ready: bool, restarts: int, waiting: str | None) -> Obj:
+    state = {"waiting": {"reason": waiting, "message": "m"}} if waiting else {"running": {}}
+    return {
+        "phase": phase,
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "True" if ready else "False"},
+        ],
+        "containerStatuses": [
+            {
+                "name": "sglang",
+                "image": "img",
+                "ready": ready,
+                "restartCount": restarts,
+                "state": state,
+            }
+        ],
+    }
+
+
+def planned(resource: Obj, children: list[Obj], pods: list[Obj], nodes: Obj) -> Plan:
+    """The plan from these objects, as a reconcile makes it (observe, then plan)."""
+    snapshot = observe(
+        resource, children, pods, failed_creates={}, nodes=nodes, memory=Memory(), now=NOW
+    )
+    return plan(snapshot)
+
+
+def cached(obj: Obj) -> Obj:
+    # Decoded afresh, as each watch event is: no string shared with the fixture by chance.
+    return transform(json.loads(json.dumps(obj)), obj["apiVersion"], obj["kind"])
+
+
+def test_a_cache_entry_drops_managed_fields_and_keeps_the_rest() -> None:
+    body = {
+        "metadata": {
+            "name": "m0-0",
+            "uid": "u1",
+            "labels": {"app": "x"},
+            "managedFields": [{"manager": "kube-controller-manager", "fieldsV1": {"f:spec": {}}}],
+        },
+        "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c"}]}}},
+        "status": {"readyReplicas": 2},
+    }
+    entry = transform(body, "apps/v1", "StatefulSet")
+    assert entry == {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {"name": "m0-0", "uid": "u1", "labels": {"app": "x"}},
+        "spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "c"}]}}},
+        "status": {"readyReplicas": 2},
+    }
+    # The body kopf holds is left as it was.
+    assert "managedFields" in body["metadata"]
+
+
+def test_a_cached_pod_keeps_of_its_spec_its_node_and_its_containers_startup_probes() -> None:
+    children = stored_children(sgld(1, 2))
+    sts = next(c for c in children if c["kind"] == "StatefulSet")
+    pod = stored_pod(sts, 1, "h", "node-a", **pod_status("Running", True, 0, None))
+    entry = cached(pod)
+    assert entry["metadata"] == {k: v for k, v in pod["metadata"].items() if k != "managedFields"}
+    assert entry["status"] == pod["status"]
+    probes = {c["name"]: c["startupProbe"] for c in pod["spec"]["containers"]}
+    assert entry["spec"] == {
+        "nodeName": "node-a",
+        "containers": [{"name": name, "startupProbe": probe} for name, probe in probes.items()],
+    }
+
+
+def test_equal_strings_of_two_cache_entries_are_one_object() -> None:
+    children = stored_children(sgld(2, 2))
+    first, second = (cached(c) for c in children if c["kind"] == "StatefulSet")
+    assert first is not second
+    image = first["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image is second["spec"]["template"]["spec"]["containers"][0]["image"]
+    key = next(k for k in first["spec"] if k == "podManagementPolicy")
+    assert key is next(k for k in second["spec"] if k == "podManagementPolicy")
+
+
+def test_a_pods_startup_probe_decides_its_groups_startup_timeout_from_the_cache_too() -> None:
+    """A pod started under an older spec with a longer startup probe than today's: not
+    timed out. Without its probe it would be (the transform must keep it)."""
+    resource = sgld(1, 1)
+    children = stored_children(resource)
+    sts = next(c for c in children if c["kind"] == "StatefulSet")
+    spec_hash = str(template_hash(sts))
+    pod = stored_pod(
+        sts, 0, spec_hash, "node-a", created=_at(90), **pod_status("Running", False, 0, None)
+    )
+    container = next(c for c in pod["spec"]["containers"] if "startupProbe" in c)
+    container["startupProbe"] = {**container["startupProbe"], "periodSeconds": 10}
+    container["startupProbe"]["failureThreshold"] = 720  # two hours
+    full = planned(resource, children, [pod], {"node-a": {"status": "True"}})
+    trimmed = planned(
+        cached(resource),
+        [cached(c) for c in children],
+        [cached(pod)],
+        {"node-a": {"status": "True"}},
+    )
+    assert trimmed == full
+    del container["startupProbe"]
+    assert planned(resource, children, [pod], {"node-a": {"status": "True"}}) != full
+
+
+@st.composite
+def states(draw: st.DrawFn) -> tuple[Obj, list[Obj], list[Obj], Obj]:
+    """A deployment mid-life: StatefulSets on the old or the new revision, pods of either
+    in any health and age, on healthy, unreachable or deleted nodes."""
+    replicas = draw(st.integers(1, 3))
+    nodes = draw(st.integers(1, 3))
+    groups = [
+        {"index": g, "members": draw(st.sampled_from([[], ["gone"]])), "restarts": []}
+        for g in range(replicas)
+    ]
+    resource = sgld(replicas, nodes, groups)
+    children = stored_children(resource)
+    statefulsets = [c for c in children if c["kind"] == "StatefulSet"]
+    for sts in statefulsets:
+        if draw(st.booleans()):
+            sts["spec"]["template"]["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION] = (
+                "old"
+            )
+        sts["status"]["observedGeneration"] = draw(st.sampled_from([0, 1]))
+    pods = []
+    for sts in statefulsets:
+        for rank in range(nodes):
+            if draw(st.integers(0, 9)) == 0:
+                continue
+            status = pod_status(
+                draw(st.sampled_from(["Running", "Running", "Pending", "Failed"])),
+                draw(st.booleans()),
+                draw(st.sampled_from([0, 0, 1])),
+                draw(st.sampled_from([None, None, "CrashLoopBackOff", "ImagePullBackOff"])),
+            )
+            pod = stored_pod(
+                sts,
+                rank,
+                draw(st.sampled_from(["old", str(template_hash(sts))])),
+                draw(st.sampled_from(["node-a", "node-lost", "node-gone"])),
+                created=_at(draw(st.sampled_from([1, 30, 90, 200]))),
+                **status,
+            )
+            if draw(st.booleans()):
+                container = next(c for c in pod["spec"]["containers"] if "startupProbe" in c)
+                container["startupProbe"]["failureThreshold"] = draw(st.integers(1, 1500))
+            pods.append(pod)
+    unreachable = {"status": "Unknown", "lastTransitionTime": _at(draw(st.integers(0, 20)))}
+    return resource, children, pods, {"node-a": {"status": "True"}, "node-lost": unreachable}
+
+
+@settings(max_examples=200)
+@given(states())
+def test_plans_from_cached_objects_equal_plans_from_stored_objects(
+    state: tuple[Obj, list[Obj], list[Obj], Obj],
+) -> None:
+    resource, children, pods, nodes = state
+    full = planned(resource, children, pods, nodes)
+    trimmed = planned(
+        cached(resource), [cached(c) for c in children], [cached(p) for p in pods], nodes
+    )
+    assert trimmed == full
