@@ -822,6 +822,7 @@ class Trial:
             self.phase("create", Expect("1"), self.create)
             cpu_rest = self.cpu()
             peak_create = self.system.stats().get("peak_rss_mib")
+            self.census("create")
             log(f"{self.system.name} N={self.n}: at rest for {self.args.rest_seconds:.0f}s")
             rest_start = time.time()
             time.sleep(self.args.rest_seconds)
@@ -838,6 +839,7 @@ class Trial:
                 lambda n: self.recover(n, groups[n]),
             )
             stats = self.system.stats()
+            self.census("recovery")
             if stats and peak_create is not None:
                 self.row["cpu_seconds_create"] = round(cpu_rest - cpu_start, 2)
                 per_minute = (cpu_rest_end - cpu_rest) * 60 / self.args.rest_seconds
@@ -909,9 +911,14 @@ class Trial:
         )
         self.row[f"{name}_converged"] = f"{len(phase.done)}/{len(phase.expect)}"
         self.windows.append(Window(self.system.name, self.n, name, phase.start, phase.end))
-        census = self.system.census(name)
+
+    def census(self, phase: str) -> None:
+        """The controller's heap census after `phase` (--heap), into the row. Taken after the
+        phase's peak RSS was read: a census costs memory of its own (the garbage collector's
+        list of every object, a set of the ids it counted)."""
+        census = self.system.census(phase)
         if census is not None:
-            self.row.setdefault("heap", {})[name] = census
+            self.row.setdefault("heap", {})[phase] = census
 
 
 # ---------------------------------------------------------------- the audit log
@@ -1227,8 +1234,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--heap",
         action="store_true",
-        help="run ours under hack/bench/heap_probe.py: a census of its heap after each phase "
-        "(in the JSON report); SGLANG_HEAP_TRACE=1 adds tracemalloc's top lines (slow)",
+        help="run ours under hack/bench/heap_probe.py: a census of its heap after create and "
+        "after recovery (in the JSON report; the census' own memory counts in the peak RSS "
+        "after it); SGLANG_HEAP_TRACE=1 adds tracemalloc's top lines (slow)",
     )
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]

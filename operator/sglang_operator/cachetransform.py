@@ -50,6 +50,12 @@ def transform(body: Mapping[str, Any], api_version: str, kind: str) -> Obj:
     return entry
 
 
+def cached(body: Mapping[str, Any]) -> Obj:
+    """`transform` of an object that carries its `apiVersion` and `kind` (an API server's
+    answer to a write)."""
+    return transform(body, str(body["apiVersion"]), str(body["kind"]))
+
+
 def _pod_spec(spec: Mapping[str, Any]) -> Obj:
     kept = {k: spec[k] for k in POD_SPEC_FIELDS if k in spec}
     if "containers" in kept:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sglang_operator import naming
 from sglang_operator.api import parse_spec
 from sglang_operator.builders import desired_objects
+from sglang_operator.cachetransform import cached as cached_answer
 from sglang_operator.cachetransform import transform
 from sglang_operator.ownership import owner_reference, with_owner
 from sglang_operator.plan import Plan, plan, stamped, template_hash
@@ -275,3 +276,14 @@ def test_plans_from_cached_objects_equal_plans_from_stored_objects(
         cached(resource), [cached(c) for c in children], [cached(p) for p in pods], nodes
     )
     assert trimmed == full
+
+
+def test_an_answer_to_a_write_is_kept_as_the_caches_keep_objects() -> None:
+    """reconcile.Memory keeps the API server's answers to the operator's writes until the
+    caches catch up; they go through the same transform (they stand in for cache entries)."""
+    children = stored_children(sgld(1, 2))
+    sts = next(c for c in children if c["kind"] == "StatefulSet")
+    pod = stored_pod(sts, 0, "h", "node-a", **pod_status("Running", True, 0, None))
+    for answer in (sts, pod):
+        assert cached_answer(answer) == transform(answer, answer["apiVersion"], answer["kind"])
+        assert "managedFields" not in cached_answer(answer)["metadata"]
