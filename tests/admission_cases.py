@@ -43,6 +43,10 @@ def _anti_affinity(term: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _template_meta(**meta: Any) -> dict[str, Any]:
+    return {"podTemplate": {"metadata": meta}}
+
+
 def _cache(**fields: Any) -> dict[str, Any]:
     return {"model": {"path": "org/model", "cache": {"size": "100Gi", **fields}}}
 
@@ -61,6 +65,36 @@ BAD: list[Case] = [
     ({"podAnnotations": {"a b": "x"}}, "every key must be a qualified name", "spec.podAnnotations"),
     ({"podAnnotations": {"a": "x" * 4000}}, "spec.podAnnotations.a", "spec.podAnnotations.a"),
     ({"nodeSelector": {"pool": "gpu pool"}}, "spec.nodeSelector.pool", "spec.nodeSelector.pool"),
+    (
+        _template_meta(labels={"team": "ml platform"}),
+        "spec.podTemplate.metadata.labels.team",
+        "podTemplate.metadata.labels.team",
+    ),
+    (
+        _template_meta(labels={"team": "x" * 64}),
+        "spec.podTemplate.metadata.labels.team",
+        "podTemplate.metadata.labels.team",
+    ),
+    (
+        _template_meta(labels={"bad key": "x"}),
+        "podTemplate.metadata.labels: every key must be a label key",
+        "podTemplate.metadata.labels.bad key",
+    ),
+    (
+        _template_meta(labels={"Example.com/team": "x"}),
+        "podTemplate.metadata.labels: every key must be a label key",
+        "podTemplate.metadata.labels.Example.com/team",
+    ),
+    (
+        _template_meta(annotations={"a b": "x"}),
+        "podTemplate.metadata.annotations: every key must be a qualified name",
+        "podTemplate.metadata.annotations.a b",
+    ),
+    (
+        _template_meta(annotations={_LONG_PREFIX: "x"}),
+        "podTemplate.metadata.annotations: every key must be a qualified name",
+        "prefix of at most 253",
+    ),
     ({"nodeSelector": {"pool/": "x"}}, "every key must be a label key", "spec.nodeSelector"),
     # quantities
     ({"resources": {"requests": {"cpu": "-1"}}}, "spec.resources.requests.cpu", "quantity"),
@@ -297,6 +331,13 @@ GOOD: list[dict[str, Any]] = [
     {"podLabels": {"example.com/team": "ml-platform", "tier": "", "A_b.c": "Z9"}},
     {"podAnnotations": {"Example.com/Owner": "ml platform \U0001f600", "note": ""}},
     {"nodeSelector": {"node.kubernetes.io/instance-type": "mi300x"}},
+    _template_meta(
+        labels={"example.com/team": "ml-platform", "tier": "", "A_b.c": "Z9"},
+        annotations={
+            "Example.com/Owner": "ml platform \U0001f600",
+            "k8s.v1.cni.cncf.io/networks": "x" * 4000,
+        },
+    ),
     {
         # A memory-backed /dev/shm counts against the limit: shmSize stays below it.
         "shmSize": "256Mi",

@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -1822,10 +1823,54 @@ CROSS_FIELD_RULES: tuple[_Rule, ...] = (
 )
 
 
+# The syntax the API server checks in a pod's labels and annotations (as spec.podLabels and
+# spec.podAnnotations have it), for spec.podTemplate.metadata: refused at apply rather than
+# when the StatefulSet carrying them is written. Annotation values keep the template's
+# longer bound.
+_TEMPLATE_LABELS = "podTemplate.metadata.labels"
+_TEMPLATE_ANNOTATIONS = "podTemplate.metadata.annotations"
+_TEMPLATE_META: dict[str, tuple[TypeAdapter[Any], JsonDict]] = {
+    "labels": (
+        TypeAdapter(dict[QualifiedName, LabelValue]),
+        _map_keys_rule(QUALIFIED_NAME_RE, "a label key", field=_TEMPLATE_LABELS),
+    ),
+    "annotations": (
+        TypeAdapter(dict[AnnotationKey, Any]),
+        _map_keys_rule(
+            ANNOTATION_KEY_RE, "a qualified name ([prefix/]name)", field=_TEMPLATE_ANNOTATIONS
+        ),
+    ),
+}
+
+
 def _pod_template_schema(schema: JsonDict) -> None:
-    """spec.podTemplate's CRD schema: Kubernetes' own, trimmed (see podtemplate.py)."""
+    """spec.podTemplate's CRD schema: Kubernetes' own, trimmed (see podtemplate.py), with the
+    key (and label value) syntax of `_TEMPLATE_META`."""
     schema.clear()
     schema.update(podtemplate.schema())
+    properties: dict[str, Any] = schema["properties"]  # type: ignore[assignment]
+    meta: dict[str, JsonDict] = properties["metadata"]["properties"]
+    meta["labels"].update(_TEMPLATE_META["labels"][1])
+    meta["labels"]["additionalProperties"] = TypeAdapter(LabelValue).json_schema()
+    meta["annotations"].update(_TEMPLATE_META["annotations"][1])
+
+
+def _check_template_meta(template: dict[str, Any]) -> None:
+    """Raises ValueError naming each label or annotation of the template the API server would
+    refuse (the CRD's rules above; the operator also meets specs stored before them)."""
+    meta = template.get("metadata") or {}
+    problems = []
+    for key, (adapter, _) in _TEMPLATE_META.items():
+        try:
+            adapter.validate_python(meta.get(key) or {})
+        except ValidationError as error:
+            problems += [
+                f"podTemplate.metadata.{key}.{item['loc'][0]}: "
+                + item["msg"].removeprefix("Value error, ")
+                for item in error.errors()
+            ]
+    if problems:
+        raise ValueError("; ".join(problems))
 
 
 class SGLangDeploymentSpec(_Model):
@@ -1982,6 +2027,7 @@ class SGLangDeploymentSpec(_Model):
                     raise ValueError(
                         f"podTemplate.spec.containers[].{key} must be a list of objects"
                     )
+        _check_template_meta(value)
         return value
 
     @property
