@@ -197,20 +197,9 @@ _mount_paths = st.sampled_from(
 )
 
 
-@st.composite
-def hostile_specs(draw: st.DrawFn) -> dict[str, object]:
-    """An SGLangDeployment spec with a few fields drawn hostile, on a valid small base."""
-    cache = draw(
-        st.one_of(
-            st.fixed_dictionaries({"size": _quantities}),
-            st.fixed_dictionaries({"claimName": _label_values}),
-        )
-    )
-    if draw(st.booleans()):
-        cache["mountPath"] = draw(_mount_paths)
-    if draw(st.booleans()):
-        cache["storageClassName"] = draw(_label_values)
-    fields: dict[str, st.SearchStrategy[object]] = {
+def _hostile_fields() -> dict[str, st.SearchStrategy[object]]:
+    """Strategies for the spec fields the API server checks, on both sides of each rule."""
+    return {
         "podLabels": st.dictionaries(_label_keys, _label_values, max_size=3),
         "podAnnotations": st.dictionaries(
             _label_keys, st.one_of(_tricky_text, st.text(max_size=4000)), max_size=2
@@ -246,6 +235,22 @@ def hostile_specs(draw: st.DrawFn) -> dict[str, object]:
             {"enabled": st.booleans()}, optional={"extraArgs": st.lists(_flags, max_size=2)}
         ),
     }
+
+
+@st.composite
+def hostile_specs(draw: st.DrawFn) -> dict[str, object]:
+    """An SGLangDeployment spec with a few fields drawn hostile, on a valid small base."""
+    cache = draw(
+        st.one_of(
+            st.fixed_dictionaries({"size": _quantities}),
+            st.fixed_dictionaries({"claimName": _label_values}),
+        )
+    )
+    if draw(st.booleans()):
+        cache["mountPath"] = draw(_mount_paths)
+    if draw(st.booleans()):
+        cache["storageClassName"] = draw(_label_values)
+    fields = _hostile_fields()
     spec: dict[str, object] = {
         "model": {"path": "org/model", **({"cache": cache} if draw(st.booleans()) else {})},
         "gpu": {"perNode": 1},
@@ -253,3 +258,47 @@ def hostile_specs(draw: st.DrawFn) -> dict[str, object]:
     for name in draw(st.lists(st.sampled_from(sorted(fields)), max_size=4, unique=True)):
         spec[name] = draw(fields[name])
     return spec
+
+
+# Pod templates whose fault only Kubernetes' own validation of the StatefulSet finds: admission
+# leaves the inside of spec.podTemplate to it, so they are refused when the operator applies.
+_bad_pod_templates = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "metadata": st.fixed_dictionaries(
+                {"labels": st.dictionaries(_label_keys, _label_values, min_size=1, max_size=2)}
+            )
+        }
+    ),
+    st.integers(1, 65535).map(
+        lambda port: {
+            "spec": {
+                "containers": [
+                    {"name": "sglang", "ports": [{"containerPort": port}, {"containerPort": port}]}
+                ]
+            }
+        }
+    ),
+    _tricky_text.map(lambda name: {"spec": {"containers": [{"name": name or "x", "image": "i"}]}}),
+    st.sampled_from(
+        [
+            {"spec": {"initContainers": [{"name": "init"}]}},
+            {"spec": {"hostname": "Not_A_Host"}},
+            {"spec": {"terminationGracePeriodSeconds": -5}},
+            {"spec": {"containers": [{"name": "sidecar"}]}},
+            {"spec": {"volumes": [{"name": "v"}, {"name": "v", "emptyDir": {}}]}},
+        ]
+    ),
+)
+
+
+@st.composite
+def hostile_updates(draw: st.DrawFn) -> dict[str, object]:
+    """Spec fields to merge into a running deployment's spec (its topology kept): one or two
+    hostile fields of `hostile_specs`, or a pod template Kubernetes refuses only when the
+    operator applies the StatefulSet."""
+    if draw(st.booleans()):
+        return {"podTemplate": draw(_bad_pod_templates)}
+    fields = _hostile_fields()
+    names = draw(st.lists(st.sampled_from(sorted(fields)), min_size=1, max_size=2, unique=True))
+    return {name: draw(fields[name]) for name in names}

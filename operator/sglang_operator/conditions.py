@@ -165,9 +165,9 @@ ADVICE: dict[str, Advice] = {
         "PersistentVolumeClaim's size or class).",
     ),
     Reason.POD_CREATION_FAILED: Advice(
-        "A StatefulSet was accepted but its pods are refused at creation (Pod Security "
-        "admission, a missing PriorityClass, an unknown scheduler, a quota); the message "
-        "quotes its FailedCreate event.",
+        "A StatefulSet, or a benchmark or offline Job, was accepted but its pods are refused "
+        "at creation (Pod Security admission, a missing PriorityClass, an unknown scheduler, "
+        "a quota); the message quotes its FailedCreate event.",
         "Fix the cause the message names (`kubectl get events --field-selector "
         "reason=FailedCreate`).",
     ),

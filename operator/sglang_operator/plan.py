@@ -211,6 +211,15 @@ def refusal_problem(kind: str, name: str, message: str) -> tuple[str, str]:
     return Reason.APPLY_FAILED, f"{kind} {name}: {message}"
 
 
+def statefulset_refused(problems: Sequence[tuple[str, str]]) -> bool:
+    """Whether a StatefulSet of the current spec is refused (its `refusal_problem` is among
+    `problems`): the spec's generation then does not run, whatever the groups serve."""
+    return any(
+        reason == Reason.APPLY_FAILED and message.startswith("StatefulSet ")
+        for reason, message in problems
+    )
+
+
 def plan(snapshot: Snapshot) -> Plan:
     """Everything one reconcile decides, from the snapshot alone."""
     sgld = snapshot.sgld

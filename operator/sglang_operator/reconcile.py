@@ -70,11 +70,15 @@ class Memory:
     as the caches keep objects (cachetransform: at 1,000 deployments the whole answers were
     74 MiB);
     `deleted`: uids we deleted, seen as terminating until the cache drops them;
+    `force_deleted`: uids of pods we deleted with no grace period, which are gone from the API
+    server at once: left out of the snapshot until the cache drops them too (else the next
+    pass would take the pod for still stuck on its lost node and report it again);
     `refusals`: children the API server refused, by key.
     """
 
     written: dict[Key, Obj] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
+    force_deleted: set[str] = field(default_factory=set)
     refusals: dict[Key, Refusal] = field(default_factory=dict)
 
 
@@ -124,6 +128,8 @@ def observe(
     kept = [c for c in (_fresher(c, memory) for c in children) if c is not None]
     pod_list = list(pods)
     memory.deleted &= {o["metadata"]["uid"] for o in (*kept, *pod_list)}
+    memory.force_deleted &= {p["metadata"]["uid"] for p in pod_list}
+    pod_list = [p for p in pod_list if p["metadata"]["uid"] not in memory.force_deleted]
     return Snapshot(
         sgld=sgld,
         children=[_deleting(c, memory) for c in kept],
@@ -207,9 +213,13 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
             jobs=jobs,
             pods=snapshot.pods,
             apply=applier.apply_run,
-            ready=plan.serving(spec, decided.decision),
+            # A refused StatefulSet: this generation does not run (its pods are an older
+            # one's), so a benchmark for it would measure and report the wrong pods.
+            ready=plan.serving(spec, decided.decision)
+            and not plan.statefulset_refused(decided.problems),
             status=status,
             previous=find(status.get("conditions") or [], runs.BENCHMARK),
+            failed_creates=snapshot.failed_creates,
         )
         # Called in server mode too: it removes the Jobs of a previous offline mode.
         offline = runs.offline_runs(
@@ -220,6 +230,7 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
             pods=snapshot.pods,
             apply=applier.apply_run,
             status=status,
+            failed_creates=snapshot.failed_creates,
         )
     except ApiException as exc:
         # The cluster could not be written or read: say why, keep what status knew (groups,
@@ -286,6 +297,8 @@ def _act(
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
         if kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, grace_seconds=0):
             log.warning("%s: force-deleted pod %s on an unreachable node", where, name)
+        # Gone either way (deleted now, or already: 404).
+        memory.force_deleted.add(uid)
 
 
 class _Applier:

@@ -26,7 +26,7 @@ from typing import Any
 from sglang_operator import benchmark, naming
 from sglang_operator.api import SGLangDeploymentSpec
 from sglang_operator.builders import CONTAINER_NAME
-from sglang_operator.conditions import Condition, Reason, now_rfc3339
+from sglang_operator.conditions import Condition, Reason, bounded, now_rfc3339
 from sglang_operator.kube import Kube, Ref
 from sglang_operator.ownership import conflict, owned_by
 
@@ -38,6 +38,8 @@ Obj = dict[str, Any]
 # Writes a child (reconcile's applier): the object as stored, or None when it was refused
 # (reported in status, retried later) or belongs to someone else.
 Apply = Callable[[Obj], Mapping[str, Any] | None]
+# uid of a child -> (RFC 3339 time, message) of its newest FailedCreate event.
+FailedCreates = Mapping[str, tuple[str, str]]
 
 
 @dataclass
@@ -145,6 +147,22 @@ def _pods_of(pods: Sequence[Mapping[str, Any]], job: str, index: str | None = No
     return dict(newest) if newest is not None else None
 
 
+def _pod_creation_failure(
+    job: Mapping[str, Any], pods: Sequence[Mapping[str, Any]], failed_creates: FailedCreates
+) -> tuple[str, str] | None:
+    """Why an unfinished Job has no pod: its pods are refused at creation (Pod Security
+    admission, quota, a missing PriorityClass...), which the Job controller says only in
+    FailedCreate events on the Job."""
+    failure = failed_creates.get(str(job["metadata"].get("uid", "")))
+    name = job["metadata"]["name"]
+    if failure is None or _finished(job) or _pods_of(pods, name) is not None:
+        return None
+    return (
+        Reason.POD_CREATION_FAILED,
+        f"Job {name} cannot create pods: {bounded(failure[1])}",
+    )
+
+
 def serving_benchmark(
     kube: Kube,
     sgld: Mapping[str, Any],
@@ -156,8 +174,10 @@ def serving_benchmark(
     ready: bool,
     status: Mapping[str, Any],
     previous: Mapping[str, Any] | None,
+    failed_creates: FailedCreates,
 ) -> RunState:
-    """Creates the benchmark Job once per generation after Ready; reads its result."""
+    """Creates the benchmark Job once per generation after Ready; reads its result; says
+    when its pod is refused at creation."""
     meta = sgld["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation", 0))
@@ -191,6 +211,8 @@ def serving_benchmark(
             Reason.BENCHMARK_STARTED,
             f"running {benchmark.SERVING_MODULE} against the endpoint (generation {generation})",
         )
+    elif (refused := _pod_creation_failure(job, pods, failed_creates)) is not None:
+        state.problems.append(refused)
     elif _finished(job) and not _succeeded_for(status, generation):
         # A success is final; a failure is read again while its Job exists (a termination
         # message is what the pod says, and the pod may still say it).
@@ -216,9 +238,11 @@ def offline_runs(
     pods: Sequence[Mapping[str, Any]],
     apply: Apply,
     status: Mapping[str, Any],
+    failed_creates: FailedCreates,
 ) -> RunState:
     """One Indexed Job per replica group; the phase follows them, results from group 0
-    (status.benchmark, no Benchmark condition)."""
+    (status.benchmark, no Benchmark condition); says when their pods are refused at
+    creation."""
     meta = sgld["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation", 0))
@@ -257,6 +281,8 @@ def offline_runs(
             outcomes.append(None)
             continue
         outcomes.append(_finished(job))
+        if (refused := _pod_creation_failure(job, pods, failed_creates)) is not None:
+            state.problems.append(refused)
         if group == 0 and _finished(job) and not _succeeded_for(status, generation):
             pod = _pods_of(pods, job_name, "0")
             state.benchmark, _ = _outcome(

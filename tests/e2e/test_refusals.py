@@ -24,7 +24,7 @@ from story import (
     wait_reason,
 )
 
-from sglang_operator.naming import GROUP_LABEL, INSTANCE_LABEL, group_name
+from sglang_operator.naming import GROUP_LABEL, INSTANCE_LABEL, group_name, offline_job_name
 
 pytestmark = pytest.mark.usefixtures("operator_log_on_failure")
 
@@ -279,3 +279,18 @@ def test_pods_refused_at_creation_are_a_degraded_reason(
     assert f"StatefulSet {group_name('noclass', 0)} cannot create pods" in cond["message"]
     assert "no-such-class" in cond["message"]
     assert get_sgld(kube, namespace, "noclass")["status"]["phase"] == "Degraded"
+
+
+def test_job_pods_refused_at_creation_are_a_degraded_reason(
+    cluster: Cluster, kube: Any, namespace: str
+) -> None:
+    obj = manifest("noclassjob", nodes=1)
+    # Offline mode: an Indexed Job instead of the StatefulSet; only the Job's FailedCreate
+    # events tell that its pods are refused.
+    obj["spec"]["mode"] = "offline"
+    obj["spec"]["offline"] = {"numPrompts": 8}
+    obj["spec"]["priorityClassName"] = "no-such-class"
+    apply(cluster, namespace, obj)
+    cond = wait_reason(kube, namespace, "noclassjob", "Degraded", "PodCreationFailed")
+    assert f"Job {offline_job_name('noclassjob', 0)} cannot create pods" in cond["message"]
+    assert "no-such-class" in cond["message"]

@@ -41,6 +41,20 @@ def test_deleted_pods_look_terminating_until_the_cache_drops_them() -> None:
     assert memory.deleted == set()
 
 
+def test_force_deleted_pods_are_left_out_until_the_cache_drops_them() -> None:
+    # No grace period: gone from the API server at once, whatever the cache still holds.
+    memory = Memory(force_deleted={"p1"})
+    stuck = obj("Pod", "demo-0-1", "3", uid="p1", spec={"nodeName": "lost"})
+    other = obj("Pod", "demo-0-0", "3", uid="p0", spec={"nodeName": "lost"})
+    sgld = obj("SGLangDeployment", "demo", "1")
+    nodes = {"kept": {"status": "True"}}
+    seen = observe(sgld, [], [stuck, other], failed_creates={}, nodes=nodes, memory=memory, now=NOW)
+    assert [p["metadata"]["uid"] for p in seen.pods] == ["p0"]
+    assert memory.force_deleted == {"p1"}
+    observe(sgld, [], [other], failed_creates={}, nodes=nodes, memory=memory, now=NOW)
+    assert memory.force_deleted == set()
+
+
 def test_unreachable_nodes_are_those_ready_unknown_or_deleted() -> None:
     pods = [
         {**obj("Pod", f"p{i}", "1", uid=f"u{i}"), "spec": {"nodeName": node}}

@@ -18,6 +18,8 @@ from sglang_operator.plan import (
     Snapshot,
     key_of,
     plan,
+    refusal_problem,
+    statefulset_refused,
     template_hash,
 )
 from stored_objects import UID, sgld, stored_children
@@ -529,3 +531,13 @@ def test_no_advice_no_event() -> None:
     children = stored_children(resource)
     p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
     assert (p.advice, p.events) == ([], [])
+
+
+def test_a_statefulset_refusal_is_told_from_other_problems() -> None:
+    """What keeps a benchmark from running for a generation that does not run."""
+    assert statefulset_refused([refusal_problem("StatefulSet", "x-0", "422 invalid")])
+    assert not statefulset_refused([refusal_problem("Service", "x", "422 invalid")])
+    assert not statefulset_refused(
+        [(Reason.POD_CREATION_FAILED, "StatefulSet x-0 cannot create pods: forbidden")]
+    )
+    assert not statefulset_refused([])
