@@ -33,13 +33,16 @@ Stream = Callable[..., AsyncIterator[Any]]
 _MARK = "_sglang_operator_relisting"
 
 
+_IDENTITY = ("name", "namespace", "uid", "resourceVersion", "labels")
+
+
 def identity(obj: Mapping[str, Any]) -> dict[str, Any]:
-    """What a DELETED event needs of an object: kind, metadata without managedFields (name,
-    namespace, uid, labels for the owner lookup) and an Event's involvedObject. A fraction of
-    the object, kept per watched object."""
-    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    """What a DELETED event needs of an object, kept per watched object: its kind, name,
+    namespace, uid and labels (the owner lookup) and an Event's involvedObject; nothing of
+    its spec, status, annotations or managedFields."""
+    meta = obj.get("metadata") or {}
     kept = {k: obj[k] for k in ("apiVersion", "kind", "involvedObject") if k in obj}
-    return {**kept, "metadata": meta}
+    return {**kept, "metadata": {k: meta[k] for k in _IDENTITY if k in meta}}
 
 
 def _uid(obj: Mapping[str, Any]) -> str | None:
