@@ -364,13 +364,16 @@ def decide(
     now: datetime,
     healing: Healing = Healing(),
     unreachable: Mapping[str, datetime] | None = None,
+    roll: bool = True,
 ) -> Decision:
     """Observes every group and picks the pod deletions that restart or roll them.
 
     `stored_hashes`: each group's pod-spec hash on the template of its StatefulSet as stored
     by the API server; a group without one (its StatefulSet missing or not ours) is never
     rolled. `unreachable`: node name -> since when it is
-    unreachable (NODE_GONE for a deleted Node)."""
+    unreachable (NODE_GONE for a deleted Node). `roll`: False holds every rollout step (a
+    StatefulSet the controller has not observed yet: the step waits for it, so groups are
+    replaced in their order, not in the order the controller happens to observe them)."""
     old = {m.index: m for m in memory}
     views: list[GroupView] = []
     new_memory: list[GroupMemory] = []
@@ -418,7 +421,7 @@ def decide(
         views.append(GroupView(index, len(live), len(running), ready, outdated, problem))
         new_memory.append(mem)
 
-    step = _rollout_step(views, pods_by_group, out.actions)
+    step = _rollout_step(views, pods_by_group, out.actions) if roll else []
     for action in step:
         # A group replaced by a new revision starts with a clean restart record.
         new_memory[action.index] = GroupMemory(action.index)

@@ -398,6 +398,10 @@ def _heal_and_roll(
         now=snapshot.now,
         healing=healing(spec),
         unreachable=snapshot.unreachable,
+        # Every StatefulSet observed at its generation first: a rollout step taken while
+        # one is not would pick groups in the order the StatefulSet controller observes
+        # them (seen: 2, 0, 1), not from group 0 on.
+        roll=len(hashes) == len(statefulsets),
     )
     result.decision = decision
     for action in decision.force_deletes:

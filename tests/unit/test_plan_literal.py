@@ -568,6 +568,22 @@ def test_no_group_is_rolled_before_the_statefulset_controller_observed_its_gener
     assert plan(snap(resource, children, old)).delete_pods == [("demo-0-0", "pod-0-0")]
 
 
+def test_a_rollout_waits_until_every_statefulset_observed_its_generation() -> None:
+    # Group 1's StatefulSet observed first: rolling it would replace groups out of order.
+    resource = sgld(replicas=3, nodes=1)
+    children = stored_children(resource)
+    old = [pod(g, 0, OLD) for g in range(3)]
+    groups = [sts(children, g) for g in range(3)]
+    for group in groups:
+        group["metadata"]["generation"] = 2
+        group["status"] = {"observedGeneration": 1}
+    groups[1]["status"] = {"observedGeneration": 2}
+    assert plan(snap(resource, children, old)).delete_pods == []
+    for group in groups:
+        group["status"] = {"observedGeneration": 2}
+    assert plan(snap(resource, children, old)).delete_pods == [("demo-0-0", "pod-0-0")]
+
+
 def test_pod_creation_failures_count_from_the_groups_newest_pod_on() -> None:
     resource = sgld(replicas=1, nodes=2)
     children = stored_children(resource)
