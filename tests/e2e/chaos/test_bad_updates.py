@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from chaos_settings import CHAOS_SETTINGS
+from hypothesis import given, settings
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
@@ -102,12 +103,7 @@ def test_bad_updates_harm_no_running_pod(
         )
         return int(obj["metadata"]["generation"])
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(CHAOS_SETTINGS, max_examples=EXAMPLES)
     @given(hostile_updates())
     def one(update: dict[str, Any]) -> None:
         spec = {**copy.deepcopy(base["spec"]), **update}

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from chaos_settings import CHAOS_SETTINGS
+from hypothesis import given, settings
 from pydantic import ValidationError
 
 import dryrun
@@ -37,12 +38,7 @@ def test_admission_lets_through_only_what_the_api_server_accepts_later(
     problems: list[str] = []
     started = time.monotonic()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+    @settings(CHAOS_SETTINGS, max_examples=EXAMPLES)
     @given(hostile_specs())
     def one(spec: dict[str, Any]) -> None:
         counts["specs"] += 1
