@@ -129,10 +129,14 @@ BAD: list[Case] = [
         "operator must be Exists",
     ),
     (_tol(key="k", tolerationSeconds=5), "effect must be NoExecute", "effect must be NoExecute"),
-    (_tol(key="k", value="a b"), "spec.tolerations[0].value", "spec.tolerations.0.value"),
-    (_tol(key="a b", operator="Exists"), "spec.tolerations[0].key", "spec.tolerations.0.key"),
-    (_tol(key="k", operator="Lt"), "spec.tolerations[0].operator", "spec.tolerations.0.operator"),
-    (_tol(key="k", effect="NoExecutee"), "spec.tolerations[0].effect", "spec.tolerations.0.effect"),
+    (_tol(key="k", value="a b"), "spec.tolerations[0].value", "spec.tolerations[0].value"),
+    (_tol(key="a b", operator="Exists"), "spec.tolerations[0].key", "spec.tolerations[0].key"),
+    (_tol(key="k", operator="Lt"), "spec.tolerations[0].operator", "spec.tolerations[0].operator"),
+    (
+        _tol(key="k", effect="NoExecutee"),
+        "spec.tolerations[0].effect",
+        "spec.tolerations[0].effect",
+    ),
     # env valueFrom
     (_env_from({}), "set exactly one of secretKeyRef", "set exactly one of secretKeyRef"),
     (
@@ -291,9 +295,30 @@ BAD: list[Case] = [
     # names and references
     ({"image": " lmsysorg/sglang:latest"}, "spec.image", "spec.image"),
     ({"image": "lmsysorg/sglang :latest"}, "spec.image", "spec.image"),
+    ({"image": "\U0001f680"}, "spec.image", "spec.image"),
+    ({"image": "lmsysorg/SGLang"}, "spec.image", "spec.image"),
+    ({"image": "lmsysorg/sglang:"}, "spec.image", "spec.image"),
+    ({"image": "lmsysorg/sglang@sha256:" + "a" * 63}, "spec.image", "spec.image"),
+    ({"image": "lmsysorg/sglang@md5:" + "a" * 32}, "spec.image", "spec.image"),
+    ({"image": "https://ghcr.io/sglang"}, "spec.image", "spec.image"),
+    (
+        {"podTemplate": {"spec": {"containers": [{"name": "sglang", "image": "a b"}]}}},
+        "spec.podTemplate.spec.containers[0].image",
+        "podTemplate.spec.containers[0].image",
+    ),
+    (
+        {"podTemplate": {"spec": {"initContainers": [{"name": "i", "image": "x:-1"}]}}},
+        "spec.podTemplate.spec.initContainers[0].image",
+        "podTemplate.spec.initContainers[0].image",
+    ),
+    (
+        {"podTemplate": {"spec": {"volumes": [{"name": "w", "image": {"reference": "A"}}]}}},
+        "spec.podTemplate.spec.volumes[0].image.reference",
+        "podTemplate.spec.volumes[0].image.reference",
+    ),
     ({"priorityClassName": "High Priority"}, "spec.priorityClassName", "spec.priorityClassName"),
     ({"schedulerName": "Volcano"}, "spec.schedulerName", "spec.schedulerName"),
-    ({"imagePullSecrets": ["Bad_Secret"]}, "spec.imagePullSecrets[0]", "spec.imagePullSecrets.0"),
+    ({"imagePullSecrets": ["Bad_Secret"]}, "spec.imagePullSecrets[0]", "spec.imagePullSecrets[0]"),
     (_cache(storageClassName="Fast SSD"), "spec.model.cache.storageClassName", "storageClassName"),
 ]
 
@@ -472,6 +497,16 @@ GOOD: list[dict[str, Any]] = [
     },
     {"benchmark": {"extraArgs": ["--output-details", "--seed", "1"]}},
     {"mode": "offline", "offline": {"extraArgs": ["--seed", "1"]}},
+    {"image": "[fd00::1]:5000/team/sglang:v0.5.23_rc-1@sha512:" + "0" * 128},
+    {"image": "Registry.Example.com/team__x/s--g.l_ang"},
+    {
+        "podTemplate": {
+            "spec": {
+                "initContainers": [{"name": "fetch", "image": "busybox:1.36"}],
+                "volumes": [{"name": "w", "image": {"reference": "localhost/weights:v1"}}],
+            }
+        }
+    },
     {
         "image": "registry.example.com:5000/sglang@sha256:" + "a" * 64,
         "priorityClassName": "gpu-high",

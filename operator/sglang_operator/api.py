@@ -12,7 +12,7 @@ and as a pydantic validator (refused by `render` and by the operator, which then
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -29,6 +29,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
+from pydantic_core import PydanticCustomError
 
 from sglang_operator import naming, podtemplate, ports
 
@@ -177,15 +178,40 @@ ENV_NAME_RE = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
 IFNAMSIZ = 16
 IFNAME_RE = r"^[A-Za-z0-9_][-A-Za-z0-9_.@]{0,14}$"
 NCCL_IFNAME_RE = r"^\^?=?[A-Za-z0-9_][-A-Za-z0-9_.@]*(,[A-Za-z0-9_][-A-Za-z0-9_.@]*)*$"
-# A container image reference: the API server refuses surrounding whitespace and the
-# runtime any inside.
-IMAGE_RE = r"^[^\s]+$"
+# A container image reference, [domain[:port]/]path[:tag][@digest], as the kubelet parses
+# every container image and image volume (distribution/reference's ParseNormalizedNamed; one it
+# refuses leaves the pod in InvalidImageName, after the API server accepted it). The grammar
+# is that library's ReferenceRegexp (regexp.go), written with ASCII classes (Python's and
+# Rust's \w match any letter) and with the digests digest.Parse accepts: sha256, sha384 or
+# sha512 in lowercase hex of the hash's length. ParseNormalizedNamed's two other refusals, a
+# name over 255 characters and a bare 64-digit hexadecimal name, are `_check_image`'s.
+_IMAGE_PATH = r"[a-z0-9]+((\.|_{1,2}|-+)[a-z0-9]+)*"
+_IMAGE_DOMAIN = r"[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?"
+_IMAGE_HOST = rf"(({_IMAGE_DOMAIN}(\.{_IMAGE_DOMAIN})*)|\[[a-fA-F0-9:]+\])(:[0-9]+)?"
+IMAGE_REFERENCE_RE = (
+    rf"^({_IMAGE_HOST}/)?{_IMAGE_PATH}(/{_IMAGE_PATH})*(:[A-Za-z0-9_][-A-Za-z0-9_.]{{0,127}})?"
+    r"(@sha(256:[a-f0-9]{64}|384:[a-f0-9]{96}|512:[a-f0-9]{128}))?$"
+)
+MAX_IMAGE_NAME = 255
 # A normalized absolute path: no empty, "." or ".." segment and no trailing "/", so that two
 # mount paths clash exactly when their strings are equal.
 MOUNT_PATH_RE = r"^(/([^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+))+$"
 
 # The JSON schema fragment that marks a free-form value as int-or-string in the CRD.
 INT_OR_STRING: JsonDict = {"x-kubernetes-int-or-string": True}
+
+
+PROBLEMS_ERROR = "spec_problems"
+
+
+def _refuse(problems: list[str]) -> None:
+    """Raises every problem (`field: message`, the field below spec as `kubectl apply` names
+    it) as one pydantic error of type PROBLEMS_ERROR, which `validation_problems` expands to one
+    line each."""
+    if problems:
+        raise PydanticCustomError(
+            PROBLEMS_ERROR, "{joined}", {"joined": "; ".join(problems), "problems": problems}
+        )
 
 
 def _quantity_schema(pattern: str, minimum: int) -> JsonDict:
@@ -208,6 +234,55 @@ def _check_quantity(value: str | int, *, positive: bool = False) -> str | int:
 
 def _check_positive_quantity(value: str | int) -> str | int:
     return _check_quantity(value, positive=True)
+
+
+_IMAGE_MESSAGE = (
+    "is not an image reference the kubelet can pull: [registry[:port]/]name[:tag][@digest], "
+    "the name in lowercase, its path at most 255 characters, the digest sha256, sha384 or "
+    "sha512"
+)
+
+
+def _repository_path(reference: str) -> str:
+    """The path of a grammatical reference's repository once ParseNormalizedNamed completed it:
+    splitDockerDomain takes a first component with ".", ":" or capitals (or localhost) for a
+    registry, which Parse keeps only if it is one; any other name is Docker Hub's, where a name
+    of one component gets library/."""
+    name = reference.split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    first, slash, rest = name.partition("/")
+    registry = bool(slash) and (
+        first == "localhost" or first.lower() != first or any(c in first for c in ".:")
+    )
+    if not registry:
+        path = name
+    elif re.fullmatch(_IMAGE_HOST, first):
+        path = rest
+    else:
+        return name
+    if (not registry or first == "index.docker.io") and "/" not in path:
+        path = "library/" + path
+    return path
+
+
+def image_problem(value: str) -> str | None:
+    """Why the kubelet would refuse `value` as an image reference (see IMAGE_REFERENCE_RE), or
+    None."""
+    if (
+        not re.match(IMAGE_REFERENCE_RE, value)
+        or len(_repository_path(value)) > MAX_IMAGE_NAME
+        or re.fullmatch(r"[a-f0-9]{64}", value)
+    ):
+        return f"{value[:MAX_SHORT]!r} {_IMAGE_MESSAGE}"
+    return None
+
+
+def _check_image(value: str) -> str:
+    problem = image_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def _matches(pattern: str, what: str) -> Callable[[str], str]:
@@ -251,6 +326,13 @@ PositiveQuantity = Annotated[
     Field(json_schema_extra=_quantity_schema(POSITIVE_QUANTITY_RE, 1)),
 ]
 Arg = Annotated[str, Field(max_length=MAX_ARG)]
+# The pattern is the schema's (the API server checks it at apply); the validator repeats it with
+# a readable message and adds the checks a pattern cannot make.
+Image = Annotated[
+    str,
+    Field(max_length=MAX_PATH, json_schema_extra={"pattern": IMAGE_REFERENCE_RE}),
+    AfterValidator(_check_image),
+]
 # Field before AfterValidator: pydantic emits a pattern only for constraints on the plain str.
 QualifiedName = Annotated[
     str,
@@ -597,9 +679,7 @@ class StartupProbeOverride(_Model):
         default=None,
         max_length=MAX_PATH,
         pattern=r"^/[-A-Za-z0-9_./?=&%~]*$",
-        description="HTTP path rank 0 is checked on, such as /health_generate (a real "
-        "generation) or /ready. Ranks >= 1 run SGLang's dummy health server and are always "
-        "checked on /ping. With an API key the check sends it.",
+        description="HTTP path rank 0 is checked on (see spec.probes).",
     )
     period_seconds: int | None = Field(
         default=None, ge=1, le=3600, description="How often to probe (periodSeconds)."
@@ -723,13 +803,17 @@ class OwnedFlags:
     a flag for the flag, with its value in the next argument or after "=", so every prefix of
     an owned flag is refused too (an ambiguous one would only fail at start), except the
     `allowed` flags: other real flags that happen to be such a prefix (argparse prefers an
-    exact match). tests/unit/test_api_admission.py checks both lists against SGLang's parsers.
+    exact match). A single-dash spelling (`-tp 4`) is no owned flag: SGLang's parsers have no
+    short option but -h, and argparse matches a single-dash argument only against single-dash
+    options, so SGLang refuses it at start as unrecognized. tests/unit/test_api_admission.py
+    checks both lists, and generated spellings, against SGLang's parsers.
     """
 
     def __init__(
         self, field: str, flags: tuple[str, ...], hint: str, allowed: tuple[str, ...] = ()
     ) -> None:
         self.flags = flags
+        self.field = field
         self.message = f"{field}: {', '.join(flags)} (and their abbreviations) {hint}"
         owned = "|".join(_abbreviations(f) for f in flags)
         self.regex = rf"^--({owned})(=.*)?$"
@@ -753,9 +837,15 @@ class OwnedFlags:
         items["x-kubernetes-validations"] = [{"rule": self.cel(), "message": self.message}]
 
     def check(self, args: list[str]) -> list[str]:
-        for arg in args:
-            if self.refuses(arg):
-                raise ValueError(f"{arg[:MAX_SHORT]!r}: {self.message}")
+        """`args`, or a refusal naming each owned flag in it (`server.extraArgs[1]: ...`)."""
+        hint = self.message.removeprefix(f"{self.field}: ")
+        _refuse(
+            [
+                f"{self.field}[{index}]: {arg[:MAX_SHORT]!r}: {hint}"
+                for index, arg in enumerate(args)
+                if self.refuses(arg)
+            ]
+        )
         return args
 
 
@@ -1121,6 +1211,16 @@ class EnvVarSource(_Model):
         return self
 
 
+_RESERVED_ENV_MESSAGE = (
+    ", ".join(RESERVED_ENV)
+    + " are set by the operator (rank wiring and API key) and cannot be redefined"
+)
+
+
+def _cel_list(names: tuple[str, ...]) -> str:
+    return "[" + ", ".join(repr(n) for n in names) + "]"
+
+
 class EnvVar(_Model):
     """An environment variable of the SGLang container (Kubernetes EnvVar shape)."""
 
@@ -1135,10 +1235,27 @@ class EnvVar(_Model):
         }
     )
 
-    name: str = Field(max_length=MAX_NAME, pattern=ENV_NAME_RE, description="Variable name.")
+    name: str = Field(
+        max_length=MAX_NAME,
+        pattern=ENV_NAME_RE,
+        description="Variable name.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": f"!(self in {_cel_list(RESERVED_ENV)})", "message": _RESERVED_ENV_MESSAGE}
+            ]
+        },
+    )
     value: str | None = Field(
         default=None, max_length=32768, description="Value ($(VAR) references expand)."
     )
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_ENV:
+            raise ValueError(f"{value!r}: {_RESERVED_ENV_MESSAGE}")
+        return value
+
     value_from: EnvVarSource | None = Field(
         default=None,
         description="Kubernetes EnvVarSource: secretKeyRef, configMapKeyRef, fieldRef or "
@@ -1556,10 +1673,6 @@ _BACKOFF = _cel_or("healing.restartBackoffSeconds", str(DEFAULT_RESTART_BACKOFF_
 _BACKOFF_MAX = _cel_or("healing.restartBackoffMaxSeconds", str(DEFAULT_RESTART_BACKOFF_MAX_SECONDS))
 
 
-def _cel_list(names: tuple[str, ...]) -> str:
-    return "[" + ", ".join(repr(n) for n in names) + "]"
-
-
 # CEL over spec.podTemplate (the CRD has no defaults: each level may be absent).
 _PT_SPEC = "has(self.podTemplate) && has(self.podTemplate.spec)"
 
@@ -1673,9 +1786,7 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
     _Rule(
         field="podTemplate.spec.containers",
         cel=_cel_sglang(f"!has(c.env) || c.env.all(e, !(e.name in {_cel_list(RESERVED_ENV)}))"),
-        message=f"the {SGLANG_CONTAINER} container's env: "
-        + ", ".join(RESERVED_ENV)
-        + " are set by the operator (rank wiring and API key) and cannot be redefined",
+        message=f"the {SGLANG_CONTAINER} container's env: {_RESERVED_ENV_MESSAGE}",
         check=lambda s: (
             not any(e.get("name") in RESERVED_ENV for e in template_container(s).get("env") or [])
         ),
@@ -1789,16 +1900,6 @@ CROSS_FIELD_RULES: tuple[_Rule, ...] = (
         check=lambda s: s.parallelism.ep is None or s.tp % s.parallelism.ep == 0,
     ),
     _Rule(
-        field="env",
-        cel="!has(self.env) || self.env.all(e, !(e.name in "
-        + "["
-        + ", ".join(repr(n) for n in RESERVED_ENV)
-        + "]))",
-        message=", ".join(RESERVED_ENV)
-        + " are set by the operator (rank wiring and API key) and cannot be redefined",
-        check=lambda s: not any(e.name in RESERVED_ENV for e in s.env),
-    ),
-    _Rule(
         field="benchmark.enabled",
         cel=f"{_MODE} == 'server' || !has(self.benchmark) || !has(self.benchmark.enabled) "
         "|| !self.benchmark.enabled",
@@ -1843,9 +1944,18 @@ _TEMPLATE_META: dict[str, tuple[TypeAdapter[Any], JsonDict]] = {
 }
 
 
+# The image references of a pod template: (list, path inside an item), each with `Image`'s
+# schema and check.
+_TEMPLATE_IMAGES = (
+    ("containers", ("image",)),
+    ("initContainers", ("image",)),
+    ("volumes", ("image", "reference")),
+)
+
+
 def _pod_template_schema(schema: JsonDict) -> None:
     """spec.podTemplate's CRD schema: Kubernetes' own, trimmed (see podtemplate.py), with the
-    key (and label value) syntax of `_TEMPLATE_META`."""
+    key (and label value) syntax of `_TEMPLATE_META` and the image syntax of `Image`."""
     schema.clear()
     schema.update(podtemplate.schema())
     properties: dict[str, Any] = schema["properties"]  # type: ignore[assignment]
@@ -1853,11 +1963,17 @@ def _pod_template_schema(schema: JsonDict) -> None:
     meta["labels"].update(_TEMPLATE_META["labels"][1])
     meta["labels"]["additionalProperties"] = TypeAdapter(LabelValue).json_schema()
     meta["annotations"].update(_TEMPLATE_META["annotations"][1])
+    pod: dict[str, Any] = properties["spec"]["properties"]
+    for key, path in _TEMPLATE_IMAGES:
+        node = pod[key]["items"]
+        for part in path:
+            node = node["properties"][part]
+        node.update(TypeAdapter(Image).json_schema())
 
 
-def _check_template_meta(template: dict[str, Any]) -> None:
-    """Raises ValueError naming each label or annotation of the template the API server would
-    refuse (the CRD's rules above; the operator also meets specs stored before them)."""
+def _template_meta_problems(template: dict[str, Any]) -> list[str]:
+    """Each label or annotation of the template the API server would refuse (the CRD's rules
+    above; the operator also meets specs stored before them)."""
     meta = template.get("metadata") or {}
     problems = []
     for key, (adapter, _) in _TEMPLATE_META.items():
@@ -1869,8 +1985,19 @@ def _check_template_meta(template: dict[str, Any]) -> None:
                 + item["msg"].removeprefix("Value error, ")
                 for item in error.errors()
             ]
-    if problems:
-        raise ValueError("; ".join(problems))
+    return problems
+
+
+def _template_image_problems(template: dict[str, Any]) -> list[str]:
+    found = []
+    for key, path in _TEMPLATE_IMAGES:
+        for index, item in enumerate((template.get("spec") or {}).get(key) or []):
+            value = item
+            for part in path:
+                value = value.get(part) if isinstance(value, dict) else None
+            if isinstance(value, str) and (problem := image_problem(value)):
+                found.append(f"podTemplate.spec.{key}[{index}].{'.'.join(path)}: {problem}")
+    return found
 
 
 class SGLangDeploymentSpec(_Model):
@@ -1881,11 +2008,9 @@ class SGLangDeploymentSpec(_Model):
     )
 
     model: ModelSpec = Field(description="The model to serve.")
-    image: str | None = Field(
+    image: Image | None = Field(
         default=None,
-        max_length=MAX_PATH,
-        pattern=IMAGE_RE,
-        description="SGLang container image (no whitespace). Default: "
+        description="SGLang container image, [registry[:port]/]name[:tag][@digest]. Default: "
         f"{DEFAULT_IMAGE_AMD} for amd, {DEFAULT_IMAGE_NVIDIA} for nvidia.",
     )
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
@@ -1974,7 +2099,12 @@ class SGLangDeploymentSpec(_Model):
     network: NetworkSpec = Field(
         default_factory=NetworkSpec, description="Networking of multi-node groups."
     )
-    probes: ProbesSpec = Field(default_factory=ProbesSpec, description="Health checking.")
+    probes: ProbesSpec = Field(
+        default_factory=ProbesSpec,
+        description="Health checking. A probe's path is checked on rank 0, such as "
+        "/health_generate (a real generation) or /ready; ranks >= 1 run SGLang's dummy health "
+        "server and are always checked on /ping. With an API key the check sends it.",
+    )
     pod_template: dict[str, Any] | None = Field(
         default=None,
         json_schema_extra=_pod_template_schema,
@@ -2027,7 +2157,7 @@ class SGLangDeploymentSpec(_Model):
                     raise ValueError(
                         f"podTemplate.spec.containers[].{key} must be a list of objects"
                     )
-        _check_template_meta(value)
+        _refuse(_template_meta_problems(value) + _template_image_problems(value))
         return value
 
     @property
@@ -2058,8 +2188,7 @@ class SGLangDeploymentSpec(_Model):
         # Every broken rule at once: a user fixing one per apply would see them one by one.
         found = [m for rule in CROSS_FIELD_RULES if (m := rule.check(self))]
         found += [m for check in OPERATOR_CHECKS if (m := check(self))]
-        if found:
-            raise ValueError("; ".join(found))
+        _refuse(found)
         return self
 
 
@@ -2282,13 +2411,20 @@ def parse_spec(spec: Mapping[str, Any]) -> SGLangDeploymentSpec:
     return SGLangDeploymentSpec.model_validate(dict(spec))
 
 
+def field_path(location: Sequence[int | str]) -> str:
+    """A pydantic error location as `kubectl apply` names the field: spec.env[0].valueFrom."""
+    return "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location)
+
+
 def validation_problems(error: ValidationError) -> list[str]:
     """One line per problem, `spec.path.to.field: message`."""
     lines = []
     for item in error.errors():
-        location = ".".join(str(part) for part in ("spec", *item["loc"]))
+        if item["type"] == PROBLEMS_ERROR:
+            lines += [f"spec.{problem}" for problem in item["ctx"]["problems"]]
+            continue
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{location}: {message}")
+        lines.append(f"{field_path(item['loc'])}: {message}")
     return lines
 
 

@@ -7,6 +7,7 @@ arguments and a body taking the parsed namespace and returning the exit code.
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -138,9 +139,71 @@ def render_documents(
 
 
 def _field(problem: str) -> str:
-    """The field a problem line names, list indexes written as the API server does
-    (pydantic says spec.env.0.name where the schema check says spec.env[0].name)."""
-    return re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", problem.split(": ", 1)[0])
+    """The field a problem line names."""
+    return problem.split(": ", 1)[0]
+
+
+# Passes of `_rule_problems` (each drops what the previous parse refused; two suffice unless a
+# dropped field was required).
+_PRUNE_PASSES = 3
+
+
+def _rule_problems(raw: dict[str, Any], error: ValidationError) -> list[str]:
+    """The cross-field rules' problems of a spec whose fields `error` refuses, so that one run
+    lists every problem, as the API server evaluates its CEL rules beside its schema checks.
+
+    pydantic checks the rules only once every field is valid: they are checked here on `raw`
+    without the refused fields (each then at its default). A problem that names a dropped field
+    (`perNode` in "... (parallelism.nodes * gpu.perNode)") is left out: it would be about the
+    default, not what the user wrote. None when a required field was refused."""
+    pruned = copy.deepcopy(raw)
+    dropped: set[str] = set()
+    for _ in range(_PRUNE_PASSES):
+        refused = [item["loc"] for item in error.errors() if item["loc"]]
+        if not refused:
+            names = "|".join(re.escape(n) for n in sorted(dropped))
+            return [
+                line
+                for line in validation_problems(error)
+                if not (names and re.search(rf"\b({names})\b", line))
+            ]
+        if not _drop(pruned, refused):
+            return []
+        dropped |= {str(next(p for p in reversed(loc) if isinstance(p, str))) for loc in refused}
+        try:
+            parse_spec(pruned)
+        except ValidationError as again:
+            error = again
+        else:
+            return []
+    return []
+
+
+def _drop(value: dict[str, Any], locations: list[tuple[int | str, ...]]) -> bool:
+    """Removes from `value` the deepest existing field or item of each location (pydantic's
+    locations may end in a type or key tag: shmSize.str, podLabels.<key>.[key]); False when one
+    names nothing that exists (a missing required field)."""
+    targets: dict[int, tuple[Any, set[int | str]]] = {}
+    for location in locations:
+        parent: Any = None
+        key: Any = None
+        node: Any = value
+        for part in location:
+            if (isinstance(node, dict) and part in node) or (
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            ):
+                parent, key = node, part
+                node = parent[key]
+            else:
+                break
+        if key is None:
+            return False
+        targets.setdefault(id(parent), (parent, set()))[1].add(key)
+    for parent, keys in targets.values():
+        # A list's items last to first, so that the indexes stay right.
+        for key in sorted(keys, key=lambda k: k if isinstance(k, int) else -1, reverse=True):
+            del parent[key]
+    return True
 
 
 def _check_document(
@@ -180,6 +243,7 @@ def _check_document(
     except ValidationError as error:
         named = {_field(line) for line in schema_problems}
         found += [p for p in validation_problems(error) if _field(p) not in named]
+        found += [p for p in _rule_problems(raw, error) if p not in found]
         return found, None
     return found, spec
 

@@ -74,7 +74,7 @@ _KEPT = (
 # Descriptions: full first sentence this deep below podTemplate (so `kubectl explain` on
 # podTemplate.spec.containers teaches), a few words deeper.
 _FULL_DESCRIPTION_DEPTH = 4
-_SHORT_DESCRIPTION = 60
+_SHORT_DESCRIPTION = 56
 _LONG_DESCRIPTION = 240
 # Bounds, for CEL cost estimates and sane objects; generous against real pod specs.
 MAX_STRING = 65536

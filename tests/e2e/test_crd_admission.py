@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 import admission_cases
 import dryrun
-from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL
+from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL, cli
 from sglang_operator.api import BenchmarkResult, Condition, SGLangDeploymentStatus, parse_spec
 from sglang_operator.crd import CRD_NAME, build_crd
 
@@ -51,7 +51,8 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
     ({"parallelism": {"dp": 0, "tp": 4}}, "spec.parallelism.dp", "greater than or equal to 1"),
     ({"parallelism": {"ep": 0}}, "spec.parallelism.ep", "greater than or equal to 1"),
     ({"gpu": {"perNode": 0}}, "spec.gpu.perNode", "greater than or equal to 1"),
-    ({"env": [{"name": "NODE_RANK", "value": "1"}]}, "spec.env", "are set by the operator"),
+    ({"env": [{"name": "NODE_RANK", "value": "1"}]}, "spec.env[0].name", "are set by the operator"),
+    ({"env": [{"name": "X", "valueFrom": {}}]}, "spec.env[0].valueFrom", "set exactly one of"),
     ({"env": [{"name": "A"}]}, "spec.env[0]", "set exactly one of value or valueFrom"),
     (
         {"mode": "offline", "benchmark": {"enabled": True}},
@@ -98,6 +99,25 @@ BAD: list[tuple[dict[str, Any], str, str]] = [
         {"benchmark": {"extraArgs": ["--base-url=http://x"]}},
         'spec.benchmark.extraArgs[0]: Invalid value: "--base-url=http://x"',
         "are set by the operator",
+    ),
+    # Every image field, against the grammar the kubelet parses images with.
+    ({"image": "\U0001f680"}, "spec.image", "should match"),
+    ({"image": "Lmsysorg/Sglang:v1"}, "spec.image", "should match"),
+    ({"image": "lmsysorg/sglang@sha256:abc"}, "spec.image", "should match"),
+    (
+        {"podTemplate": {"spec": {"containers": [{"name": "side", "image": "side car"}]}}},
+        "spec.podTemplate.spec.containers[0].image",
+        "should match",
+    ),
+    (
+        {"podTemplate": {"spec": {"initContainers": [{"name": "init", "image": "x:"}]}}},
+        "spec.podTemplate.spec.initContainers[0].image",
+        "should match",
+    ),
+    (
+        {"podTemplate": {"spec": {"volumes": [{"name": "v", "image": {"reference": "-x"}}]}}},
+        "spec.podTemplate.spec.volumes[0].image.reference",
+        "should match",
     ),
     (
         {"podTemplate": {"metadata": {"labels": {"app.kubernetes.io/instance": "x"}}}},
@@ -174,9 +194,13 @@ def test_each_bad_case_is_refused_naming_its_field(
         )
         # Never a CEL rule that failed to evaluate (a division by zero) instead of a refusal.
         assert "evaluating rule" not in result.stderr, (fields, result.stderr)
-        # The operator (and `render`) refuse the same spec.
+        # The operator refuses the same spec, and `render` names the same field.
         with pytest.raises(ValidationError):
             parse_spec(spec)
+        with pytest.raises(cli.UsageError) as rendered:
+            cli.render_documents([manifest(f"bad-{index}", spec)], namespace)
+        named = field.split(": ", 1)[0]
+        assert f"bad-{index}: {named}: " in str(rendered.value), (fields, str(rendered.value))
 
 
 def test_stored_object_is_exactly_what_was_applied(

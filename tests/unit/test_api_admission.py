@@ -5,11 +5,14 @@ cel-python; tests/e2e/test_crd_admission.py runs the same cases through a real A
 from __future__ import annotations
 
 import argparse
+import functools
 import unittest.mock
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from test_crd import SPEC_SCHEMA, cel_failures, nodes
 
@@ -163,6 +166,84 @@ def test_abbreviations_are_refused_and_other_flags_are_not(entry: str) -> None:
             matches = {options[o] for o in options if o.startswith(abbreviation)}
             if len(matches) == 1:
                 assert matches <= {options[f] for f in owned.flags}
+
+
+class _AmbiguousError(Exception):
+    pass
+
+
+def _ambiguous(message: str) -> NoReturn:
+    raise _AmbiguousError(message)
+
+
+@functools.cache
+def _parser(entry: str) -> argparse.ArgumentParser:
+    """The entry point's real parser, telling an ambiguous abbreviation by an exception."""
+    parser = PARSERS[entry][0]()
+    parser.error = _ambiguous  # type: ignore[method-assign]
+    return parser
+
+
+def _maps_to(parser: argparse.ArgumentParser, arg: str) -> str | None:
+    """What SGLang's real parser (from `_parser`) makes of `arg` as it meets it on a command
+    line: the dest of the flag it stands for (exact, `=` form, unique abbreviation, or a short
+    option with its value attached), "" for no flag (a value, or an option the parser does not
+    know: it refuses it at start), "ambiguous" for an abbreviation it refuses as one."""
+    try:
+        found = parser._parse_optional(arg)
+    except _AmbiguousError:
+        return "ambiguous"
+    if found is None or found[0] is None:
+        return ""
+    dest: str = found[0].dest
+    return dest
+
+
+def _spellings(options: list[str]) -> st.SearchStrategy[str]:
+    """Ways to write a flag: a prefix of a real option, with one dash or two, with or without
+    `=value`, and free text over a flag's alphabet."""
+    cut = st.builds(
+        lambda option, end, dashes, value: "-" * dashes + option.lstrip("-")[:end] + value,
+        st.sampled_from(options),
+        st.integers(1, 40),
+        st.sampled_from([1, 2]),
+        st.sampled_from(["", "=", "=4", "=--port"]),
+    )
+    return st.one_of(cut, st.text(alphabet="-=_ptnodes4", min_size=1, max_size=12))
+
+
+@pytest.mark.parametrize("entry", PARSERS)
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_generated_spellings_are_refused_exactly_when_the_parser_takes_them_for_an_owned_flag(
+    entry: str, data: st.DataObject
+) -> None:
+    parser, owned = _parser(entry), PARSERS[entry][1]
+    options = _options(parser)
+    owned_dests = {options[f] for f in owned.flags}
+    arg = data.draw(_spellings(sorted(options)))
+    meaning = _maps_to(parser, arg)
+    if meaning in owned_dests:
+        assert owned.refuses(arg), arg
+    elif meaning not in ("", "ambiguous"):
+        assert not owned.refuses(arg), (arg, meaning)
+    elif owned.refuses(arg):
+        # Refused although it sets no owned flag: only an abbreviation of one that the parser
+        # refuses anyway (ambiguous today, or unknown), never a value or another flag.
+        name = arg.split("=", 1)[0]
+        assert name.startswith("--") and any(f.startswith(name) for f in owned.flags), arg
+
+
+@pytest.mark.parametrize("entry", PARSERS)
+def test_no_single_dash_spelling_reaches_an_owned_flag(entry: str) -> None:
+    # SGLang's parsers have no short option but -h, and argparse matches a single-dash
+    # argument only against single-dash options: `-tp 4` is no --tp-size (SGLang refuses it at
+    # start as an unrecognized argument), so the owned-flag check lets it be.
+    parser, owned = _parser(entry), PARSERS[entry][1]
+    assert [o for o in _options(parser) if not o.startswith("--")] == ["-h"]
+    for arg in ("-tp", "-tp=4", "-tp-size", "-port", "-nnodes", "-p", "-n", "-model"):
+        assert _maps_to(parser, arg) == "", arg
+        assert not owned.refuses(arg), arg
 
 
 def test_owned_flag_regex_is_what_cel_runs() -> None:

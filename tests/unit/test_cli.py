@@ -1,5 +1,6 @@
 """The sglang-operator console script: render and crd."""
 
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from sglang_operator.cli import SUBCOMMANDS, main
+import admission_cases
+from sglang_operator.cli import SUBCOMMANDS, UsageError, main, render_documents
 from sglang_operator.crd import render_crd
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +78,7 @@ def test_render_exits_non_zero_with_the_validation_message(
     assert main(["render", "-f", manifest(tmp_path, per_node=4, tp=8)]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "tiny: spec: parallelism: tp * pp * dp must fit" in captured.err
+    assert "tiny: spec.parallelism: tp * pp * dp must fit" in captured.err
 
 
 def test_render_lists_every_problem_of_every_document_one_a_line(
@@ -88,7 +90,11 @@ def test_render_lists_every_problem_of_every_document_one_a_line(
             "name: tiny", "name: Tiny"
         )
         + "  replicas: -1\n  podTemplate: {spec: {hostIPC: 'yes'}}\n"
-        + "  tolerations: [{key: a b, operator: Exists}]\n---\n"
+        + "  tolerations: [{key: a b, operator: Exists}]\n"
+        # A rule broken beside field errors is listed too (the API server's CEL rules run beside
+        # its schema checks), unless it is about a refused field (perNode: 0 here).
+        + "  server: {port: 5000, extraArgs: ['--nnodes=2', '--seed', '1', '--po', '1']}\n"
+        + "  env: [{name: NODE_RANK, value: '0'}, {name: X, valueFrom: {}}]\n---\n"
         + MANIFEST.format(namespace="", per_node=4, tp=8)
         + "  server: {port: 5000}\n  healing: {restartBackoffSeconds: 700}\n"
         + "---\nkind: ConfigMap\n"
@@ -104,15 +110,20 @@ def test_render_lists_every_problem_of_every_document_one_a_line(
         "error: Tiny: spec.replicas: should be greater than or equal to 0",
         "error: Tiny: spec.tolerations[0].key: should match",
         "error: Tiny: spec.podTemplate.spec.hostIPC: must be of type boolean",
-        "error: tiny: spec: parallelism: tp * pp * dp must fit",
+        # Every owned flag, each by its index, and each env problem by its item's path.
+        "error: Tiny: spec.server.extraArgs[0]: '--nnodes=2': --model-path",
+        "error: Tiny: spec.server.extraArgs[3]: '--po': --model-path",
+        "error: Tiny: spec.env[0].name: 'NODE_RANK': NNODES",
+        "error: Tiny: spec.env[1].valueFrom: valueFrom: set exactly one of",
+        "error: Tiny: spec.network.distInitPort: server.port and network.distInitPort must be",
+        # Each rule on a line of its own, named as `kubectl apply` names it.
+        "error: tiny: spec.parallelism: tp * pp * dp must fit",
+        "error: tiny: spec.network.distInitPort: server.port and network.distInitPort must be",
+        "error: tiny: spec.healing.restartBackoffMaxSeconds: must be at least",
         "error: document 3: expected apiVersion",
     ]
     assert len(lines) == len(expected), lines
     assert all(line.startswith(start) for line, start in zip(lines, expected, strict=True))
-    # The rules of one deployment are on one line, each named (as in status, InvalidSpec).
-    rules = lines[-2]
-    assert "network.distInitPort: server.port and network.distInitPort" in rules
-    assert "healing.restartBackoffMaxSeconds: must be at least" in rules
 
 
 @pytest.mark.parametrize(
@@ -211,3 +222,23 @@ def test_subcommands_are_registered_by_name() -> None:
     assert {"render", "crd"} <= set(SUBCOMMANDS)
     with pytest.raises(SystemExit):
         main(["no-such-command"])
+
+
+@pytest.mark.parametrize(("fields", "api_says", "_"), admission_cases.BAD, ids=repr)
+def test_render_names_the_field_the_api_server_names(
+    fields: dict[str, Any], api_says: str, _: str
+) -> None:
+    doc = {
+        "apiVersion": "sglang-operator.io/v1alpha1",
+        "kind": "SGLangDeployment",
+        "metadata": {"name": "bad"},
+        "spec": {"model": {"path": "org/model"}, **fields},
+    }
+    with pytest.raises(UsageError) as refused:
+        render_documents([doc], None)
+    lines = str(refused.value).splitlines()
+    if api_says.startswith("spec."):
+        # The path `kubectl apply` prints (spec.env[0].valueFrom), never pydantic's own
+        # (spec.env.0.valueFrom).
+        assert any(line.startswith(f"bad: {api_says}") for line in lines), lines
+    assert not any(re.search(r"\.\d+(\.|:)", line.split(": ")[1]) for line in lines), lines

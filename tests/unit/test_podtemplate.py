@@ -240,7 +240,7 @@ def test_a_template_port_on_a_port_sglang_derives_is_refused() -> None:
 
 def test_shm_as_large_as_the_memory_limit_is_refused() -> None:
     message = refusal({}, shmSize="64Gi", resources={"limits": {"memory": "64Gi"}})
-    assert message.startswith("spec: shmSize: 64Gi leaves nothing")
+    assert message.startswith("spec.shmSize: 64Gi leaves nothing")
     template = {
         "spec": {"containers": [{"name": "sglang", "resources": {"limits": {"memory": "16Gi"}}}]}
     }
