@@ -28,8 +28,10 @@ OPERATOR_RULES: Matrix = {
     ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
     # Watched for group health; deleted to restart or roll a group, force-deleted on a lost
-    # node (reconcile._act).
-    ("", "pods"): {"list", "watch", "delete"},
+    # node (reconcile._act); created only in server-side dry runs, to ask admission about a
+    # new pod template before a StatefulSet gets it (reconcile._check_pods; RBAC cannot
+    # grant dryRun alone).
+    ("", "pods"): {"list", "watch", "create", "delete"},
     # Cached and applied like the other children; never deleted (a weights cache outlives a
     # scale-down and goes with the SGLangDeployment through its owner reference, or stays).
     ("", "persistentvolumeclaims"): {"get", "list", "watch", "create", "patch"},

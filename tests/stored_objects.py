@@ -4,12 +4,13 @@ plan's unit tests (tests/unit/test_plan.py, test_plan_literal.py): no cluster.""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 from sglang_operator.api import parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.ownership import owner_reference, with_owner
-from sglang_operator.plan import stamped
+from sglang_operator.plan import PodCheck, Snapshot, plan, stamped
 
 UID = "sgld-uid"
 
@@ -43,3 +44,10 @@ def stored_children(resource: dict[str, Any]) -> list[dict[str, Any]]:
         child["metadata"]["uid"] = f"uid-{obj['metadata']['name']}"
         out.append(child)
     return out
+
+
+def admitted(snapshot: Snapshot) -> Snapshot:
+    """The snapshot with the API server's dry run admitting the pods of its spec's templates,
+    as after the operator asked (reconcile._check_pods): the plan then writes them."""
+    check = plan(snapshot).check_pod
+    return replace(snapshot, pod_check=PodCheck(check[0])) if check else snapshot

@@ -356,7 +356,7 @@ def _targets(pods: Sequence[Mapping[str, Any]]) -> tuple[tuple[str, str], ...]:
 def decide(
     *,
     replicas: int,
-    nodes: int,
+    nodes: int | Mapping[int, int],
     stored_hashes: Mapping[int, str],
     startup_timeout: timedelta,
     pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
@@ -368,7 +368,9 @@ def decide(
 ) -> Decision:
     """Observes every group and picks the pod deletions that restart or roll them.
 
-    `stored_hashes`: each group's pod-spec hash on the template of its StatefulSet as stored
+    `nodes`: pods per group (one number, or per group index: the sizes stored in the
+    StatefulSets, when there is no valid spec to say them). `stored_hashes`: each group's
+    pod-spec hash on the template of its StatefulSet as stored
     by the API server; a group without one (its StatefulSet missing or not ours) is never
     rolled. `unreachable`: node name -> since when it is
     unreachable (NODE_GONE for a deleted Node). `roll`: False holds every rollout step (a
@@ -380,6 +382,7 @@ def decide(
     out = _Outcome()
 
     for index in range(replicas):
+        size = nodes if isinstance(nodes, int) else nodes.get(index, 0)
         pods = sorted(pods_by_group.get(index, ()), key=rank)
         live = [p for p in pods if not _terminating(p)]
         previous = old.get(index, GroupMemory(index))
@@ -393,7 +396,7 @@ def decide(
             for p in live
         )
         rank0 = next((p for p in live if rank(p) == 0), None)
-        all_running = len(running) == nodes
+        all_running = len(running) == size
         lost = _lost(pods, unreachable or {}, healing=healing, now=now, index=index, out=out)
         lost_live = [p for p in _on_lost(live, unreachable or {})]
         ready = all_running and rank0 is not None and _is_ready(rank0) and not lost_live
@@ -404,14 +407,14 @@ def decide(
         if problem is None and all_running and not ready:
             problem = _startup_problem(index, running, startup_timeout, now, out)
 
-        if nodes > 1:
+        if size > 1:
             failure = (
                 (
                     f"pod {lost_live[0]['metadata']['name']} is on an unreachable node"
                     if lost_live
                     else None
                 )
-                or _membership_failure(mem, live, complete, nodes)
+                or _membership_failure(mem, live, complete, size)
                 or next((f for p in live if (f := _failure(p))), None)
             )
             pending = any(_phase(p) == "Pending" for p in live)

@@ -166,6 +166,19 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    def dry_run_create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Asks the API server to create `obj` in a server-side dry run (dryRun=All):
+        validation and every admission step run (Pod Security, Priority, ResourceQuota,
+        LimitRanger, webhooks and policies), nothing is stored. Returns the object as it would
+        be stored; raises ApiException with the refusal."""
+        meta = obj["metadata"]
+        return self._request(
+            "POST",
+            _collection_path(obj["apiVersion"], obj["kind"], meta["namespace"]),
+            query={"dryRun": "All"},
+            body=dict(obj),
+        )
+
     def delete(
         self,
         ref: Ref,

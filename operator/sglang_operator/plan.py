@@ -9,6 +9,11 @@ what the operator meant to write:
   someone else (every field of the built object must be found in the stored one);
 - a child the API server refused is not sent again before its backoff expires unless the
   spec changed what the operator would send; it stays a Degraded reason meanwhile;
+- a StatefulSet whose pod template changes (created, or a new template) is written only once
+  the API server admitted one pod of that template in a server-side dry run (`PodCheck`):
+  what admission refuses only at pod creation (Pod Security, a missing PriorityClass, quota,
+  LimitRange, a webhook on pods) then never reaches a StatefulSet, so no pod is deleted for
+  a template whose pods cannot be created;
 - a group is rolled only when its stored StatefulSet's template, as the StatefulSet
   controller has observed it, carries a pod-spec hash its pods lack (groups.decide); a new
   group size is written only once the group's pods run the new template (`_sized_in_turn`);
@@ -27,7 +32,12 @@ from pydantic import ValidationError
 
 from sglang_operator import naming, runs
 from sglang_operator.advice import advice
-from sglang_operator.api import SGLangDeploymentSpec, format_validation_error, parse_spec
+from sglang_operator.api import (
+    DEFAULT_STARTUP_TIMEOUT_SECONDS,
+    SGLangDeploymentSpec,
+    format_validation_error,
+    parse_spec,
+)
 from sglang_operator.builders import desired_objects
 from sglang_operator.conditions import (
     ADVISORY,
@@ -40,7 +50,7 @@ from sglang_operator.conditions import (
     find,
     merge_conditions,
 )
-from sglang_operator.groups import Decision, GroupMemory, Healing, decide
+from sglang_operator.groups import Decision, GroupMemory, GroupView, Healing, decide
 from sglang_operator.ownership import conflict, may_manage, owned_by, owner_reference, with_owner
 
 Obj = dict[str, Any]
@@ -54,6 +64,13 @@ MAX_API_MESSAGE = 512
 # Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
 # cache can take hours to fill; it goes with the SGLangDeployment (owner reference) only.
 PRUNED_KINDS = ("StatefulSet", "Service")
+# Why a new pod template waits, when the dry run of its pods is refused.
+NOT_ROLLED_OUT = (
+    "the new pod template is not rolled out (nothing running was touched): the API server "
+    "refuses its pods"
+)
+# Set by the StatefulSet controller on each pod it creates.
+STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -73,6 +90,44 @@ class Refusal:
 
 
 @dataclass(frozen=True)
+class PodCheck:
+    """The API server's answer to a server-side dry run creating one pod of the desired pod
+    templates (`Plan.check_pod`), for the template intent `intent` (`template_intent`):
+    `refusal` is its message (None: admitted, or inconclusive: see reconcile._check_pods),
+    `attempts` the refusals in a row and `retry_at` when a refusal is asked again (quota or
+    a PriorityClass may appear meanwhile)."""
+
+    intent: str
+    refusal: str | None = None
+    attempts: int = 0
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """How the last spec the operator accepted heals groups: what healing goes on with while
+    a newer spec is refused (InvalidSpec). The defaults of spec.healing and spec.probes when
+    the operator has accepted none since it started (reconcile.Memory keeps it in-process)."""
+
+    healing: Healing = field(default_factory=Healing)
+    startup_timeout: timedelta = timedelta(seconds=DEFAULT_STARTUP_TIMEOUT_SECONDS)
+
+    @classmethod
+    def of(cls, spec: SGLangDeploymentSpec) -> Accepted:
+        h = spec.healing
+        return cls(
+            Healing(
+                restart_budget=h.restart_budget,
+                restart_window=timedelta(seconds=h.restart_window_seconds),
+                backoff_base=timedelta(seconds=h.restart_backoff_seconds),
+                backoff_max=timedelta(seconds=h.restart_backoff_max_seconds),
+                unreachable_timeout=timedelta(seconds=h.unreachable_node_timeout_seconds),
+            ),
+            timedelta(seconds=spec.probes.startup_timeout_seconds),
+        )
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """One SGLangDeployment and everything of it the API server stored, from the caches.
 
@@ -80,7 +135,9 @@ class Snapshot:
     checked here), `pods`: pods carrying it, `failed_creates`: uid of a StatefulSet -> the
     (RFC 3339 time, message) of its newest FailedCreate event, `refusals`: children the API
     server refused lately (the operator's memory), `unreachable`: node name -> since when
-    it is unreachable (groups.NODE_GONE when deleted), `now`: the time decisions are made at.
+    it is unreachable (groups.NODE_GONE when deleted), `now`: the time decisions are made at,
+    `pod_check`: the last dry run of the deployment's pods, `accepted`: how the last
+    accepted spec heals (both the operator's memory).
     """
 
     sgld: Mapping[str, Any]
@@ -90,6 +147,8 @@ class Snapshot:
     failed_creates: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     refusals: Mapping[Key, Refusal] = field(default_factory=dict)
     unreachable: Mapping[str, datetime] = field(default_factory=dict)
+    pod_check: PodCheck | None = None
+    accepted: Accepted | None = None
 
 
 @dataclass
@@ -100,7 +159,10 @@ class Plan:
     nodes deleted with no grace period, `problems`: Degraded reasons and messages,
     `events`: (type, reason, message), `requeue_after`: seconds until a time-based decision
     is due (None: nothing is), `spec`: None when the spec is invalid (then `invalid` says why),
-    `advice`: sentences of advice on the spec (advice.py), for the Advisory condition.
+    `advice`: sentences of advice on the spec (advice.py), for the Advisory condition,
+    `check_pod`: (template intent, pod) to create in a server-side dry run before the
+    StatefulSets whose pod template changes are written (they are left out of `apply` until
+    `Snapshot.pod_check` answers for that intent).
     """
 
     spec: SGLangDeploymentSpec | None
@@ -114,6 +176,7 @@ class Plan:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     requeue_after: float | None = None
     advice: list[str] = field(default_factory=list)
+    check_pod: tuple[str, Obj] | None = None
 
 
 def intent_hash(obj: Mapping[str, Any]) -> str:
@@ -207,6 +270,57 @@ def _sized_in_turn(built: Obj, stored: Mapping[str, Any], pods: Sequence[Mapping
     return stamped({**built, "spec": {**built["spec"], "replicas": size}})
 
 
+def template_intent(desired: Sequence[Mapping[str, Any]]) -> str:
+    """What a pod check answers for: the pod-spec hashes of every desired StatefulSet's
+    template. One dry run per new spec (or scale-up, or operator version that builds other
+    pods), whichever groups are written when."""
+    hashes = [str(template_hash(o)) for o in desired if o["kind"] == "StatefulSet"]
+    return naming.short_hash(",".join(hashes), 16)
+
+
+def dry_run_pod(statefulset: Mapping[str, Any]) -> Obj:
+    """The pod of ordinal 0 as the StatefulSet controller would create it from this
+    StatefulSet, as far as admission can tell: the template's labels (with the controller's
+    pod-name and pod-index labels) and annotations, hostname and subdomain, a volume per
+    claim template. `generateName`, so that it can never collide with a real pod."""
+    meta, spec = statefulset["metadata"], statefulset["spec"]
+    template = spec["template"]
+    pod_name = f"{meta['name']}-0"
+    claims = [
+        {
+            "name": c["metadata"]["name"],
+            "persistentVolumeClaim": {"claimName": f"{c['metadata']['name']}-{pod_name}"},
+        }
+        for c in spec.get("volumeClaimTemplates") or []
+    ]
+    pod_spec = dict(template["spec"])
+    pod_spec.update(hostname=pod_name, subdomain=spec["serviceName"])
+    if claims:
+        pod_spec["volumes"] = [*(pod_spec.get("volumes") or []), *claims]
+    labels = {
+        **(template["metadata"].get("labels") or {}),
+        STATEFULSET_POD_NAME_LABEL: pod_name,
+        naming.POD_INDEX_LABEL: "0",
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": f"{meta['name']}-",
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": dict(template["metadata"].get("annotations") or {}),
+        },
+        "spec": pod_spec,
+    }
+
+
+def pod_creation_problem(subject: str, message: str) -> tuple[str, str]:
+    """A Degraded reason for pods the API server refuses to create: `subject` (who cannot
+    create which pods), then the API server's words, bounded."""
+    return Reason.POD_CREATION_FAILED, f"{subject}: {bounded(message, MAX_API_MESSAGE)}"
+
+
 def refusal_problem(kind: str, name: str, message: str) -> tuple[str, str]:
     return Reason.APPLY_FAILED, f"{kind} {name}: {message}"
 
@@ -228,7 +342,7 @@ def plan(snapshot: Snapshot) -> Plan:
     try:
         spec = parse_spec(sgld.get("spec") or {})
     except ValidationError as exc:
-        return Plan(spec=None, invalid=bounded(format_validation_error(exc)))
+        return _heal_only(snapshot, bounded(format_validation_error(exc)))
     result = Plan(spec=spec, advice=advice(spec))
     _advise(sgld, result)
     owner = owner_reference(sgld)
@@ -240,6 +354,7 @@ def plan(snapshot: Snapshot) -> Plan:
     wakeups: list[float] = []
     ours: dict[Key, Mapping[str, Any]] = {}
     pods = _pods_by_group(snapshot)
+    gate = _PodGate(snapshot, template_intent(desired))
     for built in desired:
         key = key_of(built)
         existing = stored.get(key)
@@ -263,7 +378,10 @@ def plan(snapshot: Snapshot) -> Plan:
                 continue
         if existing is not None and in_sync(existing, obj):
             continue
+        if obj["kind"] == "StatefulSet" and not gate.admits(obj, existing):
+            continue
         result.apply.append(obj)
+    gate.report(result, wakeups)
 
     groups_now = sorted(
         g for k, c in ours.items() if k[0] == "StatefulSet" and (g := _group_of(c)) is not None
@@ -284,11 +402,50 @@ def plan(snapshot: Snapshot) -> Plan:
 
     _prune(snapshot, desired, spec, result)
     if spec.mode == "server":
-        _heal_and_roll(snapshot, spec, ours=ours, pods=pods, result=result)
+        _heal_and_roll(
+            snapshot,
+            replicas=spec.replicas,
+            nodes=spec.parallelism.nodes,
+            settings=Accepted.of(spec),
+            statefulsets=_stored_statefulsets(snapshot, ours),
+            result=result,
+        )
     if result.decision.requeue_after is not None:
         wakeups.append(result.decision.requeue_after)
     result.requeue_after = max(1.0, min(wakeups)) if wakeups else None
     return result
+
+
+class _PodGate:
+    """Holds back StatefulSets whose pod template changes until a server-side dry run of one
+    of their pods is answered (`Snapshot.pod_check`) for the desired templates' intent, and
+    for good while the API server refuses that pod (retried when `retry_at` comes)."""
+
+    def __init__(self, snapshot: Snapshot, intent: str) -> None:
+        self.intent, self.now = intent, snapshot.now
+        check = snapshot.pod_check
+        self.check = check if check is not None and check.intent == intent else None
+        self.pod: Obj | None = None
+        self.held = False
+
+    def admits(self, obj: Mapping[str, Any], existing: Mapping[str, Any] | None) -> bool:
+        if existing is not None and template_hash(existing) == template_hash(obj):
+            return True
+        check = self.check
+        if check is not None and check.refusal is None:
+            return True
+        if check is None or (check.retry_at is not None and self.now >= check.retry_at):
+            self.pod = self.pod or dry_run_pod(obj)
+        self.held = True
+        return False
+
+    def report(self, result: Plan, wakeups: list[float]) -> None:
+        if self.pod is not None:
+            result.check_pod = (self.intent, self.pod)
+        elif self.held and self.check is not None and self.check.refusal is not None:
+            result.problems.append(pod_creation_problem(NOT_ROLLED_OUT, self.check.refusal))
+            if self.check.retry_at is not None:
+                wakeups.append((self.check.retry_at - self.now).total_seconds())
 
 
 def advisory_message(found: Sequence[str]) -> str:
@@ -335,17 +492,6 @@ def _prune(
         )
 
 
-def healing(spec: SGLangDeploymentSpec) -> Healing:
-    h = spec.healing
-    return Healing(
-        restart_budget=h.restart_budget,
-        restart_window=timedelta(seconds=h.restart_window_seconds),
-        backoff_base=timedelta(seconds=h.restart_backoff_seconds),
-        backoff_max=timedelta(seconds=h.restart_backoff_max_seconds),
-        unreachable_timeout=timedelta(seconds=h.unreachable_node_timeout_seconds),
-    )
-
-
 def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
     """The pods of each group's StatefulSet. Only pods of our own StatefulSets: a pod that
     merely carries our labels (a copy of `sglang-operator render` applied by hand) is never
@@ -368,40 +514,75 @@ def _observed_template(statefulset: Mapping[str, Any]) -> str | None:
     return template_hash(statefulset)
 
 
-def _heal_and_roll(
-    snapshot: Snapshot,
-    spec: SGLangDeploymentSpec,
-    *,
-    ours: Mapping[Key, Mapping[str, Any]],
-    pods: Mapping[int, Sequence[Mapping[str, Any]]],
-    result: Plan,
-) -> None:
-    # A StatefulSet being deleted (a scale-down, then a scale-up before it was gone) is
-    # neither rolled nor restarted: its pods go with it. Its group shows no pods, so it
-    # counts as not ready and holds a rollout back; once it is gone it is created anew.
-    statefulsets = {
+def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
+    """The plan for a spec the operator refuses: nothing written, no rollout step; what runs
+    is still healed (restarts, forced deletions on lost nodes) as the last accepted spec
+    said (`Snapshot.accepted`), on the groups, sizes and templates the StatefulSets store."""
+    result = Plan(spec=None, invalid=invalid)
+    statefulsets = _stored_statefulsets(snapshot, _ours(snapshot))
+    sizes = {g: int((s.get("spec") or {}).get("replicas") or 0) for g, s in statefulsets.items()}
+    _heal_and_roll(
+        snapshot,
+        replicas=max(sizes, default=-1) + 1,
+        nodes=sizes,
+        settings=snapshot.accepted or Accepted(),
+        statefulsets=statefulsets,
+        result=result,
+        roll=False,
+    )
+    return result
+
+
+def _ours(snapshot: Snapshot) -> dict[Key, Mapping[str, Any]]:
+    """The stored children this deployment may manage."""
+    return {key_of(c): c for c in snapshot.children if may_manage(c, snapshot.sgld)}
+
+
+def _stored_statefulsets(
+    snapshot: Snapshot, ours: Mapping[Key, Mapping[str, Any]]
+) -> dict[int, Mapping[str, Any]]:
+    """Each group's stored StatefulSet among `ours`. One being deleted (a scale-down, then a
+    scale-up before it was gone) is left out: neither rolled nor restarted, its pods go with
+    it; its group shows no pods, so it counts as not ready and holds a rollout back; once it
+    is gone it is created anew."""
+    return {
         g: c
         for k, c in ours.items()
         if k[0] == "StatefulSet"
         and (g := _group_of(c)) is not None
         and not c["metadata"].get("deletionTimestamp")
     }
+
+
+def _heal_and_roll(
+    snapshot: Snapshot,
+    *,
+    replicas: int,
+    nodes: int | Mapping[int, int],
+    settings: Accepted,
+    statefulsets: Mapping[int, Mapping[str, Any]],
+    result: Plan,
+    roll: bool = True,
+) -> None:
+    """Restarts, rollout steps and forced deletions of the groups (groups.decide), and why
+    groups lack pods. `roll`: False holds every rollout step (no valid spec)."""
+    pods = _pods_by_group(snapshot)
     hashes = {g: h for g, sts in statefulsets.items() if (h := _observed_template(sts)) is not None}
     status = snapshot.sgld.get("status") or {}
     decision = decide(
-        replicas=spec.replicas,
-        nodes=spec.parallelism.nodes,
+        replicas=replicas,
+        nodes=nodes,
         stored_hashes=hashes,
-        startup_timeout=timedelta(seconds=spec.probes.startup_timeout_seconds),
+        startup_timeout=settings.startup_timeout,
         pods_by_group={g: p for g, p in pods.items() if g in statefulsets},
         memory=[GroupMemory.from_status(g) for g in status.get("groups") or []],
         now=snapshot.now,
-        healing=healing(spec),
+        healing=settings.healing,
         unreachable=snapshot.unreachable,
         # Every StatefulSet observed at its generation first: a rollout step taken while
         # one is not would pick groups in the order the StatefulSet controller observes
         # them (seen: 2, 0, 1), not from group 0 on.
-        roll=len(hashes) == len(statefulsets),
+        roll=roll and len(hashes) == len(statefulsets),
     )
     result.decision = decision
     for action in decision.force_deletes:
@@ -411,14 +592,14 @@ def _heal_and_roll(
         result.delete_pods += action.pod_names
         kind = "Warning" if action.kind == Reason.GROUP_RESTARTED else "Normal"
         result.events.append((kind, action.kind, action.message))
-    result.problems += _pod_creation_failures(snapshot, statefulsets, pods, spec.parallelism.nodes)
+    result.problems += _pod_creation_failures(snapshot, statefulsets, pods, nodes)
 
 
 def _pod_creation_failures(
     snapshot: Snapshot,
     statefulsets: Mapping[int, Mapping[str, Any]],
     pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
-    nodes: int,
+    nodes: int | Mapping[int, int],
 ) -> list[tuple[str, str]]:
     """Why groups lack pods, when their StatefulSet's pods are refused at creation (Pod
     Security admission, a missing PriorityClass, an unknown scheduler, quota...). The
@@ -428,16 +609,15 @@ def _pod_creation_failures(
     for group, sts in sorted(statefulsets.items()):
         pods = pods_by_group.get(group, ())
         failure = snapshot.failed_creates.get(sts["metadata"]["uid"])
-        if len(pods) >= nodes or failure is None:
+        size = nodes if isinstance(nodes, int) else nodes.get(group, 0)
+        if len(pods) >= size or failure is None:
             continue
         newest_pod = max((str(p["metadata"]["creationTimestamp"]) for p in pods), default="")
         when, message = failure
         if when[:19] >= newest_pod[:19]:
             found.append(
-                (
-                    Reason.POD_CREATION_FAILED,
-                    f"StatefulSet {sts['metadata']['name']} cannot create pods: "
-                    f"{bounded(message, MAX_API_MESSAGE)}",
+                pod_creation_problem(
+                    f"StatefulSet {sts['metadata']['name']} cannot create pods", message
                 )
             )
     return found
@@ -456,23 +636,41 @@ def serving(spec: SGLangDeploymentSpec, decision: Decision) -> bool:
     )
 
 
-def invalid_status(status: Mapping[str, Any], generation: int, message: str, now: str) -> Obj:
+def invalid_status(
+    status: Mapping[str, Any],
+    generation: int,
+    message: str,
+    now: str,
+    decision: Decision | None = None,
+) -> Obj:
     """Status of a spec the operator refuses: what ran keeps running, and why it waits.
 
     As for a child the API server refused (ApplyFailed): Ready keeps saying whether the
-    deployment serves (the last observed Ready condition; False with reason InvalidSpec
-    only when there is none yet), Degraded=True carries the refusal. The phase is Degraded
-    while groups serve, Failed when nothing does (PHASE_MEANING)."""
-    ready = bool(status.get("readyReplicas"))
+    deployment serves, Degraded=True carries the refusal. With the `decision` of the healing
+    that goes on meanwhile (`_heal_only`), Ready, the counts and the groups' memory come from
+    it; without one, Ready is the last observed Ready condition (False with reason
+    InvalidSpec only when there is none yet). The phase is Degraded while groups serve,
+    Failed when nothing does (PHASE_MEANING)."""
     message = bounded(message)
     conditions = [
         Condition(PROGRESSING, "False", Reason.INVALID_SPEC, "waiting for a valid spec"),
         Condition(DEGRADED, "True", Reason.INVALID_SPEC, message),
     ]
-    if find(status.get("conditions") or [], READY) is None:
+    observed: Obj = {}
+    if decision is not None and decision.views:
+        views = decision.views
+        conditions.insert(0, _ready_condition(len(views), views))
+        observed = {
+            "replicas": sum(1 for v in views if v.pods),
+            "readyReplicas": sum(1 for v in views if v.ready),
+            "groups": _groups_memory(decision),
+        }
+    elif find(status.get("conditions") or [], READY) is None:
         conditions.insert(0, Condition(READY, "False", Reason.INVALID_SPEC, message))
+    ready = bool(observed.get("readyReplicas", status.get("readyReplicas")))
     return {
         **status,
+        **observed,
         "observedGeneration": generation,
         "phase": "Degraded" if ready else "Failed",
         "message": bounded(f"invalid spec: {message}"),
@@ -490,20 +688,38 @@ def failed_status(status: Mapping[str, Any], generation: int, message: str, now:
     }
 
 
+def _ready_condition(replicas: int, views: Sequence[GroupView]) -> Condition:
+    """Ready of a server: every one of `replicas` groups serves."""
+    ready_groups = sum(1 for v in views if v.ready)
+    counted = f"{ready_groups}/{replicas} groups ready"
+    if replicas == 0:
+        return Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
+    if ready_groups == replicas:
+        return Condition(READY, "True", Reason.GROUPS_READY, counted)
+    return Condition(READY, "False", Reason.GROUPS_NOT_READY, counted)
+
+
+def _groups_memory(decision: Decision) -> list[Obj]:
+    """status.groups: what must be remembered of each group (groups.GroupMemory)."""
+    return [
+        {
+            "index": m.index,
+            "ready": next((v.ready for v in decision.views if v.index == m.index), False),
+            "members": m.members,
+            "restarts": m.restarts,
+        }
+        for m in decision.memory
+    ]
+
+
 def _server_conditions(
     spec: SGLangDeploymentSpec, decision: Decision, diagnostics: Sequence[tuple[str, str]]
 ) -> tuple[str, Condition, Condition]:
     """Phase, Ready and Progressing of a server: Ready means every group serves."""
     views = decision.views
-    ready_groups = sum(1 for v in views if v.ready)
     outdated = [v.index for v in views if v.outdated]
-    counted = f"{ready_groups}/{spec.replicas} groups ready"
-    if spec.replicas == 0:
-        ready = Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
-    elif ready_groups == spec.replicas:
-        ready = Condition(READY, "True", Reason.GROUPS_READY, counted)
-    else:
-        ready = Condition(READY, "False", Reason.GROUPS_NOT_READY, counted)
+    ready = _ready_condition(spec.replicas, views)
+    counted = f"{sum(1 for v in views if v.ready)}/{spec.replicas} groups ready"
 
     if diagnostics:
         phase = "Degraded"
@@ -617,15 +833,7 @@ def status(
         if spec.mode == "server"
         else None,
         "selector": naming.server_selector(meta["name"]),
-        "groups": [
-            {
-                "index": m.index,
-                "ready": next((v.ready for v in views if v.index == m.index), False),
-                "members": m.members,
-                "restarts": m.restarts,
-            }
-            for m in decision.memory
-        ],
+        "groups": _groups_memory(decision),
     }
     if run.benchmark is not None:
         new["benchmark"] = run.benchmark

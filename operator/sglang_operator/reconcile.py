@@ -10,6 +10,10 @@ Create, update, operator restart, drift and timers all land here. Acting:
 3. the runs (benchmark and offline Jobs, runs.py);
 4. write status (only when it changed) and events for decisions.
 
+Before the StatefulSets of a new pod template are written, one pod of it is created in a
+server-side dry run (`_check_pods`, once per template intent): what admission refuses only at
+pod creation then blocks the rollout instead of deleting running pods.
+
 The operator remembers, per deployment, what it wrote until the caches show it (`Memory`):
 a pass started before a watch event arrived must not act on a state it already changed
 (restart a group twice, post a rollout step twice).
@@ -21,7 +25,7 @@ import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,7 +37,7 @@ from sglang_operator.conditions import DEGRADED, bounded, find, now_rfc3339
 from sglang_operator.groups import NODE_GONE, parse_time
 from sglang_operator.kube import Kube, Ref
 from sglang_operator.ownership import conflict, may_manage, owner_reference, with_owner
-from sglang_operator.plan import Key, Plan, Refusal, Snapshot, key_of
+from sglang_operator.plan import Key, Plan, PodCheck, Refusal, Snapshot, key_of
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +77,20 @@ class Memory:
     `force_deleted`: uids of pods we deleted with no grace period, which are gone from the API
     server at once: left out of the snapshot until the cache drops them too (else the next
     pass would take the pod for still stuck on its lost node and report it again);
-    `refusals`: children the API server refused, by key.
+    `refusals`: children the API server refused, by key;
+    `pod_check`: the last server-side dry run of the deployment's pods (plan.PodCheck), so a
+    template intent is asked about once (a refusal again after its backoff), and a settled
+    deployment costs no request;
+    `accepted`: how the last spec the operator accepted heals groups (plan.Accepted), to
+    heal with while a newer spec is refused.
     """
 
     written: dict[Key, Obj] = field(default_factory=dict)
     deleted: set[str] = field(default_factory=set)
     force_deleted: set[str] = field(default_factory=set)
     refusals: dict[Key, Refusal] = field(default_factory=dict)
+    pod_check: PodCheck | None = None
+    accepted: plan.Accepted | None = None
 
 
 def _version(obj: Mapping[str, Any]) -> int:
@@ -138,6 +149,8 @@ def observe(
         failed_creates=failed_creates,
         refusals=dict(memory.refusals),
         unreachable=_unreachable(pod_list, nodes),
+        pod_check=memory.pod_check,
+        accepted=memory.accepted,
     )
 
 
@@ -190,16 +203,19 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
     status = dict(sgld.get("status") or {})
     generation = int(meta.get("generation", 0))
     decided = plan.plan(snapshot)
-    if decided.spec is None:
-        new = plan.invalid_status(status, generation, str(decided.invalid), now_rfc3339())
-        if status.get("observedGeneration") != generation:
-            log.info("%s: invalid spec: %s", where, bounded(str(decided.invalid), 300))
-        _publish(kube, sgld, status, new, events=[], memory=memory)
-        return Outcome()
     spec = decided.spec
-    events = list(decided.events)
-    applier = _Applier(kube, snapshot, decided, memory, where)
+    events: list[tuple[str, str, str]] = []
     try:
+        if spec is None:
+            return _heal_only(kube, snapshot, decided, memory, where)
+        memory.accepted = plan.Accepted.of(spec)
+        if decided.check_pod is not None:
+            snapshot = _check_pods(
+                kube, snapshot, decided.check_pod, memory=memory, events=events, where=where
+            )
+            decided = plan.plan(snapshot)
+        events += decided.events
+        applier = _Applier(kube, snapshot, decided, memory, where)
         _act(kube, snapshot, decided, applier=applier, memory=memory, events=events, where=where)
         jobs = {
             c["metadata"]["name"]: c
@@ -263,6 +279,74 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
     ]
     requeue = min([t for t in (decided.requeue_after, *retries) if t is not None], default=None)
     return Outcome(max(1.0, requeue) if requeue is not None else None)
+
+
+def _heal_only(
+    kube: Kube, snapshot: Snapshot, decided: Plan, memory: Memory, where: str
+) -> Outcome:
+    """A spec the operator refuses: the healing the plan still decided, then status."""
+    sgld = snapshot.sgld
+    status = dict(sgld.get("status") or {})
+    generation = int(sgld["metadata"].get("generation", 0))
+    if status.get("observedGeneration") != generation:
+        log.info("%s: invalid spec: %s", where, bounded(str(decided.invalid), 300))
+    events = list(decided.events)
+    applier = _Applier(kube, snapshot, decided, memory, where)
+    _act(kube, snapshot, decided, applier=applier, memory=memory, events=events, where=where)
+    new = plan.invalid_status(
+        status, generation, str(decided.invalid), now_rfc3339(), decision=decided.decision
+    )
+    _publish(kube, sgld, status, new, events=events, memory=memory)
+    return Outcome(decided.requeue_after)
+
+
+def _check_pods(
+    kube: Kube,
+    snapshot: Snapshot,
+    check: tuple[str, Obj],
+    *,
+    memory: Memory,
+    events: list[tuple[str, str, str]],
+    where: str,
+) -> Snapshot:
+    """Creates the plan's pod in a server-side dry run and remembers the answer for its
+    template intent; the snapshot with that answer. A refusal new for the intent (or in
+    other words) is a Warning event.
+
+    Not a refusal of the user's spec, so the templates are written as without the check (and
+    it is logged): a webhook that does not support dry run (400, "does not support dry run":
+    its sideEffects are not None/NoneOnDryRun), and a 403 for the operator's own missing
+    right to create pods (an RBAC that predates the check). Not answered (unreachable,
+    throttled): raised, and the pass is retried with the controller's backoff."""
+    intent, pod = check
+    earlier = memory.pod_check if memory.pod_check and memory.pod_check.intent == intent else None
+    try:
+        kube.dry_run_create(pod)
+        verdict = PodCheck(intent)
+    except ApiException as exc:
+        if not refused(exc):
+            raise
+        message = _api_message(exc)
+        if _inconclusive(exc, message):
+            log.warning("%s: a dry run of the new pods says nothing: %s", where, message)
+            verdict = PodCheck(intent)
+        else:
+            refusal = f"{exc.status} {message}"
+            attempts = (earlier.attempts if earlier else 0) + 1
+            retry_at = snapshot.now + timedelta(seconds=retry_delay(attempts))
+            verdict = PodCheck(intent, refusal, attempts, retry_at)
+            log.warning("%s: the API server refuses the new pods: %s", where, refusal)
+            if earlier is None or earlier.refusal != refusal:
+                events.append(("Warning", *plan.pod_creation_problem(plan.NOT_ROLLED_OUT, refusal)))
+    memory.pod_check = verdict
+    return replace(snapshot, pod_check=verdict)
+
+
+def _inconclusive(exc: ApiException, message: str) -> bool:
+    """A dry run refused for a reason other than the pod (`_check_pods`)."""
+    if exc.status == 400:
+        return "does not support dry run" in message
+    return exc.status == 403 and 'cannot create resource "pods"' in message
 
 
 def _act(
@@ -381,7 +465,7 @@ def _publish(
 ) -> None:
     """Writes status when it changed, then the events, with a warning whenever the
     deployment becomes Degraded or Degraded for another reason (so `kubectl get events`
-    tells the same story as the conditions).
+    tells the same story as the conditions), unless `events` has a warning of that reason.
 
     A None in `new` deletes the field (merge patch); it is no change when already absent.
     A resource deleted meanwhile (404) is not written again: its deletion ends the story.
@@ -398,8 +482,11 @@ def _publish(
         memory.written[key_of(written)] = cached(written)
     was = find(old.get("conditions") or [], DEGRADED) or {}
     now = find(new.get("conditions") or [], DEGRADED) or {}
-    if now.get("status") == "True" and (
-        was.get("status") != "True" or was.get("reason") != now.get("reason")
+    told = any(t == "Warning" and r == now.get("reason") for t, r, _ in events)
+    if (
+        now.get("status") == "True"
+        and (was.get("status") != "True" or was.get("reason") != now.get("reason"))
+        and not told
     ):
         kube.event(sgld, "Warning", str(now.get("reason")), str(now.get("message")))
     for event_type, reason, message in events:

@@ -17,9 +17,12 @@ from story import (
     apply,
     apply_formed_group,
     condition,
+    events,
     get_sgld,
+    is_ready,
     live_pods,
     manifest,
+    statefulsets,
     wait_ready,
     wait_reason,
 )
@@ -93,6 +96,145 @@ def refuse_pod_label(cluster: Cluster, namespace: str) -> Iterator[str]:
     time.sleep(2)
     yield "refuse-me"
     cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name)
+
+
+@pytest.fixture
+def refuse_real_pods(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """A ValidatingAdmissionPolicy refusing, in this namespace only, the real creation of
+    pods labelled `refuse-real`, while a server-side dry run of the same pod passes: what a
+    webhook that only refuses real creates does, or a quota used up between the operator's
+    dry run and the StatefulSet controller's create."""
+    name = f"refuse-real-{namespace}"[:63].rstrip("-")
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE"],
+                        "resources": ["pods"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "request.dryRun == true || "
+                    "!has(object.metadata.labels) || !('refuse-real' in object.metadata.labels)",
+                    "message": "pods labelled refuse-real are not allowed here",
+                }
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+            },
+        },
+    }
+    for obj in (policy, binding):
+        apply(cluster, namespace, obj)
+    time.sleep(2)
+    yield "refuse-real"
+    cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name)
+
+
+@pytest.fixture
+def missing_priority_class(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """The name of a PriorityClass that does not exist yet (the test may create it); deleted
+    after the test."""
+    name = f"later-{namespace}"[:63].rstrip("-")
+    yield name
+    cluster.kubectl("delete", "priorityclass", name, "--ignore-not-found")
+
+
+def test_an_update_whose_pods_admission_refuses_deletes_no_pod_and_healing_goes_on(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, missing_priority_class: str
+) -> None:
+    """The StatefulSet would be accepted (a PriorityClass is resolved only when a pod is
+    created): the operator asks admission about one pod of the new template first (a
+    server-side dry run), so nothing is written, rolled or deleted while it refuses."""
+    obj = manifest("gated", nodes=2, replicas=2)
+    apply_formed_group(cluster, kube, namespace, obj)
+    before = uids(kube, namespace, "gated")
+    apps = client.AppsV1Api(kube)
+    generations = {
+        g: apps.read_namespaced_stateful_set(group_name("gated", g), namespace).metadata.generation
+        for g in range(2)
+    }
+
+    changed = copy.deepcopy(obj)
+    changed["spec"]["podTemplate"] = {"spec": {"priorityClassName": missing_priority_class}}
+    apply(cluster, namespace, changed)
+
+    def refused() -> dict[str, Any]:
+        got = get_sgld(kube, namespace, "gated")
+        cond = condition(got, "Degraded")
+        current = got["status"].get("observedGeneration") == got["metadata"]["generation"]
+        return cond if current and cond.get("reason") == "PodCreationFailed" else {}
+
+    cond = wait_until(refused, timeout=60, what="PodCreationFailed for the new generation")
+    assert "not rolled out" in cond["message"]
+    assert f"no PriorityClass with name {missing_priority_class} was found" in cond["message"]
+    time.sleep(SETTLE_SECONDS)
+    assert uids(kube, namespace, "gated") == before
+    for g, generation in generations.items():
+        sts = apps.read_namespaced_stateful_set(group_name("gated", g), namespace)
+        assert sts.metadata.generation == generation
+    told = [
+        e for e in events(kube, namespace, "PodCreationFailed") if e.involved_object.name == "gated"
+    ]
+    assert len(told) == 1, [e.message for e in told]
+    assert missing_priority_class in told[0].message
+
+    # Healing goes on, on the template the group runs.
+    victim = group_name("gated", 1) + "-1"
+    client.CoreV1Api(kube).delete_namespaced_pod(victim, namespace)
+    group1 = {
+        p.metadata.uid
+        for p in live_pods(kube, namespace, "gated")
+        if p.metadata.labels[GROUP_LABEL] == "1"
+    }
+    wait_until(
+        lambda: (
+            len(
+                now := [
+                    p
+                    for p in live_pods(kube, namespace, "gated")
+                    if p.metadata.labels[GROUP_LABEL] == "1"
+                ]
+            )
+            == 2
+            and not {p.metadata.uid for p in now} & group1
+            and all(is_ready(p) for p in now)
+        ),
+        timeout=90,
+        what="group 1 restarted whole and ready again",
+    )
+    assert all(not p.spec.priority_class_name for p in live_pods(kube, namespace, "gated"))
+
+    # The class appears: the next retry admits the pods and the rollout proceeds.
+    cluster.kubectl("create", "priorityclass", missing_priority_class, "--value=1000")
+    wait_until(
+        lambda: (
+            len(now := live_pods(kube, namespace, "gated")) == 4
+            and all(p.spec.priority_class_name == missing_priority_class for p in now)
+        ),
+        timeout=180,
+        what="both groups rolled to the admitted revision",
+    )
+    wait_ready(cluster, namespace, "gated")
+    assert condition(get_sgld(kube, namespace, "gated"), "Degraded")["status"] == "False"
 
 
 def test_refused_update_deletes_no_pod_and_says_why(
@@ -268,17 +410,29 @@ def test_an_emoji_in_the_spec_is_applied(
 
 
 def test_pods_refused_at_creation_are_a_degraded_reason(
-    cluster: Cluster, kube: Any, namespace: str
+    cluster: Cluster, kube: Any, namespace: str, refuse_real_pods: str
 ) -> None:
     obj = manifest("noclass", nodes=1)
-    # The StatefulSet is accepted; each of its pods is refused by the Priority admission
-    # plugin, which only the StatefulSet's FailedCreate events tell.
-    obj["spec"]["priorityClassName"] = "no-such-class"
+    # The dry run of its pods passes and the StatefulSet is accepted; each of its pods is
+    # refused at real creation, which only the StatefulSet's FailedCreate events tell.
+    obj["spec"]["podLabels"] = {refuse_real_pods: "yes"}
     apply(cluster, namespace, obj)
     cond = wait_reason(kube, namespace, "noclass", "Degraded", "PodCreationFailed")
     assert f"StatefulSet {group_name('noclass', 0)} cannot create pods" in cond["message"]
-    assert "no-such-class" in cond["message"]
+    assert "pods labelled refuse-real are not allowed here" in cond["message"]
     assert get_sgld(kube, namespace, "noclass")["status"]["phase"] == "Degraded"
+
+
+def test_a_new_deployment_whose_pods_admission_refuses_creates_no_statefulset(
+    cluster: Cluster, kube: Any, namespace: str
+) -> None:
+    obj = manifest("noclass", nodes=1)
+    obj["spec"]["priorityClassName"] = "no-such-class"
+    apply(cluster, namespace, obj)
+    cond = wait_reason(kube, namespace, "noclass", "Degraded", "PodCreationFailed")
+    assert "not rolled out" in cond["message"]
+    assert "no PriorityClass with name no-such-class was found" in cond["message"]
+    assert statefulsets(kube, namespace, "noclass") == []
 
 
 def test_job_pods_refused_at_creation_are_a_degraded_reason(
@@ -294,3 +448,52 @@ def test_job_pods_refused_at_creation_are_a_degraded_reason(
     cond = wait_reason(kube, namespace, "noclassjob", "Degraded", "PodCreationFailed")
     assert f"Job {offline_job_name('noclassjob', 0)} cannot create pods" in cond["message"]
     assert "no-such-class" in cond["message"]
+
+
+def test_a_spec_the_operator_refuses_blocks_the_rollout_not_healing(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    obj = manifest("stubborn", nodes=2, replicas=1)
+    apply_formed_group(cluster, kube, namespace, obj)
+    apps = client.AppsV1Api(kube)
+    generation = apps.read_namespaced_stateful_set(group_name("stubborn", 0), namespace)
+    generation = generation.metadata.generation
+
+    bad = copy.deepcopy(obj)
+    # Admitted (each quantity is valid), refused by the operator: a request over its limit.
+    bad["spec"]["resources"] = {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}
+    apply(cluster, namespace, bad)
+    wait_reason(kube, namespace, "stubborn", "Degraded", "InvalidSpec")
+    before = uids(kube, namespace, "stubborn")
+
+    # A member of the group is deleted: the whole group is restarted from what is stored.
+    client.CoreV1Api(kube).delete_namespaced_pod(group_name("stubborn", 0) + "-1", namespace)
+    wait_until(
+        lambda: (
+            len(now := live_pods(kube, namespace, "stubborn")) == 2
+            and not {p.metadata.uid for p in now} & before
+            and all(is_ready(p) for p in now)
+        ),
+        timeout=90,
+        what="the group restarted whole and ready again",
+    )
+    wait_until(
+        lambda: [
+            e
+            for e in events(kube, namespace, "GroupRestarted")
+            if e.involved_object.name == "stubborn"
+        ],
+        timeout=30,
+        what="the GroupRestarted event",
+    )
+    got = get_sgld(kube, namespace, "stubborn")
+    assert condition(got, "Degraded")["reason"] == "InvalidSpec"
+    assert len(got["status"]["groups"][0]["restarts"]) == 1
+    # Nothing was written from the refused spec.
+    sts = apps.read_namespaced_stateful_set(group_name("stubborn", 0), namespace)
+    assert sts.metadata.generation == generation
+    assert all(
+        (c.resources.requests or {}).get("cpu") != "2"
+        for p in live_pods(kube, namespace, "stubborn")
+        for c in p.spec.containers
+    )

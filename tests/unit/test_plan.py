@@ -12,8 +12,11 @@ from hypothesis import strategies as st
 
 from sglang_operator import naming
 from sglang_operator.conditions import ADVISORY, Reason
+from sglang_operator.groups import NODE_GONE, Healing
 from sglang_operator.plan import (
     APPLIED_ANNOTATION,
+    Accepted,
+    PodCheck,
     Refusal,
     Snapshot,
     key_of,
@@ -22,7 +25,7 @@ from sglang_operator.plan import (
     statefulset_refused,
     template_hash,
 )
-from stored_objects import UID, sgld, stored_children
+from stored_objects import UID, admitted, sgld, stored_children
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 OLD = "0ld0ld0ld0ld0ld0"
@@ -84,15 +87,19 @@ def pods_for(children: Sequence[dict[str, Any]], replicas: int, nodes: int) -> l
 
 
 def snapshot(resource: dict[str, Any], children: Any, pods: Any, **extra: Any) -> Snapshot:
-    return Snapshot(sgld=resource, children=children, pods=pods, now=NOW, **extra)
+    """Pods of new templates admitted (`admitted`) unless `pod_check` is given."""
+    snap = Snapshot(sgld=resource, children=children, pods=pods, now=NOW, **extra)
+    return snap if "pod_check" in extra else admitted(snap)
 
 
 def test_at_rest_nothing_is_written_or_deleted() -> None:
     resource = sgld()
     children = stored_children(resource)
-    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2), pod_check=None))
     assert (p.apply, p.delete, p.delete_pods, p.problems) == ([], [], [], [])
     assert all(v.ready for v in p.decision.views)
+    # No pod template changes: nothing to ask the API server about (no request at rest).
+    assert p.check_pod is None
 
 
 def test_a_missing_child_is_applied_and_only_it() -> None:
@@ -136,6 +143,85 @@ def test_a_new_spec_is_applied_but_pods_wait_for_the_stored_revision() -> None:
         naming.group_name("demo", g) for g in range(2)
     }
     assert p.delete_pods == []
+
+
+def test_a_new_pod_template_waits_for_a_dry_run_of_one_of_its_pods() -> None:
+    children = stored_children(sgld())
+    changed = sgld(image="example.com/sglang:new", priorityClassName="high")
+    p = plan(snapshot(changed, children, pods_for(children, 2, 2), pod_check=None))
+    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+    assert p.delete_pods == []
+    assert p.check_pod is not None
+    intent, pod = p.check_pod
+    # Ordinal 0 of group 0, as the StatefulSet controller would make it, under a generated name.
+    built = next(
+        o for o in plan(snapshot(changed, children, [])).apply if o["kind"] == "StatefulSet"
+    )
+    assert built["metadata"]["name"] == "demo-0"
+    template = built["spec"]["template"]
+    assert pod["kind"] == "Pod"
+    assert pod["metadata"]["generateName"] == "demo-0-"
+    assert "name" not in pod["metadata"]
+    assert pod["metadata"]["namespace"] == "ns"
+    assert pod["metadata"]["annotations"] == template["metadata"]["annotations"]
+    assert pod["metadata"]["labels"] == {
+        **template["metadata"]["labels"],
+        "statefulset.kubernetes.io/pod-name": "demo-0-0",
+        naming.POD_INDEX_LABEL: "0",
+    }
+    assert pod["spec"] == {
+        **template["spec"],
+        "hostname": "demo-0-0",
+        "subdomain": built["spec"]["serviceName"],
+    }
+    assert pod["spec"]["priorityClassName"] == "high"
+    # Admitted for this intent: the StatefulSets are written.
+    p = plan(snapshot(changed, children, [], pod_check=PodCheck(intent)))
+    assert {o["metadata"]["name"] for o in p.apply if o["kind"] == "StatefulSet"} == {
+        "demo-0",
+        "demo-1",
+    }
+    assert p.check_pod is None
+    # An answer for another intent (an older spec) is no answer for this one.
+    p = plan(snapshot(sgld(image="other:2"), children, [], pod_check=PodCheck(intent)))
+    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+    assert p.check_pod is not None and p.check_pod[0] != intent
+
+
+def test_a_new_group_is_created_only_after_a_dry_run_too() -> None:
+    children = stored_children(sgld(replicas=1))
+    p = plan(snapshot(sgld(replicas=2), children, pods_for(children, 1, 2), pod_check=None))
+    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+    assert p.check_pod is not None
+    assert p.check_pod[1]["metadata"]["generateName"] == "demo-1-"
+
+
+def test_pods_refused_in_the_dry_run_block_the_rollout_and_healing_goes_on() -> None:
+    children = stored_children(sgld())
+    pods = pods_for(children, 2, 2)
+    pods[3]["status"]["containerStatuses"][0]["restartCount"] = 1  # group 1 rank 1 restarted
+    changed = sgld(priorityClassName="does-not-exist")
+    intent = plan(snapshot(changed, children, pods, pod_check=None)).check_pod[0]  # type: ignore[index]
+    refusal = '403 pods "demo-0-" is forbidden: no PriorityClass with name does-not-exist was found'
+    check = PodCheck(intent, refusal, 1, NOW + timedelta(seconds=5))
+    p = plan(snapshot(changed, children, pods, pod_check=check))
+    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+    assert p.check_pod is None
+    assert (
+        Reason.POD_CREATION_FAILED,
+        "the new pod template is not rolled out (nothing running was touched): the API server "
+        f"refuses its pods: {refusal}",
+    ) in p.problems
+    assert p.requeue_after == 5.0
+    # Nothing rolled; the broken group is restarted on the template it runs.
+    assert rollout_steps(p) == []
+    assert sorted(name for name, _ in p.delete_pods) == ["demo-1-0", "demo-1-1"]
+    assert [e[1] for e in p.events] == [Reason.GROUP_RESTARTED]
+    # Once its backoff expired, the API server is asked again.
+    later = PodCheck(intent, refusal, 1, NOW - timedelta(seconds=1))
+    p = plan(snapshot(changed, children, pods, pod_check=later))
+    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+    assert p.check_pod is not None and p.check_pod[0] == intent
 
 
 def test_a_stored_new_revision_rolls_one_group() -> None:
@@ -264,6 +350,61 @@ def test_an_invalid_spec_plans_nothing() -> None:
     assert p.spec is None
     assert p.invalid and "shmSize" in p.invalid
     assert (p.apply, p.delete, p.delete_pods) == ([], [], [])
+
+
+def test_an_invalid_spec_blocks_the_rollout_but_not_healing() -> None:
+    children = stored_children(sgld())
+    # Group 0 still runs an older revision (a rollout under way), group 1 lost a container.
+    pods = [pod(0, r, OLD) for r in range(2)] + pods_for(children, 2, 2)[2:]
+    pods[3]["status"]["containerStatuses"][0]["restartCount"] = 1
+    refused = sgld(shmSize="lots")
+    p = plan(snapshot(refused, children, pods))
+    assert p.spec is None
+    assert p.invalid and "shmSize" in p.invalid
+    assert (p.apply, p.delete) == ([], [])
+    assert rollout_steps(p) == []
+    assert sorted(name for name, _ in p.delete_pods) == ["demo-1-0", "demo-1-1"]
+    assert [e[1] for e in p.events] == [Reason.GROUP_RESTARTED]
+    assert [v.index for v in p.decision.views] == [0, 1]
+
+
+def test_an_invalid_spec_heals_as_the_last_accepted_spec_said() -> None:
+    children = stored_children(sgld())
+    pods = pods_for(children, 2, 2)
+    pods[3]["status"]["containerStatuses"][0]["restartCount"] = 1
+    never = Accepted(Healing(restart_budget=0))
+    p = plan(snapshot(sgld(shmSize="lots"), children, pods, accepted=never))
+    assert p.delete_pods == []
+    assert [x.reason for x in p.decision.budget_exhausted] == [
+        Reason.GROUP_RESTART_BUDGET_EXHAUSTED
+    ]
+
+
+def test_an_invalid_spec_still_force_deletes_pods_of_a_lost_node() -> None:
+    children = stored_children(sgld(replicas=1, nodes=1))
+    pods = pods_for(children, 1, 1)
+    pods[0]["spec"] = {"nodeName": "gone"}
+    p = plan(
+        snapshot(
+            sgld(replicas=1, nodes=1, shmSize="lots"),
+            children,
+            pods,
+            unreachable={"gone": NODE_GONE},
+        )
+    )
+    assert p.force_delete_pods == [("demo-0-0", pods[0]["metadata"]["uid"])]
+    assert Reason.POD_FORCE_DELETED in [e[1] for e in p.events]
+
+
+def test_an_invalid_spec_heals_each_group_at_its_stored_size() -> None:
+    # A size change was under way: group 0 already at 2 pods, group 1 still at 1.
+    children = stored_children(sgld(nodes=2))
+    statefulset(children, 1)["spec"]["replicas"] = 1
+    pods = [pod(0, r, str(template_hash(statefulset(children, 0)))) for r in range(2)]
+    pods.append(pod(1, 0, str(template_hash(statefulset(children, 1)))))
+    p = plan(snapshot(sgld(nodes=2, shmSize="lots"), children, pods))
+    assert [v.ready for v in p.decision.views] == [True, True]
+    assert p.delete_pods == []
 
 
 def rollout_steps(p: Any) -> list[int]:

@@ -13,11 +13,11 @@ from sglang_operator.api import parse_spec
 from sglang_operator.conditions import Condition
 from sglang_operator.groups import Decision, GroupMemory, GroupView, Healing, Problem
 from sglang_operator.plan import (
+    Accepted,
     Refusal,
     Snapshot,
     contains,
     failed_status,
-    healing,
     in_sync,
     intent_hash,
     invalid_status,
@@ -29,7 +29,7 @@ from sglang_operator.plan import (
     template_hash,
 )
 from sglang_operator.runs import RunState
-from stored_objects import UID, sgld, stored_children
+from stored_objects import UID, admitted, sgld, stored_children
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 T = "2026-11-27T12:00:00Z"
@@ -98,7 +98,9 @@ def current_pods(children: list[dict[str, Any]], replicas: int, nodes: int) -> l
 
 
 def snap(resource: dict[str, Any], children: Any, pods: Any, **extra: Any) -> Snapshot:
-    return Snapshot(sgld=resource, children=children, pods=pods, now=NOW, **extra)
+    """Pods of new templates admitted (`admitted`) unless `pod_check` is given."""
+    snap = Snapshot(sgld=resource, children=children, pods=pods, now=NOW, **extra)
+    return snap if "pod_check" in extra else admitted(snap)
 
 
 # ---- the intent hash and what counts as a difference ---------------------------------------------
@@ -185,10 +187,11 @@ def test_template_hash_reads_the_pod_templates_annotation_or_says_none() -> None
     assert template_hash({}) is None
 
 
-def test_healing_takes_every_number_from_spec_healing() -> None:
+def test_healing_takes_every_number_from_spec_healing_and_probes() -> None:
     spec = parse_spec(
         {
             "model": {"path": "m"},
+            "probes": {"startupTimeoutSeconds": 900},
             "healing": {
                 "restartBudget": 7,
                 "restartWindowSeconds": 600,
@@ -198,13 +201,18 @@ def test_healing_takes_every_number_from_spec_healing() -> None:
             },
         }
     )
-    assert healing(spec) == Healing(
-        restart_budget=7,
-        restart_window=timedelta(seconds=600),
-        backoff_base=timedelta(seconds=10),
-        backoff_max=timedelta(seconds=100),
-        unreachable_timeout=timedelta(seconds=42),
+    assert Accepted.of(spec) == Accepted(
+        Healing(
+            restart_budget=7,
+            restart_window=timedelta(seconds=600),
+            backoff_base=timedelta(seconds=10),
+            backoff_max=timedelta(seconds=100),
+            unreachable_timeout=timedelta(seconds=42),
+        ),
+        timedelta(seconds=900),
     )
+    # None accepted yet: the defaults of spec.healing and spec.probes.
+    assert Accepted() == Accepted.of(parse_spec({"model": {"path": "m"}}))
 
 
 # ---- plan: writes, refusals, requeues ------------------------------------------------------------

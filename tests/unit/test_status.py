@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from sglang_operator import plan
 from sglang_operator.api import format_validation_error, parse_spec
 from sglang_operator.conditions import ADVISORY, Condition, Reason
-from sglang_operator.groups import Decision, GroupView, Problem
+from sglang_operator.groups import Decision, GroupMemory, GroupView, Problem
 from sglang_operator.plan import invalid_status
 from sglang_operator.runs import BENCHMARK, RunState
 
@@ -118,6 +118,21 @@ def test_invalid_spec_keeps_serving_status_and_says_why() -> None:
     broken = invalid_status(status_for([view(0, ready=False)]), 2, "bad", "t")
     assert broken["phase"] == "Failed"
     assert conds(broken)["Ready"] == ("False", Reason.GROUPS_NOT_READY)
+
+
+def test_invalid_spec_status_follows_the_healing_that_goes_on() -> None:
+    running = status_for([view(0), view(1)])
+    memory = [GroupMemory(0, ["a", "b"]), GroupMemory(1, [], ["2026-11-27T12:00:00Z"])]
+    decision = Decision([view(0), view(1, ready=False)], [], memory, [], [], None)
+    s = invalid_status(running, 5, "spec.shmSize: not a quantity", "t", decision=decision)
+    # Group 1 went down meanwhile: Ready and the counts say so, Degraded keeps the refusal.
+    assert conds(s)["Ready"] == ("False", Reason.GROUPS_NOT_READY)
+    assert conds(s)["Degraded"] == ("True", Reason.INVALID_SPEC)
+    assert (s["replicas"], s["readyReplicas"], s["phase"]) == (2, 1, "Degraded")
+    assert s["groups"] == [
+        {"index": 0, "ready": True, "members": ["a", "b"], "restarts": []},
+        {"index": 1, "ready": False, "members": [], "restarts": ["2026-11-27T12:00:00Z"]},
+    ]
 
 
 def test_every_operator_check_is_reported_at_once() -> None:
