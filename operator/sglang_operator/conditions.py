@@ -74,6 +74,17 @@ class Reason:
     SPEC_ADVICE = "SpecAdvice"
 
 
+# An API server's answer quoted per refused object: enough for its reason, and several
+# refused objects still fit one condition message.
+MAX_API_MESSAGE = 512
+
+
+def pod_creation_problem(subject: str, message: str) -> tuple[str, str]:
+    """A Degraded reason for pods the API server refuses to create: `subject` (who cannot
+    create which pods), then the API server's words, bounded by MAX_API_MESSAGE."""
+    return Reason.POD_CREATION_FAILED, f"{subject}: {bounded(message, MAX_API_MESSAGE)}"
+
+
 @dataclass(frozen=True)
 class Advice:
     """What a reason means for the user, and what to do about it (docs/reference.md)."""

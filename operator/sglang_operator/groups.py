@@ -131,7 +131,8 @@ def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def _fmt(value: datetime) -> str:
+def format_time(value: datetime) -> str:
+    """RFC 3339 in whole seconds, UTC (as the API server writes times)."""
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -321,7 +322,7 @@ def _restart(
                 Reason.GROUP_RESTART_BUDGET_EXHAUSTED,
                 f"group {mem.index} was restarted {len(mem.restarts)} times in "
                 f"{_duration(window)} and is left alone until "
-                f"{_fmt(oldest + window)} or a spec change replaces it: {failure}",
+                f"{format_time(oldest + window)} or a spec change replaces it: {failure}",
             )
         )
         out.wakeups.append(max(1.0, (oldest + window - now).total_seconds()))
@@ -333,14 +334,14 @@ def _restart(
         out.backoff.append(
             Problem(
                 Reason.GROUP_RESTART_BACKOFF,
-                f"group {mem.index} will be restarted at {_fmt(wait_until)} (backoff after "
+                f"group {mem.index} will be restarted at {format_time(wait_until)} (backoff after "
                 f"{len(mem.restarts)} restart(s)): {failure}",
             )
         )
         return
     message = f"restarting group {mem.index}: {failure}"
     out.actions.append(Action(mem.index, Reason.GROUP_RESTARTED, message, targets))
-    mem.restarts = [*mem.restarts, _fmt(now)]
+    mem.restarts = [*mem.restarts, format_time(now)]
     mem.members = []
 
 
@@ -460,14 +461,14 @@ def _lost(
         name, node = pod["metadata"]["name"], _node(pod)
         since = unreachable[node]
         due = since + healing.unreachable_timeout
-        what = "was deleted" if since == NODE_GONE else f"is unreachable since {_fmt(since)}"
+        what = "was deleted" if since == NODE_GONE else f"is unreachable since {format_time(since)}"
         if now >= due:
             message = f"force-deleted pod {name}: node {node} {what}"
             out.force.append(Action(index, Reason.POD_FORCE_DELETED, message, _targets([pod])))
             later = "force-deleting the pod"
         else:
             out.wakeups.append((due - now).total_seconds())
-            later = f"the pod is force-deleted at {_fmt(due)}"
+            later = f"the pod is force-deleted at {format_time(due)}"
         problems.append(
             Problem(
                 Reason.NODE_UNREACHABLE,

@@ -49,17 +49,22 @@ from sglang_operator.conditions import (
     bounded,
     find,
     merge_conditions,
+    pod_creation_problem,
 )
-from sglang_operator.groups import Decision, GroupMemory, GroupView, Healing, decide
+from sglang_operator.groups import (
+    Decision,
+    GroupMemory,
+    GroupView,
+    Healing,
+    decide,
+    format_time,
+)
 from sglang_operator.ownership import conflict, may_manage, owned_by, owner_reference, with_owner
 
 Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (kind, namespace, name) of a child
 
 APPLIED_ANNOTATION = naming.APPLIED_HASH_ANNOTATION
-# An API server's answer quoted per refused object: enough for its reason, and several
-# refused objects still fit one condition message.
-MAX_API_MESSAGE = 512
 
 # Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
 # cache can take hours to fill; it goes with the SGLangDeployment (owner reference) only.
@@ -137,18 +142,20 @@ class Snapshot:
     server refused lately (the operator's memory), `unreachable`: node name -> since when
     it is unreachable (groups.NODE_GONE when deleted), `now`: the time decisions are made at,
     `pod_check`: the last dry run of the deployment's pods, `accepted`: how the last
-    accepted spec heals (both the operator's memory).
+    accepted spec heals, `replaced`: uid of a StatefulSet -> when (RFC 3339) the operator
+    last deleted its group's pods to restart or roll it (all three the operator's memory).
     """
 
     sgld: Mapping[str, Any]
     children: Sequence[Mapping[str, Any]]
     pods: Sequence[Mapping[str, Any]]
     now: datetime
-    failed_creates: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    failed_creates: runs.FailedCreates = field(default_factory=dict)
     refusals: Mapping[Key, Refusal] = field(default_factory=dict)
     unreachable: Mapping[str, datetime] = field(default_factory=dict)
     pod_check: PodCheck | None = None
     accepted: Accepted | None = None
+    replaced: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,7 +169,8 @@ class Plan:
     `advice`: sentences of advice on the spec (advice.py), for the Advisory condition,
     `check_pod`: (template intent, pod) to create in a server-side dry run before the
     StatefulSets whose pod template changes are written (they are left out of `apply` until
-    `Snapshot.pod_check` answers for that intent).
+    `Snapshot.pod_check` answers for that intent), `replaced`: uid of a StatefulSet -> now,
+    for each group whose pods `delete_pods` deletes (`Snapshot.replaced` from then on).
     """
 
     spec: SGLangDeploymentSpec | None
@@ -177,6 +185,7 @@ class Plan:
     requeue_after: float | None = None
     advice: list[str] = field(default_factory=list)
     check_pod: tuple[str, Obj] | None = None
+    replaced: dict[str, str] = field(default_factory=dict)
 
 
 def intent_hash(obj: Mapping[str, Any]) -> str:
@@ -313,12 +322,6 @@ def dry_run_pod(statefulset: Mapping[str, Any]) -> Obj:
         },
         "spec": pod_spec,
     }
-
-
-def pod_creation_problem(subject: str, message: str) -> tuple[str, str]:
-    """A Degraded reason for pods the API server refuses to create: `subject` (who cannot
-    create which pods), then the API server's words, bounded."""
-    return Reason.POD_CREATION_FAILED, f"{subject}: {bounded(message, MAX_API_MESSAGE)}"
 
 
 def refusal_problem(kind: str, name: str, message: str) -> tuple[str, str]:
@@ -590,6 +593,7 @@ def _heal_and_roll(
         result.events.append(("Warning", action.kind, action.message))
     for action in decision.actions:
         result.delete_pods += action.pod_names
+        result.replaced[statefulsets[action.index]["metadata"]["uid"]] = format_time(snapshot.now)
         kind = "Warning" if action.kind == Reason.GROUP_RESTARTED else "Normal"
         result.events.append((kind, action.kind, action.message))
     result.problems += _pod_creation_failures(snapshot, statefulsets, pods, nodes)
@@ -603,8 +607,10 @@ def _pod_creation_failures(
 ) -> list[tuple[str, str]]:
     """Why groups lack pods, when their StatefulSet's pods are refused at creation (Pod
     Security admission, a missing PriorityClass, an unknown scheduler, quota...). The
-    StatefulSet controller says so only in FailedCreate events; one counts if it is not
-    older than the group's newest pod."""
+    StatefulSet controller says so only in FailedCreate events (the API server keeps them
+    about an hour); one counts if it is not older than the group's newest pod nor than the
+    operator's last deletion of the group's pods (`Snapshot.replaced`): a group just rolled
+    has no pod to compare with, and an event from before the roll is about older pods."""
     found = []
     for group, sts in sorted(statefulsets.items()):
         pods = pods_by_group.get(group, ())
@@ -612,9 +618,15 @@ def _pod_creation_failures(
         size = nodes if isinstance(nodes, int) else nodes.get(group, 0)
         if len(pods) >= size or failure is None:
             continue
-        newest_pod = max((str(p["metadata"]["creationTimestamp"]) for p in pods), default="")
+        since = max(
+            (
+                *(str(p["metadata"]["creationTimestamp"]) for p in pods),
+                snapshot.replaced.get(sts["metadata"]["uid"], ""),
+            ),
+            key=lambda t: t[:19],
+        )
         when, message = failure
-        if when[:19] >= newest_pod[:19]:
+        if when[:19] >= since[:19]:
             found.append(
                 pod_creation_problem(
                     f"StatefulSet {sts['metadata']['name']} cannot create pods", message

@@ -33,7 +33,14 @@ from kubernetes.client.exceptions import ApiException
 
 from sglang_operator import plan, runs
 from sglang_operator.cachetransform import cached
-from sglang_operator.conditions import DEGRADED, bounded, find, now_rfc3339
+from sglang_operator.conditions import (
+    DEGRADED,
+    MAX_API_MESSAGE,
+    bounded,
+    find,
+    now_rfc3339,
+    pod_creation_problem,
+)
 from sglang_operator.groups import NODE_GONE, parse_time
 from sglang_operator.kube import Kube, Ref
 from sglang_operator.ownership import conflict, may_manage, owner_reference, with_owner
@@ -82,7 +89,9 @@ class Memory:
     template intent is asked about once (a refusal again after its backoff), and a settled
     deployment costs no request;
     `accepted`: how the last spec the operator accepted heals groups (plan.Accepted), to
-    heal with while a newer spec is refused.
+    heal with while a newer spec is refused;
+    `replaced`: uid of a StatefulSet -> when we last deleted its group's pods (a FailedCreate
+    event older than that is about pods before it), until the cache drops the StatefulSet.
     """
 
     written: dict[Key, Obj] = field(default_factory=dict)
@@ -91,6 +100,7 @@ class Memory:
     refusals: dict[Key, Refusal] = field(default_factory=dict)
     pod_check: PodCheck | None = None
     accepted: plan.Accepted | None = None
+    replaced: dict[str, str] = field(default_factory=dict)
 
 
 def _version(obj: Mapping[str, Any]) -> int:
@@ -123,7 +133,7 @@ def observe(
     children: Iterable[Mapping[str, Any]],
     pods: Iterable[Mapping[str, Any]],
     *,
-    failed_creates: Mapping[str, tuple[str, str]],
+    failed_creates: runs.FailedCreates,
     nodes: Mapping[str, Mapping[str, Any]] | None,
     memory: Memory,
     now: datetime,
@@ -140,6 +150,8 @@ def observe(
     pod_list = list(pods)
     memory.deleted &= {o["metadata"]["uid"] for o in (*kept, *pod_list)}
     memory.force_deleted &= {p["metadata"]["uid"] for p in pod_list}
+    live = {c["metadata"]["uid"] for c in kept}
+    memory.replaced = {uid: t for uid, t in memory.replaced.items() if uid in live}
     pod_list = [p for p in pod_list if p["metadata"]["uid"] not in memory.force_deleted]
     return Snapshot(
         sgld=sgld,
@@ -151,6 +163,7 @@ def observe(
         unreachable=_unreachable(pod_list, nodes),
         pod_check=memory.pod_check,
         accepted=memory.accepted,
+        replaced=dict(memory.replaced),
     )
 
 
@@ -180,7 +193,7 @@ def _api_message(exc: ApiException) -> str:
         text = str(json.loads(exc.body or "").get("message", exc.body))
     except (TypeError, ValueError, AttributeError):
         text = str(exc.body)
-    return bounded(text, plan.MAX_API_MESSAGE)
+    return bounded(text, MAX_API_MESSAGE)
 
 
 def refused(exc: ApiException) -> bool:
@@ -222,32 +235,26 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
             for c in snapshot.children
             if c["kind"] == "Job" and not c["metadata"].get("deletionTimestamp")
         }
-        bench = runs.serving_benchmark(
+        observed = runs.Runs(
             kube,
             sgld,
             spec,
             jobs=jobs,
             pods=snapshot.pods,
             apply=applier.apply_run,
+            status=status,
+            failed_creates=snapshot.failed_creates,
+        )
+        bench = runs.serving_benchmark(
+            observed,
             # A refused StatefulSet: this generation does not run (its pods are an older
             # one's), so a benchmark for it would measure and report the wrong pods.
             ready=plan.serving(spec, decided.decision)
             and not plan.statefulset_refused(decided.problems),
-            status=status,
             previous=find(status.get("conditions") or [], runs.BENCHMARK),
-            failed_creates=snapshot.failed_creates,
         )
         # Called in server mode too: it removes the Jobs of a previous offline mode.
-        offline = runs.offline_runs(
-            kube,
-            sgld,
-            spec,
-            jobs=jobs,
-            pods=snapshot.pods,
-            apply=applier.apply_run,
-            status=status,
-            failed_creates=snapshot.failed_creates,
-        )
+        offline = runs.offline_runs(observed)
     except ApiException as exc:
         # The cluster could not be written or read: say why, keep what status knew (groups,
         # restart history, readiness) and let the controller retry; nothing is removed.
@@ -337,7 +344,7 @@ def _check_pods(
             verdict = PodCheck(intent, refusal, attempts, retry_at)
             log.warning("%s: the API server refuses the new pods: %s", where, refusal)
             if earlier is None or earlier.refusal != refusal:
-                events.append(("Warning", *plan.pod_creation_problem(plan.NOT_ROLLED_OUT, refusal)))
+                events.append(("Warning", *pod_creation_problem(plan.NOT_ROLLED_OUT, refusal)))
     memory.pod_check = verdict
     return replace(snapshot, pod_check=verdict)
 
@@ -377,6 +384,7 @@ def _act(
     for name, uid in decided.delete_pods:
         kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, background=True)
         memory.deleted.add(uid)
+    memory.replaced.update(decided.replaced)
     for name, uid in decided.force_delete_pods:
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
         if kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, grace_seconds=0):

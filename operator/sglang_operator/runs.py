@@ -26,7 +26,7 @@ from typing import Any
 from sglang_operator import benchmark, naming
 from sglang_operator.api import SGLangDeploymentSpec
 from sglang_operator.builders import CONTAINER_NAME
-from sglang_operator.conditions import Condition, Reason, bounded, now_rfc3339
+from sglang_operator.conditions import Condition, Reason, now_rfc3339, pod_creation_problem
 from sglang_operator.kube import Kube, Ref
 from sglang_operator.ownership import conflict, owned_by
 
@@ -157,32 +157,34 @@ def _pod_creation_failure(
     name = job["metadata"]["name"]
     if failure is None or _finished(job) or _pods_of(pods, name) is not None:
         return None
-    return (
-        Reason.POD_CREATION_FAILED,
-        f"Job {name} cannot create pods: {bounded(failure[1])}",
-    )
+    return pod_creation_problem(f"Job {name} cannot create pods", failure[1])
 
 
-def serving_benchmark(
-    kube: Kube,
-    sgld: Mapping[str, Any],
-    spec: SGLangDeploymentSpec,
-    *,
-    jobs: Mapping[str, Mapping[str, Any]],
-    pods: Sequence[Mapping[str, Any]],
-    apply: Apply,
-    ready: bool,
-    status: Mapping[str, Any],
-    previous: Mapping[str, Any] | None,
-    failed_creates: FailedCreates,
-) -> RunState:
+@dataclass(frozen=True)
+class Runs:
+    """What the runs are decided from and written through: the deployment and its `spec`,
+    its Jobs by name and its pods (from the caches), reconcile's `apply`, the current
+    `status`, and the FailedCreate events of its children."""
+
+    kube: Kube
+    sgld: Mapping[str, Any]
+    spec: SGLangDeploymentSpec
+    jobs: Mapping[str, Mapping[str, Any]]
+    pods: Sequence[Mapping[str, Any]]
+    apply: Apply
+    status: Mapping[str, Any]
+    failed_creates: FailedCreates
+
+
+def serving_benchmark(runs: Runs, *, ready: bool, previous: Mapping[str, Any] | None) -> RunState:
     """Creates the benchmark Job once per generation after Ready; reads its result; says
-    when its pod is refused at creation."""
+    when its pod is refused at creation. `previous`: the Benchmark condition in status."""
+    sgld, spec = runs.sgld, runs.spec
     meta = sgld["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation", 0))
     ref = Ref("batch/v1", "Job", namespace, naming.benchmark_job_name(name))
-    job = jobs.get(ref.name)
+    job = runs.jobs.get(ref.name)
     state = RunState()
     if job is not None and not owned_by(job, meta["uid"]):
         state.problems.append(conflict("Job", ref.name))
@@ -194,16 +196,16 @@ def serving_benchmark(
         _generation_of(job) != generation or spec.mode != "server" or not spec.benchmark.enabled
     )
     if job is not None and stale:
-        kube.delete(ref, background=True)
+        runs.kube.delete(ref, background=True)
         job = None
     if spec.mode != "server" or not spec.benchmark.enabled:
         return state
 
-    recorded = (status.get("benchmark") or {}).get("generation") == generation
+    recorded = (runs.status.get("benchmark") or {}).get("generation") == generation
     if job is None:
         if recorded or not ready:
             return state
-        if apply(benchmark.benchmark_job(spec, name, namespace, generation)) is None:
+        if runs.apply(benchmark.benchmark_job(spec, name, namespace, generation)) is None:
             return state
         state.condition = Condition(
             BENCHMARK,
@@ -211,16 +213,16 @@ def serving_benchmark(
             Reason.BENCHMARK_STARTED,
             f"running {benchmark.SERVING_MODULE} against the endpoint (generation {generation})",
         )
-    elif (refused := _pod_creation_failure(job, pods, failed_creates)) is not None:
+    elif (refused := _pod_creation_failure(job, runs.pods, runs.failed_creates)) is not None:
         state.problems.append(refused)
-    elif _finished(job) and not _succeeded_for(status, generation):
+    elif _finished(job) and not _succeeded_for(runs.status, generation):
         # A success is final; a failure is read again while its Job exists (a termination
         # message is what the pod says, and the pod may still say it).
-        pod = _pods_of(pods, ref.name)
+        pod = _pods_of(runs.pods, ref.name)
         state.benchmark, state.condition = _outcome(
-            kube,
+            runs.kube,
             sgld,
-            apply=apply,
+            apply=runs.apply,
             pod=pod,
             container=benchmark.BENCHMARK_CONTAINER,
             generation=generation,
@@ -229,20 +231,11 @@ def serving_benchmark(
     return state
 
 
-def offline_runs(
-    kube: Kube,
-    sgld: Mapping[str, Any],
-    spec: SGLangDeploymentSpec,
-    *,
-    jobs: Mapping[str, Mapping[str, Any]],
-    pods: Sequence[Mapping[str, Any]],
-    apply: Apply,
-    status: Mapping[str, Any],
-    failed_creates: FailedCreates,
-) -> RunState:
+def offline_runs(runs: Runs) -> RunState:
     """One Indexed Job per replica group; the phase follows them, results from group 0
     (status.benchmark, no Benchmark condition); says when their pods are refused at
     creation."""
+    sgld, spec = runs.sgld, runs.spec
     meta = sgld["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation", 0))
@@ -253,20 +246,22 @@ def offline_runs(
         else {}
     )
     component = naming.COMPONENT_OFFLINE
-    for old in jobs.values():
+    for old in runs.jobs.values():
         if (
             (old["metadata"].get("labels") or {}).get(naming.COMPONENT_LABEL) == component
             and owned_by(old, meta["uid"])
             and not old["metadata"].get("deletionTimestamp")
             and (old["metadata"]["name"] not in wanted or _generation_of(old) != generation)
         ):
-            kube.delete(Ref("batch/v1", "Job", namespace, old["metadata"]["name"]), background=True)
+            runs.kube.delete(
+                Ref("batch/v1", "Job", namespace, old["metadata"]["name"]), background=True
+            )
     if not wanted:
         return state
 
     outcomes: list[str | None] = []
     for job_name, group in wanted.items():
-        existing = jobs.get(job_name)
+        existing = runs.jobs.get(job_name)
         if existing is not None and not owned_by(existing, meta["uid"]):
             state.problems.append(conflict("Job", job_name))
             outcomes.append("Failed")
@@ -275,18 +270,25 @@ def offline_runs(
             # The previous generation's Job is going away; its deletion event requeues us.
             outcomes.append(None)
             continue
-        job = existing or apply(benchmark.offline_job(spec, name, namespace, group, generation))
+        job = existing or runs.apply(
+            benchmark.offline_job(spec, name, namespace, group, generation)
+        )
         if job is None:
-            # Refused (the reason is in status; retried with backoff).
+            # Refused (the reason is in runs.status; retried with backoff).
             outcomes.append(None)
             continue
         outcomes.append(_finished(job))
-        if (refused := _pod_creation_failure(job, pods, failed_creates)) is not None:
+        if (refused := _pod_creation_failure(job, runs.pods, runs.failed_creates)) is not None:
             state.problems.append(refused)
-        if group == 0 and _finished(job) and not _succeeded_for(status, generation):
-            pod = _pods_of(pods, job_name, "0")
+        if group == 0 and _finished(job) and not _succeeded_for(runs.status, generation):
+            pod = _pods_of(runs.pods, job_name, "0")
             state.benchmark, _ = _outcome(
-                kube, sgld, apply=apply, pod=pod, container=CONTAINER_NAME, generation=generation
+                runs.kube,
+                sgld,
+                apply=runs.apply,
+                pod=pod,
+                container=CONTAINER_NAME,
+                generation=generation,
             )
 
     done = sum(1 for o in outcomes if o == "Complete")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -48,34 +49,28 @@ def refused_and_current(kube: Any, namespace: str, name: str) -> dict[str, Any]:
     return cond if current and cond.get("reason") == "ApplyFailed" else {}
 
 
-@pytest.fixture
-def refuse_pod_label(cluster: Cluster, namespace: str) -> Iterator[str]:
-    """A ValidatingAdmissionPolicy refusing, in this namespace only, StatefulSets whose pods
-    carry the label `refuse-me`: what a policy engine or Pod Security would do."""
-    name = f"refuse-{namespace}"[:63]
+@contextmanager
+def admission_policy(
+    cluster: Cluster,
+    namespace: str,
+    *,
+    name: str,
+    rule: dict[str, Any],
+    expression: str,
+    message: str,
+) -> Iterator[None]:
+    """A ValidatingAdmissionPolicy refusing, in this namespace only, what `rule` matches
+    unless `expression` holds, with `message`: what a policy engine, Pod Security or a
+    webhook would do."""
+    name = name[:63].rstrip("-")
     policy = {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": name},
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": ["apps"],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["statefulsets"],
-                    }
-                ]
-            },
-            "validations": [
-                {
-                    "expression": "!has(object.spec.template.metadata.labels) || "
-                    "!('refuse-me' in object.spec.template.metadata.labels)",
-                    "message": "pods labelled refuse-me are not allowed here",
-                }
-            ],
+            "matchConstraints": {"resourceRules": [rule]},
+            "validations": [{"expression": expression, "message": message}],
         },
     }
     binding = {
@@ -94,59 +89,52 @@ def refuse_pod_label(cluster: Cluster, namespace: str) -> Iterator[str]:
         apply(cluster, namespace, obj)
     # A new policy takes effect within about a second (the API server's policy informer).
     time.sleep(2)
-    yield "refuse-me"
+    yield
     cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name)
 
 
 @pytest.fixture
+def refuse_pod_label(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """StatefulSets whose pods carry the label `refuse-me` are refused."""
+    rule = {
+        "apiGroups": ["apps"],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE", "UPDATE"],
+        "resources": ["statefulsets"],
+    }
+    with admission_policy(
+        cluster,
+        namespace,
+        name=f"refuse-{namespace}",
+        rule=rule,
+        expression="!has(object.spec.template.metadata.labels) || "
+        "!('refuse-me' in object.spec.template.metadata.labels)",
+        message="pods labelled refuse-me are not allowed here",
+    ):
+        yield "refuse-me"
+
+
+@pytest.fixture
 def refuse_real_pods(cluster: Cluster, namespace: str) -> Iterator[str]:
-    """A ValidatingAdmissionPolicy refusing, in this namespace only, the real creation of
-    pods labelled `refuse-real`, while a server-side dry run of the same pod passes: what a
-    webhook that only refuses real creates does, or a quota used up between the operator's
-    dry run and the StatefulSet controller's create."""
-    name = f"refuse-real-{namespace}"[:63].rstrip("-")
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE"],
-                        "resources": ["pods"],
-                    }
-                ]
-            },
-            "validations": [
-                {
-                    "expression": "request.dryRun == true || "
-                    "!has(object.metadata.labels) || !('refuse-real' in object.metadata.labels)",
-                    "message": "pods labelled refuse-real are not allowed here",
-                }
-            ],
-        },
+    """The real creation of pods labelled `refuse-real` is refused, while a server-side dry
+    run of the same pod passes: what a webhook that only refuses real creates does, or a
+    quota used up between the operator's dry run and the StatefulSet controller's create."""
+    rule = {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE"],
+        "resources": ["pods"],
     }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {
-            "policyName": name,
-            "validationActions": ["Deny"],
-            "matchResources": {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-            },
-        },
-    }
-    for obj in (policy, binding):
-        apply(cluster, namespace, obj)
-    time.sleep(2)
-    yield "refuse-real"
-    cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name)
+    with admission_policy(
+        cluster,
+        namespace,
+        name=f"refuse-real-{namespace}",
+        rule=rule,
+        expression="request.dryRun == true || "
+        "!has(object.metadata.labels) || !('refuse-real' in object.metadata.labels)",
+        message="pods labelled refuse-real are not allowed here",
+    ):
+        yield "refuse-real"
 
 
 @pytest.fixture

@@ -73,3 +73,12 @@ def test_unreachable_nodes_are_those_ready_unknown_or_deleted() -> None:
     # Without a node cache nothing is taken for gone.
     seen = observe(sgld, [], pods, failed_creates={}, nodes=None, memory=Memory(), now=NOW)
     assert seen.unreachable == {}
+
+
+def test_replacement_times_are_kept_while_their_statefulset_is_cached() -> None:
+    memory = Memory(replaced={"sts-a": "2026-11-27T11:00:00Z", "sts-b": "2026-11-27T11:30:00Z"})
+    sgld = obj("SGLangDeployment", "demo", "5")
+    kept = obj("StatefulSet", "demo-0", "3", uid="sts-a")
+    seen = observe(sgld, [kept], [], failed_creates={}, nodes=None, memory=memory, now=NOW)
+    assert seen.replaced == {"sts-a": "2026-11-27T11:00:00Z"}
+    assert memory.replaced == {"sts-a": "2026-11-27T11:00:00Z"}

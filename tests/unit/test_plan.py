@@ -344,6 +344,36 @@ def test_pods_refused_at_creation_are_reported_from_failed_create_events() -> No
     ) in p.problems
 
 
+def test_a_failed_create_from_before_the_group_was_replaced_is_history() -> None:
+    resource = sgld(replicas=1)
+    children = stored_children(resource)
+    sts = statefulset(children, 0)
+    uid = sts["metadata"]["uid"]
+    # The group was just rolled: no pod yet, and a FailedCreate event of an older template
+    # that the API server still keeps.
+    failed = {uid: ("2026-11-27T11:20:00Z", 'pods "x" is forbidden: no class')}
+    replaced = {uid: "2026-11-27T11:59:30Z"}
+    p = plan(snapshot(resource, children, [], failed_creates=failed, replaced=replaced))
+    assert [r for r, _ in p.problems] == []
+    # A refusal after the replacement counts.
+    failed = {uid: ("2026-11-27T11:59:31Z", 'pods "x" is forbidden: no class')}
+    p = plan(snapshot(resource, children, [], failed_creates=failed, replaced=replaced))
+    assert [r for r, _ in p.problems] == [Reason.POD_CREATION_FAILED]
+
+
+def test_a_rollout_step_or_restart_remembers_when_the_group_was_replaced() -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    p = plan(snapshot(resource, children, [pod(g, r, OLD) for g in range(2) for r in range(2)]))
+    assert rollout_steps(p) == [0]
+    assert p.replaced == {statefulset(children, 0)["metadata"]["uid"]: "2026-11-27T12:00:00Z"}
+    pods = pods_for(children, 2, 2)
+    pods[3]["status"]["containerStatuses"][0]["restartCount"] = 1
+    p = plan(snapshot(resource, children, pods))
+    assert p.replaced == {statefulset(children, 1)["metadata"]["uid"]: "2026-11-27T12:00:00Z"}
+    assert plan(snapshot(resource, children, pods_for(children, 2, 2))).replaced == {}
+
+
 def test_an_invalid_spec_plans_nothing() -> None:
     resource = sgld(shmSize="lots")
     p = plan(snapshot(resource, stored_children(sgld()), []))
