@@ -176,9 +176,11 @@ ADVICE: dict[str, Advice] = {
         "PersistentVolumeClaim's size or class).",
     ),
     Reason.POD_CREATION_FAILED: Advice(
-        "A StatefulSet, or a benchmark or offline Job, was accepted but its pods are refused "
-        "at creation (Pod Security admission, a missing PriorityClass, an unknown scheduler, "
-        "a quota); the message quotes its FailedCreate event.",
+        "Pods are refused at creation (Pod Security admission, a missing PriorityClass, an "
+        "unknown scheduler, a quota, a webhook): either a new pod template, which the operator "
+        "creates once as a server-side dry run before writing it (then nothing is rolled out "
+        "and what runs is untouched; asked again with backoff), or a StatefulSet, benchmark or "
+        "offline Job that was accepted (the message quotes its FailedCreate event).",
         "Fix the cause the message names (`kubectl get events --field-selector "
         "reason=FailedCreate`).",
     ),
