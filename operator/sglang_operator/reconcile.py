@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
@@ -333,7 +334,10 @@ def _check_pods(
     except ApiException as exc:
         if not refused(exc):
             raise
-        message = _api_message(exc)
+        # The API server names the pod it generated a name for: with the random part left
+        # out, the same refusal reads the same each time (one event per new refusal).
+        prefix = str(pod["metadata"]["generateName"])
+        message = re.sub(re.escape(prefix) + r"[a-z0-9]*", prefix + "*", _api_message(exc))
         if _inconclusive(exc, message):
             log.warning("%s: a dry run of the new pods says nothing: %s", where, message)
             verdict = PodCheck(intent)

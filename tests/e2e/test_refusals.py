@@ -173,6 +173,7 @@ def test_an_update_whose_pods_admission_refuses_deletes_no_pod_and_healing_goes_
 
     cond = wait_until(refused, timeout=60, what="PodCreationFailed for the new generation")
     assert "not rolled out" in cond["message"]
+    assert 'pods "gated-0-*" is forbidden' in cond["message"]
     assert f"no PriorityClass with name {missing_priority_class} was found" in cond["message"]
     time.sleep(SETTLE_SECONDS)
     assert uids(kube, namespace, "gated") == before
