@@ -330,9 +330,11 @@ def refusal_problem(kind: str, name: str, message: str) -> tuple[str, str]:
 
 def statefulset_refused(problems: Sequence[tuple[str, str]]) -> bool:
     """Whether a StatefulSet of the current spec is refused (its `refusal_problem` is among
-    `problems`): the spec's generation then does not run, whatever the groups serve."""
+    `problems`) or held back because admission refuses its pods (NOT_ROLLED_OUT): the spec's
+    generation then does not run, whatever the groups serve."""
     return any(
-        reason == Reason.APPLY_FAILED and message.startswith("StatefulSet ")
+        (reason == Reason.APPLY_FAILED and message.startswith("StatefulSet "))
+        or (reason == Reason.POD_CREATION_FAILED and message.startswith(NOT_ROLLED_OUT))
         for reason, message in problems
     )
 

@@ -712,3 +712,9 @@ def test_a_statefulset_refusal_is_told_from_other_problems() -> None:
         [(Reason.POD_CREATION_FAILED, "StatefulSet x-0 cannot create pods: forbidden")]
     )
     assert not statefulset_refused([])
+    # Held back because the dry run of its pods was refused: the generation does not run.
+    children = stored_children(sgld())
+    changed = sgld(priorityClassName="nope")
+    intent = plan(snapshot(changed, children, [], pod_check=None)).check_pod[0]  # type: ignore[index]
+    check = PodCheck(intent, "403 forbidden", 1, NOW + timedelta(seconds=5))
+    assert statefulset_refused(plan(snapshot(changed, children, [], pod_check=check)).problems)

@@ -5,8 +5,9 @@ a Ready deployment of 2 copies x 2 nodes:
 
 - refused at admission: the update fails with a 4xx (never a 5xx);
 - admitted, refused by the operator (InvalidSpec) or by the API server when the operator
-  applies the StatefulSet (ApplyFailed): status says so at the update's generation, and the
-  pods keep their UIDs (nothing deleted, no rollout, no hot loop of deletions);
+  applies the StatefulSet (ApplyFailed), or in the server-side dry run of one pod of its new
+  template that comes first (PodCreationFailed): status says so at the update's generation,
+  and the pods keep their UIDs (nothing deleted, no rollout, no hot loop of deletions);
 - admitted and every child accepted: a valid update (it would roll out), not applied here.
 
 Each update applied is then undone (the spec put back) before the next. The running pods'
@@ -117,7 +118,9 @@ def test_bad_updates_harm_no_running_pod(
             assert 400 <= refused.value.status < 500, refused.value
         else:
             generation = put_spec(spec)
-            wanted = {"InvalidSpec"} if kind == "operator" else {"ApplyFailed"}
+            # A pod template the API server refuses is refused in the dry run of its pods
+            # (PodCreationFailed) before the StatefulSet is sent; the rest when it is sent.
+            wanted = {"InvalidSpec"} if kind == "operator" else {"ApplyFailed", "PodCreationFailed"}
             wait_until(
                 lambda: reported_on(NAME, kube, namespace, generation, wanted),
                 timeout=60,
@@ -152,8 +155,9 @@ def test_bad_updates_harm_no_running_pod(
 def test_a_refused_update_runs_no_benchmark_for_its_generation(
     cluster: Any, kube: Any, namespace: str, wait_until: Wait
 ) -> None:
-    """A generation whose StatefulSet the API server refused does not run: its pods are the
-    previous generation's, so a benchmark for it would measure (and report) the wrong ones."""
+    """A generation whose StatefulSet the API server refused (here: in the dry run of one of
+    its pods, which comes first) does not run: its pods are the previous generation's, so a
+    benchmark for it would measure (and report) the wrong ones."""
     obj = manifest("bench", nodes=1, per_node=1)
     obj["spec"]["benchmark"] = {"enabled": True, "numPrompts": 10}
     apply(cluster, namespace, obj)
@@ -166,11 +170,11 @@ def test_a_refused_update_runs_no_benchmark_for_its_generation(
         }
 
     wait_until(lambda: "1" in benchmark_generations(), timeout=90, what="the first benchmark")
-    # A sidecar without an image: admitted, refused when the operator applies the StatefulSet.
+    # A sidecar without an image: admitted, refused by the API server's pod validation.
     obj["spec"]["podTemplate"] = {"spec": {"containers": [{"name": "sidecar"}]}}
     apply(cluster, namespace, obj)
     wait_until(
-        lambda: reported_on("bench", kube, namespace, 2, {"ApplyFailed"}),
+        lambda: reported_on("bench", kube, namespace, 2, {"ApplyFailed", "PodCreationFailed"}),
         timeout=60,
         what="the StatefulSet refusal in status",
     )
