@@ -78,13 +78,14 @@ BENCH_NAMESPACE = "sglang-bench-system"
 AUDIT_POLICY = REPO / "hack" / "bench" / "audit-policy.yaml"
 LWS_SCRIPT = REPO / "hack" / "bench" / "lws.sh"
 HEAP_PROBE = REPO / "hack" / "bench" / "heap_probe.py"
+TRACE_PROBE = REPO / "hack" / "bench" / "trace_probe.py"
 SERVICE_RANGE = "10.128.0.0/16"
 REVISION_ENV = "BENCH_REVISION"
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 LWS_API = "leaderworkerset.x-k8s.io/v1"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 LWS_WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
-SYSTEMS = ("ours", "lws", "floor")
+SYSTEMS = ("ours", "lws", "floor")  # the default; also "base" (with --base)
 PHASES = ("create", "update", "recovery")
 
 # The report's columns: key, Markdown header. Latencies are medians over the N resources.
@@ -249,6 +250,31 @@ def is_ready(pod: Obj) -> bool:
     return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
 
 
+def describe_pod(pod: Obj) -> str:
+    meta = pod["metadata"]
+    status = pod.get("status") or {}
+    gone = " deleting" if meta.get("deletionTimestamp") else ""
+    node = " on " + pod["spec"]["nodeName"] if pod["spec"].get("nodeName") else ""
+    ready = " Ready" if is_ready(pod) else ""
+    return f"pod {meta['name']} {status.get('phase', '')}{node}{ready}{gone}"
+
+
+def describe_resource(obj: Obj) -> str:
+    status = obj.get("status") or {}
+    conditions = " ".join(
+        f"{c['type']}={c['status']}" for c in status.get("conditions") or [] if "type" in c
+    )
+    replicas = (
+        f" ready {status.get('readyReplicas', 0)} updated {status.get('updatedReplicas', 0)}"
+        if "replicas" in status
+        else ""
+    )
+    return (
+        f"{obj['kind']} {obj['metadata']['name']} generation {obj['metadata'].get('generation')}"
+        f" observed {status.get('observedGeneration')}{replicas} {conditions}".rstrip()
+    )
+
+
 def revision_of(pod: Obj) -> str | None:
     for env in pod["spec"]["containers"][0].get("env") or []:
         if env["name"] == REVISION_ENV:
@@ -319,6 +345,8 @@ class Tracker:
         self.phase: Phase | None = None
         self.synced: set[str] = set()
         self.stop = threading.Event()
+        # (wall time, what the benchmark's watch saw) for --timeline.
+        self.trace: list[tuple[float, str]] = []
 
     def start(self) -> None:
         paths = {"pods": pod_path(self.namespace)}
@@ -347,6 +375,7 @@ class Tracker:
             owner = self.system.owner(payload)
             if not owner:
                 return
+            self.trace.append((time.time(), f"{kind} {describe_pod(payload)}"))
             group = self.pods.setdefault(owner, {})
             if kind == "DELETED":
                 group.pop(payload["metadata"]["name"], None)
@@ -366,6 +395,7 @@ class Tracker:
                 self.cond.notify_all()
                 return
             owner = self.system.resource_owner(payload)
+            self.trace.append((time.time(), f"{kind} {describe_resource(payload)}"))
             if kind == "DELETED":
                 self.resources.pop(owner, None)
             else:
@@ -441,6 +471,8 @@ class Context:
     lws_dir: Path | None = None
     lws_webhook: tuple[int, Path] | None = None  # port, certificate directory
     heap: bool = False  # run ours under hack/bench/heap_probe.py, a census after each phase
+    timeline: bool = False  # run ours under hack/bench/trace_probe.py (--timeline)
+    base_dir: Path | None = None  # the checkout the system `base` runs (--base)
 
     def spec(self, revision: str) -> Obj:
         return {
@@ -510,6 +542,10 @@ class System:
         """The controller's heap census (hack/bench/heap_probe.py), where it has one."""
         return None
 
+    def trace(self) -> list[tuple[float, str]]:
+        """The controller's own timestamped lines (--timeline), where it has them."""
+        return []
+
     def create(self, tracker: Tracker, namespace: str, name: str) -> None:
         raise NotImplementedError
 
@@ -542,6 +578,18 @@ class System:
 class Ours(System):
     name = "ours"
     user = "operator"
+    trace_path: Path | None = None
+
+    def trace(self) -> list[tuple[float, str]]:
+        """The operator's own DEBUG lines (--timeline): (wall time, text)."""
+        if self.trace_path is None or not self.trace_path.exists():
+            return []
+        lines = []
+        for line in self.trace_path.read_text().splitlines():
+            at, _, text = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                lines.append((float(at), text.replace("sglang_operator.", "", 1)))
+        return lines
 
     @functools.cached_property
     def heap_dir(self) -> Path:
@@ -577,11 +625,18 @@ class Ours(System):
         health = free_port()
         if self.ctx.heap:
             argv = [sys.executable, str(HEAP_PROBE), str(self.heap_dir), "run"]
+        elif self.ctx.timeline:
+            self.trace_path = self.ctx.workdir / f"trace-{time.strftime('%H%M%S')}.log"
+            argv = [sys.executable, str(TRACE_PROBE), str(self.trace_path), "run"]
         else:
             argv = [sys.executable, "-m", "sglang_operator", "run"]
         argv += ["--all-namespaces", "--liveness", f"http://127.0.0.1:{health}/healthz"]
-        env = {"PYTHONPATH": str(REPO / "operator")}
+        env = {"PYTHONPATH": str(self.checkout() / "operator")}
         self._spawn(argv, env, f"http://127.0.0.1:{health}/healthz")
+
+    def checkout(self) -> Path:
+        """Where the operator's code comes from."""
+        return REPO
 
     def create(self, tracker: Tracker, namespace: str, name: str) -> None:
         body = {
@@ -599,6 +654,18 @@ class Ours(System):
             {"spec": {"env": [{"name": REVISION_ENV, "value": revision}]}},
             content_type="application/merge-patch+json",
         )
+
+
+class Base(Ours):
+    """The operator from another checkout (--base, e.g. main's), beside `ours` in the same
+    run, so that a change is compared with what it changes under the same load."""
+
+    name = "base"
+    user = "operator-base"
+
+    def checkout(self) -> Path:
+        assert self.ctx.base_dir is not None, "--base is required for the system base"
+        return self.ctx.base_dir
 
 
 class Floor(System):
@@ -741,7 +808,12 @@ class LeaderWorkerSet(System):
         )
 
 
-SYSTEM_TYPES: dict[str, type[System]] = {"ours": Ours, "lws": LeaderWorkerSet, "floor": Floor}
+SYSTEM_TYPES: dict[str, type[System]] = {
+    "ours": Ours,
+    "base": Base,
+    "lws": LeaderWorkerSet,
+    "floor": Floor,
+}
 
 
 # ---------------------------------------------------------------- a trial: one system at one N
@@ -751,9 +823,11 @@ SYSTEM_TYPES: dict[str, type[System]] = {"ours": Ours, "lws": LeaderWorkerSet, "
 class Window:
     system: str
     n: int
+    namespace: str  # the trial's
     phase: str  # create, rest, update, recovery
     start: float
     end: float
+    sent: float = 0.0  # when the first resource's request was sent (--timeline's zero)
 
 
 def run_phase(
@@ -801,6 +875,8 @@ class Trial:
         self.tracker = Tracker(system, ctx.admin, self.namespace, ctx.nodes)
         self.row: Obj = {"n": n, "system": system.name, "namespace": self.namespace}
         self.windows: list[Window] = []
+        # --timeline: source -> [(wall time, text)], read when the trial ends.
+        self.traces: dict[str, list[tuple[float, str]]] = {}
 
     def run(self) -> tuple[Obj, list[Window]]:
         admin = self.ctx.admin
@@ -826,7 +902,9 @@ class Trial:
             log(f"{self.system.name} N={self.n}: at rest for {self.args.rest_seconds:.0f}s")
             rest_start = time.time()
             time.sleep(self.args.rest_seconds)
-            self.windows.append(Window(self.system.name, self.n, "rest", rest_start, time.time()))
+            self.windows.append(
+                Window(self.system.name, self.n, self.namespace, "rest", rest_start, time.time())
+            )
             cpu_rest_end = self.cpu()
             self.phase("update", Expect("2"), self.update)
             groups = {name: self.tracker.group(name) for name in self.names}
@@ -857,6 +935,8 @@ class Trial:
                 time.sleep(1)
             self.system.stop()
             self.tracker.stop.set()
+            if self.ctx.timeline:
+                self.traces = {"watch": self.tracker.trace, "controller": self.system.trace()}
         return self.row, self.windows
 
     def cpu(self) -> float:
@@ -910,7 +990,17 @@ class Trial:
             round(max(phase.done.values()) - phase.start, 3) if converged else None
         )
         self.row[f"{name}_converged"] = f"{len(phase.done)}/{len(phase.expect)}"
-        self.windows.append(Window(self.system.name, self.n, name, phase.start, phase.end))
+        self.windows.append(
+            Window(
+                self.system.name,
+                self.n,
+                self.namespace,
+                name,
+                phase.start,
+                phase.end,
+                sent=min(phase.sent.values(), default=phase.start),
+            )
+        )
 
     def census(self, phase: str) -> None:
         """The controller's heap census after `phase` (--heap), into the row. Taken after the
@@ -926,11 +1016,14 @@ class Trial:
 
 @dataclass(frozen=True)
 class Request:
-    at: float
+    at: float  # received (requestReceivedTimestamp)
     user: str
     verb: str
     resource: str
     code: int
+    done: float = 0.0  # answered (stageTimestamp of ResponseComplete)
+    namespace: str = ""
+    name: str = ""
 
 
 def read_audit(log_dir: Path) -> list[Request]:
@@ -959,7 +1052,17 @@ def parse_audit_line(line: str) -> Request | None:
         resource += "/" + ref["subresource"]
     at = datetime.fromisoformat(event["requestReceivedTimestamp"]).timestamp()
     code = int(event.get("responseStatus", {}).get("code", 0))
-    return Request(at, event["user"]["username"], event["verb"], resource, code)
+    done = datetime.fromisoformat(event.get("stageTimestamp") or event["requestReceivedTimestamp"])
+    return Request(
+        at,
+        event["user"]["username"],
+        event["verb"],
+        resource,
+        code,
+        done.timestamp(),
+        ref.get("namespace", ""),
+        ref.get("name", ""),
+    )
 
 
 def service_account_user(name: str) -> str:
@@ -972,9 +1075,9 @@ def count(requests: list[Request], user: str, window: Window) -> list[Request]:
 
 def add_requests(rows: list[Obj], windows: list[Window], requests: list[Request]) -> None:
     users = {name: service_account_user(t.user) for name, t in SYSTEM_TYPES.items()}
-    by_row = {(row["system"], row["n"]): row for row in rows}
+    by_row = {row["namespace"]: row for row in rows}
     for window in windows:
-        row = by_row[(window.system, window.n)]
+        row = by_row[window.namespace]
         found = count(requests, users[window.system], window)
         if window.phase == "rest":
             minutes = (window.end - window.start) / 60
@@ -983,6 +1086,47 @@ def add_requests(rows: list[Obj], windows: list[Window], requests: list[Request]
             row[f"requests_per_{window.phase}"] = round(len(found) / window.n, 1)
         breakdown = Counter(f"{r.verb} {r.resource}" for r in found)
         row.setdefault("requests_by_phase", {})[window.phase] = dict(breakdown.most_common())
+
+
+def timelines(
+    rows: list[Obj],
+    windows: list[Window],
+    requests: list[Request],
+    traces: Mapping[str, Mapping[str, list[tuple[float, str]]]],
+) -> list[str]:
+    """--timeline: for each trial and phase, every request of the system in the trial's
+    namespace (from the audit log: when the API server received it, and how long it took to
+    answer), what the benchmark's watch saw, and the controller's own lines, in time order,
+    in seconds from the moment the phase's first request was sent. Meant for N = 1."""
+    users = {name: service_account_user(t.user) for name, t in SYSTEM_TYPES.items()}
+    load = {row["namespace"]: row.get("load_average_mean") for row in rows}
+    out: list[str] = []
+    for window in windows:
+        if window.phase == "rest":
+            continue
+        zero = window.sent
+        found: list[tuple[float, str]] = [
+            (
+                r.at,
+                f"api      {r.verb} {r.resource} {r.name} {r.code}"
+                f" ({(r.done - r.at) * 1000:.1f} ms)",
+            )
+            for r in count(requests, users[window.system], window)
+            if r.namespace == window.namespace
+        ]
+        for source, lines in traces.get(window.namespace, {}).items():
+            found += [
+                (at, f"{source:<8} {text}")
+                for at, text in lines
+                if window.start - 1 <= at <= window.end
+            ]
+        out.append(
+            f"## {window.system} N={window.n} {window.phase} ({window.namespace}, load average "
+            f"{load.get(window.namespace)})"
+        )
+        out += [f"{at - zero:+8.3f}  {text}" for at, text in sorted(found)]
+        out.append("")
+    return out
 
 
 # ---------------------------------------------------------------- the cluster and its users
@@ -1238,10 +1382,23 @@ def parse_args() -> argparse.Namespace:
         "after recovery (in the JSON report; the census' own memory counts in the peak RSS "
         "after it); SGLANG_HEAP_TRACE=1 adds tracemalloc's top lines (slow)",
     )
+    parser.add_argument(
+        "--base",
+        type=Path,
+        help="a checkout of the operator (e.g. a worktree of main) run as the system `base` "
+        "beside `ours` (this checkout): a change and what it changes, interleaved in one run",
+    )
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        help="write here, per trial and phase, every request of the system (audit log), what "
+        "the benchmark's watch saw and the operator's own DEBUG lines (it runs under "
+        "hack/bench/trace_probe.py), in time order; meant for N = 1",
+    )
     args = parser.parse_args()
     args.sizes = [int(s) for s in args.sizes.split(",")]
     args.systems = args.systems.split(",")
-    unknown = set(args.systems) - set(SYSTEMS)
+    unknown = set(args.systems) - set(SYSTEM_TYPES)
     if unknown:
         parser.error(f"unknown systems: {sorted(unknown)}")
     return args
@@ -1267,6 +1424,8 @@ def main() -> int:
         add_service_range(env)
         ctx = Context(admin, make_identities(admin, kubeconfig, workdir), workdir, args.nodes)
         ctx.heap = args.heap
+        ctx.timeline = args.timeline is not None
+        ctx.base_dir = args.base
         if "lws" in systems:
             ctx.lws_dir, ctx.lws_webhook = setup_lws(env, workdir)
         report: Obj = {
@@ -1277,14 +1436,20 @@ def main() -> int:
         }
         runs: list[Obj] = []
         windows: list[Window] = []
+        traces: dict[str, dict[str, list[tuple[float, str]]]] = {}
         for n in sizes:
             for _ in range(args.repeat):
                 for name in systems:
-                    row, found = Trial(ctx, SYSTEM_TYPES[name](ctx), n, args).run()
+                    trial = Trial(ctx, SYSTEM_TYPES[name](ctx), n, args)
+                    row, found = trial.run()
                     runs.append(row)
                     windows += found
+                    traces[trial.namespace] = trial.traces
         requests = read_audit(audit_dir)
         add_requests(runs, windows, requests)
+        if args.timeline:
+            lines = timelines(runs, windows, requests, traces)
+            args.timeline.write_text("\n".join(lines) + "\n")
         report["runs"] = runs
         report["rows"] = [median_row(runs, n, s) for n in sizes for s in systems]
     finally:

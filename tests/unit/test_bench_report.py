@@ -85,16 +85,52 @@ def test_requests_are_divided_by_user_phase_and_n(bench: ModuleType) -> None:
         bench.Request(20.0, ours, "get", "pods", 200),  # after the window
         bench.Request(30.0, ours, "list", "pods", 200),
     ]
-    rows = [{"n": 2, "system": "ours"}]
+    rows = [{"n": 2, "system": "ours", "namespace": "a"}]
     windows = [
-        bench.Window("ours", 2, "create", 10.0, 12.0),
-        bench.Window("ours", 2, "rest", 25.0, 55.0),
+        bench.Window("ours", 2, "a", "create", 10.0, 12.0),
+        bench.Window("ours", 2, "a", "rest", 25.0, 55.0),
     ]
     bench.add_requests(rows, windows, requests)
     (row,) = rows
     assert row["requests_per_create"] == 1.0
     assert row["requests_per_minute_at_rest"] == 2.0
     assert row["requests_by_phase"]["create"] == {"create statefulsets": 1, "get pods": 1}
+
+
+def test_each_repetition_counts_its_own_requests(bench: ModuleType) -> None:
+    ours = bench.service_account_user("operator")
+    requests = [
+        bench.Request(10.0, ours, "create", "statefulsets", 201),
+        bench.Request(20.0, ours, "create", "statefulsets", 201),
+        bench.Request(21.0, ours, "get", "pods", 200),
+    ]
+    rows = [{"n": 1, "system": "ours", "namespace": ns} for ns in ("a", "b")]
+    windows = [
+        bench.Window("ours", 1, "a", "create", 9.0, 12.0),
+        bench.Window("ours", 1, "b", "create", 19.0, 22.0),
+    ]
+    bench.add_requests(rows, windows, requests)
+    assert [row["requests_per_create"] for row in rows] == [1.0, 2.0]
+
+
+def test_a_timeline_orders_requests_watch_and_controller_lines_from_the_first_send(
+    bench: ModuleType,
+) -> None:
+    ours = bench.service_account_user("operator")
+    requests = [
+        bench.Request(10.5, ours, "patch", "statefulsets", 200, 10.52, "a", "m0-0"),
+        bench.Request(10.1, ours, "patch", "statefulsets", 200, 10.11, "b", "m0-0"),  # not a's
+    ]
+    windows = [bench.Window("ours", 1, "a", "create", 9.9, 12.0, sent=10.0)]
+    traces = {"a": {"watch": [(10.7, "ADDED pod m0-0-0 Pending")], "controller": [(10.3, "x")]}}
+    lines = bench.timelines([{"namespace": "a"}], windows, requests, traces)
+    assert lines[0].startswith("## ours N=1 create (a,")
+    assert [line.split()[:2] for line in lines[1:4]] == [
+        ["+0.300", "controller"],
+        ["+0.500", "api"],
+        ["+0.700", "watch"],
+    ]
+    assert "(20.0 ms)" in lines[2]
 
 
 def test_the_table_has_every_column_and_a_row_per_size_and_system(bench: ModuleType) -> None:
