@@ -6,7 +6,9 @@ Children are filtered ON THE API SERVER by the operator's managed-by label
 operator never receives the rest of the cluster's pods, Services or Jobs. Each index is
 keyed by (namespace, instance label), the label every child of one deployment carries; the
 reconcile reads its snapshot from them and sends no read request. kopf starts no handler
-before every index holds its initial listing, so no pass ever sees a half-filled cache.
+before every index holds its initial listing, so no pass ever sees a half-filled cache. The
+index handlers are coroutines: kopf runs a synchronous handler in its thread pool, a thread
+hop for every watch event for a few microseconds of work.
 
 Triggers only enqueue the resource's key; one idempotent reconcile does the work, like
 controller-runtime: a spec or metadata change of the resource (not its status: our own
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Iterable, Mapping
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
@@ -48,6 +51,11 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
 Obj = dict[str, Any]
 
+# Passes at once (controller-runtime's MaxConcurrentReconciles). Measured (docs/performance.md):
+# at N = 50, 8 workers converged no sooner than 4 (29.4 s against 28.5 s, load 10): the API
+# server and the StatefulSet controller were the bound, and more workers only add concurrent
+# writes to them. At N = 1,000 4 workers used 11% of a core. Within the client's connection
+# pool (5 connections a CPU), so no connection is re-opened per request.
 WORKERS = 4
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 # (group, version, plural) of every kind of child, all filtered by MANAGED_SELECTOR.
@@ -107,6 +115,7 @@ class WorkQueue:
     def add(self, key: Key) -> None:
         if key in self._queued or key in self._dirty:
             return
+        log.debug("enqueued %s/%s", *key)
         self.metrics.add(key)
         if key in self._active:
             self._dirty.add(key)
@@ -198,7 +207,9 @@ class _ReconcileError(Exception):
     `error` result."""
 
 
-async def _reconcile(key: Key, queue: WorkQueue, kube: Kube, caches: list[Caches]) -> Outcome:
+async def _reconcile(
+    key: Key, queue: WorkQueue, kube: Kube, caches: list[Caches], executor: Executor
+) -> Outcome:
     sgld, children, pods, failed = caches[0].snapshot_inputs(key)
     memory = queue.memory.get(key)
     if sgld is None or memory is None:
@@ -213,16 +224,23 @@ async def _reconcile(key: Key, queue: WorkQueue, kube: Kube, caches: list[Caches
         memory=memory,
         now=datetime.now(UTC),
     )
-    return await asyncio.to_thread(reconcile, kube, snapshot, memory)
+    # The pass's requests block: in a thread of the controller's own pool, one per worker, so
+    # WORKERS is the bound (asyncio's default pool has min(32, CPUs + 4) threads, 6 on 2 CPUs,
+    # and is shared with aiohttp's DNS lookups).
+    return await asyncio.get_running_loop().run_in_executor(
+        executor, reconcile, kube, snapshot, memory
+    )
 
 
-async def _worker(queue: WorkQueue, kube: Kube, caches: list[Caches]) -> None:
+async def _worker(queue: WorkQueue, kube: Kube, caches: list[Caches], executor: Executor) -> None:
     while True:
         key = await queue.get()
+        # With `--log-level debug`: when each pass ran (hack/bench_operator.py --timeline).
+        log.debug("pass of %s/%s started", *key)
         outcome = Outcome()
         try:
             with metrics.reconciling() as counted:
-                outcome = await _reconcile(key, queue, kube, caches)
+                outcome = await _reconcile(key, queue, kube, caches, executor)
                 if outcome.failed:
                     raise _ReconcileError
                 counted.requeue_after = outcome.requeue_after
@@ -239,6 +257,7 @@ async def _worker(queue: WorkQueue, kube: Kube, caches: list[Caches]) -> None:
             outcome = Outcome(failed=True)
         finally:
             queue.done(key)
+            log.debug("pass of %s/%s done", *key)
         requeue = outcome.requeue_after
         if outcome.failed:
             failures = queue.failures[key] = queue.failures.get(key, 0) + 1
@@ -248,6 +267,11 @@ async def _worker(queue: WorkQueue, kube: Kube, caches: list[Caches]) -> None:
             queue.failures.pop(key, None)
         if requeue is not None and queue.known(key):
             queue.add_after(key, requeue)
+
+
+def pass_pool() -> ThreadPoolExecutor:
+    """The threads the workers' passes run in (their requests block): one per worker."""
+    return ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="reconcile")
 
 
 def _ready_condition(body: Mapping[str, Any]) -> Obj:
@@ -273,6 +297,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
     queue = WorkQueue()
     tasks: list[asyncio.Task[None]] = []
     caches: list[Caches] = []
+    executor = pass_pool()
 
     @kopf.on.login(registry=registry)
     def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -300,16 +325,19 @@ def register(registry: kopf.OperatorRegistry) -> None:
         caches.append(Caches(kwargs))
         kube = Kube(load_client_config())
         metrics.set_max_concurrent_reconciles(WORKERS)
-        tasks.extend(asyncio.create_task(_worker(queue, kube, caches)) for _ in range(WORKERS))
+        tasks.extend(
+            asyncio.create_task(_worker(queue, kube, caches, executor)) for _ in range(WORKERS)
+        )
 
     @kopf.on.cleanup(registry=registry)
     async def _cleanup(**_: Any) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        executor.shutdown(wait=False, cancel_futures=True)
 
     @kopf.index(API_GROUP, API_VERSION, PLURAL, id="sglds", registry=registry)
-    def _sgld_index(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> Any:
+    async def _sgld_index(body: kopf.Body, namespace: str | None, name: str, **_: Any) -> Any:
         entry = cachetransform.transform(body, f"{API_GROUP}/{API_VERSION}", "SGLangDeployment")
         return {(namespace, name): entry}
 
@@ -322,6 +350,7 @@ def register(registry: kopf.OperatorRegistry) -> None:
             queue.forget(key)
             return
         queue.remember(key)
+        log.debug("%s SGLangDeployment %s/%s", event.get("type"), *key)
         trigger = _trigger(event["object"])
         if queue.seen.get(key) != trigger:
             queue.seen[key] = trigger
@@ -336,15 +365,28 @@ def _register_children(
     """Caches and triggers for the children, the Nodes and the FailedCreate events."""
 
     def child_index(api_version: str, kind: str) -> Any:
-        def index(body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any) -> Any:
+        async def index(
+            body: kopf.Body, namespace: str | None, labels: kopf.Labels, **_: Any
+        ) -> Any:
             entry = cachetransform.transform(body, api_version, kind)
             return {(namespace, labels.get(INSTANCE_LABEL, "")): entry}
 
         return index
 
-    async def _child_event(labels: kopf.Labels, namespace: str | None, **_: Any) -> None:
+    async def _child_event(
+        event: kopf.RawEvent, labels: kopf.Labels, namespace: str | None, **_: Any
+    ) -> None:
         owner = queue.by_label.get((namespace or "", labels.get(INSTANCE_LABEL, "")))
         if owner:
+            if log.isEnabledFor(logging.DEBUG):
+                meta = event["object"]["metadata"]
+                log.debug(
+                    "%s %s %s/%s",
+                    event.get("type"),
+                    event["object"].get("kind"),
+                    meta.get("namespace"),
+                    meta.get("name"),
+                )
             queue.add(owner)
 
     for group, version, plural in CHILD_RESOURCES:
@@ -356,7 +398,7 @@ def _register_children(
         kopf.on.event(*selector, id=f"{plural}-event", registry=registry)(_child_event)
 
     @kopf.index("v1", "events", id="failedcreates", registry=registry)
-    def _failed_create_index(body: kopf.Body, **_: Any) -> Any:
+    async def _failed_create_index(body: kopf.Body, **_: Any) -> Any:
         involved = body.get("involvedObject") or {}
         when = str(
             body.get("lastTimestamp")
@@ -368,7 +410,7 @@ def _register_children(
         return {involved.get("uid", ""): (when, str(body.get("message") or ""))}
 
     @kopf.index("v1", "nodes", id="nodes", registry=registry)
-    def _node_index(body: kopf.Body, name: str, **_: Any) -> Any:
+    async def _node_index(body: kopf.Body, name: str, **_: Any) -> Any:
         return {name: _ready_condition(body)}
 
     seen_nodes: dict[str, Any] = {}
