@@ -46,7 +46,7 @@ def transform(body: Mapping[str, Any], api_version: str, kind: str) -> Obj:
     obj: Obj = {**body, "metadata": meta, "apiVersion": api_version, "kind": kind}
     if kind == "Pod":
         obj["spec"] = _pod_spec(obj.get("spec") or {})
-    entry: Obj = _interned(obj)
+    entry: Obj = interned(obj)
     return entry
 
 
@@ -65,11 +65,14 @@ def _pod_spec(spec: Mapping[str, Any]) -> Obj:
     return kept
 
 
-def _interned(value: Any) -> Any:
+def interned(value: Any) -> Any:
+    """A copy of `value` (JSON-like: mappings, lists, scalars) with every mapping key and
+    every string up to `MAX_INTERNED` characters interned: the same string objects as every
+    cache entry holds."""
     if isinstance(value, str):
         return sys.intern(value) if len(value) <= MAX_INTERNED else value
     if isinstance(value, Mapping):
-        return {sys.intern(str(k)): _interned(v) for k, v in value.items()}
+        return {sys.intern(str(k)): interned(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interned(v) for v in value]
+        return [interned(v) for v in value]
     return value

@@ -26,6 +26,8 @@ from typing import Any
 
 from kopf._cogs.clients import watching
 
+from sglang_operator.cachetransform import interned
+
 log = logging.getLogger(__name__)
 
 Stream = Callable[..., AsyncIterator[Any]]
@@ -39,10 +41,16 @@ _IDENTITY = ("name", "namespace", "uid", "resourceVersion", "labels")
 def identity(obj: Mapping[str, Any]) -> dict[str, Any]:
     """What a DELETED event needs of an object, kept per watched object: its kind, name,
     namespace, uid and labels (the owner lookup) and an Event's involvedObject; nothing of
-    its spec, status, annotations or managedFields."""
+    its spec, status, annotations or managedFields. Its strings are interned as the cache
+    entries' are, so it shares them with the object's cache entry instead of holding copies
+    (measured in docs/performance.md: 6.5 KB a deployment beside its cache entries, 2.3 KB
+    interned)."""
     meta = obj.get("metadata") or {}
     kept = {k: obj[k] for k in ("apiVersion", "kind", "involvedObject") if k in obj}
-    return {**kept, "metadata": {k: meta[k] for k in _IDENTITY if k in meta}}
+    entry: dict[str, Any] = interned(
+        {**kept, "metadata": {k: meta[k] for k in _IDENTITY if k in meta}}
+    )
+    return entry
 
 
 def _uid(obj: Mapping[str, Any]) -> str | None:

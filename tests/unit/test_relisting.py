@@ -3,6 +3,7 @@ delivered and the listing no longer contains comes as a DELETED event, before th
 resumes; nothing else is added."""
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from kopf._cogs.clients import watching
 from kopf._core.reactor import queueing
 
-from sglang_operator import relisting
+from sglang_operator import cachetransform, relisting
 
 LISTED = watching.Bookmark.LISTED
 
@@ -91,6 +92,19 @@ def test_the_deleted_event_carries_identity_and_labels_only() -> None:
     assert gone["involvedObject"] == {"uid": "sts-uid"}
     assert set(gone["metadata"]) == {"name", "namespace", "uid", "labels"}
     assert "spec" not in gone
+
+
+def test_an_identity_shares_its_strings_with_the_objects_cache_entry() -> None:
+    # Two decodings of one object, as two watch events give: equal strings, distinct objects.
+    first, second = json.loads(json.dumps(obj("u1"))), json.loads(json.dumps(obj("u1")))
+    entry = cachetransform.transform(first, "v1", "Pod")
+    kept = relisting.identity(second)
+    assert kept["metadata"] == {k: entry["metadata"][k] for k in kept["metadata"]}
+    for field in ("name", "namespace", "uid"):
+        assert kept["metadata"][field] is entry["metadata"][field]
+    (label,) = kept["metadata"]["labels"].items()
+    (cached_label,) = entry["metadata"]["labels"].items()
+    assert label[0] is cached_label[0] and label[1] is cached_label[1]
 
 
 def test_an_empty_relisting_deletes_everything_known() -> None:
