@@ -691,7 +691,12 @@ def test_the_demos_suggestions_work_on_the_quickstart(
         what="group membership recorded",
     )
     first = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, "quickstart")}
-    cluster.kubectl("delete", "-n", namespace, "pod", f"{group_name('quickstart', 0)}-1")
+    # --wait=false: kubectl's wait for the deletion can hang for its whole timeout when the
+    # StatefulSet re-creates a pod of the same name at once (kubernetes/kubectl#1803); the
+    # replacement is waited for below.
+    cluster.kubectl(
+        "delete", "-n", namespace, "pod", f"{group_name('quickstart', 0)}-1", "--wait=false"
+    )
     group0 = {n for n in first if n.startswith(f"{group_name('quickstart', 0)}-")}
 
     def group0_replaced() -> bool:
