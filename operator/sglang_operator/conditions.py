@@ -176,11 +176,13 @@ ADVICE: dict[str, Advice] = {
         "PersistentVolumeClaim's size or class).",
     ),
     Reason.POD_CREATION_FAILED: Advice(
-        "Pods are refused at creation (Pod Security admission, a missing PriorityClass, an "
-        "unknown scheduler, a quota, a webhook): either a new pod template, which the operator "
-        "creates once as a server-side dry run before writing it (then nothing is rolled out "
-        "and what runs is untouched; asked again with backoff), or a StatefulSet, benchmark or "
-        "offline Job that was accepted (the message quotes its FailedCreate event).",
+        "Pods are refused at creation (Pod Security admission, a missing PriorityClass, a "
+        "quota, a webhook): either a new pod template, which the operator creates once as a "
+        "server-side dry run before writing it (then nothing is rolled out and what runs is "
+        "untouched; asked again with backoff; an exceeded quota is not held back, since a "
+        "rollout frees a group's pods first), or a StatefulSet, benchmark or offline Job that "
+        "was accepted (the message quotes its FailedCreate event). An unknown schedulerName "
+        "is not refused: its pods stay Pending.",
         "Fix the cause the message names (`kubectl get events --field-selector "
         "reason=FailedCreate`).",
     ),

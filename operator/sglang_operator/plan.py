@@ -608,7 +608,7 @@ def _pod_creation_failures(
     nodes: int | Mapping[int, int],
 ) -> list[tuple[str, str]]:
     """Why groups lack pods, when their StatefulSet's pods are refused at creation (Pod
-    Security admission, a missing PriorityClass, an unknown scheduler, quota...). The
+    Security admission, a missing PriorityClass, a quota, a webhook...). The
     StatefulSet controller says so only in FailedCreate events (the API server keeps them
     about an hour); one counts if it is not older than the group's newest pod nor than the
     operator's last deletion of the group's pods (`Snapshot.replaced`): a group just rolled

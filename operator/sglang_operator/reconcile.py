@@ -324,8 +324,12 @@ def _check_pods(
     Not a refusal of the user's spec, so the templates are written as without the check (and
     it is logged): a webhook that does not support dry run (400, "does not support dry run":
     its sideEffects are not None/NoneOnDryRun), and a 403 for the operator's own missing
-    right to create pods (an RBAC that predates the check). Not answered (unreachable,
-    throttled): raised, and the pass is retried with the controller's backoff."""
+    right to create pods (an RBAC that predates the check), and an exceeded ResourceQuota: the
+    dry run asks for one pod beside those that run, while a rollout deletes a group's pods
+    before the StatefulSet controller re-creates them, so a quota the deployment fills
+    exactly refused every update (a quota the new pods can never fit is still reported, from
+    the StatefulSet's FailedCreate events). Not answered (unreachable, throttled): raised,
+    and the pass is retried with the controller's backoff."""
     intent, pod = check
     earlier = memory.pod_check if memory.pod_check and memory.pod_check.intent == intent else None
     try:
@@ -357,7 +361,12 @@ def _inconclusive(exc: ApiException, message: str) -> bool:
     """A dry run refused for a reason other than the pod (`_check_pods`)."""
     if exc.status == 400:
         return "does not support dry run" in message
-    return exc.status == 403 and 'cannot create resource "pods"' in message
+    # The quota admission plugin's words for usage over a hard limit ("exceeded quota: NAME,
+    # requested: ..., used: ..., limited: ..."); its other refusal, "failed quota: NAME: must
+    # specify ...", is about the template and stays one.
+    return exc.status == 403 and (
+        'cannot create resource "pods"' in message or "exceeded quota: " in message
+    )
 
 
 def _act(

@@ -226,6 +226,37 @@ def test_an_update_whose_pods_admission_refuses_deletes_no_pod_and_healing_goes_
     assert condition(get_sgld(kube, namespace, "gated"), "Degraded")["status"] == "False"
 
 
+def test_an_update_in_a_namespace_whose_quota_it_fills_rolls_out(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    """The dry run of one pod more than those that run exceeds a quota the deployment fills
+    exactly, while the rollout, which deletes a group's pods before they are re-created,
+    fits: an exceeded quota holds no update back."""
+    cluster.kubectl("create", "quota", "gpus", "-n", namespace, "--hard=requests.amd.com/gpu=2")
+    obj = manifest("filled", nodes=1, per_node=2)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "filled")
+    before = uids(kube, namespace, "filled")
+
+    changed = copy.deepcopy(obj)
+    changed["spec"]["env"] = [{"name": "ROLLED", "value": "yes"}]
+    apply(cluster, namespace, changed)
+
+    def rolled() -> bool:
+        pods = live_pods(kube, namespace, "filled")
+        return (
+            len(pods) == 1
+            and not before & {p.metadata.uid for p in pods}
+            and all(is_ready(p) for p in pods)
+            and any(e.name == "ROLLED" for e in pods[0].spec.containers[0].env or [])
+        )
+
+    wait_until(rolled, timeout=120, what="the update rolled out within the quota")
+    wait_ready(cluster, namespace, "filled")
+    held = events(kube, namespace, "PodCreationFailed")
+    assert [e for e in held if e.involved_object.name == "filled"] == [], held
+
+
 def test_refused_update_deletes_no_pod_and_says_why(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_pod_label: str
 ) -> None:
