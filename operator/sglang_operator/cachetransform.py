@@ -31,9 +31,10 @@ from typing import Any
 
 Obj = dict[str, Any]
 
-# What a decision reads of a cached pod's spec: its node (unreachable nodes, Node events) and
+# What a decision reads of a cached pod's spec: its node (unreachable nodes, Node events), its
+# scheduler and scheduling gates (a pod no scheduler answers, groups._unscheduled_problem) and
 # its SGLang container's startup probe (groups.startup_window).
-POD_SPEC_FIELDS = ("nodeName", "containers")
+POD_SPEC_FIELDS = ("nodeName", "schedulerName", "schedulingGates", "containers")
 CONTAINER_FIELDS = ("name", "startupProbe")
 # Longer strings (a container's script, a JSON annotation) are rare and seldom repeated.
 MAX_INTERNED = 256

@@ -132,10 +132,13 @@ ADVICE: dict[str, Advice] = {
         "Fix every field the message names (it lists all it found).",
     ),
     Reason.UNSCHEDULABLE: Advice(
-        "A pod cannot be placed; the message names the short resource, often amd.com/gpu.",
+        "A pod cannot be placed; the message names the short resource, often amd.com/gpu. "
+        "Or no scheduler has answered a pod for 30 s (no PodScheduled condition): the "
+        "schedulerName it names does not run.",
         "Free GPUs, add nodes or lower gpu.perNode; check nodeSelector, tolerations, RDMA "
         "resources, an unbound PersistentVolumeClaim (`kubectl get pvc`) and that the device "
-        "plugin runs (`kubectl describe node`).",
+        "plugin runs (`kubectl describe node`); for a scheduler, its spelling in "
+        "spec.schedulerName and that it runs.",
     ),
     Reason.OOM_KILLED: Advice(
         "A container used more host memory than its limit (resources.limits.memory; a "
@@ -182,7 +185,7 @@ ADVICE: dict[str, Advice] = {
         "untouched; asked again with backoff; an exceeded quota is not held back, since a "
         "rollout frees a group's pods first), or a StatefulSet, benchmark or offline Job that "
         "was accepted (the message quotes its FailedCreate event). An unknown schedulerName "
-        "is not refused: its pods stay Pending.",
+        "is not refused: its pods stay Pending (Unschedulable).",
         "Fix the cause the message names (`kubectl get events --field-selector "
         "reason=FailedCreate`).",
     ),

@@ -46,6 +46,11 @@ RESTART_BACKOFF_MAX = timedelta(minutes=10)
 RESTART_BUDGET = 5
 RESTART_WINDOW = timedelta(minutes=30)
 UNREACHABLE_TIMEOUT = timedelta(minutes=2)
+# How long a pod may wait with no scheduler having looked at it (no PodScheduled condition,
+# no node) before that is a problem: kube-scheduler sets the condition or binds within
+# milliseconds to seconds, even when the pod does not fit; a pod no scheduler ever answers
+# names a scheduler that does not run (spec.schedulerName) and waits forever otherwise.
+SCHEDULER_GRACE = timedelta(seconds=30)
 # A deleted Node: unreachable since forever, so its pods are force-deleted at once.
 NODE_GONE = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -286,6 +291,35 @@ def _startup_problem(
     )
 
 
+def _unscheduled_problem(
+    live: Sequence[Mapping[str, Any]], now: datetime, out: _Outcome
+) -> Problem | None:
+    """A pod that no scheduler has answered for SCHEDULER_GRACE: Pending, on no node, with
+    no PodScheduled condition. Pods held by schedulingGates wait on purpose (a queue such
+    as Kueue lifts the gate) and are left out."""
+    for pod in live:
+        spec = pod.get("spec") or {}
+        if (
+            _phase(pod) != "Pending"
+            or spec.get("nodeName")
+            or spec.get("schedulingGates")
+            or _condition(pod, "PodScheduled") is not None
+        ):
+            continue
+        due = parse_time(pod["metadata"]["creationTimestamp"]) + SCHEDULER_GRACE
+        if now < due:
+            out.wakeups.append((due - now).total_seconds())
+            continue
+        scheduler = spec.get("schedulerName") or "default-scheduler"
+        return Problem(
+            Reason.UNSCHEDULABLE,
+            f"pod {pod['metadata']['name']} has not been looked at by any scheduler for "
+            f"{int(SCHEDULER_GRACE.total_seconds())}s: its schedulerName is {scheduler!r}; "
+            "check that a scheduler of that name runs in the cluster",
+        )
+    return None
+
+
 def _membership_failure(
     mem: GroupMemory, live: Sequence[Mapping[str, Any]], complete: bool, nodes: int
 ) -> str | None:
@@ -405,6 +439,7 @@ def decide(
 
         problem = lost[0] if lost else None
         problem = problem or next((pr for p in live if (pr := pod_problem(p)) is not None), None)
+        problem = problem or _unscheduled_problem(live, now, out)
         if problem is None and all_running and not ready:
             problem = _startup_problem(index, running, startup_timeout, now, out)
 

@@ -336,6 +336,30 @@ def test_sixteen_gpus_per_pod_is_reported_unschedulable(
     assert "amd.com/gpu" in warned[0].message
 
 
+def test_pods_no_scheduler_answers_are_reported(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    """An unknown schedulerName is accepted everywhere (the API server cannot know which
+    schedulers run) and its pods wait forever with no condition: status must say so."""
+    obj = manifest("nosched", nodes=1)
+    obj["spec"]["schedulerName"] = "no-such-scheduler"
+    apply(cluster, namespace, obj)
+
+    cond = wait_until(
+        lambda: (
+            (c := condition(get_sgld(kube, namespace, "nosched"), "Degraded")).get("reason")
+            == "Unschedulable"
+            and c
+        ),
+        timeout=120,
+        what="Degraded Unschedulable",
+    )
+    assert "'no-such-scheduler'" in cond["message"]
+    assert get_sgld(kube, namespace, "nosched")["status"]["phase"] == "Degraded"
+    [pod] = pods(kube, namespace, "nosched")
+    assert not pod.spec.node_name
+
+
 def test_invalid_update_keeps_running_objects_and_says_why(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
 ) -> None:

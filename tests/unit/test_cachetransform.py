@@ -74,8 +74,9 @@ def stored_children(resource: Obj) -> list[Obj]:
     return out
 
 
-def stored_pod(sts: Obj, rank: int, spec_hash: str, node: str, **status: Any) -> Obj:
-    """A pod of `sts` as the API server returns it: the template's whole spec on it."""
+def stored_pod(sts: Obj, rank: int, spec_hash: str, node: str | None, **status: Any) -> Obj:
+    """A pod of `sts` as the API server returns it: the template's whole spec on it; `node`
+    None: one no scheduler has answered (no node, no PodScheduled condition)."""
     template = copy.deepcopy(sts["spec"]["template"])
     name = f"{sts['metadata']['name']}-{rank}"
     labels = {**template["metadata"]["labels"], naming.POD_INDEX_LABEL: str(rank)}
@@ -104,13 +105,16 @@ def stored_pod(sts: Obj, rank: int, spec_hash: str, node: str, **status: Any) ->
             "managedFields": MANAGED_FIELDS,
         },
         "spec": {
+            "schedulerName": "default-scheduler",
             **template["spec"],
-            "nodeName": node,
+            **({"nodeName": node} if node else {}),
             "restartPolicy": "Always",
             "dnsPolicy": "ClusterFirst",
-            "schedulerName": "default-scheduler",
         },
-        "status": status,
+        "status": {
+            **status,
+            "conditions": [c for c in status["conditions"] if node or c["type"] != "PodScheduled"],
+        },
     }
 
 
@@ -170,7 +174,7 @@ def test_a_cache_entry_drops_managed_fields_and_keeps_the_rest() -> None:
     assert "managedFields" in body["metadata"]
 
 
-def test_a_cached_pod_keeps_of_its_spec_its_node_and_its_containers_startup_probes() -> None:
+def test_a_cached_pod_keeps_of_its_spec_its_node_scheduler_and_containers_startup_probes() -> None:
     children = stored_children(sgld(1, 2))
     sts = next(c for c in children if c["kind"] == "StatefulSet")
     pod = stored_pod(sts, 1, "h", "node-a", **pod_status("Running", True, 0, None))
@@ -180,6 +184,7 @@ def test_a_cached_pod_keeps_of_its_spec_its_node_and_its_containers_startup_prob
     probes = {c["name"]: c["startupProbe"] for c in pod["spec"]["containers"]}
     assert entry["spec"] == {
         "nodeName": "node-a",
+        "schedulerName": "default-scheduler",
         "containers": [{"name": name, "startupProbe": probe} for name, probe in probes.items()],
     }
 
@@ -253,10 +258,16 @@ def states(draw: st.DrawFn) -> tuple[Obj, list[Obj], list[Obj], Obj]:
                 sts,
                 rank,
                 draw(st.sampled_from(["old", str(template_hash(sts))])),
-                draw(st.sampled_from(["node-a", "node-lost", "node-gone"])),
+                draw(st.sampled_from(["node-a", "node-lost", "node-gone", None])),
                 created=_at(draw(st.sampled_from([1, 30, 90, 200]))),
                 **status,
             )
+            if not pod["spec"].get("nodeName"):
+                # As no scheduler has answered it: no container has been started either.
+                pod["status"] = {"phase": "Pending", "conditions": []}
+                pod["spec"]["schedulerName"] = draw(st.sampled_from(["default-scheduler", "gang"]))
+                if draw(st.booleans()):
+                    pod["spec"]["schedulingGates"] = [{"name": "example.com/queue"}]
             if draw(st.booleans()):
                 container = next(c for c in pod["spec"]["containers"] if "startupProbe" in c)
                 container["startupProbe"]["failureThreshold"] = draw(st.integers(1, 1500))

@@ -14,6 +14,7 @@ from sglang_operator.conditions import Reason
 from sglang_operator.groups import (
     NODE_GONE,
     RESTART_BUDGET,
+    SCHEDULER_GRACE,
     Decision,
     GroupMemory,
     GroupView,
@@ -62,7 +63,9 @@ def pod(
         "containerStatuses": [{"name": "sglang", "restartCount": restarts, "state": {}}],
     }
     status.update(extra_status or {})
-    return {"metadata": meta, "status": status}
+    # Scheduled (on a node) unless a test says otherwise: a Pending pod here is one whose
+    # images are being pulled, as most Pending pods are.
+    return {"metadata": meta, "spec": {"nodeName": "node-a"}, "status": status}
 
 
 def run(
@@ -596,7 +599,7 @@ def test_an_init_container_restart_fails_the_group() -> None:
 
 
 def test_a_pod_without_status_is_pending_and_holds_the_restart() -> None:
-    bare = {"metadata": pod(0, 1, uid="new")["metadata"]}
+    bare = {"metadata": pod(0, 1, uid="new", created=timedelta(0))["metadata"]}
     d = run([pod(0, 0), bare], memory=[formed()])
     assert d.actions == []
     assert d.views[0] == GroupView(0, 2, 1, False, False, None)
@@ -960,3 +963,59 @@ def test_a_pod_on_a_deleted_node_is_force_deleted_at_once() -> None:
     assert [a.pod_names for a in d.force_deletes] == [(("demo-0-0", "uid-0-0"),)]
     assert d.views[0].problem is not None
     assert "was deleted" in d.views[0].problem.message
+
+
+def unscheduled(group: int, rank: int, created: timedelta, **spec: Any) -> dict[str, Any]:
+    """A pod no scheduler has answered: Pending, on no node, no PodScheduled condition."""
+    p = pod(group, rank, phase="Pending", ready=False, created=created)
+    p["status"]["conditions"] = []
+    return {**p, "spec": spec}
+
+
+def test_a_pod_no_scheduler_answers_is_a_problem_after_the_grace() -> None:
+    late = -SCHEDULER_GRACE - timedelta(seconds=1)
+    pods = [pod(0, 0), unscheduled(0, 1, late, schedulerName="my-sched")]
+    d = run(pods)
+    problem = d.views[0].problem
+    assert problem is not None
+    assert problem.reason == Reason.UNSCHEDULABLE
+    assert "demo-0-1" in problem.message
+    assert "'my-sched'" in problem.message
+    assert d.actions == []  # waiting for a scheduler is no failure to restart for
+
+
+def test_a_pod_no_scheduler_answered_yet_wakes_the_plan_at_the_grace() -> None:
+    d = run([pod(0, 0), unscheduled(0, 1, timedelta(seconds=-10))])
+    assert d.views[0].problem is None
+    assert d.requeue_after == pytest.approx(SCHEDULER_GRACE.total_seconds() - 10)
+
+
+def test_the_default_scheduler_is_named_when_the_pod_names_none() -> None:
+    d = run([unscheduled(0, 0, timedelta(minutes=-5))], nodes=1)
+    assert d.views[0].problem is not None
+    assert "'default-scheduler'" in d.views[0].problem.message
+
+
+@pytest.mark.parametrize(
+    "answered",
+    [
+        {"spec": {"nodeName": "node-b"}},  # bound, pulling its images
+        {"spec": {"schedulingGates": [{"name": "kueue.x-k8s.io/admission"}]}},  # queued
+        {
+            "status": {
+                "phase": "Pending",
+                "conditions": [
+                    {"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}
+                ],
+            }
+        },
+    ],
+)
+def test_a_pod_a_scheduler_answered_or_a_gate_holds_is_not_unscheduled(
+    answered: dict[str, Any],
+) -> None:
+    p = unscheduled(0, 0, timedelta(minutes=-5))
+    for key, value in answered.items():
+        p = {**p, key: {**p[key], **value}}
+    d = run([p], nodes=1)
+    assert d.views[0].problem is None
