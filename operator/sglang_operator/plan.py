@@ -663,8 +663,10 @@ def invalid_status(
     deployment serves, Degraded=True carries the refusal. With the `decision` of the healing
     that goes on meanwhile (`_heal_only`), Ready, the counts and the groups' memory come from
     it; without one, Ready is the last observed Ready condition (False with reason
-    InvalidSpec only when there is none yet). The phase is Degraded while groups serve,
-    Failed when nothing does (PHASE_MEANING)."""
+    InvalidSpec only when there is none yet). The phase is Degraded while groups serve or
+    are being healed (the `decision` has groups: a restart takes a group's pods away for a
+    moment, and the operator goes on), Failed when nothing serves and no group is left
+    (PHASE_MEANING: the operator cannot go on)."""
     message = bounded(message)
     conditions = [
         Condition(PROGRESSING, "False", Reason.INVALID_SPEC, "waiting for a valid spec"),
@@ -682,11 +684,12 @@ def invalid_status(
     elif find(status.get("conditions") or [], READY) is None:
         conditions.insert(0, Condition(READY, "False", Reason.INVALID_SPEC, message))
     ready = bool(observed.get("readyReplicas", status.get("readyReplicas")))
+    healed = decision is not None and bool(decision.views)
     return {
         **status,
         **observed,
         "observedGeneration": generation,
-        "phase": "Degraded" if ready else "Failed",
+        "phase": "Degraded" if ready or healed else "Failed",
         "message": bounded(f"invalid spec: {message}"),
         "conditions": merge_conditions(status.get("conditions") or [], conditions, generation, now),
     }

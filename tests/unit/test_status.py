@@ -135,6 +135,17 @@ def test_invalid_spec_status_follows_the_healing_that_goes_on() -> None:
     ]
 
 
+def test_invalid_spec_phase_stays_degraded_while_a_lone_group_is_healed() -> None:
+    """Replicas 1 under InvalidSpec: a restart takes the group's pods away for a moment;
+    the operator goes on healing it, so the phase is not Failed (PHASE_MEANING)."""
+    running = status_for([view(0)])
+    restarting = Decision([view(0, ready=False)], [], [GroupMemory(0)], [], [], None)
+    s = invalid_status(running, 5, "bad", "t", decision=restarting)
+    assert (s["readyReplicas"], s["phase"]) == (0, "Degraded")
+    nothing_left = Decision([], [], [], [], [], None)
+    assert invalid_status({}, 5, "bad", "t", decision=nothing_left)["phase"] == "Failed"
+
+
 def test_every_operator_check_is_reported_at_once() -> None:
     bad = {
         "model": {"path": "m"},
