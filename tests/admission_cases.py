@@ -47,12 +47,25 @@ def _template_meta(**meta: Any) -> dict[str, Any]:
     return {"podTemplate": {"metadata": meta}}
 
 
+def _template(**pod: Any) -> dict[str, Any]:
+    return {"podTemplate": {"spec": pod}}
+
+
+def _side_port(**port: Any) -> dict[str, Any]:
+    return _template(containers=[{"name": "side", "image": "x", "ports": [port]}])
+
+
+def _at(path: str) -> tuple[str, str]:
+    """(what the API server says, what pydantic says) for a field of the template's spec."""
+    return f"spec.podTemplate.spec.{path}", f"podTemplate.spec.{path}"
+
+
 def _cache(**fields: Any) -> dict[str, Any]:
     return {"model": {"path": "org/model", "cache": {"size": "100Gi", **fields}}}
 
 
 BAD: list[Case] = [
-    ({"imagePullSecrets": ["regcred", "regcred"]}, "spec.imagePullSecrets", "each Secret once"),
+    ({"imagePullSecrets": ["regcred", "regcred"]}, "spec.imagePullSecrets[1]", "each Secret once"),
     # labels and annotations
     ({"podLabels": {"team": "ml platform"}}, "spec.podLabels.team", "spec.podLabels.team"),
     ({"podLabels": {"team": "ml\U0001f600"}}, "spec.podLabels.team", "spec.podLabels.team"),
@@ -316,11 +329,73 @@ BAD: list[Case] = [
         "spec.podTemplate.spec.volumes[0].image.reference",
         "podTemplate.spec.volumes[0].image.reference",
     ),
+    # ParseNormalizedNamed's refusals beyond the grammar: a bare 64-digit hex name (an image
+    # ID) and a repository path over 255 characters (library/ counted on Docker Hub).
+    ({"image": "f" * 64}, "spec.image", "spec.image"),
+    ({"image": "x/" + "a" * 254}, "spec.image", "spec.image"),
+    ({"image": "a" * 248 + ":v1"}, "spec.image", "spec.image"),
+    ({"image": "docker.io/" + "a" * 248}, "spec.image", "spec.image"),
+    ({"image": "registry.example.com:5000/" + "a" * 256}, "spec.image", "spec.image"),
+    (_template(containers=[{"name": "side", "image": "f" * 64}]), *_at("containers[0].image")),
     ({"priorityClassName": "High Priority"}, "spec.priorityClassName", "spec.priorityClassName"),
     ({"schedulerName": "Volcano"}, "spec.schedulerName", "spec.schedulerName"),
     ({"imagePullSecrets": ["Bad_Secret"]}, "spec.imagePullSecrets[0]", "spec.imagePullSecrets[0]"),
     (_cache(storageClassName="Fast SSD"), "spec.model.cache.storageClassName", "storageClassName"),
 ]
+
+# The pod template's fields that Kubernetes' ValidatePodSpec checks beyond their OpenAPI types.
+TEMPLATE_BAD: list[Case] = [
+    (
+        _template(tolerations=[{"key": "k", "operator": "Sideways"}]),
+        *_at("tolerations[0].operator"),
+    ),
+    (_template(tolerations=[{"key": "a b", "operator": "Exists"}]), *_at("tolerations[0].key")),
+    (_template(tolerations=[{"key": "k", "value": "a b"}]), *_at("tolerations[0].value")),
+    (_template(tolerations=[{"key": "k", "effect": "NoExecutee"}]), *_at("tolerations[0].effect")),
+    (
+        _template(tolerations=[{"operator": "Exists", "value": "x"}]),
+        "value must be empty when operator is Exists",
+        "value must be empty",
+    ),
+    (
+        _template(tolerations=[{"operator": "Equal"}]),
+        "operator must be Exists when key is empty",
+        "operator must be Exists",
+    ),
+    (
+        _template(tolerations=[{"key": "k", "tolerationSeconds": 5}]),
+        "effect must be NoExecute",
+        "effect must be NoExecute",
+    ),
+    (_template(priorityClassName="Has Spaces"), *_at("priorityClassName")),
+    (_template(runtimeClassName="Bad_Class"), *_at("runtimeClassName")),
+    (_template(serviceAccountName="Bad SA"), *_at("serviceAccountName")),
+    (_template(dnsPolicy="Sometimes"), *_at("dnsPolicy")),
+    (_template(preemptionPolicy="Always"), *_at("preemptionPolicy")),
+    (_template(activeDeadlineSeconds=0), *_at("activeDeadlineSeconds")),
+    (
+        _template(activeDeadlineSeconds=3600),
+        "a StatefulSet's pods take none",
+        "a StatefulSet's pods take none",
+    ),
+    (_template(nodeSelector={"pool": "gpu pool"}), *_at("nodeSelector.pool")),
+    (
+        _template(nodeSelector={"bad key": "x"}),
+        "podTemplate.spec.nodeSelector: every key must be a label key",
+        "podTemplate.spec.nodeSelector: 'bad key'",
+    ),
+    (_template(containers=[{"name": "Side Car", "image": "x"}]), *_at("containers[0].name")),
+    (_template(initContainers=[{"name": "init_1", "image": "x"}]), *_at("initContainers[0].name")),
+    (_template(volumes=[{"name": "Data", "emptyDir": {}}]), *_at("volumes[0].name")),
+    (_side_port(containerPort=0), *_at("containers[0].ports[0].containerPort")),
+    (_side_port(containerPort=70000), *_at("containers[0].ports[0].containerPort")),
+    (_side_port(containerPort=80, hostPort=-1), *_at("containers[0].ports[0].hostPort")),
+    (_side_port(containerPort=80, protocol="HTTP"), *_at("containers[0].ports[0].protocol")),
+    (_side_port(containerPort=80, name="metrics-port-xyz"), *_at("containers[0].ports[0].name")),
+    (_side_port(containerPort=80, name="a--b"), "has a letter and no '--'", "no '--'"),
+    (_side_port(containerPort=80, name="8080"), "has a letter and no '--'", "a letter"),
+]
+BAD += TEMPLATE_BAD
 
 # What only the operator can refuse: the API server compares quantities, which the CRD's CEL
 # cannot do portably. Admission lets these through; parse_spec refuses them (InvalidSpec)
@@ -497,6 +572,7 @@ GOOD: list[dict[str, Any]] = [
     },
     {"benchmark": {"extraArgs": ["--output-details", "--seed", "1"]}},
     {"mode": "offline", "offline": {"extraArgs": ["--seed", "1"]}},
+    {"mode": "offline", **_template(activeDeadlineSeconds=86400)},
     {"image": "[fd00::1]:5000/team/sglang:v0.5.23_rc-1@sha512:" + "0" * 128},
     {"image": "Registry.Example.com/team__x/s--g.l_ang"},
     {
@@ -507,6 +583,47 @@ GOOD: list[dict[str, Any]] = [
             }
         }
     },
+    # Near the name limits: a path of 255 characters (library/ and 247 on Docker Hub), a hex
+    # name that is no image ID, a registry's name beside a long path.
+    {"image": "x/" + "a" * 253},
+    {"image": "a" * 247 + ":v1"},
+    {"image": "docker.io/" + "a" * 247},
+    {"image": "f" * 63},
+    {"image": "registry.example.com:5000/" + "a" * 255},
+    {
+        "tolerations": [
+            {"key": "k", "operator": "", "value": "v", "effect": ""},
+            {"key": "", "operator": "Exists"},
+        ]
+    },
+    _template(
+        tolerations=[
+            {"operator": "Exists"},
+            {"key": "", "operator": "Exists", "effect": ""},
+            {"key": "amd.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+            {"key": "k", "value": "v", "effect": "NoExecute", "tolerationSeconds": 30},
+            {"key": "k", "operator": "Equal", "value": ""},
+        ],
+        priorityClassName="system-node-critical",
+        runtimeClassName="nvidia",
+        serviceAccountName="sglang.reader",
+        dnsPolicy="ClusterFirst",
+        preemptionPolicy="Never",
+        nodeSelector={"node.kubernetes.io/instance-type": "mi300x", "tier": ""},
+        containers=[
+            {
+                "name": "metrics-sidecar",
+                "image": "busybox",
+                "ports": [
+                    {"containerPort": 9090, "name": "metrics", "protocol": "TCP"},
+                    {"containerPort": 65535, "hostPort": 0, "name": "p-1", "protocol": "UDP"},
+                    {"containerPort": 1, "protocol": "SCTP"},
+                ],
+            }
+        ],
+        initContainers=[{"name": "fetch-0", "image": "busybox"}],
+        volumes=[{"name": "data-0", "emptyDir": {}}],
+    ),
     {
         "image": "registry.example.com:5000/sglang@sha256:" + "a" * 64,
         "priorityClassName": "gpu-high",

@@ -11,6 +11,7 @@ and as a pydantic validator (refused by `render` and by the operator, which then
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -29,7 +30,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from sglang_operator import naming, podtemplate, ports
 
@@ -261,9 +262,29 @@ def _repository_path(reference: str) -> str:
         path = rest
     else:
         return name
-    if (not registry or first == "index.docker.io") and "/" not in path:
+    if (not registry or first in ("docker.io", "index.docker.io")) and "/" not in path:
         path = "library/" + path
     return path
+
+
+# ParseNormalizedNamed's two refusals beyond the grammar, as CEL on a grammatical reference
+# (the regexes count characters; CEL's matches() searches, so each is anchored): a bare
+# 64-digit hexadecimal name, and a repository path over 255 characters, in its three forms:
+# after a registry (a first component with ".", ":" or capitals, or localhost), a Docker Hub
+# name of one component (library/ and 248 characters), and one of several components.
+_REGISTRY_RE = r"^([^/@]*[.:A-Z][^/@]*|localhost)/"
+# (Conservative: a first component that looks like a registry but is none counts as one here,
+# so the rule lets through some names that the operator's check refuses, never the reverse.)
+IMAGE_NAME_CEL = (
+    f"!self.matches('^[a-f0-9]{{64}}$') && !self.matches('{_REGISTRY_RE}[^:@]{{256}}|"
+    r"^((index\\.)?docker\\.io/)?[^:@/]{248,}([:@][^/]*)?$') && "
+    "!(self.matches('^[-_a-z0-9]+/') && !self.startsWith('localhost/') && "
+    "self.matches('^[^:@]{256}'))"
+)
+_IMAGE_NAME_MESSAGE = (
+    "a bare 64-digit hexadecimal name (an image ID) or a repository path over 255 characters "
+    "is no image reference"
+)
 
 
 def image_problem(value: str) -> str | None:
@@ -330,7 +351,13 @@ Arg = Annotated[str, Field(max_length=MAX_ARG)]
 # a readable message and adds the checks a pattern cannot make.
 Image = Annotated[
     str,
-    Field(max_length=MAX_PATH, json_schema_extra={"pattern": IMAGE_REFERENCE_RE}),
+    Field(
+        max_length=MAX_PATH,
+        json_schema_extra={
+            "pattern": IMAGE_REFERENCE_RE,
+            "x-kubernetes-validations": [{"rule": IMAGE_NAME_CEL, "message": _IMAGE_NAME_MESSAGE}],
+        },
+    ),
     AfterValidator(_check_image),
 ]
 # Field before AfterValidator: pydantic emits a pattern only for constraints on the plain str.
@@ -350,6 +377,23 @@ QualifiedName = Annotated[
         },
     ),
     AfterValidator(_check_qualified_name_length),
+]
+# A taint key: a qualified name, or empty (with operator Exists: every taint).
+TaintKey = Annotated[
+    str,
+    Field(
+        max_length=MAX_QUALIFIED_NAME,
+        pattern=f"^({QUALIFIED_NAME_RE.strip('^$')})?$",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"self == '' || self.matches({QUALIFIED_NAME_LENGTH_RE!r})",
+                    "message": "a prefix has at most 253 characters",
+                }
+            ]
+        },
+    ),
+    AfterValidator(lambda key: key and _check_qualified_name_length(key)),
 ]
 AnnotationKey = Annotated[
     str,
@@ -1296,17 +1340,17 @@ class Toleration(_Model):
         }
     )
 
-    key: QualifiedName | None = Field(
+    key: TaintKey | None = Field(
         default=None, description="Taint key; empty with operator Exists matches every taint."
     )
-    operator: Literal["Exists", "Equal"] | None = Field(
+    operator: Literal["Exists", "Equal", ""] | None = Field(
         default=None, description="Exists or Equal (default Equal)."
     )
     value: LabelValue | None = Field(
         default=None, description="Taint value; empty with operator Exists."
     )
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
-        default=None, description="Taint effect to tolerate; all when unset."
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute", ""] | None = Field(
+        default=None, description="Taint effect to tolerate; all when empty."
     )
     toleration_seconds: int | None = Field(
         default=None,
@@ -1342,6 +1386,13 @@ def parse_quantity(quantity: str | int) -> Decimal:
     """A Kubernetes quantity as an exact number (the kubernetes client's parser)."""
     value: Decimal = _parse_quantity(quantity)  # type: ignore[no-untyped-call]
     return value
+
+
+def _is_quantity(value: object) -> bool:
+    """Whether `value` is a Kubernetes quantity, of either sign (the pod template's syntax)."""
+    if isinstance(value, str):
+        return len(value) <= MAX_QUANTITY * 2 and bool(re.match(podtemplate.QUANTITY_RE, value))
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _standard_overcommit(name: str) -> bool:
@@ -1380,38 +1431,56 @@ class ResourcesSpec(_Model):
 
     @model_validator(mode="after")
     def _requests_within_limits(self) -> ResourcesSpec:
-        # The comparisons the API server makes on a container's resources (ValidateResource
-        # Requirements); CEL has no portable quantity arithmetic, so they live here only.
-        for name in sorted(set(self.requests) | set(self.limits)):
-            request, limit = self.requests.get(name), self.limits.get(name)
-            if _standard_overcommit(name):
-                if (
-                    request is not None
-                    and limit is not None
-                    and (parse_quantity(request) > parse_quantity(limit))
-                ):
-                    raise ValueError(
-                        f"resources.requests.{name} must be less than or equal to its limit"
-                    )
-            elif request is not None and (
-                limit is None or parse_quantity(request) != parse_quantity(limit)
+        _refuse([f"resources.{line}" for line in resource_problems(self.requests, self.limits)])
+        return self
+
+
+def resource_problems(
+    requests: Mapping[str, str | int], limits: Mapping[str, str | int]
+) -> list[str]:
+    """The comparisons the API server makes on a container's resources (ValidateResource
+    Requirements in k8s.io/kubernetes pkg/apis/core/validation), as `requests.<name>: message`
+    lines; CEL has no portable quantity arithmetic, so they are the operator's. Values that are
+    no quantity are left to the schema."""
+    requests = {k: v for k, v in requests.items() if _is_quantity(v)}
+    limits = {k: v for k, v in limits.items() if _is_quantity(v)}
+    found = [
+        f"{kind}.{name}: must be greater than or equal to 0"
+        for kind, values in (("requests", requests), ("limits", limits))
+        for name, quantity in values.items()
+        if parse_quantity(quantity) < 0
+    ]
+    requests = {k: v for k, v in requests.items() if parse_quantity(v) >= 0}
+    limits = {k: v for k, v in limits.items() if parse_quantity(v) >= 0}
+    for name in sorted(set(requests) | set(limits)):
+        request, limit = requests.get(name), limits.get(name)
+        if _standard_overcommit(name):
+            if (
+                request is not None
+                and limit is not None
+                and parse_quantity(request) > parse_quantity(limit)
             ):
-                raise ValueError(
-                    f"resources.requests.{name} needs an equal limit (hugepages and extended "
-                    "resources cannot be overcommitted)"
-                )
-        for name, quantity in [*self.requests.items(), *self.limits.items()]:
+                found.append(f"requests.{name}: must be less than or equal to its limit ({limit})")
+        elif request is not None and (
+            limit is None or parse_quantity(request) != parse_quantity(limit)
+        ):
+            found.append(
+                f"requests.{name}: needs an equal limit (hugepages and extended resources "
+                "cannot be overcommitted)"
+            )
+    for kind, values in (("requests", requests), ("limits", limits)):
+        for name, quantity in values.items():
             if "/" in name and parse_quantity(quantity) % 1:
-                raise ValueError(f"resources: {name} must be a whole number")
+                found.append(f"{kind}.{name}: must be a whole number")
             if name.startswith("hugepages-") and parse_quantity(quantity) % parse_quantity(
                 name.removeprefix("hugepages-")
             ):
-                raise ValueError(f"resources: {name} must be a multiple of the page size")
-        if any(n.startswith("hugepages-") for n in (*self.requests, *self.limits)) and not (
-            {"cpu", "memory"} & {*self.requests, *self.limits}
-        ):
-            raise ValueError("resources: hugepages need a cpu or memory request or limit")
-        return self
+                found.append(f"{kind}.{name}: must be a multiple of the page size")
+    if any(n.startswith("hugepages-") for n in (*requests, *limits)) and not (
+        {"cpu", "memory"} & {*requests, *limits}
+    ):
+        found.append("limits: hugepages need a cpu or memory request or limit")
+    return found
 
 
 # ---- affinity (Kubernetes' Affinity, with the checks its API validation makes) ----------------
@@ -1770,6 +1839,13 @@ TEMPLATE_RULES: tuple[_Rule, ...] = (
         ),
     ),
     _Rule(
+        field="podTemplate.spec.activeDeadlineSeconds",
+        # Kubernetes' StatefulSet validation forbids it; a Job's pods (mode offline) take it.
+        cel=_cel_template_spec(f"!has(t.activeDeadlineSeconds) || {_MODE} == 'offline'"),
+        message="a StatefulSet's pods take none (mode offline's Job does)",
+        check=lambda s: "activeDeadlineSeconds" not in _template_pod(s) or s.mode == "offline",
+    ),
+    _Rule(
         field="podTemplate.spec",
         cel=_cel_template_spec(" && ".join(f"!has(t.{f})" for f in OPERATOR_POD_FIELDS)),
         message=", ".join(OPERATOR_POD_FIELDS)
@@ -1944,18 +2020,123 @@ _TEMPLATE_META: dict[str, tuple[TypeAdapter[Any], JsonDict]] = {
 }
 
 
-# The image references of a pod template: (list, path inside an item), each with `Image`'s
-# schema and check.
-_TEMPLATE_IMAGES = (
-    ("containers", ("image",)),
-    ("initContainers", ("image",)),
-    ("volumes", ("image", "reference")),
+_PORT_NAME_MESSAGE = "a port name (IANA_SVC_NAME) has a letter and no '--'"
+
+
+def _check_port_name(value: str) -> str:
+    """IANA_SVC_NAME, as Kubernetes' IsValidPortName checks a container port's name (the
+    pattern and length are the schema's)."""
+    if not re.search("[a-z]", value) or "--" in value:
+        raise ValueError(f"{value[:MAX_SHORT]!r}: {_PORT_NAME_MESSAGE}")
+    return value
+
+
+PortName = Annotated[
+    str,
+    Field(
+        max_length=15,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.matches('[a-z]') && !self.contains('--')",
+                    "message": _PORT_NAME_MESSAGE,
+                }
+            ]
+        },
+    ),
+    AfterValidator(_check_port_name),
+]
+_DnsPolicy = Literal["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"]
+
+
+class _TemplateField:
+    """A field of the pod template's spec that Kubernetes' ValidatePodSpec (k8s.io/kubernetes
+    pkg/apis/core/validation) checks beyond the types of its OpenAPI schema: `path` below the
+    template's spec ("[]" for each item of a list), `kind` the type that checks it as the API
+    server does, its JSON schema (and `extra`) put into the CRD so that `kubectl apply` refuses
+    what it refuses, and its validation repeating that for the operator and render."""
+
+    def __init__(self, path: str, kind: Any, *, extra: JsonDict | None = None) -> None:
+        self.path = tuple(path.replace("[]", ".[]").split("."))
+        self.adapter: TypeAdapter[Any] = TypeAdapter(kind)
+        self.extra = extra or {}
+
+    def schema(self, pod: JsonDict) -> None:
+        """Puts the check into `pod`, the CRD schema of the template's spec."""
+        node: Any = pod
+        for part in self.path:
+            node = node["items"] if part == "[]" else node["properties"][part]
+        node.update(self.adapter.json_schema(), **self.extra)
+        if "enum" in node:
+            node.pop("maxLength", None)
+
+    def problems(self, pod: Any) -> list[str]:
+        found = []
+        for where, value in _values_at(pod, self.path, "podTemplate.spec"):
+            try:
+                self.adapter.validate_python(value)
+            except ValidationError as error:
+                for item in error.errors():
+                    path, prefix = _data_path(value, item["loc"])
+                    message = item["msg"].removeprefix("Value error, ")
+                    found.append(f"{where}{path.removeprefix('spec')}: {prefix}{message}")
+        return found
+
+
+def _values_at(node: Any, path: tuple[str, ...], where: str) -> list[tuple[str, Any]]:
+    """(path, value) of each value at `path` in `node` ("[]": every item of a list)."""
+    if not path:
+        return [(where, node)]
+    head, rest = path[0], path[1:]
+    if head == "[]":
+        items = node if isinstance(node, list) else []
+        return [v for i, item in enumerate(items) for v in _values_at(item, rest, f"{where}[{i}]")]
+    if isinstance(node, dict) and head in node and node[head] is not None:
+        return _values_at(node[head], rest, f"{where}.{head}")
+    return []
+
+
+# What ValidatePodSpec checks in the fields the template takes free-form (strings, numbers)
+# from Kubernetes' OpenAPI. schedulerName is not among them: Kubernetes only defaults it.
+TEMPLATE_FIELDS = (
+    *(_TemplateField(path, Image) for path in ("containers[].image", "initContainers[].image")),
+    _TemplateField("volumes[].image.reference", Image),
+    *(_TemplateField(f"{key}[].name", DnsLabel) for key in ("containers", "initContainers")),
+    _TemplateField("volumes[].name", DnsLabel),
+    _TemplateField("tolerations[]", Toleration),
+    *(
+        _TemplateField(key, DnsSubdomain)
+        for key in ("priorityClassName", "runtimeClassName", "serviceAccountName")
+    ),
+    _TemplateField("dnsPolicy", _DnsPolicy),
+    _TemplateField("preemptionPolicy", Literal["PreemptLowerPriority", "Never"]),
+    *(
+        _TemplateField(f"{key}[].ports[].{field}", kind)
+        for key in ("containers", "initContainers")
+        for field, kind in (
+            ("containerPort", Annotated[int, Field(ge=1, le=65535)]),
+            ("hostPort", Annotated[int, Field(ge=0, le=65535)]),
+            ("protocol", Literal["TCP", "UDP", "SCTP"]),
+        )
+    ),
+    *(
+        _TemplateField(f"{key}[].ports[].name", PortName)
+        for key in ("containers", "initContainers")
+    ),
+    _TemplateField(
+        "nodeSelector",
+        dict[QualifiedName, LabelValue],
+        extra={"maxProperties": MAX_MAP}
+        | _map_keys_rule(QUALIFIED_NAME_RE, "a label key", field="podTemplate.spec.nodeSelector"),
+    ),
+    _TemplateField("activeDeadlineSeconds", Annotated[int, Field(ge=1, le=2**31 - 1)]),
 )
 
 
 def _pod_template_schema(schema: JsonDict) -> None:
     """spec.podTemplate's CRD schema: Kubernetes' own, trimmed (see podtemplate.py), with the
-    key (and label value) syntax of `_TEMPLATE_META` and the image syntax of `Image`."""
+    key (and label value) syntax of `_TEMPLATE_META` and the checks of TEMPLATE_FIELDS."""
     schema.clear()
     schema.update(podtemplate.schema())
     properties: dict[str, Any] = schema["properties"]  # type: ignore[assignment]
@@ -1963,12 +2144,8 @@ def _pod_template_schema(schema: JsonDict) -> None:
     meta["labels"].update(_TEMPLATE_META["labels"][1])
     meta["labels"]["additionalProperties"] = TypeAdapter(LabelValue).json_schema()
     meta["annotations"].update(_TEMPLATE_META["annotations"][1])
-    pod: dict[str, Any] = properties["spec"]["properties"]
-    for key, path in _TEMPLATE_IMAGES:
-        node = pod[key]["items"]
-        for part in path:
-            node = node["properties"][part]
-        node.update(TypeAdapter(Image).json_schema())
+    for field in TEMPLATE_FIELDS:
+        field.schema(properties["spec"])
 
 
 def _template_meta_problems(template: dict[str, Any]) -> list[str]:
@@ -1988,15 +2165,37 @@ def _template_meta_problems(template: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _template_image_problems(template: dict[str, Any]) -> list[str]:
-    found = []
-    for key, path in _TEMPLATE_IMAGES:
-        for index, item in enumerate((template.get("spec") or {}).get(key) or []):
-            value = item
-            for part in path:
-                value = value.get(part) if isinstance(value, dict) else None
-            if isinstance(value, str) and (problem := image_problem(value)):
-                found.append(f"podTemplate.spec.{key}[{index}].{'.'.join(path)}: {problem}")
+def _template_shape_problems(template: dict[str, Any]) -> list[str]:
+    found = [
+        f"podTemplate.{key}: must be of type object"
+        for key in ("metadata", "spec")
+        if not isinstance(template.get(key, {}), dict)
+    ]
+    pod = template.get("spec")
+    if found or not isinstance(pod, dict):
+        return found
+    for key in ("containers", "initContainers", "volumes"):
+        items = pod.get(key, [])
+        if not isinstance(items, list):
+            found.append(f"podTemplate.spec.{key}: must be of type array")
+            continue
+        for index, item in enumerate(items):
+            where = f"podTemplate.spec.{key}[{index}]"
+            if not isinstance(item, dict):
+                found.append(f"{where}: must be of type object")
+            elif not isinstance(item.get("name"), str):
+                found.append(f"{where}.name: Required value")
+            elif key != "volumes":
+                for field in ("env", "ports", "volumeMounts"):
+                    values = item.get(field, [])
+                    if not isinstance(values, list):
+                        found.append(f"{where}.{field}: must be of type array")
+                        continue
+                    found += [
+                        f"{where}.{field}[{i}]: must be of type object"
+                        for i, value in enumerate(values)
+                        if not isinstance(value, dict)
+                    ]
     return found
 
 
@@ -2130,34 +2329,28 @@ class SGLangDeploymentSpec(_Model):
     @field_validator("image_pull_secrets")
     @classmethod
     def _distinct_pull_secrets(cls, value: list[str]) -> list[str]:
-        if len(set(value)) != len(value):
-            raise ValueError("imagePullSecrets: each Secret once (the list is a set)")
+        _refuse(
+            [
+                f"imagePullSecrets[{index}]: duplicate value {name!r}: each Secret once (a set)"
+                for index, name in enumerate(value)
+                if name in value[:index]
+            ]
+        )
         return value
 
     @field_validator("pod_template")
     @classmethod
     def _template_shape(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The shapes the checks below read (the CRD schema checks the rest at apply)."""
+        """The shapes the checks below read (the CRD schema checks the rest at apply), each
+        named as the API server names it, then TEMPLATE_FIELDS."""
         if value is None:
             return None
-        for key in ("metadata", "spec"):
-            if not isinstance(value.get(key, {}), dict):
-                raise ValueError(f"podTemplate.{key} must be an object")
+        _refuse(_template_shape_problems(value))
         pod = value.get("spec") or {}
-        for key in ("containers", "initContainers", "volumes"):
-            items = pod.get(key, [])
-            if not isinstance(items, list) or not all(
-                isinstance(i, dict) and isinstance(i.get("name"), str) for i in items
-            ):
-                raise ValueError(f"podTemplate.spec.{key} must be a list of objects with a name")
-        for container in pod.get("containers", []):
-            for key in ("env", "ports", "volumeMounts"):
-                items = container.get(key, [])
-                if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                    raise ValueError(
-                        f"podTemplate.spec.containers[].{key} must be a list of objects"
-                    )
-        _refuse(_template_meta_problems(value) + _template_image_problems(value))
+        _refuse(
+            _template_meta_problems(value)
+            + [line for field in TEMPLATE_FIELDS for line in field.problems(pod)]
+        )
         return value
 
     @property
@@ -2187,7 +2380,7 @@ class SGLangDeploymentSpec(_Model):
     def _cross_field_rules(self) -> SGLangDeploymentSpec:
         # Every broken rule at once: a user fixing one per apply would see them one by one.
         found = [m for rule in CROSS_FIELD_RULES if (m := rule.check(self))]
-        found += [m for check in OPERATOR_CHECKS if (m := check(self))]
+        found += [line for check in OPERATOR_CHECKS for line in check(self)]
         _refuse(found)
         return self
 
@@ -2195,29 +2388,42 @@ class SGLangDeploymentSpec(_Model):
 # ---- checks only the operator can make (InvalidSpec; also run by `sglang-operator render`) ----
 
 
-def _check_template_fields(s: SGLangDeploymentSpec) -> str | None:
+def _check_template_fields(s: SGLangDeploymentSpec) -> list[str]:
     """Fields the template's schema does not know (the API server prunes them silently when
     a client skips strict field validation)."""
-    unknown = podtemplate.unknown_fields(s.pod_template or {})
-    if unknown:
-        return "podTemplate: unknown fields " + ", ".join(unknown[:5])
-    return None
+    return [
+        f"podTemplate.{path}: unknown field"
+        for path in podtemplate.unknown_fields(s.pod_template or {})
+    ]
 
 
-def _check_template_resources(s: SGLangDeploymentSpec) -> str | None:
-    resources = template_container(s).get("resources") or {}
+def _template_containers(s: SGLangDeploymentSpec) -> list[tuple[str, dict[str, Any]]]:
+    """The template's containers with the path below spec that names each."""
+    pod = _template_pod(s)
+    return [
+        (f"podTemplate.spec.{key}[{index}]", container)
+        for key in ("containers", "initContainers")
+        for index, container in enumerate(pod.get(key) or [])
+    ]
+
+
+def _check_template_resources(s: SGLangDeploymentSpec) -> list[str]:
     owned = {s.gpu.effective_resource_name}
     if s.network.rdma_resource_name:
         owned.add(s.network.rdma_resource_name)
-    for kind in ("requests", "limits"):
-        clash = sorted(owned & set(resources.get(kind) or {}))
-        if clash:
-            return (
-                f"podTemplate.spec.containers[{SGLANG_CONTAINER}].resources.{kind}: "
-                + ", ".join(clash)
-                + " are set by the operator (spec.gpu, spec.network.rdmaResourceName)"
-            )
-    return None
+    found = []
+    for path, container in _template_containers(s):
+        resources = container.get("resources") or {}
+        requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+        if container.get("name") == SGLANG_CONTAINER:
+            found += [
+                f"{path}.resources.{kind}.{name}: set by the operator (spec.gpu, "
+                "spec.network.rdmaResourceName)"
+                for kind, values in (("requests", requests), ("limits", limits))
+                for name in sorted(owned & set(values))
+            ]
+        found += [f"{path}.resources.{line}" for line in resource_problems(requests, limits)]
+    return found
 
 
 def memory_limit(s: SGLangDeploymentSpec) -> str | int | None:
@@ -2227,41 +2433,41 @@ def memory_limit(s: SGLangDeploymentSpec) -> str | int | None:
     return value
 
 
-def _check_shm(s: SGLangDeploymentSpec) -> str | None:
+def _check_shm(s: SGLangDeploymentSpec) -> list[str]:
     """A memory-backed /dev/shm is charged to the container's memory limit (and the kubelet
     caps its size there): one as large as the limit leaves the process no memory."""
     limit = memory_limit(s)
-    if limit is None:
-        return None
     # parse_quantity: the Kubernetes client's parser (Decimal, in units).
-    shm = parse_quantity(s.shm_size)
-    if shm >= parse_quantity(limit):
-        return (
-            f"shmSize: {s.shm_size} leaves nothing of the SGLang container's memory limit "
-            f"({limit}): a memory-backed /dev/shm counts against it; lower shmSize or raise "
-            "the limit"
+    if limit is None or parse_quantity(s.shm_size) < parse_quantity(limit):
+        return []
+    return [
+        f"shmSize: {s.shm_size} leaves nothing of the SGLang container's memory limit "
+        f"({limit}): a memory-backed /dev/shm counts against it; lower shmSize or raise "
+        "the limit"
+    ]
+
+
+def _check_template_ports(s: SGLangDeploymentSpec) -> list[str]:
+    sglang = dict(
+        (number, name)
+        for name, number in ports.listen_ports(
+            s.server.extra_args,
+            port=s.server.port,
+            dist_init_port=s.network.dist_init_port,
+            nodes=s.parallelism.nodes,
         )
-    return None
-
-
-def _check_template_ports(s: SGLangDeploymentSpec) -> str | None:
-    sglang = ports.listen_ports(
-        s.server.extra_args,
-        port=s.server.port,
-        dist_init_port=s.network.dist_init_port,
-        nodes=s.parallelism.nodes,
     )
-    for declared in _template_ports(s):
-        for name, number in sglang:
-            if declared.get("containerPort") == number:
-                return (
-                    f"podTemplate.spec.containers[].ports: {number} is SGLang's {name} port "
-                    "(declared by the operator)"
-                )
-    return None
+    return [
+        f"{path}.ports[{index}].containerPort: {port['containerPort']} is SGLang's "
+        f"{sglang[port['containerPort']]} port (declared by the operator)"
+        for path, container in _template_containers(s)
+        if path.startswith("podTemplate.spec.containers")
+        for index, port in enumerate(container.get("ports") or [])
+        if isinstance(port.get("containerPort"), int) and port["containerPort"] in sglang
+    ]
 
 
-OPERATOR_CHECKS: tuple[Callable[[SGLangDeploymentSpec], str | None], ...] = (
+OPERATOR_CHECKS: tuple[Callable[[SGLangDeploymentSpec], list[str]], ...] = (
     _check_template_fields,
     _check_template_resources,
     _check_template_ports,
@@ -2407,25 +2613,166 @@ class SGLangDeploymentStatus(_Status):
 
 
 def parse_spec(spec: Mapping[str, Any]) -> SGLangDeploymentSpec:
-    """Validate and default a spec as found in the object; raises pydantic's ValidationError."""
-    return SGLangDeploymentSpec.model_validate(dict(spec))
+    """Validate and default a spec as found in the object.
+
+    Raises pydantic's ValidationError with every problem of the spec, each once
+    (`validation_problems` lists them): the fields refused, and the rules and operator checks,
+    which pydantic checks only once the fields they read are valid, run again on the spec
+    without the refused fields, as the API server evaluates its CEL rules beside its schema."""
+    raw = dict(spec)
+    try:
+        return SGLangDeploymentSpec.model_validate(raw)
+    except ValidationError as error:
+        problems = _every_problem(raw, error)
+    raise ValidationError.from_exception_data(
+        SGLangDeploymentSpec.__name__,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError(
+                    PROBLEMS_ERROR,
+                    "{joined}",
+                    {"joined": "; ".join(problems), "problems": problems},
+                ),
+                loc=(),
+                input=raw,
+            )
+        ],
+    )
 
 
-def field_path(location: Sequence[int | str]) -> str:
-    """A pydantic error location as `kubectl apply` names the field: spec.env[0].valueFrom."""
-    return "spec" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in location)
+# Passes of `_every_problem`: the fields, then the rules of the nested models (resources,
+# tolerations, ...) that refused fields hid, then the spec's own rules and operator checks.
+_PASSES = 4
+# pydantic's location parts that name a type it tried, not a field (shmSize.str).
+_TAG_RE = r"^(str|int|float|bool|[a-z-]+\[.*\])$"
+# spec.model.path is the one required field outside a list (a missing one inside a list drops
+# its item): a stand-in lets the rules run without it.
+_MODEL_PATH_STAND_IN = "model"
+# pydantic's words where kubectl has its own.
+_KUBECTL_WORDS = {
+    "Field required": "Required value",
+    "Extra inputs are not permitted": "unknown field",
+}
 
 
-def validation_problems(error: ValidationError) -> list[str]:
-    """One line per problem, `spec.path.to.field: message`."""
+def _every_problem(raw: dict[str, Any], error: ValidationError) -> list[str]:
+    """Each problem of `raw` once, `field: message` with the field below spec; `error` is the
+    first parse's.
+
+    Each pass drops the values the previous parse refused and parses again, so that a rule
+    that a refused field kept from running still runs; a later problem that names a dropped
+    field is left out (it would be about the default standing in, not what the user wrote)."""
+    pruned = copy.deepcopy(raw)
+    found: list[str] = []
+    dropped: set[str] = set()
+    for _ in range(_PASSES):
+        found += [
+            line
+            for line in _error_lines(pruned, error)
+            if line not in found and not any(_about(line, field) for field in dropped)
+        ]
+        dropped |= _drop(pruned, [item["loc"] for item in error.errors()])
+        model = pruned.get("model")
+        if not isinstance(model, dict) or "path" not in model:
+            kept = model if isinstance(model, dict) else {}
+            pruned["model"] = {**kept, "path": _MODEL_PATH_STAND_IN}
+            dropped.add("model")
+        try:
+            SGLangDeploymentSpec.model_validate(pruned)
+        except ValidationError as again:
+            error = again
+        else:
+            break
+    return found
+
+
+def _about(line: str, field: str) -> bool:
+    """Whether a problem line is about `field` (a dotted path below spec, list indexes left
+    out): the line's field and `field` overlap, or its message names `field`'s path or, for
+    a camelCase name (perNode), its name."""
+    named = re.sub(r"\[[^]]*\]", "", line.split(": ", 1)[0])
+    leaf = field.rsplit(".", 1)[-1]
+    return (
+        f"{named}.".startswith(f"{field}.")
+        or f"{field}.".startswith(f"{named}.")
+        or bool(re.search(rf"\b{re.escape(field)}\b", line))
+        or (leaf.lower() != leaf and bool(re.search(rf"\b{re.escape(leaf)}\b", line)))
+    )
+
+
+def _drop(value: dict[str, Any], locations: list[tuple[int | str, ...]]) -> set[str]:
+    """Removes from `value` the deepest existing field or item of each location (a location
+    may end in a type tag or a missing field: shmSize.str, env.3.name); the dotted paths of
+    the fields removed (a list item's: the list's)."""
+    targets: dict[int, tuple[Any, set[int | str]]] = {}
+    fields: set[str] = set()
+    for location in locations:
+        parent: Any = None
+        key: Any = None
+        node: Any = value
+        field: list[str] = []
+        for part in location:
+            if (isinstance(node, dict) and part in node) or (
+                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+            ):
+                parent, key = node, part
+                field += [part] if isinstance(part, str) else []
+                node = parent[key]
+            else:
+                break
+        if key is None:
+            # The whole spec: only the rules' own refusals are located there.
+            continue
+        fields.add(".".join(field))
+        targets.setdefault(id(parent), (parent, set()))[1].add(key)
+    for parent, keys in targets.values():
+        # A list's items last to first, so that the indexes stay right.
+        for key in sorted(keys, key=lambda k: k if isinstance(k, int) else -1, reverse=True):
+            del parent[key]
+    return fields
+
+
+def _data_path(data: Any, location: Sequence[int | str]) -> tuple[str, str]:
+    """A pydantic location as `kubectl apply` names the field (spec.env[0].valueFrom), and a
+    prefix for the message: type tags are left out, a missing field is named, and a map key
+    that is refused names the map (as the CRD's rule on the keys does) and goes to the message.
+    """
+    path = "spec"
+    node: Any = data
+    for index, part in enumerate(location):
+        if isinstance(node, list) and isinstance(part, int):
+            path += f"[{part}]"
+            node = node[part] if 0 <= part < len(node) else None
+        elif part == "[key]":
+            return path.rsplit(".", 1)[0], f"{location[index - 1]!r}: "
+        elif (
+            isinstance(part, str)
+            and re.match(_TAG_RE, part)
+            and not (isinstance(node, dict) and part in node)
+        ):
+            continue
+        else:
+            path += f".{part}"
+            node = node.get(part) if isinstance(node, dict) else None
+    return path, ""
+
+
+def _error_lines(data: dict[str, Any], error: ValidationError) -> list[str]:
     lines = []
     for item in error.errors():
         if item["type"] == PROBLEMS_ERROR:
-            lines += [f"spec.{problem}" for problem in item["ctx"]["problems"]]
+            lines += item["ctx"]["problems"]
             continue
+        path, prefix = _data_path(data, item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        lines.append(f"{field_path(item['loc'])}: {message}")
+        below = path.removeprefix("spec").removeprefix(".")
+        lines.append(f"{below}: {prefix}{_KUBECTL_WORDS.get(message, message)}")
     return lines
+
+
+def validation_problems(error: ValidationError) -> list[str]:
+    """One line per problem of `parse_spec`'s error, `spec.path.to.field: message`."""
+    return [f"spec.{line}" for item in error.errors() for line in item["ctx"]["problems"]]
 
 
 def format_validation_error(error: ValidationError) -> str:

@@ -34,7 +34,7 @@ def _type(schema: Schema) -> str:
     if kind == "object" and "additionalProperties" in schema:
         return f"map[string]{_type(schema['additionalProperties'])}"
     if "enum" in schema:
-        return " \\| ".join(f"`{v}`" for v in schema["enum"])
+        return " \\| ".join(f"`{v}`" if v else '`""`' for v in schema["enum"])
     return str(kind)
 
 

@@ -7,10 +7,9 @@ arguments and a body taking the parsed namespace and returning the exit code.
 from __future__ import annotations
 
 import argparse
-import copy
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -112,13 +111,15 @@ def render_documents(
 ) -> list[dict[str, Any]]:
     """The objects for every SGLangDeployment in documents.
 
-    Raises UsageError on bad input, with every problem of every document, one a line,
-    prefixed with the deployment's name (or the document's number when it has none). `warn`
-    gets each deployment's advice (`advice.advice`: valid, but slower or more fragile than
-    likely meant), one line each, prefixed the same way."""
+    As `kubectl apply -f` takes a file, a document of another kind is passed over (`warn`
+    says which) and a `kind: List` (or `<Kind>List`) stands for its items. Raises UsageError
+    on bad input, with every problem of every SGLangDeployment, one a line, prefixed with its
+    name (or the document's number when it has none). `warn` also gets each deployment's
+    advice (`advice.advice`: valid, but slower or more fragile than likely meant), one line
+    each, prefixed the same way."""
     objects: list[dict[str, Any]] = []
     problems: list[str] = []
-    for number, doc in enumerate(documents, 1):
+    for number, doc in _deployments(documents, warn):
         found, spec = _check_document(doc, namespace)
         metadata = (doc.get("metadata") or {}) if isinstance(doc, dict) else {}
         name = metadata.get("name")
@@ -138,72 +139,35 @@ def render_documents(
     return objects
 
 
+def _deployments(
+    documents: list[Any], warn: Callable[[str], None] | None
+) -> Iterator[tuple[str, Any]]:
+    """(number, document) of each SGLangDeployment among `documents` and their lists' items
+    (numbered 2.1, 2.2, ... in a list), and of each document that is no Kubernetes object."""
+    for number, doc in enumerate(documents, 1):
+        kind = doc.get("kind") if isinstance(doc, dict) else None
+        if isinstance(kind, str) and kind.endswith("List") and isinstance(doc.get("items"), list):
+            for item, member in enumerate(doc["items"], 1):
+                yield from _deployments_of(f"{number}.{item}", member, warn)
+        else:
+            yield from _deployments_of(str(number), doc, warn)
+
+
+def _deployments_of(
+    number: str, doc: Any, warn: Callable[[str], None] | None
+) -> Iterator[tuple[str, Any]]:
+    if isinstance(doc, dict) and doc.get("kind") != KIND:
+        if warn:
+            name = (doc.get("metadata") or {}).get("name")
+            what = " ".join(str(w) for w in (doc.get("kind"), name) if w) or "an object"
+            warn(f"document {number}: skipped {what} (not an {KIND})")
+        return
+    yield number, doc
+
+
 def _field(problem: str) -> str:
     """The field a problem line names."""
     return problem.split(": ", 1)[0]
-
-
-# Passes of `_rule_problems` (each drops what the previous parse refused; two suffice unless a
-# dropped field was required).
-_PRUNE_PASSES = 3
-
-
-def _rule_problems(raw: dict[str, Any], error: ValidationError) -> list[str]:
-    """The cross-field rules' problems of a spec whose fields `error` refuses, so that one run
-    lists every problem, as the API server evaluates its CEL rules beside its schema checks.
-
-    pydantic checks the rules only once every field is valid: they are checked here on `raw`
-    without the refused fields (each then at its default). A problem that names a dropped field
-    (`perNode` in "... (parallelism.nodes * gpu.perNode)") is left out: it would be about the
-    default, not what the user wrote. None when a required field was refused."""
-    pruned = copy.deepcopy(raw)
-    dropped: set[str] = set()
-    for _ in range(_PRUNE_PASSES):
-        refused = [item["loc"] for item in error.errors() if item["loc"]]
-        if not refused:
-            names = "|".join(re.escape(n) for n in sorted(dropped))
-            return [
-                line
-                for line in validation_problems(error)
-                if not (names and re.search(rf"\b({names})\b", line))
-            ]
-        if not _drop(pruned, refused):
-            return []
-        dropped |= {str(next(p for p in reversed(loc) if isinstance(p, str))) for loc in refused}
-        try:
-            parse_spec(pruned)
-        except ValidationError as again:
-            error = again
-        else:
-            return []
-    return []
-
-
-def _drop(value: dict[str, Any], locations: list[tuple[int | str, ...]]) -> bool:
-    """Removes from `value` the deepest existing field or item of each location (pydantic's
-    locations may end in a type or key tag: shmSize.str, podLabels.<key>.[key]); False when one
-    names nothing that exists (a missing required field)."""
-    targets: dict[int, tuple[Any, set[int | str]]] = {}
-    for location in locations:
-        parent: Any = None
-        key: Any = None
-        node: Any = value
-        for part in location:
-            if (isinstance(node, dict) and part in node) or (
-                isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
-            ):
-                parent, key = node, part
-                node = parent[key]
-            else:
-                break
-        if key is None:
-            return False
-        targets.setdefault(id(parent), (parent, set()))[1].add(key)
-    for parent, keys in targets.values():
-        # A list's items last to first, so that the indexes stay right.
-        for key in sorted(keys, key=lambda k: k if isinstance(k, int) else -1, reverse=True):
-            del parent[key]
-    return True
 
 
 def _check_document(
@@ -213,10 +177,9 @@ def _check_document(
     if not isinstance(doc, dict):
         return ["every YAML document must be a Kubernetes object"], None
     api_version = f"{API_GROUP}/{API_VERSION}"
-    if doc.get("apiVersion") != api_version or doc.get("kind") != KIND:
+    if doc.get("apiVersion") != api_version:
         return [
-            f"expected apiVersion {api_version}, kind {KIND}; "
-            f"got {doc.get('apiVersion')}, {doc.get('kind')}"
+            f"expected apiVersion {api_version} for kind {KIND}; got {doc.get('apiVersion')}"
         ], None
     found = []
     metadata = doc.get("metadata") or {}
@@ -234,8 +197,10 @@ def _check_document(
             f"the namespace from the manifest ({own_namespace}) does not match -n {namespace}"
         )
     raw = crd.without_nulls(doc.get("spec") or {})
+    if not isinstance(raw, dict):
+        return [*found, "spec: must be of type object"], None
     # As the API server checks: the CRD's schema (which alone knows the pod template's
-    # Kubernetes types) and the rules, each field once (the schema's words first).
+    # Kubernetes types) and the rules; each field once, in the schema's (kubectl's) words.
     schema_problems = crd.spec_problems(raw)
     found += schema_problems
     try:
@@ -243,7 +208,6 @@ def _check_document(
     except ValidationError as error:
         named = {_field(line) for line in schema_problems}
         found += [p for p in validation_problems(error) if _field(p) not in named]
-        found += [p for p in _rule_problems(raw, error) if p not in found]
         return found, None
     return found, spec
 

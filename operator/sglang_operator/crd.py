@@ -12,7 +12,8 @@ API's "unset", and the API server prunes explicit nulls); `str | int` becomes
 prunes unknown fields, and kubectl's strict field validation reports them);
 `propertyNames` is dropped and `patternProperties` becomes `additionalProperties` (CRDs support
 neither; map keys are checked by CEL rules);
-`const` (a one-value Literal) becomes a one-value `enum`; numeric `exclusiveMinimum: n` becomes
+`const` (a one-value Literal) becomes a one-value `enum`; `x-kubernetes-list-type: atomic`, the
+default, is left out; numeric `exclusiveMinimum: n` becomes
 OpenAPI v3.0's `minimum: n, exclusiveMinimum: true`.
 
 `spec_problems(spec)` checks a spec against this schema as the API server does at
@@ -79,6 +80,10 @@ def _structural(node: Any) -> Any:
         node["enum"] = [node.pop("const")]
     if node.get("x-kubernetes-preserve-unknown-fields"):
         node.pop("additionalProperties", None)
+    if node.get("x-kubernetes-list-type") == "atomic":
+        # A CRD list is atomic unless said otherwise (apiextensions/v1 JSONSchemaProps:
+        # "Defaults to atomic for arrays"): saying it costs the size budget only.
+        del node["x-kubernetes-list-type"]
     for bound in ("exclusiveMinimum", "exclusiveMaximum"):
         if isinstance(node.get(bound), int | float) and not isinstance(node[bound], bool):
             node["minimum" if bound == "exclusiveMinimum" else "maximum"] = node[bound]
@@ -315,9 +320,15 @@ def spec_problems(spec: Mapping[str, Any]) -> list[str]:
     Unknown fields and the CEL rules are left to `api.parse_spec`, which names both."""
     found = []
     for error in _spec_validator().iter_errors(dict(spec)):
-        template = _MESSAGES.get(str(error.validator))
-        message = template.format(error.validator_value) if template else error.message
-        found.append(f"{_path(error.absolute_path)}: {message}")
+        path = list(error.absolute_path)
+        if error.validator == "required":
+            # As the API server names it: the missing field, not the object that lacks it.
+            path += [field for field in error.validator_value if field not in error.instance][:1]
+            message = "Required value"
+        else:
+            template = _MESSAGES.get(str(error.validator))
+            message = template.format(error.validator_value) if template else error.message
+        found.append(f"{_path(path)}: {message}")
     return found
 
 

@@ -280,3 +280,39 @@ def test_reserved_mount_paths_are_the_operators_own_mounts() -> None:
         m["mountPath"] for m in sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
     }
     assert own <= set(RESERVED_MOUNT_PATHS)
+
+
+def test_the_template_containers_resources_are_compared_as_the_api_server_compares_them() -> None:
+    # ValidateResourceRequirements on every container of the template, each problem named by
+    # its container's index (operator-time: CEL cannot compare quantities).
+    message = refusal(
+        {
+            "model": {"path": "org/model"},
+            "shmSize": "256Mi",
+            "podTemplate": {
+                "spec": {
+                    "initContainers": [
+                        {"name": "init", "image": "x", "resources": {"requests": {"cpu": "-1"}}}
+                    ],
+                    "containers": [
+                        {"name": "side", "image": "x"},
+                        {
+                            "name": "sglang",
+                            "resources": {
+                                "requests": {"memory": "2Gi", "example.com/fpga": 1},
+                                "limits": {"memory": "1Gi"},
+                            },
+                        },
+                    ],
+                }
+            },
+        }
+    )
+    assert message.split("; ") == [
+        "spec.podTemplate.spec.containers[1].resources.requests.example.com/fpga: needs an equal "
+        "limit (hugepages and extended resources cannot be overcommitted)",
+        "spec.podTemplate.spec.containers[1].resources.requests.memory: must be less than or "
+        "equal to its limit (1Gi)",
+        "spec.podTemplate.spec.initContainers[0].resources.requests.cpu: must be greater than "
+        "or equal to 0",
+    ]

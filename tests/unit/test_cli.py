@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 import admission_cases
+from sglang_operator.api import parse_spec, validation_problems
 from sglang_operator.cli import SUBCOMMANDS, UsageError, main, render_documents
 from sglang_operator.crd import render_crd
 
@@ -104,6 +106,8 @@ def test_render_lists_every_problem_of_every_document_one_a_line(
     assert captured.out == ""
     lines = captured.err.splitlines()
     expected = [
+        # As `kubectl apply -f` takes the file, other kinds are passed over, said on stderr.
+        "warning: document 3: skipped ConfigMap (not an SGLangDeployment)",
         "error: Tiny: metadata.name: 'Tiny' is not a lowercase RFC 1123 subdomain",
         "error: Tiny: the namespace from the manifest (a) does not match -n b",
         "error: Tiny: spec.gpu.perNode: should be greater than or equal to 1",
@@ -120,10 +124,9 @@ def test_render_lists_every_problem_of_every_document_one_a_line(
         "error: tiny: spec.parallelism: tp * pp * dp must fit",
         "error: tiny: spec.network.distInitPort: server.port and network.distInitPort must be",
         "error: tiny: spec.healing.restartBackoffMaxSeconds: must be at least",
-        "error: document 3: expected apiVersion",
     ]
     assert len(lines) == len(expected), lines
-    assert all(line.startswith(start) for line, start in zip(lines, expected, strict=True))
+    assert all(line.startswith(start) for line, start in zip(lines, expected, strict=True)), lines
 
 
 @pytest.mark.parametrize(
@@ -135,7 +138,11 @@ def test_render_lists_every_problem_of_every_document_one_a_line(
             "type integer",
         ),
         ("{spec: {hostIPC: 'yes'}}", "spec.podTemplate.spec.hostIPC: must be of type boolean"),
-        ("{spec: {containers: [{image: x}]}}", "containers[0]: 'name' is a required property"),
+        # The missing field itself, as the API server names it (`Required value`), once.
+        (
+            "{spec: {containers: [{image: x}]}}",
+            "spec.podTemplate.spec.containers[0].name: Required",
+        ),
         (
             "{spec: {volumes: [{name: v, emptyDir: {sizeLimit: lots}}]}}",
             "spec.podTemplate.spec.volumes[0].emptyDir.sizeLimit: should match",
@@ -191,11 +198,101 @@ def test_render_takes_empty_keys_as_unset(
     assert capsys.readouterr().err == ""
 
 
-def test_render_refuses_other_kinds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "cm.yaml"
-    path.write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n")
+def test_render_passes_over_other_kinds_as_kubectl_apply_takes_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployment = yaml.safe_load(Path(manifest(tmp_path)).read_text())
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "conf"}}
+    path = tmp_path / "app.yaml"
+    path.write_text(yaml.safe_dump_all([config_map, deployment]))
+    assert main(["render", "-f", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert [o["kind"] for o in yaml.safe_load_all(captured.out)] == [
+        "Service",
+        "StatefulSet",
+        "Service",
+    ]
+    assert captured.err == "warning: document 1: skipped ConfigMap conf (not an SGLangDeployment)\n"
+    # A List (kubectl get -o yaml's shape) stands for its items; a bad one is named by its
+    # place in the list.
+    bad = {**deployment, "metadata": {"name": "bad"}, "spec": {"replicas": -1}}
+    listed = {"apiVersion": "v1", "kind": "List", "items": [config_map, deployment, bad]}
+    path.write_text(yaml.safe_dump(listed))
     assert main(["render", "-f", str(path)]) == 1
-    assert "kind SGLangDeployment" in capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "warning: document 1.1: skipped ConfigMap conf (not an SGLangDeployment)"
+    assert sorted(err[1:]) == [
+        "error: bad: spec.model: Required value",
+        "error: bad: spec.replicas: should be greater than or equal to 0",
+    ]
+
+
+def _render_errors(spec: dict[str, Any]) -> list[str]:
+    doc = {
+        "apiVersion": "sglang-operator.io/v1alpha1",
+        "kind": "SGLangDeployment",
+        "metadata": {"name": "x"},
+        "spec": {"model": {"path": "org/model"}, **spec},
+    }
+    with pytest.raises(UsageError) as refused:
+        render_documents([doc], None)
+    return [line.removeprefix("x: ") for line in str(refused.value).splitlines()]
+
+
+def test_render_names_each_problem_once_at_the_field_kubectl_names() -> None:
+    # The schema's "'name' is a required property" on the item and pydantic's "Field required"
+    # on the field are one problem: the API server names the field.
+    assert _render_errors({"env": [{"name": "A", "value": "1"}, {"value": "2"}]}) == [
+        "spec.env[1].name: Required value"
+    ]
+    # An int-or-string of the wrong type: once, not once per type pydantic tried.
+    assert _render_errors({"resources": {"requests": {"cpu": [1]}}}) == [
+        "spec.resources.requests.cpu: must be an integer or a string"
+    ]
+
+
+def test_render_lists_the_operators_checks_beside_field_errors() -> None:
+    # A refused field beside a rule of the same model (resources), beside an operator check
+    # on the pod template, and a field error elsewhere: every one is listed.
+    lines = _render_errors(
+        {
+            "replicas": -1,
+            "resources": {"requests": {"cpu": "2", "memory": "lots"}, "limits": {"cpu": "1"}},
+            "shmSize": "2Gi",
+            "podTemplate": {
+                "spec": {
+                    "containers": [
+                        {"name": "sglang", "resources": {"limits": {"memory": "1Gi"}}},
+                        {"name": "side", "image": "x", "ports": [{"containerPort": 5000}]},
+                    ]
+                }
+            },
+        }
+    )
+    assert [line.split(": ", 1)[0] for line in lines] == [
+        "spec.replicas",
+        "spec.resources.requests.memory",
+        "spec.resources.requests.cpu",
+        "spec.podTemplate.spec.containers",
+        "spec.podTemplate.spec.containers[1].ports[0].containerPort",
+        "spec.shmSize",
+    ]
+
+
+def test_the_operator_lists_the_same_problems_as_render() -> None:
+    spec = {"resources": {"requests": {"cpu": "2", "memory": "lots"}, "limits": {"cpu": "1"}}}
+    with pytest.raises(ValidationError) as refused:
+        parse_spec({"model": {"path": "org/model"}, **spec})
+    # InvalidSpec's message is this one; render adds the schema's words for refused fields.
+    assert validation_problems(refused.value) == [
+        "spec.resources.requests.memory: 'lots' is not a Kubernetes quantity here: "
+        "non-negative, such as 16Gi, 500m, 8, at most 32 characters",
+        "spec.resources.requests.cpu: must be less than or equal to its limit (1)",
+    ]
+    assert [line.split(": ")[0] for line in _render_errors(spec)] == [
+        "spec.resources.requests.memory",
+        "spec.resources.requests.cpu",
+    ]
 
 
 def test_render_reads_stdin_through_the_console_entry(tmp_path: Path) -> None:
@@ -228,17 +325,9 @@ def test_subcommands_are_registered_by_name() -> None:
 def test_render_names_the_field_the_api_server_names(
     fields: dict[str, Any], api_says: str, _: str
 ) -> None:
-    doc = {
-        "apiVersion": "sglang-operator.io/v1alpha1",
-        "kind": "SGLangDeployment",
-        "metadata": {"name": "bad"},
-        "spec": {"model": {"path": "org/model"}, **fields},
-    }
-    with pytest.raises(UsageError) as refused:
-        render_documents([doc], None)
-    lines = str(refused.value).splitlines()
+    lines = _render_errors(fields)
     if api_says.startswith("spec."):
         # The path `kubectl apply` prints (spec.env[0].valueFrom), never pydantic's own
         # (spec.env.0.valueFrom).
-        assert any(line.startswith(f"bad: {api_says}") for line in lines), lines
-    assert not any(re.search(r"\.\d+(\.|:)", line.split(": ")[1]) for line in lines), lines
+        assert any(line.startswith(api_says) for line in lines), lines
+    assert not any(re.search(r"\.\d+(\.|:)", line.split(": ")[0]) for line in lines), lines

@@ -7,6 +7,7 @@ tests/fixtures/imageref (the version Kubernetes builds its kubelet with)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from test_crd import SPEC_SCHEMA, nodes
 
 from sglang_operator.api import (
+    IMAGE_NAME_CEL,
     IMAGE_REFERENCE_RE,
     format_validation_error,
     image_problem,
@@ -69,6 +71,7 @@ _PIECES = [
     "sha512:",
     "md5:",
     "a" * 32,
+    "a" * 248,
     "f" * 64,
     "0" * 96,
     "e" * 128,
@@ -118,6 +121,7 @@ INVALID = [
     "a" * 64,
     "x/" + "a" * 254,
     "a" * 248,
+    "docker.io/" + "a" * 248,
     "ftp://registry/sglang",
     "",
 ]
@@ -159,13 +163,49 @@ def test_every_image_field_is_refused_at_apply_and_by_the_operator(image: str) -
         )
 
 
-def test_what_only_the_operator_can_refuse_is_refused_by_it() -> None:
-    # Grammatical, so admission's pattern lets them through; ParseNormalizedNamed refuses a bare
-    # 64-digit hexadecimal name and a repository path over 255 characters (library/ added).
-    for image in ("a" * 64, "a" * 248):
-        assert not spec_problems({"model": {"path": "org/model"}, "image": image})
+def _cel(rule: str) -> Callable[[str], bool]:
+    """The CRD's image-name rule as Python: it uses only matches(), startsWith(), !, && and
+    parentheses (CEL's matches() is RE2's search, which Python's re.search agrees with on
+    these ASCII patterns)."""
+    assert not re.search(r"\|\||\?|[^!=]=[^=]", re.sub(r"'(?:[^'\\]|\\.)*'", "''", rule))
+    calls: list[str] = []
+
+    def call(match: re.Match[str]) -> str:
+        calls.append(match.group(2).replace("\\\\", "\\"))
+        method = "re.search" if match.group(1) == "matches" else "str.startswith"
+        order = "(p, self)" if method == "re.search" else "(self, p)"
+        return f"{method}{order.replace('p', f'calls[{len(calls) - 1}]')}"
+
+    text = re.sub(r"self\.(matches|startsWith)\('((?:[^'\\]|\\.)*)'\)", call, rule)
+    text = text.replace("&&", " and ").replace("!", " not ")
+    check: Callable[[str], bool] = eval(f"lambda self: bool({text})", {"re": re, "calls": calls})
+    return check
+
+
+NAME_RULE = _cel(IMAGE_NAME_CEL)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(references, min_size=200, max_size=200))
+def test_the_crds_name_rule_never_refuses_what_the_kubelets_parser_accepts(
+    kubelet_accepts: Parser, images: list[str]
+) -> None:
+    grammatical = [i for i in images if re.match(IMAGE_REFERENCE_RE, i)]
+    for image, accepted in zip(grammatical, kubelet_accepts(grammatical), strict=True):
+        if accepted:
+            assert NAME_RULE(image), image
+
+
+def test_the_crds_name_rule_refuses_what_the_grammar_lets_through() -> None:
+    # ParseNormalizedNamed refuses a bare 64-digit hexadecimal name and a repository path over
+    # 255 characters; the pattern cannot count, the CRD's rule does, at apply.
+    too_long = ["x/" + "a" * 254, "a" * 248, "docker.io/" + "a" * 248, "r.io:1/" + "a" * 256]
+    for image in ["a" * 64, *too_long]:
+        assert re.match(IMAGE_REFERENCE_RE, image)
+        assert not NAME_RULE(image), image
         with pytest.raises(ValidationError, match="is not an image reference"):
             parse_spec({"model": {"path": "org/model"}, "image": image})
+    assert all(NAME_RULE(image) for image in VALID)
 
 
 def test_every_image_field_of_the_crd_carries_the_pattern() -> None:
@@ -179,6 +219,11 @@ def test_every_image_field_of_the_crd_carries_the_pattern() -> None:
         ".spec.podTemplate.spec.containers[].image",
         ".spec.podTemplate.spec.initContainers[].image",
         ".spec.podTemplate.spec.volumes[].image.reference",
+    }
+    assert patterned == {
+        path
+        for path, node in nodes(SPEC_SCHEMA, ".spec")
+        if IMAGE_NAME_CEL in [r["rule"] for r in node.get("x-kubernetes-validations", [])]
     }
     images = {
         path for path, _ in nodes(SPEC_SCHEMA, ".spec") if path.endswith((".image", ".reference"))

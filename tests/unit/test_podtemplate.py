@@ -221,7 +221,7 @@ def sglang_of(pod: dict[str, Any]) -> dict[str, Any]:
             },
             "resources.limits",
         ),
-        ({"spec": {"containers": [{"name": "sglang", "volumeMount": []}]}}, "unknown fields"),
+        ({"spec": {"containers": [{"name": "sglang", "volumeMount": []}]}}, "unknown field"),
     ],
 )
 def test_a_template_that_would_break_the_wiring_is_refused_naming_the_field(
@@ -325,7 +325,7 @@ def test_the_offline_job_gets_the_template_and_keeps_its_restart_policy() -> Non
 
 # ---- properties -----------------------------------------------------------------------------
 
-_names = st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True)
+_names = st.from_regex(r"[a-z]([a-z0-9-]{0,9}[a-z0-9])?", fullmatch=True)
 _values = st.text("abcxyz019/-_.:$()", max_size=12)
 
 

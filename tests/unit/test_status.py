@@ -161,7 +161,7 @@ def test_every_operator_check_is_reported_at_once() -> None:
         parse_spec(bad)
     message = format_validation_error(caught.value)
     assert "shmSize: 2Gi leaves nothing" in message
-    assert "resources.limits: amd.com/gpu are set by the operator" in message
+    assert "containers[0].resources.limits.amd.com/gpu: set by the operator" in message
 
 
 def with_conditions(*types: str) -> dict[str, Any]:
