@@ -384,6 +384,8 @@ TEMPLATE_BAD: list[Case] = [
         "podTemplate.spec.nodeSelector: every key must be a label key",
         "podTemplate.spec.nodeSelector: 'bad key'",
     ),
+    (_template(containers=[{"name": "side"}]), *_at("containers[0].image")),
+    (_template(initContainers=[{"name": "init"}]), *_at("initContainers[0].image")),
     (_template(containers=[{"name": "Side Car", "image": "x"}]), *_at("containers[0].name")),
     (_template(initContainers=[{"name": "init_1", "image": "x"}]), *_at("initContainers[0].name")),
     (_template(volumes=[{"name": "Data", "emptyDir": {}}]), *_at("volumes[0].name")),
@@ -424,6 +426,60 @@ OPERATOR_ONLY: list[tuple[dict[str, Any], str]] = [
     (
         {"resources": {"requests": {"hugepages-2Mi": "2Mi"}, "limits": {"hugepages-2Mi": "2Mi"}}},
         "need a cpu or memory",
+    ),
+]
+
+# The same comparisons on the pod template's containers, and what pod validation checks across
+# the template's items (a mount names a volume, a container name once, a port once).
+OPERATOR_ONLY += [
+    (
+        _template(
+            containers=[
+                {
+                    "name": "side",
+                    "image": "x",
+                    "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": 1}},
+                }
+            ]
+        ),
+        "containers[0].resources.requests.cpu: must be less than or equal to its limit",
+    ),
+    (
+        _template(
+            containers=[{"name": "side", "image": "x", "resources": {"limits": {"memory": "-1Gi"}}}]
+        ),
+        "containers[0].resources.limits.memory: must be greater than or equal to 0",
+    ),
+    (
+        _template(
+            containers=[
+                {
+                    "name": "side",
+                    "image": "x",
+                    "volumeMounts": [{"name": "data", "mountPath": "/d"}],
+                }
+            ]
+        ),
+        "containers[0].volumeMounts[0].name: not found",
+    ),
+    (
+        _template(
+            containers=[{"name": "side", "image": "x"}],
+            initContainers=[{"name": "side", "image": "x"}],
+        ),
+        "initContainers[0].name: duplicate value",
+    ),
+    (
+        _template(
+            containers=[
+                {
+                    "name": "side",
+                    "image": "x",
+                    "ports": [{"containerPort": 80}, {"containerPort": 80, "protocol": "TCP"}],
+                }
+            ]
+        ),
+        "containers[0].ports[1]: duplicate value 80/TCP",
     ),
 ]
 

@@ -2146,6 +2146,16 @@ def _pod_template_schema(schema: JsonDict) -> None:
     meta["annotations"].update(_TEMPLATE_META["annotations"][1])
     for field in TEMPLATE_FIELDS:
         field.schema(properties["spec"])
+    # Every container but the operator's sglang needs an image.
+    pod = properties["spec"]["properties"]
+    pod["initContainers"]["items"]["required"] = ["name", "image"]
+    pod["containers"]["items"]["x-kubernetes-validations"] = [
+        {
+            "rule": f"self.name == '{SGLANG_CONTAINER}' || has(self.image)",
+            "fieldPath": ".image",
+            "message": _IMAGE_REQUIRED,
+        }
+    ]
 
 
 def _template_meta_problems(template: dict[str, Any]) -> list[str]:
@@ -2447,6 +2457,40 @@ def _check_shm(s: SGLangDeploymentSpec) -> list[str]:
     ]
 
 
+_IMAGE_REQUIRED = "Required value (all but sglang)"
+
+
+def _check_template_references(s: SGLangDeploymentSpec) -> list[str]:
+    """What Kubernetes' pod validation checks across the template's items (the CRD's list
+    types check a mount path once per container): a container other than sglang has an image
+    (the CRD's rules say so too); a volume mount names a volume of the pod
+    (the template's, or the operator's dshm and weights); a container name is used once among
+    containers and initContainers; a port (number and protocol) once per container
+    (server-side apply cannot even merge a duplicate: a 500)."""
+    volumes = {v.get("name") for v in _template_pod(s).get("volumes") or []}
+    volumes |= {SHM_VOLUME, *([WEIGHTS_VOLUME] if s.model.cache else [])}
+    names = {c.get("name") for c in _template_pod(s).get("containers") or []}
+    found = []
+    for path, container in _template_containers(s):
+        if "image" not in container and container.get("name") != SGLANG_CONTAINER:
+            found.append(f"{path}.image: {_IMAGE_REQUIRED}")
+        if path.startswith("podTemplate.spec.initContainers") and container.get("name") in names:
+            found.append(f"{path}.name: duplicate value {container.get('name')!r}")
+        found += [
+            f"{path}.volumeMounts[{index}].name: not found: {mount.get('name')!r} is no volume "
+            "of the pod (podTemplate.spec.volumes)"
+            for index, mount in enumerate(container.get("volumeMounts") or [])
+            if mount.get("name") not in volumes
+        ]
+        ports: set[tuple[Any, Any]] = set()
+        for index, port in enumerate(container.get("ports") or []):
+            key = (port.get("containerPort"), port.get("protocol") or "TCP")
+            if key in ports:
+                found.append(f"{path}.ports[{index}]: duplicate value {key[0]}/{key[1]}")
+            ports.add(key)
+    return found
+
+
 def _check_template_ports(s: SGLangDeploymentSpec) -> list[str]:
     sglang = dict(
         (number, name)
@@ -2470,6 +2514,7 @@ def _check_template_ports(s: SGLangDeploymentSpec) -> list[str]:
 OPERATOR_CHECKS: tuple[Callable[[SGLangDeploymentSpec], list[str]], ...] = (
     _check_template_fields,
     _check_template_resources,
+    _check_template_references,
     _check_template_ports,
     _check_shm,
 )

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 import admission_cases
 import dryrun
-from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL, cli
+from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL, cli, podtemplate
 from sglang_operator.api import BenchmarkResult, Condition, SGLangDeploymentStatus, parse_spec
 from sglang_operator.crd import CRD_NAME, build_crd
 
@@ -300,6 +300,10 @@ def test_what_only_the_operator_can_compare_it_refuses_and_the_api_server_would_
             pod["containers"][0]["resources"] = fields["resources"]
         if "affinity" in fields:
             pod["affinity"] = fields["affinity"]
+        if "podTemplate" in fields:
+            sts["spec"]["template"] = podtemplate.merge(
+                sts["spec"]["template"], fields["podTemplate"]
+            )
         later = dryrun.apply_children(kube, [sts])
         if status >= 300 or operator_says not in operator or not later:
             wrong.append((fields, message[:300], operator[:300], later))
