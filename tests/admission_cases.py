@@ -429,6 +429,40 @@ OPERATOR_ONLY: list[tuple[dict[str, Any], str]] = [
     ),
 ]
 
+# What Kubernetes' pod validation checks in template fields the CRD has no room for.
+OPERATOR_ONLY += [
+    (
+        _template(containers=[{"name": "side", "image": "x", "imagePullPolicy": "Sometimes"}]),
+        "podTemplate.spec.containers[0].imagePullPolicy",
+    ),
+    (
+        _template(initContainers=[{"name": "i", "image": "x", "terminationMessagePolicy": "Log"}]),
+        "podTemplate.spec.initContainers[0].terminationMessagePolicy",
+    ),
+    (
+        _template(
+            topologySpreadConstraints=[
+                {"maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "Never"}
+            ]
+        ),
+        "podTemplate.spec.topologySpreadConstraints[0].maxSkew",
+    ),
+    (
+        _template(
+            topologySpreadConstraints=[
+                {"maxSkew": 1, "topologyKey": "", "whenUnsatisfiable": "Never"}
+            ]
+        ),
+        "podTemplate.spec.topologySpreadConstraints[0].whenUnsatisfiable",
+    ),
+    (
+        _template(readinessGates=[{"conditionType": "bad type"}]),
+        "podTemplate.spec.readinessGates[0].conditionType",
+    ),
+    (_template(schedulingGates=[{"name": "a b"}]), "podTemplate.spec.schedulingGates[0].name"),
+    (_template(os={"name": "plan9"}), "podTemplate.spec.os.name"),
+]
+
 # The same comparisons on the pod template's containers, and what pod validation checks across
 # the template's items (a mount names a volume, a container name once, a port once).
 OPERATOR_ONLY += [
@@ -677,7 +711,20 @@ GOOD: list[dict[str, Any]] = [
                 ],
             }
         ],
-        initContainers=[{"name": "fetch-0", "image": "busybox"}],
+        initContainers=[
+            {"name": "fetch-0", "image": "busybox", "imagePullPolicy": "Always"},
+            {"name": "fetch-1", "image": "busybox", "terminationMessagePolicy": ""},
+        ],
+        topologySpreadConstraints=[
+            {
+                "maxSkew": 1,
+                "topologyKey": "zone",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "nodeTaintsPolicy": "Honor",
+            }
+        ],
+        readinessGates=[{"conditionType": "example.com/ready"}],
+        os={"name": "linux"},
         volumes=[{"name": "data-0", "emptyDir": {}}],
     ),
     {

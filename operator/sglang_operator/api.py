@@ -2054,12 +2054,16 @@ class _TemplateField:
     """A field of the pod template's spec that Kubernetes' ValidatePodSpec (k8s.io/kubernetes
     pkg/apis/core/validation) checks beyond the types of its OpenAPI schema: `path` below the
     template's spec ("[]" for each item of a list), `kind` the type that checks it as the API
-    server does, its JSON schema (and `extra`) put into the CRD so that `kubectl apply` refuses
-    what it refuses, and its validation repeating that for the operator and render."""
+    server does. `at_apply`: its JSON schema (and `extra`) goes into the CRD, so that `kubectl
+    apply` refuses what it refuses; otherwise (the CRD's size budget has no room left) only the
+    operator (InvalidSpec) and render do. Either way its validation runs in the operator."""
 
-    def __init__(self, path: str, kind: Any, *, extra: JsonDict | None = None) -> None:
+    def __init__(
+        self, path: str, kind: Any, *, at_apply: bool = True, extra: JsonDict | None = None
+    ) -> None:
         self.path = tuple(path.replace("[]", ".[]").split("."))
         self.adapter: TypeAdapter[Any] = TypeAdapter(kind)
+        self.at_apply = at_apply
         self.extra = extra or {}
 
     def schema(self, pod: JsonDict) -> None:
@@ -2131,6 +2135,28 @@ TEMPLATE_FIELDS = (
         | _map_keys_rule(QUALIFIED_NAME_RE, "a label key", field="podTemplate.spec.nodeSelector"),
     ),
     _TemplateField("activeDeadlineSeconds", Annotated[int, Field(ge=1, le=2**31 - 1)]),
+    # Operator-time: the CRD is full (an empty policy is defaulted before validation).
+    *(
+        _TemplateField(f"{key}[].{field}", kind, at_apply=False)
+        for key in ("containers", "initContainers")
+        for field, kind in (
+            ("imagePullPolicy", Literal["Always", "IfNotPresent", "Never", ""]),
+            ("terminationMessagePolicy", Literal["File", "FallbackToLogsOnError", ""]),
+        )
+    ),
+    *(
+        _TemplateField(f"topologySpreadConstraints[].{field}", kind, at_apply=False)
+        for field, kind in (
+            ("maxSkew", Annotated[int, Field(ge=1)]),
+            ("topologyKey", Annotated[str, Field(min_length=1)]),
+            ("whenUnsatisfiable", Literal["DoNotSchedule", "ScheduleAnyway"]),
+            ("nodeAffinityPolicy", Literal["Honor", "Ignore"]),
+            ("nodeTaintsPolicy", Literal["Honor", "Ignore"]),
+        )
+    ),
+    _TemplateField("readinessGates[].conditionType", QualifiedName, at_apply=False),
+    _TemplateField("schedulingGates[].name", QualifiedName, at_apply=False),
+    _TemplateField("os.name", Literal["linux", "windows"], at_apply=False),
 )
 
 
@@ -2145,7 +2171,8 @@ def _pod_template_schema(schema: JsonDict) -> None:
     meta["labels"]["additionalProperties"] = TypeAdapter(LabelValue).json_schema()
     meta["annotations"].update(_TEMPLATE_META["annotations"][1])
     for field in TEMPLATE_FIELDS:
-        field.schema(properties["spec"])
+        if field.at_apply:
+            field.schema(properties["spec"])
     # Every container but the operator's sglang needs an image.
     pod = properties["spec"]["properties"]
     pod["initContainers"]["items"]["required"] = ["name", "image"]
