@@ -8,10 +8,14 @@ restart and rollout is the whole group:
   pods so the StatefulSet recreates them together; never while a pod is still Pending (that
   is scheduling or pulling, and deleting the others would not help); with exponential backoff
   and a budget per sliding window, after which the group is left alone and says why.
-- rollout: pods whose pod-spec hash differs from the template of the StatefulSet *as the API
-  server stored it* are replaced a whole group at a time, never a serving group while
+- rollout: a group is outdated when its StatefulSet's stored template or any of its pods
+  lacks the desired pod-spec hash. One group at a time has its turn (`Decision.turn`): only
+  its StatefulSet is written the new template (plan.py), so every other group, healed
+  meanwhile, comes back on the revision it ran (never onto one that fails to start); its
+  pods are deleted only once its template *as the API server stored it, and the
+  StatefulSet controller observed it* is the desired one. Never a serving group while
   another group is not ready, and the next group only once no group of the new revision is
-  still coming up, so a bad revision never takes down more than one group (`_rollout_step`).
+  still coming up, so a bad revision never takes down more than one group (`_rollout_turn`).
   The stored template, never the one the operator built: when the API server refuses a
   new template, the old one stays, and pods compared with the built one would look outdated
   forever (deleted, recreated from the old template, deleted again: an outage).
@@ -31,7 +35,7 @@ operator restart.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -121,7 +125,10 @@ class Action:
 @dataclass
 class Decision:
     """`actions`: groups whose pods are deleted (restart or rollout step); `force_deletes`:
-    pods on unreachable nodes deleted with no grace period."""
+    pods on unreachable nodes deleted with no grace period; `turn`: the group whose rollout
+    turn it is (None: no group's), the only stored group whose StatefulSet may be written a
+    new pod template (its pods are deleted, a rollout step among `actions`, once that
+    template is stored and observed)."""
 
     views: list[GroupView]
     actions: list[Action]
@@ -130,6 +137,7 @@ class Decision:
     backoff: list[Problem]
     requeue_after: float | None
     force_deletes: list[Action] = field(default_factory=list)
+    turn: int | None = None
 
 
 def parse_time(value: str) -> datetime:
@@ -245,6 +253,8 @@ class _Outcome:
     exhausted: list[Problem] = field(default_factory=list)
     backoff: list[Problem] = field(default_factory=list)
     wakeups: list[float] = field(default_factory=list)
+    # Groups out of restart budget or backing off: they failed again after a restart.
+    failing: set[int] = field(default_factory=set)
 
 
 # Kubernetes' defaults for a probe's unset fields (core/v1 Probe).
@@ -360,6 +370,7 @@ def _restart(
             )
         )
         out.wakeups.append(max(1.0, (oldest + window - now).total_seconds()))
+        out.failing.add(mem.index)
         return
     last = max((parse_time(r) for r in mem.restarts), default=None)
     wait_until = (last + backoff_before(len(mem.restarts), healing)) if last else now
@@ -372,6 +383,7 @@ def _restart(
                 f"{len(mem.restarts)} restart(s)): {failure}",
             )
         )
+        out.failing.add(mem.index)
         return
     message = f"restarting group {mem.index}: {failure}"
     out.actions.append(Action(mem.index, Reason.GROUP_RESTARTED, message, targets))
@@ -400,18 +412,27 @@ def decide(
     healing: Healing = Healing(),
     unreachable: Mapping[str, datetime] | None = None,
     roll: bool = True,
+    desired_hashes: Mapping[int, str] | None = None,
+    unobserved: Collection[int] = (),
+    refused: Collection[int] = (),
+    held: Collection[int] = (),
 ) -> Decision:
     """Observes every group and picks the pod deletions that restart or roll them.
 
-    `nodes`: pods per group (one number, or per group index: the sizes stored in the
-    StatefulSets, when there is no valid spec to say them). `stored_hashes`: each group's
-    pod-spec hash on the template of its StatefulSet as stored
-    by the API server; a group without one (its StatefulSet missing or not ours) is never
-    rolled. `unreachable`: node name -> since when it is
-    unreachable (NODE_GONE for a deleted Node). `roll`: False holds every rollout step (a
-    StatefulSet the controller has not observed yet: the step waits for it, so groups are
-    replaced in their order, not in the order the controller happens to observe them)."""
+    `nodes`: pods per group (one number, or per group index). `stored_hashes`: each group's
+    pod-spec hash on the template of its StatefulSet as stored by the API server ("" for a
+    template without one); a group without one (its StatefulSet missing or not ours) is
+    never rolled. `desired_hashes`: the pod-spec hash each group should run (None: the
+    stored ones, when there is no valid spec to say it). `unobserved`: groups whose
+    StatefulSet the StatefulSet controller has not observed at its generation yet (no rollout
+    step while there is one: groups are replaced in their order, not in the order the
+    controller happens to observe them). `refused`: groups whose StatefulSet's pods the API
+    server refuses at creation (FailedCreate). `held`: groups whose StatefulSet cannot take
+    a new template now (the API server refused it, until its retry): their turn is skipped.
+    `unreachable`: node name -> since when it is unreachable (NODE_GONE for a deleted Node).
+    `roll`: False holds every rollout step (no valid spec)."""
     old = {m.index: m for m in memory}
+    desired = stored_hashes if desired_hashes is None else desired_hashes
     views: list[GroupView] = []
     new_memory: list[GroupMemory] = []
     out = _Outcome()
@@ -426,9 +447,13 @@ def decide(
 
         running = [p for p in live if _phase(p) == "Running"]
         stored = stored_hashes.get(index)
-        outdated = stored is not None and any(
-            p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION) != stored
-            for p in live
+        want = desired.get(index, stored)
+        outdated = stored is not None and (
+            stored != want
+            or any(
+                p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION) != want
+                for p in live
+            )
         )
         rank0 = next((p for p in live if rank(p) == 0), None)
         all_running = len(running) == size
@@ -460,13 +485,31 @@ def decide(
         views.append(GroupView(index, len(live), len(running), ready, outdated, problem))
         new_memory.append(mem)
 
-    step = _rollout_step(views, pods_by_group, out.actions) if roll else []
-    for action in step:
+    failing = {v.index for v in views if v.problem is not None} | out.failing | set(refused)
+    turn = (
+        _rollout_turn(views, out.actions, failing=failing, held=held)
+        if roll and not unobserved
+        else None
+    )
+    step = []
+    if turn is not None and stored_hashes.get(turn) == desired.get(turn):
+        # Its StatefulSet stores the desired template, observed (no group is unobserved):
+        # the pods it re-creates are the new revision's.
+        pods = [p for p in pods_by_group.get(turn, ()) if not _terminating(p)]
+        message = f"replacing group {turn} with the new revision"
+        step = [Action(turn, Reason.ROLLOUT_STEP, message, _targets(pods))]
         # A group replaced by a new revision starts with a clean restart record.
-        new_memory[action.index] = GroupMemory(action.index)
+        new_memory[turn] = GroupMemory(turn)
     requeue = max(1.0, min(out.wakeups)) if out.wakeups else None
     return Decision(
-        views, out.actions + step, new_memory, out.exhausted, out.backoff, requeue, out.force
+        views,
+        out.actions + step,
+        new_memory,
+        out.exhausted,
+        out.backoff,
+        requeue,
+        out.force,
+        turn,
     )
 
 
@@ -513,33 +556,38 @@ def _lost(
     return problems
 
 
-def _rollout_step(
+def _rollout_turn(
     views: Sequence[GroupView],
-    pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
     already: Sequence[Action],
-) -> list[Action]:
-    """At most one group replaced per plan, like a rollout with maxUnavailable=1 in which
-    groups already unavailable (new and not ready yet, restarting, refused, lost) take the
-    one slot.
+    *,
+    failing: Collection[int],
+    held: Collection[int],
+) -> int | None:
+    """The group whose turn it is to go onto the new revision: at most one per plan, like a
+    rollout with maxUnavailable=1 in which groups already unavailable (new and not ready
+    yet, restarting, refused, lost) take the one slot.
 
     - Nothing while a group restarts in this plan (`already`).
+    - Never a group whose StatefulSet cannot take the new template now (`held`): the next
+      outdated group has its turn instead.
     - An outdated group that is not ready (starting, broken, unschedulable) goes first: it
       serves nothing, so replacing it costs nothing.
     - A ready outdated group goes only when every other group is ready, so it is never the
       last one serving while another is down.
-    - While some group serves, nothing goes while a group of the new revision is not ready
-      yet: a bad revision never takes down more than one group. When no group is ready at
-      all, there is nothing to protect and that wait is lifted, so a new spec that fixes a
-      revision which broke every group replaces them without waiting for one to be ready."""
+    - Nothing goes while a group of the new revision is not ready yet, so a bad revision
+      never takes down more than one group. Only when no group serves and no group of the
+      new revision is known to fail (`failing`: a problem, pods refused at creation, out of
+      restart budget or backing off) are outdated groups that fail too replaced meanwhile:
+      a new spec that fixes a revision which broke every group replaces them without
+      waiting for one to be ready. An outdated group merely coming up (being healed, or
+      loading) waits: it comes back on the revision it ran, never onto one that fails."""
     if already:
-        return []
-    serving = any(v.ready for v in views)
-    if serving and any(not v.outdated and not v.ready for v in views):
-        return []
-    outdated = [v for v in views if v.outdated]
-    if not outdated:
-        return []
-    chosen = next((v for v in outdated if not v.ready), outdated[0])
-    pods = [p for p in pods_by_group.get(chosen.index, ()) if not _terminating(p)]
-    message = f"replacing group {chosen.index} with the new revision"
-    return [Action(chosen.index, Reason.ROLLOUT_STEP, message, _targets(pods))]
+        return None
+    outdated = [v for v in views if v.outdated and v.index not in held]
+    coming = [v for v in views if not v.outdated and not v.ready]
+    if coming:
+        if any(v.ready for v in views) or any(v.index in failing for v in coming):
+            return None
+        outdated = [v for v in outdated if not v.ready and v.index in failing]
+    chosen = next((v for v in outdated if not v.ready), outdated[0] if outdated else None)
+    return None if chosen is None else chosen.index

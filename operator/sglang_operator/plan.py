@@ -14,16 +14,22 @@ what the operator meant to write:
   what admission refuses only at pod creation (Pod Security, a missing PriorityClass, quota,
   LimitRange, a webhook on pods) then never reaches a StatefulSet, so no pod is deleted for
   a template whose pods cannot be created;
+- a stored StatefulSet is written a new pod template only in its group's rollout turn
+  (groups.decide, `Decision.turn`; a new group is created with it): every other group keeps
+  its stored template, so a group healed meanwhile comes back on the revision it ran, not
+  on one whose pods the API server may refuse at creation (a quota used up meanwhile, a
+  policy that refuses only real creates or only some pods) or that fails to start;
 - a group is rolled only when its stored StatefulSet's template, as the StatefulSet
-  controller has observed it, carries a pod-spec hash its pods lack (groups.decide); a new
-  group size is written only once the group's pods run the new template (`_sized_in_turn`);
+  controller has observed it, is the desired one and carries a pod-spec hash its pods lack
+  (groups.decide); a new group size is written only once the group's pods run the new
+  template (`_sized_in_turn`);
 - stale children are removed only when stored, owned by this resource and no longer desired.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -279,6 +285,33 @@ def _sized_in_turn(built: Obj, stored: Mapping[str, Any], pods: Sequence[Mapping
     return stamped({**built, "spec": {**built["spec"], "replicas": size}})
 
 
+def _sized(
+    built: Obj,
+    ours: Mapping[Key, Mapping[str, Any]],
+    pods: Mapping[int, Sequence[Mapping[str, Any]]],
+) -> Obj:
+    """A built child as it is sent: a stored group's StatefulSet `_sized_in_turn`."""
+    existing = ours.get(key_of(built))
+    group = _group_of(built)
+    if built["kind"] != "StatefulSet" or existing is None or group is None:
+        return built
+    return _sized_in_turn(built, existing, pods.get(group, ()))
+
+
+def _in_turn(
+    obj: Mapping[str, Any], existing: Mapping[str, Any] | None, decision: Decision
+) -> bool:
+    """Whether a StatefulSet may be written now: a new one, one whose stored template is
+    already the desired one, or the one of the group whose rollout turn it is. Any other
+    keeps its stored template, so a group healed before its turn comes back on the
+    revision it ran, never on one that other groups' pods fail with."""
+    return (
+        existing is None
+        or template_hash(existing) == template_hash(obj)
+        or (_group_of(obj) is not None and _group_of(obj) == decision.turn)
+    )
+
+
 def template_intent(desired: Sequence[Mapping[str, Any]]) -> str:
     """What a pod check answers for: the pod-spec hashes of every desired StatefulSet's
     template. One dry run per new spec (or scale-up, or operator version that builds other
@@ -356,37 +389,18 @@ def plan(snapshot: Snapshot) -> Plan:
         stamped(with_owner(o, owner))
         for o in [*desired_objects(spec, name, namespace), *runs.run_objects(spec, name, namespace)]
     ]
-    wakeups: list[float] = []
-    ours: dict[Key, Mapping[str, Any]] = {}
+    ours = {
+        key: existing
+        for o in desired
+        if (existing := stored.get(key := key_of(o))) is not None and may_manage(existing, sgld)
+    }
     pods = _pods_by_group(snapshot)
-    gate = _PodGate(snapshot, template_intent(desired))
-    for built in desired:
-        key = key_of(built)
-        existing = stored.get(key)
-        if existing is not None and not may_manage(existing, sgld):
-            result.problems.append(conflict(key[0], key[2]))
-            continue
-        obj = built
-        if existing is not None:
-            ours[key] = existing
-            group = _group_of(obj)
-            if obj["kind"] == "StatefulSet" and group is not None:
-                obj = _sized_in_turn(obj, existing, pods.get(group, ()))
-        refusal = snapshot.refusals.get(key)
-        if (
-            refusal is not None
-            and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
-        ):
-            result.problems.append(refusal_problem(key[0], key[2], refusal.message))
-            if snapshot.now < refusal.retry_at:
-                wakeups.append((refusal.retry_at - snapshot.now).total_seconds())
-                continue
-        if existing is not None and in_sync(existing, obj):
-            continue
-        if obj["kind"] == "StatefulSet" and not gate.admits(obj, existing):
-            continue
-        result.apply.append(obj)
-    gate.report(result, wakeups)
+    sent = {key_of(o): _sized(o, ours, pods) for o in desired}
+    statefulsets = _stored_statefulsets(snapshot, ours)
+    failures: list[tuple[str, str]] = []
+    if spec.mode == "server":
+        failures = _decide(snapshot, spec, sent, statefulsets, result)
+    wakeups = _writes(snapshot, sent, ours, result)
 
     groups_now = sorted(
         g for k, c in ours.items() if k[0] == "StatefulSet" and (g := _group_of(c)) is not None
@@ -407,24 +421,57 @@ def plan(snapshot: Snapshot) -> Plan:
 
     _prune(snapshot, desired, spec, result)
     if spec.mode == "server":
-        _heal_and_roll(
-            snapshot,
-            replicas=spec.replicas,
-            nodes=spec.parallelism.nodes,
-            settings=Accepted.of(spec),
-            statefulsets=_stored_statefulsets(snapshot, ours),
-            result=result,
-        )
+        _carry_out(snapshot, statefulsets, failures, result)
     if result.decision.requeue_after is not None:
         wakeups.append(result.decision.requeue_after)
     result.requeue_after = max(1.0, min(wakeups)) if wakeups else None
     return result
 
 
+def _writes(
+    snapshot: Snapshot,
+    sent: Mapping[Key, Obj],
+    ours: Mapping[Key, Mapping[str, Any]],
+    result: Plan,
+) -> list[float]:
+    """The children to apply (`result.apply`), of those `sent` (each desired child as it is
+    sent), and why others wait: a conflict, a refusal backing off, a StatefulSet not in its
+    rollout turn or held by the pod gate. Returns the wakeups (seconds) of the waits."""
+    wakeups: list[float] = []
+    stored = {key_of(c): c for c in snapshot.children}
+    gate = _PodGate(snapshot, template_intent(list(sent.values())))
+    for key, obj in sent.items():
+        existing = stored.get(key)
+        if existing is not None and key not in ours:
+            result.problems.append(conflict(key[0], key[2]))
+            continue
+        refusal = snapshot.refusals.get(key)
+        if (
+            refusal is not None
+            and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
+        ):
+            result.problems.append(refusal_problem(key[0], key[2], refusal.message))
+            if snapshot.now < refusal.retry_at:
+                wakeups.append((refusal.retry_at - snapshot.now).total_seconds())
+                continue
+        if existing is not None and in_sync(existing, obj):
+            continue
+        if obj["kind"] == "StatefulSet" and not _in_turn(obj, existing, result.decision):
+            gate.held = True
+            continue
+        if obj["kind"] == "StatefulSet" and not gate.admits(obj, existing):
+            continue
+        result.apply.append(obj)
+    gate.report(result, wakeups)
+    return wakeups
+
+
 class _PodGate:
     """Holds back StatefulSets whose pod template changes until a server-side dry run of one
     of their pods is answered (`Snapshot.pod_check`) for the desired templates' intent, and
-    for good while the API server refuses that pod (retried when `retry_at` comes)."""
+    for good while the API server refuses that pod (retried when `retry_at` comes, by the
+    next StatefulSet that may take the new template). `held`: a StatefulSet kept its stored
+    template (here, or waiting for its rollout turn): a refusal is still reported then."""
 
     def __init__(self, snapshot: Snapshot, intent: str) -> None:
         self.intent, self.now = intent, snapshot.now
@@ -510,13 +557,11 @@ def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
     return by_group
 
 
-def _observed_template(statefulset: Mapping[str, Any]) -> str | None:
-    """The stored template's hash once the StatefulSet controller has seen it (status
-    observedGeneration caught up): only then are pods recreated from it."""
+def _observed(statefulset: Mapping[str, Any]) -> bool:
+    """Whether the StatefulSet controller has seen the stored StatefulSet (status
+    observedGeneration caught up): only then are pods recreated from its template."""
     seen = int((statefulset.get("status") or {}).get("observedGeneration") or 0)
-    if seen < int(statefulset["metadata"].get("generation") or 0):
-        return None
-    return template_hash(statefulset)
+    return seen >= int(statefulset["metadata"].get("generation") or 0)
 
 
 def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
@@ -526,15 +571,15 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
     result = Plan(spec=None, invalid=invalid)
     statefulsets = _stored_statefulsets(snapshot, _ours(snapshot))
     sizes = {g: int((s.get("spec") or {}).get("replicas") or 0) for g, s in statefulsets.items()}
-    _heal_and_roll(
+    result.decision, failures = _decide_groups(
         snapshot,
         replicas=max(sizes, default=-1) + 1,
         nodes=sizes,
         settings=snapshot.accepted or Accepted(),
         statefulsets=statefulsets,
-        result=result,
         roll=False,
     )
+    _carry_out(snapshot, statefulsets, failures, result)
     return result
 
 
@@ -559,37 +604,98 @@ def _stored_statefulsets(
     }
 
 
-def _heal_and_roll(
+def _decide(
+    snapshot: Snapshot,
+    spec: SGLangDeploymentSpec,
+    sent: Mapping[Key, Obj],
+    statefulsets: Mapping[int, Mapping[str, Any]],
+    result: Plan,
+) -> list[tuple[str, str]]:
+    """The groups' decision for a valid spec (`result.decision`), before anything is
+    written: whose rollout turn it is decides which StatefulSet takes a new template. Each
+    group is sized as its stored StatefulSet while that holds another template (it runs
+    the revision it ran, at its size), else as the spec says. Returns the pod creation
+    failures."""
+    desired: dict[int, str] = {}
+    held: set[int] = set()
+    for key, obj in sent.items():
+        group = _group_of(obj)
+        if obj["kind"] != "StatefulSet" or group is None:
+            continue
+        desired[group] = str(template_hash(obj))
+        refusal = snapshot.refusals.get(key)
+        if (
+            refusal is not None
+            and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
+            and snapshot.now < refusal.retry_at
+        ):
+            held.add(group)
+    nodes = {
+        g: int((sts.get("spec") or {}).get("replicas") or 0)
+        if template_hash(sts) != desired.get(g)
+        else spec.parallelism.nodes
+        for g, sts in statefulsets.items()
+    }
+    result.decision, failures = _decide_groups(
+        snapshot,
+        replicas=spec.replicas,
+        nodes={g: nodes.get(g, spec.parallelism.nodes) for g in range(spec.replicas)},
+        settings=Accepted.of(spec),
+        statefulsets=statefulsets,
+        desired=desired,
+        held=held,
+    )
+    return failures
+
+
+def _decide_groups(
     snapshot: Snapshot,
     *,
     replicas: int,
-    nodes: int | Mapping[int, int],
+    nodes: Mapping[int, int],
     settings: Accepted,
     statefulsets: Mapping[int, Mapping[str, Any]],
-    result: Plan,
+    desired: Mapping[int, str] | None = None,
+    held: Collection[int] = (),
     roll: bool = True,
-) -> None:
-    """Restarts, rollout steps and forced deletions of the groups (groups.decide), and why
-    groups lack pods. `roll`: False holds every rollout step (no valid spec)."""
+) -> tuple[Decision, list[tuple[str, str]]]:
+    """Restarts, the rollout turn and step, and forced deletions of the groups
+    (groups.decide), and why groups lack pods. `desired`: each group's desired pod-spec
+    hash (None: none, the spec is invalid); `held`: groups whose StatefulSet the API server
+    refuses until its retry; `roll`: False holds every rollout step (no valid spec)."""
     pods = _pods_by_group(snapshot)
-    hashes = {g: h for g, sts in statefulsets.items() if (h := _observed_template(sts)) is not None}
+    failures = _pod_creation_failures(snapshot, statefulsets, pods, nodes)
     status = snapshot.sgld.get("status") or {}
     decision = decide(
         replicas=replicas,
         nodes=nodes,
-        stored_hashes=hashes,
+        stored_hashes={g: template_hash(sts) or "" for g, sts in statefulsets.items()},
         startup_timeout=settings.startup_timeout,
         pods_by_group={g: p for g, p in pods.items() if g in statefulsets},
         memory=[GroupMemory.from_status(g) for g in status.get("groups") or []],
         now=snapshot.now,
         healing=settings.healing,
         unreachable=snapshot.unreachable,
+        roll=roll,
+        desired_hashes=desired,
         # Every StatefulSet observed at its generation first: a rollout step taken while
         # one is not would pick groups in the order the StatefulSet controller observes
         # them (seen: 2, 0, 1), not from group 0 on.
-        roll=roll and len(hashes) == len(statefulsets),
+        unobserved={g for g, sts in statefulsets.items() if not _observed(sts)},
+        refused=failures,
+        held=held,
     )
-    result.decision = decision
+    return decision, list(failures.values())
+
+
+def _carry_out(
+    snapshot: Snapshot,
+    statefulsets: Mapping[int, Mapping[str, Any]],
+    failures: Sequence[tuple[str, str]],
+    result: Plan,
+) -> None:
+    """The groups' decision (`result.decision`) as pod deletions, events and problems."""
+    decision = result.decision
     for action in decision.force_deletes:
         result.force_delete_pods += action.pod_names
         result.events.append(("Warning", action.kind, action.message))
@@ -598,26 +704,26 @@ def _heal_and_roll(
         result.replaced[statefulsets[action.index]["metadata"]["uid"]] = format_time(snapshot.now)
         kind = "Warning" if action.kind == Reason.GROUP_RESTARTED else "Normal"
         result.events.append((kind, action.kind, action.message))
-    result.problems += _pod_creation_failures(snapshot, statefulsets, pods, nodes)
+    result.problems += failures
 
 
 def _pod_creation_failures(
     snapshot: Snapshot,
     statefulsets: Mapping[int, Mapping[str, Any]],
     pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
-    nodes: int | Mapping[int, int],
-) -> list[tuple[str, str]]:
-    """Why groups lack pods, when their StatefulSet's pods are refused at creation (Pod
+    nodes: Mapping[int, int],
+) -> dict[int, tuple[str, str]]:
+    """Why groups lack pods, by group, when their StatefulSet's pods are refused at creation (Pod
     Security admission, a missing PriorityClass, a quota, a webhook...). The
     StatefulSet controller says so only in FailedCreate events (the API server keeps them
     about an hour); one counts if it is not older than the group's newest pod nor than the
     operator's last deletion of the group's pods (`Snapshot.replaced`): a group just rolled
     has no pod to compare with, and an event from before the roll is about older pods."""
-    found = []
+    found = {}
     for group, sts in sorted(statefulsets.items()):
         pods = pods_by_group.get(group, ())
         failure = snapshot.failed_creates.get(sts["metadata"]["uid"])
-        size = nodes if isinstance(nodes, int) else nodes.get(group, 0)
+        size = nodes.get(group, 0)
         if len(pods) >= size or failure is None:
             continue
         since = max(
@@ -629,10 +735,8 @@ def _pod_creation_failures(
         )
         when, message = failure
         if when[:19] >= since[:19]:
-            found.append(
-                pod_creation_problem(
-                    f"StatefulSet {sts['metadata']['name']} cannot create pods", message
-                )
+            found[group] = pod_creation_problem(
+                f"StatefulSet {sts['metadata']['name']} cannot create pods", message
             )
     return found
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from sglang_operator import plan, runs
+from sglang_operator import naming, plan, runs
 from sglang_operator.cachetransform import cached
 from sglang_operator.conditions import (
     DEGRADED,
@@ -285,8 +285,24 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
         for r in memory.refusals.values()
         if r.retry_at > snapshot.now
     ]
+    if _turn_refused(decided, applier.refused):
+        # The group in turn cannot take the new template until its retry: the next pass
+        # gives the turn to the next group (plan: a refused StatefulSet is held).
+        retries.append(1.0)
     requeue = min([t for t in (decided.requeue_after, *retries) if t is not None], default=None)
     return Outcome(max(1.0, requeue) if requeue is not None else None)
+
+
+def _turn_refused(decided: Plan, refused: Sequence[Key]) -> bool:
+    """Whether the API server refused, in this pass, the StatefulSet of the group whose
+    rollout turn it was."""
+    turn = decided.decision.turn
+    return turn is not None and any(
+        obj["kind"] == "StatefulSet"
+        and key_of(obj) in refused
+        and (obj["metadata"].get("labels") or {}).get(naming.GROUP_LABEL) == str(turn)
+        for obj in decided.apply
+    )
 
 
 def _heal_only(
@@ -416,6 +432,8 @@ class _Applier:
         self.memory, self.where = memory, where
         self.stored = {key_of(c): c for c in snapshot.children}
         self.created: list[str] = []
+        # Children refused in this pass.
+        self.refused: list[Key] = []
 
     def apply(self, obj: Obj) -> Obj | None:
         """The object as stored after the apply, or None (refused, or someone else's)."""
@@ -441,6 +459,7 @@ class _Applier:
             message = f"{exc.status} {_api_message(exc)}"
             retry_at = self.snapshot.now + timedelta(seconds=retry_delay(attempts))
             memory.refusals[key] = Refusal(intent, message, attempts, retry_at)
+            self.refused.append(key)
             if earlier is None or earlier.intent != intent:
                 decided.problems.append(plan.refusal_problem(key[0], key[2], message))
             log.warning("%s: refused %s: %s", self.where, what, message)

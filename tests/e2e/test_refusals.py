@@ -517,3 +517,95 @@ def test_a_spec_the_operator_refuses_blocks_the_rollout_not_healing(
         for p in live_pods(kube, namespace, "stubborn")
         for c in p.spec.containers
     )
+
+
+@pytest.fixture
+def refuse_marked_workers(cluster: Cluster, namespace: str) -> Iterator[str]:
+    """Pods named like a worker of rank 1 (`...-1`) whose container carries the env var
+    `EVIL` are refused, at real creation: a server-side dry run of one pod of the template
+    (a generated name) passes. What a policy that only some pods of a revision fail does."""
+    rule = {
+        "apiGroups": [""],
+        "apiVersions": ["v1"],
+        "operations": ["CREATE"],
+        "resources": ["pods"],
+    }
+    with admission_policy(
+        cluster,
+        namespace,
+        name=f"refuse-workers-{namespace}",
+        rule=rule,
+        expression="!object.metadata.name.endsWith('-1') || !object.spec.containers.exists("
+        "c, has(c.env) && c.env.exists(e, e.name == 'EVIL'))",
+        message="workers marked EVIL are not allowed here",
+    ):
+        yield "EVIL"
+
+
+def test_a_group_healed_during_a_failing_rollout_comes_back_on_its_old_revision(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
+) -> None:
+    """The dry run passes, then group 0's new worker is refused at real creation: the
+    rollout stops there. A pod of group 1 deleted meanwhile restarts group 1 on the revision
+    it ran (its StatefulSet was never written the new template), so one copy still serves;
+    before, every StatefulSet took the new template at once and healing moved group 1 onto
+    the failing revision too (2 -> 0 serving copies)."""
+    obj = manifest("heal", nodes=2, replicas=2)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "heal")
+    wait_until(
+        lambda: all(
+            g.get("members") for g in get_sgld(kube, namespace, "heal")["status"]["groups"]
+        ),
+        timeout=60,
+        what="both groups' membership recorded",
+    )
+    apps = client.AppsV1Api(kube)
+
+    def template_env(group: int) -> set[str]:
+        sts = apps.read_namespaced_stateful_set(group_name("heal", group), namespace)
+        return {e.name for c in sts.spec.template.spec.containers for e in c.env or []}
+
+    assert refuse_marked_workers not in template_env(1)
+
+    def in_group(group: str) -> list[Any]:
+        return [
+            p for p in live_pods(kube, namespace, "heal") if p.metadata.labels[GROUP_LABEL] == group
+        ]
+
+    changed = copy.deepcopy(obj)
+    changed["spec"]["env"] = [{"name": refuse_marked_workers, "value": "1"}]
+    apply(cluster, namespace, changed)
+    cond = wait_reason(kube, namespace, "heal", "Degraded", "PodCreationFailed")
+    assert f"StatefulSet {group_name('heal', 0)} cannot create pods" in cond["message"]
+    assert "workers marked EVIL are not allowed here" in cond["message"]
+    assert refuse_marked_workers in template_env(0)
+    group1 = {p.metadata.uid for p in in_group("1")}
+    assert len(group1) == 2
+
+    # A member of group 1 is deleted: group 1 restarts as a whole, on its old revision.
+    client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name('heal', 1)}-0", namespace)
+    wait_until(
+        lambda: (
+            len(now := in_group("1")) == 2
+            and not {p.metadata.uid for p in now} & group1
+            and all(is_ready(p) for p in now)
+        ),
+        timeout=120,
+        what="group 1 restarted whole and ready again",
+    )
+    time.sleep(SETTLE_SECONDS)
+    now = in_group("1")
+    assert len(now) == 2 and all(is_ready(p) for p in now)
+    assert all(
+        refuse_marked_workers not in {e.name for e in p.spec.containers[0].env or []} for p in now
+    )
+    assert refuse_marked_workers not in template_env(1)
+    got = get_sgld(kube, namespace, "heal")
+    assert got["status"]["readyReplicas"] == 1
+    degraded = condition(got, "Degraded")
+    assert degraded["status"] == "True"
+    assert degraded["reason"] == "PodCreationFailed"
+    progressing = condition(got, "Progressing")
+    assert progressing["status"] == "True"
+    assert "group(s) 1 still run the old one" in progressing["message"]

@@ -1019,3 +1019,128 @@ def test_a_pod_a_scheduler_answered_or_a_gate_holds_is_not_unscheduled(
         p = {**p, key: {**p[key], **value}}
     d = run([p], nodes=1)
     assert d.views[0].problem is None
+
+
+# ---- the rollout turn: only one group's StatefulSet takes the new template ----------------------
+
+
+def rolled(
+    pods: Sequence[dict[str, Any]],
+    *,
+    stored: Mapping[int, str],
+    replicas: int = 2,
+    nodes: int = 1,
+    memory: Sequence[GroupMemory] = (),
+    **extra: Any,
+) -> Decision:
+    """A decision with the spec's desired hash HASH for every group."""
+    by_group: dict[int, list[dict[str, Any]]] = {}
+    for p in pods:
+        by_group.setdefault(int(p["metadata"]["name"].split("-")[1]), []).append(p)
+    return decide(
+        replicas=replicas,
+        nodes=nodes,
+        stored_hashes=stored,
+        desired_hashes=dict.fromkeys(range(replicas), HASH),
+        startup_timeout=timedelta(hours=1),
+        pods_by_group=by_group,
+        memory=memory,
+        now=NOW,
+        **extra,
+    )
+
+
+def test_the_group_in_turn_is_written_first_and_its_pods_wait_for_the_stored_template() -> None:
+    old = [pod(g, 0, spec_hash="old") for g in range(2)]
+    d = rolled(old, stored={0: "old", 1: "old"})
+    # Group 0's turn: its StatefulSet takes the new template; no pod is deleted yet.
+    assert (d.turn, d.actions) == (0, [])
+    assert [v.outdated for v in d.views] == [True, True]
+    # Stored (and observed): now its pods go; group 1 still keeps the old template.
+    d = rolled(old, stored={0: HASH, 1: "old"})
+    assert d.turn == 0
+    assert [(a.index, a.kind, a.pod_names) for a in d.actions] == [
+        (0, Reason.ROLLOUT_STEP, (("demo-0-0", "uid-0-0"),))
+    ]
+    # Stored but not observed yet: nothing goes, no group is in turn.
+    d = rolled(old, stored={0: HASH, 1: "old"}, unobserved={0})
+    assert (d.turn, d.actions) == (None, [])
+
+
+def test_a_group_whose_statefulset_is_refused_gives_its_turn_to_the_next() -> None:
+    old = [pod(g, 0, spec_hash="old") for g in range(3)]
+    d = rolled(old, stored=dict.fromkeys(range(3), "old"), replicas=3, held={0})
+    assert (d.turn, d.actions) == (1, [])
+    d = rolled(old, stored=dict.fromkeys(range(3), "old"), replicas=3, held={0, 1, 2})
+    assert d.turn is None
+
+
+def test_a_stored_template_of_the_desired_revision_is_current_even_with_no_pods() -> None:
+    # Group 0 was rolled and its pods are not created yet (refused, or coming).
+    d = rolled([pod(1, 0, spec_hash="old")], stored={0: HASH, 1: "old"})
+    assert [v.outdated for v in d.views] == [False, True]
+    # Group 1 serves: it waits for group 0.
+    assert (d.turn, d.actions) == (None, [])
+
+
+def test_a_group_healed_while_the_new_revision_fails_is_never_moved_onto_it() -> None:
+    # Group 0 rolled, its pods refused at creation; group 1 (old revision) restarting after
+    # a pod was deleted: nothing serves, but the new revision is known to fail.
+    coming_back = [pod(1, r, spec_hash="old", phase="Pending", ready=False) for r in range(2)]
+    d = rolled(coming_back, stored={0: HASH, 1: "old"}, nodes=2, refused={0})
+    assert (d.turn, d.actions) == (None, [])
+    # The same with the new revision's group crash looping (a problem of its own).
+    crashing = pod(
+        0,
+        0,
+        ready=False,
+        extra_status={
+            "containerStatuses": [
+                {
+                    "name": "sglang",
+                    "restartCount": 3,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                }
+            ]
+        },
+    )
+    d = rolled([crashing, *coming_back], stored={0: HASH, 1: "old"}, nodes=2, replicas=2)
+    assert d.views[0].problem is not None
+    assert d.turn is None
+    # Nor while the new revision's group merely comes up: group 1 is no broken group.
+    d = rolled(
+        [pod(0, 0, ready=False, phase="Pending"), *coming_back],
+        stored={0: HASH, 1: "old"},
+        nodes=2,
+    )
+    assert d.turn is None
+
+
+def test_with_nothing_serving_only_outdated_groups_that_fail_are_replaced_meanwhile() -> None:
+    # The new revision's group 0 comes up; group 1's old pods are refused (no pods at all),
+    # group 2's are coming up: only group 1 is replaced before group 0 is ready.
+    starting = [
+        pod(0, 0, ready=False, phase="Pending"),
+        pod(2, 0, spec_hash="old", ready=False, phase="Pending"),
+    ]
+    stored = {0: HASH, 1: "old", 2: "old"}
+    d = rolled(starting, stored=stored, replicas=3, refused={1})
+    assert (d.turn, d.actions) == (1, [])
+    d = rolled(starting, stored=stored, replicas=3)
+    assert d.turn is None
+
+
+def test_a_group_is_judged_at_the_size_it_is_given() -> None:
+    # A group still on its old template at its old size (1) while the spec says 2.
+    d = decide(
+        replicas=2,
+        nodes={0: 2, 1: 1},
+        stored_hashes={0: HASH, 1: "old"},
+        desired_hashes={0: HASH, 1: HASH},
+        startup_timeout=timedelta(hours=1),
+        pods_by_group={0: [pod(0, 0), pod(0, 1)], 1: [pod(1, 0, spec_hash="old")]},
+        memory=[],
+        now=NOW,
+    )
+    assert [v.ready for v in d.views] == [True, True]
+    assert d.turn == 1 and d.actions == []

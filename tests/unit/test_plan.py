@@ -3,6 +3,7 @@ reported, and the safety rules as properties over generated cluster states."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from sglang_operator import naming
 from sglang_operator.conditions import ADVISORY, Reason
-from sglang_operator.groups import NODE_GONE, Healing
+from sglang_operator.groups import NODE_GONE, Healing, format_time
 from sglang_operator.plan import (
     APPLIED_ANNOTATION,
     Accepted,
@@ -51,6 +52,7 @@ def pod(
     phase: str = "Running",
     restarts: int = 0,
     owner: str | None = None,
+    created: str = "2026-11-27T11:00:00Z",
 ) -> dict[str, Any]:
     sts_name = naming.group_name("demo", group)
     return {
@@ -60,7 +62,7 @@ def pod(
             "name": f"{sts_name}-{rank}",
             "namespace": "ns",
             "uid": f"pod-{group}-{rank}-{spec_hash}",
-            "creationTimestamp": "2026-11-27T11:00:00Z",
+            "creationTimestamp": created,
             "labels": {
                 **naming.group_labels("demo", group),
                 naming.POD_INDEX_LABEL: str(rank),
@@ -138,9 +140,12 @@ def test_a_new_spec_is_applied_but_pods_wait_for_the_stored_revision() -> None:
     pods = pods_for(children, 2, 2)
     changed = sgld(image="example.com/sglang:new")
     p = plan(snapshot(changed, children, pods))
-    # Every StatefulSet gets the new template; no pod is deleted before it is stored.
+    # Only the group whose rollout turn it is gets the new template; group 1 keeps its
+    # stored one (healed meanwhile, it comes back on it). No pod is deleted before the
+    # new template is stored.
+    assert p.decision.turn == 0
     assert {o["metadata"]["name"] for o in p.apply if o["kind"] == "StatefulSet"} == {
-        naming.group_name("demo", g) for g in range(2)
+        naming.group_name("demo", 0)
     }
     assert p.delete_pods == []
 
@@ -175,12 +180,9 @@ def test_a_new_pod_template_waits_for_a_dry_run_of_one_of_its_pods() -> None:
         "subdomain": built["spec"]["serviceName"],
     }
     assert pod["spec"]["priorityClassName"] == "high"
-    # Admitted for this intent: the StatefulSets are written.
-    p = plan(snapshot(changed, children, [], pod_check=PodCheck(intent)))
-    assert {o["metadata"]["name"] for o in p.apply if o["kind"] == "StatefulSet"} == {
-        "demo-0",
-        "demo-1",
-    }
+    # Admitted for this intent: the StatefulSet of the group in turn is written.
+    p = plan(snapshot(changed, children, pods_for(children, 2, 2), pod_check=PodCheck(intent)))
+    assert {o["metadata"]["name"] for o in p.apply if o["kind"] == "StatefulSet"} == {"demo-0"}
     assert p.check_pod is None
     # An answer for another intent (an older spec) is no answer for this one.
     p = plan(snapshot(sgld(image="other:2"), children, [], pod_check=PodCheck(intent)))
@@ -201,7 +203,8 @@ def test_pods_refused_in_the_dry_run_block_the_rollout_and_healing_goes_on() -> 
     pods = pods_for(children, 2, 2)
     pods[3]["status"]["containerStatuses"][0]["restartCount"] = 1  # group 1 rank 1 restarted
     changed = sgld(priorityClassName="does-not-exist")
-    intent = plan(snapshot(changed, children, pods, pod_check=None)).check_pod[0]  # type: ignore[index]
+    healthy = pods_for(children, 2, 2)
+    intent = plan(snapshot(changed, children, healthy, pod_check=None)).check_pod[0]  # type: ignore[index]
     refusal = '403 pods "demo-0-" is forbidden: no PriorityClass with name does-not-exist was found'
     check = PodCheck(intent, refusal, 1, NOW + timedelta(seconds=5))
     p = plan(snapshot(changed, children, pods, pod_check=check))
@@ -217,9 +220,12 @@ def test_pods_refused_in_the_dry_run_block_the_rollout_and_healing_goes_on() -> 
     assert rollout_steps(p) == []
     assert sorted(name for name, _ in p.delete_pods) == ["demo-1-0", "demo-1-1"]
     assert [e[1] for e in p.events] == [Reason.GROUP_RESTARTED]
-    # Once its backoff expired, the API server is asked again.
+    # Once its backoff expired, the API server is asked again, by the next plan whose
+    # rollout turn would write the new template (none while a group restarts).
     later = PodCheck(intent, refusal, 1, NOW - timedelta(seconds=1))
     p = plan(snapshot(changed, children, pods, pod_check=later))
+    assert p.decision.turn is None and p.check_pod is None
+    p = plan(snapshot(changed, children, healthy, pod_check=later))
     assert not any(o["kind"] == "StatefulSet" for o in p.apply)
     assert p.check_pod is not None and p.check_pod[0] == intent
 
@@ -243,9 +249,10 @@ def test_a_refused_statefulset_deletes_nothing_and_is_reported() -> None:
     pods = [pod(g, r, OLD) for g in range(2) for r in range(2)]
     # The refusal is the API server's (injected below): the spec itself is valid.
     changed = sgld(podLabels={"team": "ml-platform"})
+    # What the operator sends for each (its sizes are the stored ones).
     intents = {
         key_of(o): o["metadata"]["annotations"][APPLIED_ANNOTATION]
-        for o in plan(snapshot(changed, children, pods)).apply
+        for o in plan(snapshot(changed, [], [])).apply
     }
     refusals = {
         key: Refusal(intent, "422 invalid label value", 1, NOW + timedelta(seconds=5))
@@ -257,19 +264,30 @@ def test_a_refused_statefulset_deletes_nothing_and_is_reported() -> None:
     assert not any(o["kind"] == "StatefulSet" for o in p.apply)
     assert [r for r, _ in p.problems] == [Reason.APPLY_FAILED] * 2
     assert p.requeue_after == 5.0
+    # Only group 0's refused: its turn is skipped, group 1's StatefulSet takes the new
+    # template instead (a refused child blocks only what depends on it).
+    del refusals[key_of(statefulset(children, 1))]
+    p = plan(snapshot(changed, children, pods, refusals=refusals))
+    assert p.decision.turn == 1
+    assert [key_of(o) for o in p.apply] == [key_of(statefulset(children, 1))]
+    assert p.delete_pods == []
 
 
 def test_a_refused_child_is_sent_again_once_its_backoff_expired() -> None:
     resource = sgld()
     children = stored_children(resource)
+    pods = pods_for(children, 2, 2)
     sts = statefulset(children, 0)
     with_old_template(sts)
-    intent = plan(snapshot(resource, children, [])).apply[0]["metadata"]["annotations"][
+    intent = plan(snapshot(resource, children, pods)).apply[0]["metadata"]["annotations"][
         APPLIED_ANNOTATION
     ]
     refusals = {key_of(sts): Refusal(intent, "500 boom", 3, NOW - timedelta(seconds=1))}
-    p = plan(snapshot(resource, children, [], refusals=refusals))
+    p = plan(snapshot(resource, children, pods, refusals=refusals))
     assert [key_of(o) for o in p.apply] == [key_of(sts)]
+    # Before then it is not sent.
+    refusals = {key_of(sts): Refusal(intent, "500 boom", 3, NOW + timedelta(seconds=1))}
+    assert plan(snapshot(resource, children, pods, refusals=refusals)).apply == []
 
 
 def test_an_object_of_another_owner_is_reported_never_touched() -> None:
@@ -298,19 +316,21 @@ def test_a_new_group_size_waits_for_the_groups_pods_to_run_the_new_template() ->
     children = stored_children(sgld(nodes=1))
     old_pods = pods_for(children, 2, 1)
     p = plan(snapshot(sgld(nodes=2), children, old_pods))
-    # The new template goes out at the old size: no new-revision rank joins an old group.
+    # The new template goes out at the old size, to the group in turn only: no
+    # new-revision rank joins an old group. Both groups serve at their stored size.
     written = [o for o in p.apply if o["kind"] == "StatefulSet"]
-    assert len(written) == 2
+    assert [o["metadata"]["name"] for o in written] == [naming.group_name("demo", 0)]
     assert all(o["spec"]["replicas"] == 1 for o in written)
     assert all(template_hash(o) != template_hash(statefulset(children, 0)) for o in written)
     assert p.delete_pods == []
+    assert [v.ready for v in p.decision.views] == [True, True]
 
     # Stored and observed: group 0 is rolled; once its pod runs the new template it grows.
-    new_children = stored_children(sgld(nodes=2))
-    for g, stored in enumerate(written):
-        sts = statefulset(new_children, g)
-        sts["spec"]["replicas"] = 1
-        sts["metadata"]["annotations"] = stored["metadata"]["annotations"]
+    new_children = [c for c in children if c is not statefulset(children, 0)]
+    sts = copy.deepcopy(statefulset(stored_children(sgld(nodes=2)), 0))
+    sts["spec"]["replicas"] = 1
+    sts["metadata"]["annotations"] = written[0]["metadata"]["annotations"]
+    new_children.append(sts)
     p = plan(snapshot(sgld(nodes=2), new_children, old_pods))
     assert [name for name, _ in p.delete_pods] == [f"{naming.group_name('demo', 0)}-0"]
     new_hash = str(template_hash(statefulset(new_children, 0)))
@@ -319,6 +339,9 @@ def test_a_new_group_size_waits_for_the_groups_pods_to_run_the_new_template() ->
     assert [(o["metadata"]["name"], o["spec"]["replicas"]) for o in p.apply] == [
         (naming.group_name("demo", 0), 2)
     ]
+    # Group 0 is short of its second rank: group 1 waits for it, on its old template.
+    assert [v.ready for v in p.decision.views] == [False, True]
+    assert p.decision.turn is None
 
 
 def test_no_pod_is_deleted_before_the_statefulset_controller_saw_the_template() -> None:
@@ -479,13 +502,17 @@ def test_with_no_group_ready_a_broken_revision_is_replaced_without_waiting() -> 
     resource = sgld(replicas=2)
     children = stored_children(resource)
     new = str(template_hash(statefulset(children, 0)))
-    coming_up = [pod(0, r, new, ready=False) for r in range(2)]
+    coming_up = [pod(0, r, new, ready=False, created="2026-11-27T11:59:00Z") for r in range(2)]
     broken = [pod(1, r, OLD, ready=False, restarts=1) for r in range(2)]
     resource["status"] = {
         "groups": [{"index": 1, "restarts": ["2026-11-27T11:59:00Z"] * 5}]
     }  # out of restart budget: left to the rollout
     p = plan(snapshot(resource, children, coming_up + broken))
     assert rollout_steps(p) == [1]
+    # Once the new revision's group fails too (past its startup window), it is known to
+    # fail: no other group is moved onto it.
+    late = [pod(0, r, new, ready=False) for r in range(2)]
+    assert rollout_steps(plan(snapshot(resource, children, late + broken))) == []
 
 
 def test_a_statefulset_being_deleted_is_never_rolled_and_holds_the_rollout() -> None:
@@ -529,6 +556,10 @@ def states(draw: st.DrawFn) -> tuple[Snapshot, set[str]]:
                 intent = intents[key]["metadata"]["annotations"][APPLIED_ANNOTATION]
                 refusals[key] = Refusal(intent, "422 no", 1, NOW + timedelta(seconds=30))
                 refused.add(sts["metadata"]["name"])
+        # The StatefulSet controller has not seen the stored generation yet.
+        if draw(st.integers(0, 3)) == 0:
+            sts["metadata"]["generation"] = 2
+            sts["status"] = {"observedGeneration": 1}
     if draw(st.booleans()):
         stranger = statefulset(children, 0)
         stranger["metadata"]["ownerReferences"] = [{"uid": "stranger", "controller": True}]
@@ -590,6 +621,46 @@ def test_plans_never_roll_two_groups_never_touch_strangers_never_delete_on_old_r
             for target in step.pod_names
         }
         assert hashes - {template_hash(sts)}
+
+
+def changed_templates(p: Any, snap: Snapshot) -> list[int]:
+    """The stored groups whose StatefulSet the plan writes with another pod template."""
+    stored = {key_of(c): c for c in snap.children}
+    return [
+        int(o["metadata"]["labels"][naming.GROUP_LABEL])
+        for o in p.apply
+        if o["kind"] == "StatefulSet"
+        and key_of(o) in stored
+        and template_hash(stored[key_of(o)]) != template_hash(o)
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(states())
+def test_a_new_template_goes_to_the_group_in_turn_only_and_its_pods_wait_for_it(
+    state: tuple[Snapshot, set[str]],
+) -> None:
+    snap, _ = state
+    p = plan(snap)
+    desired = {
+        int(o["metadata"]["labels"][naming.GROUP_LABEL]): template_hash(o)
+        for o in stored_children(snap.sgld)
+        if o["kind"] == "StatefulSet"
+    }
+    # During a rollout, at most the group in turn gets a changed template in one plan (new
+    # groups and groups already on it are written as they are): a group not in turn is
+    # never written one, so healing it re-creates the revision it ran.
+    changed = changed_templates(p, snap)
+    assert len(changed) <= 1
+    assert all(g == p.decision.turn for g in changed)
+    # No pod of a group is deleted for a rollout before its stored template, as the
+    # StatefulSet controller observed it, is the desired one.
+    stored = {key_of(c): c for c in snap.children}
+    for step in rollout_steps(p):
+        sts = stored[("StatefulSet", "ns", naming.group_name("demo", step))]
+        assert template_hash(sts) == desired[step]
+        seen = int((sts.get("status") or {}).get("observedGeneration") or 0)
+        assert seen >= int(sts["metadata"].get("generation") or 0)
 
 
 @st.composite
@@ -718,3 +789,155 @@ def test_a_statefulset_refusal_is_told_from_other_problems() -> None:
     intent = plan(snapshot(changed, children, [], pod_check=None)).check_pod[0]  # type: ignore[index]
     check = PodCheck(intent, "403 forbidden", 1, NOW + timedelta(seconds=5))
     assert statefulset_refused(plan(snapshot(changed, children, [], pod_check=check)).problems)
+
+
+# ---- a whole rollout replayed, with healing in the middle ---------------------------------------
+
+
+class Replay:
+    """The API server and the StatefulSet controller around plan(), one pass a second:
+    applied StatefulSets are stored and observed at once, deleted pods go, then each group's
+    missing pods are created from its stored template (Running and Ready at once) unless
+    `refuses(replay, pod name, template hash)`, which leaves a FailedCreate event instead and
+    a retry of that StatefulSet 10 s later (the controller's backoff)."""
+
+    def __init__(self, resource: dict[str, Any], refuses: Any) -> None:
+        self.resource, self.refuses = resource, refuses
+        self.children = stored_children(resource)
+        self.pods: dict[str, dict[str, Any]] = {}
+        self.failed: dict[str, tuple[str, str]] = {}
+        self.now, self.created = NOW, 0
+        self.written: list[tuple[int, str | None]] = []
+        self.events: list[tuple[str, str, str]] = []
+        self.retry: dict[str, datetime] = {}
+        self.controller()
+
+    def controller(self) -> None:
+        for sts in [c for c in self.children if c["kind"] == "StatefulSet"]:
+            name, group = (
+                sts["metadata"]["name"],
+                int(sts["metadata"]["labels"][naming.GROUP_LABEL]),
+            )
+            spec_hash = str(template_hash(sts))
+            uid = sts["metadata"]["uid"]
+            if self.now < self.retry.get(uid, self.now):
+                continue
+            for rank in range(sts["spec"]["replicas"]):
+                pod_name = f"{name}-{rank}"
+                if pod_name in self.pods:
+                    continue
+                if self.refuses(self, pod_name, spec_hash):
+                    self.failed[uid] = (format_time(self.now), "refused")
+                    self.retry[uid] = self.now + timedelta(seconds=10)
+                    continue
+                self.created += 1
+                new = pod(group, rank, spec_hash, created=format_time(self.now))
+                new["metadata"]["uid"] = f"{pod_name}-{self.created}"
+                self.pods[pod_name] = new
+
+    def step(self) -> Any:
+        snap = Snapshot(
+            self.resource, self.children, list(self.pods.values()), self.now, self.failed
+        )
+        p = plan(admitted(snap))
+        self.events += p.events
+        stored = {key_of(c): i for i, c in enumerate(self.children)}
+        for obj in p.apply:
+            if obj["kind"] != "StatefulSet":
+                continue
+            group = int(obj["metadata"]["labels"][naming.GROUP_LABEL])
+            self.written.append((group, template_hash(obj)))
+            stored_obj = {**copy.deepcopy(obj), "status": {}}
+            stored_obj["metadata"]["uid"] = f"uid-{obj['metadata']['name']}"
+            if key_of(obj) in stored:
+                self.children[stored[key_of(obj)]] = stored_obj
+            else:
+                self.children.append(stored_obj)
+        for name, uid in p.delete_pods:
+            if name in self.pods and self.pods[name]["metadata"]["uid"] == uid:
+                del self.pods[name]
+        memory = [
+            {"index": m.index, "members": m.members, "restarts": m.restarts}
+            for m in p.decision.memory
+        ]
+        self.resource = {**self.resource, "status": {"groups": memory}}
+        self.now += timedelta(seconds=1)
+        self.controller()
+        return p
+
+    def run(self, passes: int) -> Any:
+        p = None
+        for _ in range(passes):
+            p = self.step()
+        return p
+
+    def hashes(self, group: int) -> set[str]:
+        prefix = naming.group_name("demo", group) + "-"
+        return {
+            p["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
+            for name, p in self.pods.items()
+            if name.startswith(prefix)
+        }
+
+
+def test_a_rollout_whose_worker_pods_are_refused_heals_the_other_group_on_its_old_revision() -> (
+    None
+):
+    # Issue 10 F2 (b): the new revision's rank-1 pods are refused at creation only; the dry
+    # run of one pod passes. Group 1 restarted meanwhile keeps serving its old revision.
+    running = sgld(replicas=2, nodes=2)
+    old = str(template_hash(statefulset(stored_children(running), 1)))
+    changed = sgld(replicas=2, nodes=2, env=[{"name": "EVIL", "value": "1"}])
+    new = {g: str(template_hash(statefulset(stored_children(changed), g))) for g in range(2)}
+    replay = Replay(running, lambda _, name, h: h in new.values() and name.endswith("-1"))
+    replay.run(3)
+    replay.resource = {**changed, "status": replay.resource["status"]}
+    p = replay.run(10)
+    assert replay.hashes(0) == {new[0]} and len(replay.pods) == 3
+    assert [v.ready for v in p.decision.views] == [False, True]
+    assert (
+        Reason.POD_CREATION_FAILED,
+        "StatefulSet demo-0 cannot create pods: refused",
+    ) in p.problems
+
+    # A member of group 1 is deleted: group 1 restarts whole, on the revision it ran.
+    del replay.pods["demo-1-0"]
+    replay.events.clear()
+    p = replay.run(10)
+    assert Reason.GROUP_RESTARTED in [reason for _, reason, _ in replay.events]
+    assert replay.hashes(1) == {old}
+    assert [v.ready for v in p.decision.views] == [False, True]
+    assert template_hash(statefulset(replay.children, 1)) == old
+    assert [g for g, h in replay.written if h != old] == [0]
+
+
+def test_a_rollout_stopped_by_a_quota_heals_an_untouched_group_on_its_old_revision() -> None:
+    # Issue 10 F2 (a): 4 copies of 1 pod; the quota fits 6 CPU-units, an old pod takes 1, a
+    # new one 2: groups 0 and 1 roll, group 2's new pod is refused, group 3 keeps serving.
+    running = sgld(replicas=4, nodes=1)
+    olds = {str(template_hash(statefulset(stored_children(running), g))) for g in range(4)}
+
+    def units(spec_hash: str) -> int:
+        return 1 if spec_hash in olds else 2
+
+    def over_quota(replay: Replay, _: str, spec_hash: str) -> bool:
+        used = sum(
+            units(p["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION])
+            for p in replay.pods.values()
+        )
+        return used + units(spec_hash) > 6
+
+    replay = Replay(running, over_quota)
+    replay.run(2)
+    changed = sgld(replicas=4, nodes=1, resources={"requests": {"cpu": "2"}})
+    replay.resource = {**changed, "status": replay.resource["status"]}
+    p = replay.run(20)
+    assert [v.ready for v in p.decision.views] == [True, True, False, True]
+    assert [v.outdated for v in p.decision.views] == [False, False, False, True]
+    # Group 3's pod is deleted: its StatefulSet re-creates it at once from the old
+    # template, which fits (group 2's retry comes later, and is refused again).
+    del replay.pods["demo-3-0"]
+    p = replay.run(20)
+    assert [v.ready for v in p.decision.views] == [True, True, False, True]
+    assert replay.hashes(3) <= olds and len(replay.hashes(3)) == 1
+    assert {g for g, h in replay.written if h not in olds} == {0, 1, 2}
