@@ -260,34 +260,52 @@ def hostile_specs(draw: st.DrawFn) -> dict[str, object]:
     return spec
 
 
-# Pod templates whose fault only Kubernetes' own validation of the StatefulSet finds: admission
-# leaves the inside of spec.podTemplate to it, so they are refused when the operator applies.
+# Pod templates whose fault Kubernetes' own validation of the pod finds: admission refuses some
+# (names, images, labels), the operator others (duplicate ports), and the rest (a volume of
+# two types, a bad host alias) only the API server, when the operator applies the StatefulSet
+# (half of the draws, so that a run of bad updates meets each kind).
+_apply_time_pod_templates = st.sampled_from(
+    [
+        {"spec": {"volumes": [{"name": "two", "emptyDir": {}, "hostPath": {"path": "/x"}}]}},
+        {"spec": {"volumes": [{"name": "two", "emptyDir": {}, "configMap": {"name": "c"}}]}},
+        {"spec": {"hostAliases": [{"ip": "not-an-ip", "hostnames": ["a"]}]}},
+        {"spec": {"hostAliases": [{"ip": "10.0.0.1", "hostnames": ["Not A Host"]}]}},
+    ]
+)
 _bad_pod_templates = st.one_of(
-    st.fixed_dictionaries(
-        {
-            "metadata": st.fixed_dictionaries(
-                {"labels": st.dictionaries(_label_keys, _label_values, min_size=1, max_size=2)}
-            )
-        }
-    ),
-    st.integers(1, 65535).map(
-        lambda port: {
-            "spec": {
-                "containers": [
-                    {"name": "sglang", "ports": [{"containerPort": port}, {"containerPort": port}]}
-                ]
+    _apply_time_pod_templates,
+    st.one_of(
+        st.fixed_dictionaries(
+            {
+                "metadata": st.fixed_dictionaries(
+                    {"labels": st.dictionaries(_label_keys, _label_values, min_size=1, max_size=2)}
+                )
             }
-        }
-    ),
-    _tricky_text.map(lambda name: {"spec": {"containers": [{"name": name or "x", "image": "i"}]}}),
-    st.sampled_from(
-        [
-            {"spec": {"initContainers": [{"name": "init"}]}},
-            {"spec": {"hostname": "Not_A_Host"}},
-            {"spec": {"terminationGracePeriodSeconds": -5}},
-            {"spec": {"containers": [{"name": "sidecar"}]}},
-            {"spec": {"volumes": [{"name": "v"}, {"name": "v", "emptyDir": {}}]}},
-        ]
+        ),
+        st.integers(1, 65535).map(
+            lambda port: {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "sglang",
+                            "ports": [{"containerPort": port}, {"containerPort": port}],
+                        }
+                    ]
+                }
+            }
+        ),
+        _tricky_text.map(
+            lambda name: {"spec": {"containers": [{"name": name or "x", "image": "i"}]}}
+        ),
+        st.sampled_from(
+            [
+                {"spec": {"initContainers": [{"name": "init"}]}},
+                {"spec": {"hostname": "Not_A_Host"}},
+                {"spec": {"terminationGracePeriodSeconds": -5}},
+                {"spec": {"containers": [{"name": "sidecar"}]}},
+                {"spec": {"volumes": [{"name": "v"}, {"name": "v", "emptyDir": {}}]}},
+            ]
+        ),
     ),
 )
 

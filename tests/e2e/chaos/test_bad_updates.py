@@ -170,8 +170,10 @@ def test_a_refused_update_runs_no_benchmark_for_its_generation(
         }
 
     wait_until(lambda: "1" in benchmark_generations(), timeout=90, what="the first benchmark")
-    # A sidecar without an image: admitted, refused by the API server's pod validation.
-    obj["spec"]["podTemplate"] = {"spec": {"containers": [{"name": "sidecar"}]}}
+    # A volume of two types: admitted, refused by the API server's pod validation.
+    obj["spec"]["podTemplate"] = {
+        "spec": {"volumes": [{"name": "two", "emptyDir": {}, "hostPath": {"path": "/x"}}]}
+    }
     apply(cluster, namespace, obj)
     wait_until(
         lambda: reported_on("bench", kube, namespace, 2, {"ApplyFailed", "PodCreationFailed"}),
