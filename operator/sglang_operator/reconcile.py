@@ -33,6 +33,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from sglang_operator import naming, plan, runs
+from sglang_operator.api import parse_quantity
 from sglang_operator.cachetransform import cached
 from sglang_operator.conditions import (
     DEGRADED,
@@ -377,12 +378,38 @@ def _inconclusive(exc: ApiException, message: str) -> bool:
     """A dry run refused for a reason other than the pod (`_check_pods`)."""
     if exc.status == 400:
         return "does not support dry run" in message
-    # The quota admission plugin's words for usage over a hard limit ("exceeded quota: NAME,
-    # requested: ..., used: ..., limited: ..."); its other refusal, "failed quota: NAME: must
-    # specify ...", is about the template and stays one.
     return exc.status == 403 and (
-        'cannot create resource "pods"' in message or "exceeded quota: " in message
+        'cannot create resource "pods"' in message or quota_exceeded_by_others(message)
     )
+
+
+# The quota admission plugin's words for usage over a hard limit (k8s
+# plugin/pkg/admission/resourcequota/controller.go: "exceeded quota: %s, requested: %s,
+# used: %s, limited: %s", each a sorted "resource=quantity" list joined by ",").
+_EXCEEDED_QUOTA = re.compile(
+    r"exceeded quota: [^,]*, requested: (?P<requested>\S*), used: \S*, limited: (?P<limited>\S*)"
+)
+
+
+def quota_exceeded_by_others(message: str) -> bool:
+    """Whether a pod's refusal `message` is a quota exceeded only beside what runs: the
+    deployment's own pods count in `used`, and a rollout frees a group's pods before it
+    re-creates them, so such a pod may well fit then. One whose own request is over the
+    quota's hard limit for some resource can never fit: a refusal, as is the plugin's other
+    one ("failed quota: NAME: must specify ...", about the template). Quantities that do not
+    parse count as fitting (the refusal is then not held)."""
+    found = _EXCEEDED_QUOTA.search(message)
+    if found is None:
+        return False
+    requested, limited = (
+        dict(item.split("=", 1) for item in found[group].split(",") if "=" in item)
+        for group in ("requested", "limited")
+    )
+    for resource, amount in requested.items():
+        with suppress(ValueError, ArithmeticError):
+            if resource in limited and parse_quantity(amount) > parse_quantity(limited[resource]):
+                return False
+    return True
 
 
 def _act(

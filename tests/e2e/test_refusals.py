@@ -257,6 +257,34 @@ def test_an_update_in_a_namespace_whose_quota_it_fills_rolls_out(
     assert [e for e in held if e.involved_object.name == "filled"] == [], held
 
 
+def test_an_update_whose_pod_alone_is_over_a_quota_is_held_back(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    """A new pod that asks for more than a quota's hard limit never fits, however many pods
+    a rollout frees: the update is held back (replicas 1: rolling it would be an outage)."""
+    cluster.kubectl("create", "quota", "gpus", "-n", namespace, "--hard=requests.amd.com/gpu=2")
+    obj = manifest("capped", nodes=1, per_node=2)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, "capped")
+    before = uids(kube, namespace, "capped")
+
+    greedy = copy.deepcopy(obj)
+    greedy["spec"]["gpu"]["perNode"] = 4
+    apply(cluster, namespace, greedy)
+
+    def held() -> dict[str, Any]:
+        obj = get_sgld(kube, namespace, "capped")
+        cond = condition(obj, "Degraded")
+        current = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+        return cond if current and cond.get("reason") == "PodCreationFailed" else {}
+
+    cond = wait_until(held, timeout=60, what="PodCreationFailed for the new generation")
+    assert "exceeded quota: gpus" in cond["message"]
+    time.sleep(SETTLE_SECONDS)
+    assert uids(kube, namespace, "capped") == before
+    assert get_sgld(kube, namespace, "capped")["status"]["readyReplicas"] == 1
+
+
 def test_refused_update_deletes_no_pod_and_says_why(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_pod_label: str
 ) -> None:
