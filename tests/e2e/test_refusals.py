@@ -41,12 +41,15 @@ def uids(kube: Any, namespace: str, name: str) -> set[str]:
     return {p.metadata.uid for p in live_pods(kube, namespace, name)}
 
 
-def refused_and_current(kube: Any, namespace: str, name: str) -> dict[str, Any]:
-    """Status once it reports the refusal for the resource's current generation."""
+def refused_and_current(
+    kube: Any, namespace: str, name: str, reason: str = "ApplyFailed"
+) -> dict[str, Any]:
+    """The Degraded condition once it reports `reason` for the resource's current
+    generation, else {}."""
     obj = get_sgld(kube, namespace, name)
     cond = condition(obj, "Degraded")
     current = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
-    return cond if current and cond.get("reason") == "ApplyFailed" else {}
+    return cond if current and cond.get("reason") == reason else {}
 
 
 @contextmanager
@@ -165,13 +168,11 @@ def test_an_update_whose_pods_admission_refuses_deletes_no_pod_and_healing_goes_
     changed["spec"]["podTemplate"] = {"spec": {"priorityClassName": missing_priority_class}}
     apply(cluster, namespace, changed)
 
-    def refused() -> dict[str, Any]:
-        got = get_sgld(kube, namespace, "gated")
-        cond = condition(got, "Degraded")
-        current = got["status"].get("observedGeneration") == got["metadata"]["generation"]
-        return cond if current and cond.get("reason") == "PodCreationFailed" else {}
-
-    cond = wait_until(refused, timeout=60, what="PodCreationFailed for the new generation")
+    cond = wait_until(
+        lambda: refused_and_current(kube, namespace, "gated", "PodCreationFailed"),
+        timeout=60,
+        what="PodCreationFailed for the new generation",
+    )
     assert "not rolled out" in cond["message"]
     assert 'pods "gated-0-*" is forbidden' in cond["message"]
     assert f"no PriorityClass with name {missing_priority_class} was found" in cond["message"]
@@ -272,13 +273,11 @@ def test_an_update_whose_pod_alone_is_over_a_quota_is_held_back(
     greedy["spec"]["gpu"]["perNode"] = 4
     apply(cluster, namespace, greedy)
 
-    def held() -> dict[str, Any]:
-        obj = get_sgld(kube, namespace, "capped")
-        cond = condition(obj, "Degraded")
-        current = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
-        return cond if current and cond.get("reason") == "PodCreationFailed" else {}
-
-    cond = wait_until(held, timeout=60, what="PodCreationFailed for the new generation")
+    cond = wait_until(
+        lambda: refused_and_current(kube, namespace, "capped", "PodCreationFailed"),
+        timeout=60,
+        what="PodCreationFailed for the new generation",
+    )
     assert "exceeded quota: gpus" in cond["message"]
     time.sleep(SETTLE_SECONDS)
     assert uids(kube, namespace, "capped") == before
