@@ -182,8 +182,10 @@ ADVICE: dict[str, Advice] = {
         "Pods are refused at creation (Pod Security admission, a missing PriorityClass, a "
         "quota, a webhook): either a new pod template, which the operator creates once as a "
         "server-side dry run before writing it (then nothing is rolled out and what runs is "
-        "untouched; asked again with backoff; an exceeded quota is not held back, since a "
-        "rollout frees a group's pods first), or a StatefulSet, benchmark or offline Job that "
+        "untouched, the groups of a scale-up are not created, and the message names groups "
+        "that are down meanwhile; asked again with backoff; an exceeded quota is not held "
+        "back, since a rollout frees a group's pods first), or a StatefulSet, benchmark or "
+        "offline Job that "
         "was accepted (the message quotes its FailedCreate event). An unknown schedulerName "
         "is not refused: its pods stay Pending (Unschedulable).",
         "Fix the cause the message names (`kubectl get events --field-selector "

@@ -75,11 +75,10 @@ APPLIED_ANNOTATION = naming.APPLIED_HASH_ANNOTATION
 # Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
 # cache can take hours to fill; it goes with the SGLangDeployment (owner reference) only.
 PRUNED_KINDS = ("StatefulSet", "Service")
-# Why a new pod template waits, when the dry run of its pods is refused.
-NOT_ROLLED_OUT = (
-    "the new pod template is not rolled out (nothing running was touched): the API server "
-    "refuses its pods"
-)
+# Why a new pod template, or the groups of a scale-up, wait when the dry run of their pods is
+# refused: how such a problem's message begins (`held_back_message`).
+NOT_ROLLED_OUT = "the new pod template is not rolled out"
+SCALE_UP_HELD = "the scale-up waits"
 # Set by the StatefulSet controller on each pod it creates.
 STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 
@@ -361,13 +360,21 @@ def refusal_problem(kind: str, name: str, message: str) -> tuple[str, str]:
     return Reason.APPLY_FAILED, f"{kind} {name}: {message}"
 
 
+def held_back(reason: str, message: str) -> bool:
+    """Whether a problem says that StatefulSets wait because admission refuses their pods in
+    a dry run (`held_back_message`)."""
+    return reason == Reason.POD_CREATION_FAILED and message.startswith(
+        (NOT_ROLLED_OUT, SCALE_UP_HELD)
+    )
+
+
 def statefulset_refused(problems: Sequence[tuple[str, str]]) -> bool:
     """Whether a StatefulSet of the current spec is refused (its `refusal_problem` is among
-    `problems`) or held back because admission refuses its pods (NOT_ROLLED_OUT): the spec's
+    `problems`) or held back because admission refuses its pods (`held_back`): the spec's
     generation then does not run, whatever the groups serve."""
     return any(
         (reason == Reason.APPLY_FAILED and message.startswith("StatefulSet "))
-        or (reason == Reason.POD_CREATION_FAILED and message.startswith(NOT_ROLLED_OUT))
+        or held_back(reason, message)
         for reason, message in problems
     )
 
@@ -457,7 +464,7 @@ def _writes(
         if existing is not None and in_sync(existing, obj):
             continue
         if obj["kind"] == "StatefulSet" and not _in_turn(obj, existing, result.decision):
-            gate.held = True
+            gate.hold(obj, existing)
             continue
         if obj["kind"] == "StatefulSet" and not gate.admits(obj, existing):
             continue
@@ -470,8 +477,9 @@ class _PodGate:
     """Holds back StatefulSets whose pod template changes until a server-side dry run of one
     of their pods is answered (`Snapshot.pod_check`) for the desired templates' intent, and
     for good while the API server refuses that pod (retried when `retry_at` comes, by the
-    next StatefulSet that may take the new template). `held`: a StatefulSet kept its stored
-    template (here, or waiting for its rollout turn): a refusal is still reported then."""
+    next StatefulSet that may take the new template). `held`: a stored StatefulSet kept its
+    stored template (here, or waiting for its rollout turn), `new_groups`: groups whose
+    StatefulSet is not created; a refusal is reported for either."""
 
     def __init__(self, snapshot: Snapshot, intent: str) -> None:
         self.intent, self.now = intent, snapshot.now
@@ -479,6 +487,8 @@ class _PodGate:
         self.check = check if check is not None and check.intent == intent else None
         self.pod: Obj | None = None
         self.held = False
+        # Groups of a scale-up whose StatefulSet is not created.
+        self.new_groups: list[int] = []
 
     def admits(self, obj: Mapping[str, Any], existing: Mapping[str, Any] | None) -> bool:
         if existing is not None and template_hash(existing) == template_hash(obj):
@@ -488,16 +498,53 @@ class _PodGate:
             return True
         if check is None or (check.retry_at is not None and self.now >= check.retry_at):
             self.pod = self.pod or dry_run_pod(obj)
-        self.held = True
+        self.hold(obj, existing)
         return False
+
+    def hold(self, obj: Mapping[str, Any], existing: Mapping[str, Any] | None) -> None:
+        """This StatefulSet keeps its stored template, or is not created."""
+        group = _group_of(obj)
+        if existing is None and group is not None:
+            self.new_groups.append(group)
+        else:
+            self.held = True
 
     def report(self, result: Plan, wakeups: list[float]) -> None:
         if self.pod is not None:
             result.check_pod = (self.intent, self.pod)
-        elif self.held and self.check is not None and self.check.refusal is not None:
-            result.problems.append(pod_creation_problem(NOT_ROLLED_OUT, self.check.refusal))
+        elif (self.held or self.new_groups) and self.check and self.check.refusal is not None:
+            down = [
+                v.index
+                for v in result.decision.views
+                if not v.ready and v.index not in self.new_groups
+            ]
+            subject = held_back_message(rolling=self.held, down=down, new_groups=self.new_groups)
+            result.problems.append(pod_creation_problem(subject, self.check.refusal))
             if self.check.retry_at is not None:
                 wakeups.append((self.check.retry_at - self.now).total_seconds())
+
+
+def held_back_message(*, rolling: bool, down: Sequence[int], new_groups: Sequence[int]) -> str:
+    """What waits while the API server refuses, in a dry run, the pods of the desired
+    templates: the new template of stored groups (`rolling`), saying whether groups are
+    down meanwhile (`down`: not ready for another reason, e.g. their own template's pods
+    refused too), and the groups of a scale-up (`new_groups`)."""
+    parts = []
+    if rolling:
+        touched = (
+            f", and group(s) {_listed(down)} are down meanwhile"
+            if down
+            else " (nothing running was touched)"
+        )
+        parts.append(NOT_ROLLED_OUT + touched)
+    if new_groups:
+        waits = "the scale-up waits for it" if rolling else SCALE_UP_HELD
+        parts.append(f"{waits}: group(s) {_listed(new_groups)} are not created")
+    return "; ".join(parts) + ": the API server refuses its pods"
+
+
+def _listed(groups: Sequence[int]) -> str:
+    return ", ".join(str(g) for g in groups)
 
 
 def advisory_message(found: Sequence[str]) -> str:

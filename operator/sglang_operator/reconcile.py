@@ -41,7 +41,6 @@ from sglang_operator.conditions import (
     bounded,
     find,
     now_rfc3339,
-    pod_creation_problem,
 )
 from sglang_operator.groups import NODE_GONE, parse_time
 from sglang_operator.kube import Kube, Ref
@@ -225,10 +224,13 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
             return _heal_only(kube, snapshot, decided, memory, where)
         memory.accepted = plan.Accepted.of(spec)
         if decided.check_pod is not None:
-            snapshot = _check_pods(
-                kube, snapshot, decided.check_pod, memory=memory, events=events, where=where
+            snapshot, refused_anew = _check_pods(
+                kube, snapshot, decided.check_pod, memory=memory, where=where
             )
             decided = plan.plan(snapshot)
+            if refused_anew:
+                # Told once per new refusal, in the words status uses.
+                events += [("Warning", r, m) for r, m in decided.problems if plan.held_back(r, m)]
         events += decided.events
         applier = _Applier(kube, snapshot, decided, memory, where)
         _act(kube, snapshot, decided, applier=applier, memory=memory, events=events, where=where)
@@ -331,12 +333,11 @@ def _check_pods(
     check: tuple[str, Obj],
     *,
     memory: Memory,
-    events: list[tuple[str, str, str]],
     where: str,
-) -> Snapshot:
+) -> tuple[Snapshot, bool]:
     """Creates the plan's pod in a server-side dry run and remembers the answer for its
-    template intent; the snapshot with that answer. A refusal new for the intent (or in
-    other words) is a Warning event.
+    template intent; the snapshot with that answer, and whether the refusal is new for the
+    intent (or in other words): a Warning event then.
 
     Not a refusal of the user's spec, so the templates are written as without the check (and
     it is logged): a webhook that does not support dry run (400, "does not support dry run":
@@ -368,10 +369,9 @@ def _check_pods(
             retry_at = snapshot.now + timedelta(seconds=retry_delay(attempts))
             verdict = PodCheck(intent, refusal, attempts, retry_at)
             log.warning("%s: the API server refuses the new pods: %s", where, refusal)
-            if earlier is None or earlier.refusal != refusal:
-                events.append(("Warning", *pod_creation_problem(plan.NOT_ROLLED_OUT, refusal)))
     memory.pod_check = verdict
-    return replace(snapshot, pod_check=verdict)
+    anew = verdict.refusal is not None and (earlier is None or earlier.refusal != verdict.refusal)
+    return replace(snapshot, pod_check=verdict), anew
 
 
 def _inconclusive(exc: ApiException, message: str) -> bool:

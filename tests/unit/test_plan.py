@@ -941,3 +941,47 @@ def test_a_rollout_stopped_by_a_quota_heals_an_untouched_group_on_its_old_revisi
     assert [v.ready for v in p.decision.views] == [True, True, False, True]
     assert replay.hashes(3) <= olds and len(replay.hashes(3)) == 1
     assert {g for g, h in replay.written if h not in olds} == {0, 1, 2}
+
+
+def refused_check(changed: dict[str, Any], children: Any, pods: Any) -> PodCheck:
+    intent = plan(snapshot(changed, children, pods, pod_check=None)).check_pod[0]  # type: ignore[index]
+    return PodCheck(intent, "403 forbidden: restricted", 1, NOW + timedelta(seconds=5))
+
+
+def test_a_held_template_says_which_groups_are_down_meanwhile_not_that_nothing_was_touched() -> (
+    None
+):
+    # The namespace refuses the old template's pods too (Pod Security raised afterwards):
+    # group 1 lost its pods and cannot get them back; the new template is refused as well.
+    children = stored_children(sgld())
+    pods = pods_for(children, 2, 2)[:2]
+    changed = sgld(image="example.com/sglang:new")
+    check = refused_check(changed, children, pods_for(children, 2, 2))
+    p = plan(snapshot(changed, children, pods, pod_check=check))
+    held = [m for r, m in p.problems if r == Reason.POD_CREATION_FAILED]
+    assert held == [
+        "the new pod template is not rolled out, and group(s) 1 are down meanwhile: the API "
+        "server refuses its pods: 403 forbidden: restricted"
+    ]
+    assert statefulset_refused(p.problems)
+
+
+def test_a_scale_up_held_by_the_dry_run_says_so() -> None:
+    children = stored_children(sgld(replicas=1))
+    pods = pods_for(children, 1, 2)
+    scaled = sgld(replicas=3, priorityClassName="missing")
+    p = plan(snapshot(scaled, children, pods, pod_check=refused_check(scaled, children, pods)))
+    assert [m for r, m in p.problems if r == Reason.POD_CREATION_FAILED] == [
+        "the new pod template is not rolled out (nothing running was touched); the scale-up "
+        "waits for it: group(s) 1, 2 are not created: the API server refuses its pods: 403 "
+        "forbidden: restricted"
+    ]
+    # A scale-up alone: the running group keeps its template, only the new groups wait.
+    scaled = sgld(replicas=3)
+    p = plan(snapshot(scaled, children, pods, pod_check=refused_check(scaled, children, pods)))
+    assert [m for r, m in p.problems if r == Reason.POD_CREATION_FAILED] == [
+        "the scale-up waits: group(s) 1, 2 are not created: the API server refuses its pods: "
+        "403 forbidden: restricted"
+    ]
+    assert statefulset_refused(p.problems)
+    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
