@@ -56,11 +56,16 @@ Obj = dict[str, Any]
 # controller-runtime's per-item rate limiter; a spec change still runs at once.
 RETRY_BASE_SECONDS = 5.0
 RETRY_MAX_SECONDS = 300.0
+# A dry run of new pods the API server refuses is asked again at most a minute later: what
+# lifts that refusal happens outside the spec (a PriorityClass created, a quota raised or a
+# namespace's Pod Security label changed) and no watch tells the operator. The cost: one
+# dry-run create a minute per deployment held so, none for any other.
+POD_CHECK_RETRY_MAX_SECONDS = 60.0
 
 
-def retry_delay(failures: int) -> float:
-    """Seconds before retrying after `failures` (>= 1) failures in a row."""
-    return float(min(RETRY_BASE_SECONDS * 2 ** min(failures - 1, 32), RETRY_MAX_SECONDS))
+def retry_delay(failures: int, cap: float = RETRY_MAX_SECONDS) -> float:
+    """Seconds before retrying after `failures` (>= 1) failures in a row, at most `cap`."""
+    return float(min(RETRY_BASE_SECONDS * 2 ** min(failures - 1, 32), cap))
 
 
 @dataclass(frozen=True)
@@ -366,8 +371,8 @@ def _check_pods(
         else:
             refusal = f"{exc.status} {message}"
             attempts = (earlier.attempts if earlier else 0) + 1
-            retry_at = snapshot.now + timedelta(seconds=retry_delay(attempts))
-            verdict = PodCheck(intent, refusal, attempts, retry_at)
+            delay = retry_delay(attempts, POD_CHECK_RETRY_MAX_SECONDS)
+            verdict = PodCheck(intent, refusal, attempts, snapshot.now + timedelta(seconds=delay))
             log.warning("%s: the API server refuses the new pods: %s", where, refusal)
     memory.pod_check = verdict
     anew = verdict.refusal is not None and (earlier is None or earlier.refusal != verdict.refusal)

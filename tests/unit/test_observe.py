@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sglang_operator.groups import NODE_GONE
-from sglang_operator.reconcile import Memory, observe
+from sglang_operator.reconcile import POD_CHECK_RETRY_MAX_SECONDS, Memory, observe, retry_delay
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -82,3 +82,9 @@ def test_replacement_times_are_kept_while_their_statefulset_is_cached() -> None:
     seen = observe(sgld, [kept], [], failed_creates={}, nodes=None, memory=memory, now=NOW)
     assert seen.replaced == {"sts-a": "2026-11-27T11:00:00Z"}
     assert memory.replaced == {"sts-a": "2026-11-27T11:00:00Z"}
+
+
+def test_retries_double_from_5_seconds_to_5_minutes_and_a_pod_check_to_1_minute() -> None:
+    assert [retry_delay(n) for n in (1, 2, 3, 6, 7, 40)] == [5, 10, 20, 160, 300, 300]
+    assert POD_CHECK_RETRY_MAX_SECONDS == 60
+    assert [retry_delay(n, POD_CHECK_RETRY_MAX_SECONDS) for n in (1, 4, 5, 40)] == [5, 40, 60, 60]
