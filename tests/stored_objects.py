@@ -10,7 +10,7 @@ from typing import Any
 from sglang_operator.api import parse_spec
 from sglang_operator.builders import desired_objects
 from sglang_operator.ownership import owner_reference, with_owner
-from sglang_operator.plan import PodCheck, Snapshot, plan, stamped
+from sglang_operator.plan import Admitted, Snapshot, plan, stamped
 
 UID = "sgld-uid"
 
@@ -50,4 +50,4 @@ def admitted(snapshot: Snapshot) -> Snapshot:
     """The snapshot with the API server's dry run admitting the pods of its spec's templates,
     as after the operator asked (reconcile._check_pods): the plan then writes them."""
     check = plan(snapshot).check_pod
-    return replace(snapshot, pod_check=PodCheck(check[0])) if check else snapshot
+    return replace(snapshot, pod_check=Admitted(check[0])) if check else snapshot

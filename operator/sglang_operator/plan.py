@@ -90,7 +90,8 @@ def key_of(obj: Mapping[str, Any]) -> Key:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A child the API server refused: the intent that was refused, the API server's
+    """Something the API server refused: a child (its applied intent) or, in a server-side
+    dry run, a pod of the desired templates (their `template_intent`); the API server's
     message, how many times in a row, and when it may be sent again."""
 
     intent: str
@@ -100,17 +101,16 @@ class Refusal:
 
 
 @dataclass(frozen=True)
-class PodCheck:
-    """The API server's answer to a server-side dry run creating one pod of the desired pod
-    templates (`Plan.check_pod`), for the template intent `intent` (`template_intent`):
-    `refusal` is its message (None: admitted, or inconclusive: see reconcile._check_pods),
-    `attempts` the refusals in a row and `retry_at` when a refusal is asked again (quota or
-    a PriorityClass may appear meanwhile)."""
+class Admitted:
+    """The API server admitted, in a server-side dry run, a pod of the desired templates
+    (their `template_intent`), or said nothing about it (see reconcile._check_pods)."""
 
     intent: str
-    refusal: str | None = None
-    attempts: int = 0
-    retry_at: datetime | None = None
+
+
+# The answer to a dry run of the desired templates' pods (`Plan.check_pod`): a refusal is
+# asked again when its `retry_at` comes (a quota or a PriorityClass may appear meanwhile).
+PodCheck = Admitted | Refusal
 
 
 @dataclass(frozen=True)
@@ -494,9 +494,9 @@ class _PodGate:
         if existing is not None and template_hash(existing) == template_hash(obj):
             return True
         check = self.check
-        if check is not None and check.refusal is None:
+        if isinstance(check, Admitted):
             return True
-        if check is None or (check.retry_at is not None and self.now >= check.retry_at):
+        if check is None or self.now >= check.retry_at:
             self.pod = self.pod or dry_run_pod(obj)
         self.hold(obj, existing)
         return False
@@ -512,16 +512,15 @@ class _PodGate:
     def report(self, result: Plan, wakeups: list[float]) -> None:
         if self.pod is not None:
             result.check_pod = (self.intent, self.pod)
-        elif (self.held or self.new_groups) and self.check and self.check.refusal is not None:
+        elif (self.held or self.new_groups) and isinstance(self.check, Refusal):
             down = [
                 v.index
                 for v in result.decision.views
                 if not v.ready and v.index not in self.new_groups
             ]
             subject = held_back_message(rolling=self.held, down=down, new_groups=self.new_groups)
-            result.problems.append(pod_creation_problem(subject, self.check.refusal))
-            if self.check.retry_at is not None:
-                wakeups.append((self.check.retry_at - self.now).total_seconds())
+            result.problems.append(pod_creation_problem(subject, self.check.message))
+            wakeups.append((self.check.retry_at - self.now).total_seconds())
 
 
 def held_back_message(*, rolling: bool, down: Sequence[int], new_groups: Sequence[int]) -> str:

@@ -45,7 +45,7 @@ from sglang_operator.conditions import (
 from sglang_operator.groups import NODE_GONE, parse_time
 from sglang_operator.kube import Kube, Ref
 from sglang_operator.ownership import conflict, may_manage, owner_reference, with_owner
-from sglang_operator.plan import Key, Plan, PodCheck, Refusal, Snapshot, key_of
+from sglang_operator.plan import Admitted, Key, Plan, PodCheck, Refusal, Snapshot, key_of
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,22 @@ POD_CHECK_RETRY_MAX_SECONDS = 60.0
 def retry_delay(failures: int, cap: float = RETRY_MAX_SECONDS) -> float:
     """Seconds before retrying after `failures` (>= 1) failures in a row, at most `cap`."""
     return float(min(RETRY_BASE_SECONDS * 2 ** min(failures - 1, 32), cap))
+
+
+def refused_again(
+    earlier: Refusal | Admitted | None,
+    intent: str,
+    message: str,
+    now: datetime,
+    cap: float = RETRY_MAX_SECONDS,
+) -> Refusal:
+    """The API server refused `intent` (a child's, or a dry run's of new pods) with
+    `message` at `now`: one refusal more in a row when `earlier` refused the same intent,
+    else the first; sent again after `retry_delay` (at most `cap`)."""
+    attempts = (
+        earlier.attempts if isinstance(earlier, Refusal) and earlier.intent == intent else 0
+    ) + 1
+    return Refusal(intent, message, attempts, now + timedelta(seconds=retry_delay(attempts, cap)))
 
 
 @dataclass(frozen=True)
@@ -354,10 +370,10 @@ def _check_pods(
     the StatefulSet's FailedCreate events). Not answered (unreachable, throttled): raised,
     and the pass is retried with the controller's backoff."""
     intent, pod = check
-    earlier = memory.pod_check if memory.pod_check and memory.pod_check.intent == intent else None
+    earlier = memory.pod_check
+    verdict: PodCheck = Admitted(intent)
     try:
         kube.dry_run_create(pod)
-        verdict = PodCheck(intent)
     except ApiException as exc:
         if not refused(exc):
             raise
@@ -367,15 +383,17 @@ def _check_pods(
         message = re.sub(re.escape(prefix) + r"[a-z0-9]*", prefix + "*", _api_message(exc))
         if _inconclusive(exc, message):
             log.warning("%s: a dry run of the new pods says nothing: %s", where, message)
-            verdict = PodCheck(intent)
         else:
             refusal = f"{exc.status} {message}"
-            attempts = (earlier.attempts if earlier else 0) + 1
-            delay = retry_delay(attempts, POD_CHECK_RETRY_MAX_SECONDS)
-            verdict = PodCheck(intent, refusal, attempts, snapshot.now + timedelta(seconds=delay))
+            verdict = refused_again(
+                earlier, intent, refusal, snapshot.now, POD_CHECK_RETRY_MAX_SECONDS
+            )
             log.warning("%s: the API server refuses the new pods: %s", where, refusal)
     memory.pod_check = verdict
-    anew = verdict.refusal is not None and (earlier is None or earlier.refusal != verdict.refusal)
+    anew = isinstance(verdict, Refusal) and not (
+        isinstance(earlier, Refusal)
+        and (earlier.intent, earlier.message) == (verdict.intent, verdict.message)
+    )
     return replace(snapshot, pod_check=verdict), anew
 
 
@@ -487,10 +505,8 @@ class _Applier:
             if not refused(exc):
                 raise
             earlier = memory.refusals.get(key)
-            attempts = (earlier.attempts if earlier and earlier.intent == intent else 0) + 1
             message = f"{exc.status} {_api_message(exc)}"
-            retry_at = self.snapshot.now + timedelta(seconds=retry_delay(attempts))
-            memory.refusals[key] = Refusal(intent, message, attempts, retry_at)
+            memory.refusals[key] = refused_again(earlier, intent, message, self.snapshot.now)
             self.refused.append(key)
             if earlier is None or earlier.intent != intent:
                 decided.problems.append(plan.refusal_problem(key[0], key[2], message))

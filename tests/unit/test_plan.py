@@ -17,7 +17,7 @@ from sglang_operator.groups import NODE_GONE, Healing, format_time
 from sglang_operator.plan import (
     APPLIED_ANNOTATION,
     Accepted,
-    PodCheck,
+    Admitted,
     Refusal,
     Snapshot,
     key_of,
@@ -181,11 +181,11 @@ def test_a_new_pod_template_waits_for_a_dry_run_of_one_of_its_pods() -> None:
     }
     assert pod["spec"]["priorityClassName"] == "high"
     # Admitted for this intent: the StatefulSet of the group in turn is written.
-    p = plan(snapshot(changed, children, pods_for(children, 2, 2), pod_check=PodCheck(intent)))
+    p = plan(snapshot(changed, children, pods_for(children, 2, 2), pod_check=Admitted(intent)))
     assert {o["metadata"]["name"] for o in p.apply if o["kind"] == "StatefulSet"} == {"demo-0"}
     assert p.check_pod is None
     # An answer for another intent (an older spec) is no answer for this one.
-    p = plan(snapshot(sgld(image="other:2"), children, [], pod_check=PodCheck(intent)))
+    p = plan(snapshot(sgld(image="other:2"), children, [], pod_check=Admitted(intent)))
     assert not any(o["kind"] == "StatefulSet" for o in p.apply)
     assert p.check_pod is not None and p.check_pod[0] != intent
 
@@ -206,7 +206,7 @@ def test_pods_refused_in_the_dry_run_block_the_rollout_and_healing_goes_on() -> 
     healthy = pods_for(children, 2, 2)
     intent = plan(snapshot(changed, children, healthy, pod_check=None)).check_pod[0]  # type: ignore[index]
     refusal = '403 pods "demo-0-" is forbidden: no PriorityClass with name does-not-exist was found'
-    check = PodCheck(intent, refusal, 1, NOW + timedelta(seconds=5))
+    check = Refusal(intent, refusal, 1, NOW + timedelta(seconds=5))
     p = plan(snapshot(changed, children, pods, pod_check=check))
     assert not any(o["kind"] == "StatefulSet" for o in p.apply)
     assert p.check_pod is None
@@ -222,7 +222,7 @@ def test_pods_refused_in_the_dry_run_block_the_rollout_and_healing_goes_on() -> 
     assert [e[1] for e in p.events] == [Reason.GROUP_RESTARTED]
     # Once its backoff expired, the API server is asked again, by the next plan whose
     # rollout turn would write the new template (none while a group restarts).
-    later = PodCheck(intent, refusal, 1, NOW - timedelta(seconds=1))
+    later = Refusal(intent, refusal, 1, NOW - timedelta(seconds=1))
     p = plan(snapshot(changed, children, pods, pod_check=later))
     assert p.decision.turn is None and p.check_pod is None
     p = plan(snapshot(changed, children, healthy, pod_check=later))
@@ -787,7 +787,7 @@ def test_a_statefulset_refusal_is_told_from_other_problems() -> None:
     children = stored_children(sgld())
     changed = sgld(priorityClassName="nope")
     intent = plan(snapshot(changed, children, [], pod_check=None)).check_pod[0]  # type: ignore[index]
-    check = PodCheck(intent, "403 forbidden", 1, NOW + timedelta(seconds=5))
+    check = Refusal(intent, "403 forbidden", 1, NOW + timedelta(seconds=5))
     assert statefulset_refused(plan(snapshot(changed, children, [], pod_check=check)).problems)
 
 
@@ -943,9 +943,9 @@ def test_a_rollout_stopped_by_a_quota_heals_an_untouched_group_on_its_old_revisi
     assert {g for g, h in replay.written if h not in olds} == {0, 1, 2}
 
 
-def refused_check(changed: dict[str, Any], children: Any, pods: Any) -> PodCheck:
+def refused_check(changed: dict[str, Any], children: Any, pods: Any) -> Refusal:
     intent = plan(snapshot(changed, children, pods, pod_check=None)).check_pod[0]  # type: ignore[index]
-    return PodCheck(intent, "403 forbidden: restricted", 1, NOW + timedelta(seconds=5))
+    return Refusal(intent, "403 forbidden: restricted", 1, NOW + timedelta(seconds=5))
 
 
 def test_a_held_template_says_which_groups_are_down_meanwhile_not_that_nothing_was_touched() -> (
