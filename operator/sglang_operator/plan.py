@@ -469,7 +469,7 @@ def _writes(
         if obj["kind"] == "StatefulSet" and not gate.admits(obj, existing):
             continue
         result.apply.append(obj)
-    gate.report(result, wakeups)
+    gate.report(result, wakeups, scaling=any(k[0] == "StatefulSet" for k in ours))
     return wakeups
 
 
@@ -509,7 +509,10 @@ class _PodGate:
         else:
             self.held = True
 
-    def report(self, result: Plan, wakeups: list[float]) -> None:
+    def report(self, result: Plan, wakeups: list[float], *, scaling: bool) -> None:
+        """The dry run to ask, or why StatefulSets wait. `scaling`: groups are stored
+        already (else the groups held back are a new deployment's, whose new template is
+        what is not rolled out)."""
         if self.pod is not None:
             result.check_pod = (self.intent, self.pod)
         elif (self.held or self.new_groups) and isinstance(self.check, Refusal):
@@ -518,7 +521,11 @@ class _PodGate:
                 for v in result.decision.views
                 if not v.ready and v.index not in self.new_groups
             ]
-            subject = held_back_message(rolling=self.held, down=down, new_groups=self.new_groups)
+            subject = held_back_message(
+                rolling=self.held or not scaling,
+                down=down,
+                new_groups=self.new_groups if scaling else [],
+            )
             result.problems.append(pod_creation_problem(subject, self.check.message))
             wakeups.append((self.check.retry_at - self.now).total_seconds())
 

@@ -985,3 +985,13 @@ def test_a_scale_up_held_by_the_dry_run_says_so() -> None:
     ]
     assert statefulset_refused(p.problems)
     assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+
+
+def test_a_new_deployment_held_by_the_dry_run_is_no_scale_up() -> None:
+    resource = sgld(replicas=2, priorityClassName="missing")
+    p = plan(snapshot(resource, [], [], pod_check=refused_check(resource, [], [])))
+    assert [m for r, m in p.problems if r == Reason.POD_CREATION_FAILED] == [
+        "the new pod template is not rolled out (nothing running was touched): the API server "
+        "refuses its pods: 403 forbidden: restricted"
+    ]
+    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
