@@ -330,6 +330,17 @@ def _unscheduled_problem(
     return None
 
 
+def _step_cut_short(
+    live: Sequence[Mapping[str, Any]], stored: str | None, want: str | None
+) -> bool:
+    """Whether a group is halfway through a rollout step: its StatefulSet stores the desired
+    template and some of its pods run it while others do not (the operator stopped between
+    the step's pod deletions). Its changed members are the step's, not a failure: the step
+    is finished (a rollout step, no restart counted)."""
+    hashes = {p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION) for p in live}
+    return stored is not None and stored == want and want in hashes and len(hashes) > 1
+
+
 def _membership_failure(
     mem: GroupMemory, live: Sequence[Mapping[str, Any]], complete: bool, nodes: int
 ) -> str | None:
@@ -436,6 +447,7 @@ def decide(
     views: list[GroupView] = []
     new_memory: list[GroupMemory] = []
     out = _Outcome()
+    cut_short: list[int] = []
 
     for index in range(replicas):
         size = nodes if isinstance(nodes, int) else nodes.get(index, 0)
@@ -478,19 +490,29 @@ def decide(
                 or _membership_failure(mem, live, complete, size)
                 or next((f for p in live if (f := _failure(p))), None)
             )
-            pending = any(_phase(p) == "Pending" for p in live)
-            if failure and not pending and live:
-                _restart(mem, failure, _targets(live), now=now, out=out, healing=healing)
+            # Never while a pod is Pending: scheduling or pulling, which a restart won't help.
+            if failure and live and not any(_phase(p) == "Pending" for p in live):
+                if roll and _step_cut_short(live, stored, want):
+                    # Finished below as a rollout step, once the StatefulSet controller has
+                    # observed the template (the pods it re-creates are then the new ones).
+                    if index not in unobserved:
+                        cut_short.append(index)
+                else:
+                    _restart(mem, failure, _targets(live), now=now, out=out, healing=healing)
 
         views.append(GroupView(index, len(live), len(running), ready, outdated, problem))
         new_memory.append(mem)
 
     failing = {v.index for v in views if v.problem is not None} | out.failing | set(refused)
-    turn = (
-        _rollout_turn(views, out.actions, failing=failing, held=held)
-        if roll and not unobserved
-        else None
-    )
+    if cut_short:
+        # A step cut short is finished before any other (never beside a restart).
+        turn = None if out.actions else cut_short[0]
+    else:
+        turn = (
+            _rollout_turn(views, out.actions, failing=failing, held=held)
+            if roll and not unobserved
+            else None
+        )
     step = []
     if turn is not None and stored_hashes.get(turn) == desired.get(turn):
         # Its StatefulSet stores the desired template, observed (no group is unobserved):

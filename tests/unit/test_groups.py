@@ -1144,3 +1144,37 @@ def test_a_group_is_judged_at_the_size_it_is_given() -> None:
     )
     assert [v.ready for v in d.views] == [True, True]
     assert d.turn == 1 and d.actions == []
+
+
+def test_a_rollout_step_cut_short_is_finished_as_a_step_not_a_restart() -> None:
+    """The operator stopped between the two pod deletions of a rollout step: rank 0 runs
+    the stored (desired) revision, rank 1 the old one, and the remembered members changed.
+    The step is finished; no restart is counted."""
+    pods = [pod(0, 0, uid="new"), pod(0, 1, spec_hash="old")]
+    d = run(pods, memory=[formed()])
+    assert [(a.index, a.kind) for a in d.actions] == [(0, Reason.ROLLOUT_STEP)]
+    assert d.actions[0].pod_names == (("demo-0-0", "new"), ("demo-0-1", "uid-0-1"))
+    assert d.memory[0] == GroupMemory(0)
+    # The same change with every pod on one revision is a replaced member: a restart.
+    d = run([pod(0, 0, uid="new"), pod(0, 1)], memory=[formed()])
+    assert [a.kind for a in d.actions] == [Reason.GROUP_RESTARTED]
+    assert d.memory[0].restarts
+
+
+def test_a_step_cut_short_waits_beside_a_restart_and_is_a_restart_with_no_rollout() -> None:
+    cut = [pod(0, 0, uid="new"), pod(0, 1, spec_hash="old")]
+    failed = [pod(1, 0), pod(1, 1, restarts=1)]
+    d = run(cut + failed, replicas=2, memory=[formed(0), formed(1)])
+    assert [(a.index, a.kind) for a in d.actions] == [(1, Reason.GROUP_RESTARTED)]
+    # No valid spec (roll=False): no rollout step; the changed member is a failure as ever.
+    d = decide(
+        replicas=1,
+        nodes=2,
+        stored_hashes={0: HASH},
+        startup_timeout=timedelta(hours=1),
+        pods_by_group={0: cut},
+        memory=[formed()],
+        now=NOW,
+        roll=False,
+    )
+    assert [a.kind for a in d.actions] == [Reason.GROUP_RESTARTED]
