@@ -35,6 +35,13 @@ pytestmark = pytest.mark.usefixtures("operator_log_on_failure")
 Wait = Callable[..., Any]
 # Long enough for the operator to come back several times (its retries start at 5 s).
 SETTLE_SECONDS = 12
+# A ValidatingAdmissionPolicy rule matching the creation of pods.
+POD_CREATE = {
+    "apiGroups": [""],
+    "apiVersions": ["v1"],
+    "operations": ["CREATE"],
+    "resources": ["pods"],
+}
 
 
 def uids(kube: Any, namespace: str, name: str) -> set[str]:
@@ -122,17 +129,11 @@ def refuse_real_pods(cluster: Cluster, namespace: str) -> Iterator[str]:
     """The real creation of pods labelled `refuse-real` is refused, while a server-side dry
     run of the same pod passes: what a webhook that only refuses real creates does, or a
     quota used up between the operator's dry run and the StatefulSet controller's create."""
-    rule = {
-        "apiGroups": [""],
-        "apiVersions": ["v1"],
-        "operations": ["CREATE"],
-        "resources": ["pods"],
-    }
     with admission_policy(
         cluster,
         namespace,
         name=f"refuse-real-{namespace}",
-        rule=rule,
+        rule=POD_CREATE,
         expression="request.dryRun == true || "
         "!has(object.metadata.labels) || !('refuse-real' in object.metadata.labels)",
         message="pods labelled refuse-real are not allowed here",
@@ -551,17 +552,11 @@ def refuse_marked_workers(cluster: Cluster, namespace: str) -> Iterator[str]:
     """Pods named like a worker of rank 1 (`...-1`) whose container carries the env var
     `EVIL` are refused, at real creation: a server-side dry run of one pod of the template
     (a generated name) passes. What a policy that only some pods of a revision fail does."""
-    rule = {
-        "apiGroups": [""],
-        "apiVersions": ["v1"],
-        "operations": ["CREATE"],
-        "resources": ["pods"],
-    }
     with admission_policy(
         cluster,
         namespace,
         name=f"refuse-workers-{namespace}",
-        rule=rule,
+        rule=POD_CREATE,
         expression="!object.metadata.name.endsWith('-1') || !object.spec.containers.exists("
         "c, has(c.env) && c.env.exists(e, e.name == 'EVIL'))",
         message="workers marked EVIL are not allowed here",

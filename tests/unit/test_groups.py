@@ -78,6 +78,7 @@ def run(
     stored: Mapping[int, str] | None = None,
     healing: Healing = Healing(),  # noqa: B008
     unreachable: Mapping[str, datetime] | None = None,
+    **extra: Any,
 ) -> Decision:
     by_group: dict[int, list[dict[str, Any]]] = {}
     for p in pods:
@@ -92,6 +93,7 @@ def run(
         now=now,
         healing=healing,
         unreachable=unreachable,
+        **extra,
     )
 
 
@@ -1034,18 +1036,14 @@ def rolled(
     **extra: Any,
 ) -> Decision:
     """A decision with the spec's desired hash HASH for every group."""
-    by_group: dict[int, list[dict[str, Any]]] = {}
-    for p in pods:
-        by_group.setdefault(int(p["metadata"]["name"].split("-")[1]), []).append(p)
-    return decide(
+    desired = dict.fromkeys(range(replicas), HASH)
+    return run(
+        pods,
         replicas=replicas,
         nodes=nodes,
-        stored_hashes=stored,
-        desired_hashes=dict.fromkeys(range(replicas), HASH),
-        startup_timeout=timedelta(hours=1),
-        pods_by_group=by_group,
         memory=memory,
-        now=NOW,
+        stored=stored,
+        desired_hashes=desired,
         **extra,
     )
 
