@@ -363,12 +363,13 @@ def _check_pods(
     Not a refusal of the user's spec, so the templates are written as without the check (and
     it is logged): a webhook that does not support dry run (400, "does not support dry run":
     its sideEffects are not None/NoneOnDryRun), and a 403 for the operator's own missing
-    right to create pods (an RBAC that predates the check), and an exceeded ResourceQuota: the
-    dry run asks for one pod beside those that run, while a rollout deletes a group's pods
-    before the StatefulSet controller re-creates them, so a quota the deployment fills
-    exactly refused every update (a quota the new pods can never fit is still reported, from
-    the StatefulSet's FailedCreate events). Not answered (unreachable, throttled): raised,
-    and the pass is retried with the controller's backoff."""
+    right to create pods (an RBAC that predates the check), and a ResourceQuota exceeded only
+    beside what runs (`quota_exceeded_by_others`): the dry run asks for one pod beside those
+    that run, while a rollout deletes a group's pods before the StatefulSet controller
+    re-creates them, so a quota the deployment fills exactly refused every update; a pod
+    whose own request is over the quota's hard limit stays a refusal. Not answered
+    (unreachable, throttled): raised, and the pass is retried with the controller's
+    backoff."""
     intent, pod = check
     earlier = memory.pod_check
     verdict: PodCheck = Admitted(intent)
