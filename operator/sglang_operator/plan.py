@@ -242,7 +242,8 @@ def in_sync(stored: Mapping[str, Any], built: Mapping[str, Any]) -> bool:
     return all(contains(stored.get(part), built[part]) for part in built if part != "status")
 
 
-def _group_of(obj: Mapping[str, Any]) -> int | None:
+def group_of(obj: Mapping[str, Any]) -> int | None:
+    """The group index a child or pod is labelled with (None: not a group's)."""
     value = (obj["metadata"].get("labels") or {}).get(naming.GROUP_LABEL)
     return int(value) if value is not None and value.isdigit() else None
 
@@ -291,7 +292,7 @@ def _sized(
 ) -> Obj:
     """A built child as it is sent: a stored group's StatefulSet `_sized_in_turn`."""
     existing = ours.get(key_of(built))
-    group = _group_of(built)
+    group = group_of(built)
     if built["kind"] != "StatefulSet" or existing is None or group is None:
         return built
     return _sized_in_turn(built, existing, pods.get(group, ()))
@@ -307,7 +308,7 @@ def _in_turn(
     return (
         existing is None
         or template_hash(existing) == template_hash(obj)
-        or (_group_of(obj) is not None and _group_of(obj) == decision.turn)
+        or (group_of(obj) is not None and group_of(obj) == decision.turn)
     )
 
 
@@ -410,12 +411,12 @@ def plan(snapshot: Snapshot) -> Plan:
     wakeups = _writes(snapshot, sent, ours, result)
 
     groups_now = sorted(
-        g for k, c in ours.items() if k[0] == "StatefulSet" and (g := _group_of(c)) is not None
+        g for k, c in ours.items() if k[0] == "StatefulSet" and (g := group_of(c)) is not None
     )
     new_groups = [
         g
         for o in result.apply
-        if o["kind"] == "StatefulSet" and key_of(o) not in ours and (g := _group_of(o)) is not None
+        if o["kind"] == "StatefulSet" and key_of(o) not in ours and (g := group_of(o)) is not None
     ]
     if groups_now and new_groups and spec.mode == "server":
         result.events.append(
@@ -503,7 +504,7 @@ class _PodGate:
 
     def hold(self, obj: Mapping[str, Any], existing: Mapping[str, Any] | None) -> None:
         """This StatefulSet keeps its stored template, or is not created."""
-        group = _group_of(obj)
+        group = group_of(obj)
         if existing is None and group is not None:
             self.new_groups.append(group)
         else:
@@ -583,9 +584,9 @@ def _prune(
         and key_of(c) not in keep
         and not c["metadata"].get("deletionTimestamp")
     ]
-    stale.sort(key=lambda o: _group_of(o) or 0, reverse=True)
+    stale.sort(key=lambda o: group_of(o) or 0, reverse=True)
     result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in stale]
-    groups = sorted({g for o in stale if (g := _group_of(o)) is not None}, reverse=True)
+    groups = sorted({g for o in stale if (g := group_of(o)) is not None}, reverse=True)
     if groups:
         result.events.append(
             (
@@ -604,7 +605,7 @@ def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
     name = snapshot.sgld["metadata"]["name"]
     by_group: dict[int, list[Mapping[str, Any]]] = {}
     for pod in snapshot.pods:
-        group = _group_of(pod)
+        group = group_of(pod)
         if group is not None and _controlled_by(pod, "StatefulSet", naming.group_name(name, group)):
             by_group.setdefault(group, []).append(pod)
     return by_group
@@ -652,7 +653,7 @@ def _stored_statefulsets(
         g: c
         for k, c in ours.items()
         if k[0] == "StatefulSet"
-        and (g := _group_of(c)) is not None
+        and (g := group_of(c)) is not None
         and not c["metadata"].get("deletionTimestamp")
     }
 
@@ -672,7 +673,7 @@ def _decide(
     desired: dict[int, str] = {}
     held: set[int] = set()
     for key, obj in sent.items():
-        group = _group_of(obj)
+        group = group_of(obj)
         if obj["kind"] != "StatefulSet" or group is None:
             continue
         desired[group] = str(template_hash(obj))

@@ -32,7 +32,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from sglang_operator import naming, plan, runs
+from sglang_operator import plan, runs
 from sglang_operator.api import parse_quantity
 from sglang_operator.cachetransform import cached
 from sglang_operator.conditions import (
@@ -322,9 +322,7 @@ def _turn_refused(decided: Plan, refused: Sequence[Key]) -> bool:
     rollout turn it was."""
     turn = decided.decision.turn
     return turn is not None and any(
-        obj["kind"] == "StatefulSet"
-        and key_of(obj) in refused
-        and (obj["metadata"].get("labels") or {}).get(naming.GROUP_LABEL) == str(turn)
+        obj["kind"] == "StatefulSet" and key_of(obj) in refused and plan.group_of(obj) == turn
         for obj in decided.apply
     )
 
