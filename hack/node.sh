@@ -309,7 +309,12 @@ cmd_up() {
   fi
   grep -q -- '--manage-all-nodes=false' "$(dirname "$KUBECONFIG_PATH")/kwok.yaml" 2>/dev/null ||
     die "kwok in cluster $CLUSTER simulates every node; restart it with this hack/cluster.sh"
-  local t0=$SECONDS b
+  local t0=$SECONDS b free_kib
+  # The node's disk-based eviction is off (kubelet.yaml.in): say so when little is left, as
+  # that, not the operator, is then why pods fail to start.
+  free_kib=$(df -Pk "$(dirname "$NODE_DIR")" | awk 'NR == 2 {print $4}')
+  [ "$free_kib" -ge $((5 * 1024 * 1024)) ] ||
+    log "warning: only $((free_kib / 1024)) MiB free on the node's disk; containers may fail to start"
   mkdir -p "$NODE_DIR"/{containerd,cni/net.d,cni/ipam,pki,logs,kubelet,pod-logs,volume-plugins,volumes}
   echo "$CLUSTER" >"$NODE_DIR/cluster"
   # What `down` restores: the sysctls (saved once) and the nftables tables that were there.
