@@ -25,6 +25,7 @@ from sglang_operator import (
     apidocs,
     benchmark,
     crd,
+    kubeyaml,
     metrics,
     podtemplate,
     refdocs,
@@ -83,8 +84,13 @@ class UsageError(Exception):
 
 
 def _load_documents(path: str, stdin: TextIO) -> list[Any]:
+    """The documents of a manifest file (`-`: stdin) as kubectl reads them (kubeyaml: YAML
+    1.1 scalars, `enabled: y` a boolean)."""
     text = stdin.read() if path == "-" else Path(path).read_text()
-    return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    try:
+        return kubeyaml.load_all(text)
+    except kubeyaml.NotJSONError as error:
+        raise UsageError(f"{path}: {error}") from error
 
 
 def all_objects(
