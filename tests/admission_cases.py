@@ -396,6 +396,14 @@ TEMPLATE_BAD: list[Case] = [
     (_side_port(containerPort=80, name="metrics-port-xyz"), *_at("containers[0].ports[0].name")),
     (_side_port(containerPort=80, name="a--b"), "has a letter and no '--'", "no '--'"),
     (_side_port(containerPort=80, name="8080"), "has a letter and no '--'", "a letter"),
+    (
+        _template(securityContext={"sysctls": [{"name": "a" * 254, "value": "1"}]}),
+        *_at("securityContext.sysctls[0].name"),
+    ),
+    (
+        _template(schedulingGates=[{"name": "example.com/a"}, {"name": "example.com/a"}]),
+        *_at("schedulingGates[1]"),
+    ),
 ]
 BAD += TEMPLATE_BAD
 
@@ -514,6 +522,172 @@ OPERATOR_ONLY += [
             ]
         ),
         "containers[0].ports[1]: duplicate value 80/TCP",
+    ),
+]
+
+
+def _sidecars(*ports: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
+    """A template with one sidecar per list of ports (side-0, side-1, ...), and `spec`."""
+    containers = [
+        {"name": f"side-{index}", "image": "x", "ports": list(items)}
+        for index, items in enumerate(ports)
+    ]
+    return {"podTemplate": {"spec": {"containers": containers, **spec}}}
+
+
+_HOST_NETWORK = {"network": {"hostNetwork": True}}
+_PROBE = {"exec": {"command": ["true"]}}
+# A valid search domain of 193 characters: eleven of them pass the search list's 2048.
+_LONG_SEARCH = ".".join(["a" * 63] * 3) + ".x"
+
+# What ValidatePodSpec checks across the template's items and in its IP, DNS and sysctl fields
+# (the API server refuses these when the operator writes the StatefulSet, or, for a hostPort
+# that hostNetwork gives every port, when the StatefulSet creates a pod). Each is named at the
+# template's path, never at the merged pod's index.
+OPERATOR_ONLY += [
+    # a port name once per container (validateContainerPorts), in a sidecar and in sglang's
+    # ports, which follow the operator's own in the pod
+    (
+        _sidecars([{"containerPort": 80, "name": "web"}, {"containerPort": 81, "name": "web"}]),
+        "containers[0].ports[1].name: Duplicate value: 'web'",
+    ),
+    (
+        _template(
+            containers=[
+                {
+                    "name": "sglang",
+                    "ports": [
+                        {"containerPort": 9100, "name": "metrics"},
+                        {"containerPort": 9101, "name": "metrics"},
+                    ],
+                }
+            ]
+        ),
+        "containers[0].ports[1].name: Duplicate value: 'metrics'",
+    ),
+    # a hostPort once in the pod (checkHostPortConflicts), the sglang container's included
+    (
+        _sidecars(
+            [{"containerPort": 80, "hostPort": 8080}], [{"containerPort": 81, "hostPort": 8080}]
+        ),
+        "containers[1].ports[0].hostPort: Duplicate value: 'TCP//8080'",
+    ),
+    (
+        _template(
+            containers=[
+                {"name": "sglang", "ports": [{"containerPort": 9100, "hostPort": 9100}]},
+                {
+                    "name": "side",
+                    "image": "x",
+                    "ports": [{"containerPort": 9101, "hostPort": 9100}],
+                },
+            ]
+        ),
+        "containers[1].ports[0].hostPort: Duplicate value: 'TCP//9100'",
+    ),
+    (
+        _sidecars(
+            [{"containerPort": 80, "hostPort": 53, "protocol": "UDP", "hostIP": "10.0.0.1"}],
+            [{"containerPort": 81, "hostPort": 53, "protocol": "UDP", "hostIP": "10.0.0.1"}],
+        ),
+        "containers[1].ports[0].hostPort: Duplicate value: 'UDP/10.0.0.1/53'",
+    ),
+    # hostNetwork: a set hostPort is the containerPort (validatePodHostNetworkDeps), and every
+    # port's number is a host port (defaulted when the pod is created)
+    (
+        {**_HOST_NETWORK, **_sidecars([{"containerPort": 9000, "hostPort": 9001}])},
+        "containers[0].ports[0].hostPort: 9001: must match `containerPort`",
+    ),
+    (
+        {**_HOST_NETWORK, **_sidecars([{"containerPort": 9000}], [{"containerPort": 9000}])},
+        "containers[1].ports[0].hostPort: Duplicate value: 'TCP//9000'",
+    ),
+    # probes and lifecycle hooks only on a restartable init container (validateInitContainers)
+    *(
+        (
+            _template(initContainers=[{"name": "init", "image": "x", field: value}]),
+            f"initContainers[0].{field}: Forbidden: may not be set for init containers",
+        )
+        for field, value in (
+            ("readinessProbe", _PROBE),
+            ("livenessProbe", _PROBE),
+            ("startupProbe", _PROBE),
+            ("lifecycle", {"postStart": _PROBE}),
+        )
+    ),
+    (
+        _template(
+            initContainers=[
+                {"name": "init", "image": "x", "restartPolicy": "OnFailure", "startupProbe": _PROBE}
+            ]
+        ),
+        "initContainers[0].startupProbe: Forbidden",
+    ),
+    # dnsConfig (validatePodDNSConfig)
+    (
+        _template(dnsConfig={"nameservers": ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]}),
+        "dnsConfig.nameservers: must not have more than 3 nameservers",
+    ),
+    (_template(dnsConfig={"nameservers": ["dns.example.com"]}), "dnsConfig.nameservers[0]"),
+    (_template(dnsConfig={"nameservers": ["10.0.0.256"]}), "dnsConfig.nameservers[0]"),
+    (_template(dnsConfig={"nameservers": ["fe80::1%eth0"]}), "dnsConfig.nameservers[0]"),
+    (
+        _template(dnsConfig={"searches": [f"s{i}.example.com" for i in range(33)]}),
+        "dnsConfig.searches: must not have more than 32 search paths",
+    ),
+    (
+        _template(dnsConfig={"searches": [_LONG_SEARCH] * 11}),
+        "dnsConfig.searches: must not have more than 2048 characters",
+    ),
+    (_template(dnsConfig={"searches": ["Example.com"]}), "dnsConfig.searches[0]"),
+    (_template(dnsConfig={"searches": ["a..b"]}), "dnsConfig.searches[0]"),
+    (_template(dnsConfig={"options": [{"value": "2"}]}), "dnsConfig.options[0]: Required value"),
+    (_template(dnsPolicy="None"), "dnsConfig: Required value"),
+    (
+        _template(dnsPolicy="None", dnsConfig={"searches": ["example.com"]}),
+        "dnsConfig.nameservers: Required value",
+    ),
+    # hostAliases (ValidateHostAliases)
+    (_template(hostAliases=[{"ip": "not-an-ip"}]), "hostAliases[0].ip"),
+    (_template(hostAliases=[{"ip": "1.2.3"}]), "hostAliases[0].ip"),
+    (
+        _template(hostAliases=[{"ip": "10.0.0.1", "hostnames": ["ok.local", "Bad Host"]}]),
+        "hostAliases[0].hostnames[1]",
+    ),
+    # sysctls (validateSysctls, ValidateHostSysctl)
+    *(
+        (
+            _template(securityContext={"sysctls": [{"name": name, "value": "1"}]}),
+            "securityContext.sysctls[0].name",
+        )
+        for name in ("Net.core.somaxconn", "net..core", "net.core.", "-net.core", "net.*")
+    ),
+    (
+        _template(
+            securityContext={
+                "sysctls": [
+                    {"name": "kernel.shm_rmid_forced", "value": "1"},
+                    {"name": "kernel.shm_rmid_forced", "value": "0"},
+                ]
+            }
+        ),
+        "securityContext.sysctls[1].name: Duplicate value",
+    ),
+    (
+        {
+            **_HOST_NETWORK,
+            **_template(
+                securityContext={"sysctls": [{"name": "net/ipv4/tcp_syncookies", "value": "1"}]}
+            ),
+        },
+        "may not be specified when 'hostNetwork'",
+    ),
+    (
+        _template(
+            hostIPC=True,
+            securityContext={"sysctls": [{"name": "kernel.shm_rmid_forced", "value": "1"}]},
+        ),
+        "may not be specified when 'hostIPC'",
     ),
 ]
 
@@ -735,5 +909,53 @@ GOOD: list[dict[str, Any]] = [
     {
         "imagePullSecrets": ["regcred"],
         "model": {"path": "org/model", "cache": {"size": "1Ti", "storageClassName": "fast.ssd"}},
+    },
+    # Near misses of the checks above: a port name per container, a host port per protocol
+    # and host IP, init containers one at a time, a sidecar's probes, the API server's own
+    # leniency with IPs (leading zeros, IPv4-mapped IPv6), "." and '_' in search domains.
+    _template(
+        containers=[
+            {
+                "name": "side-0",
+                "image": "x",
+                "ports": [
+                    {"containerPort": 80, "name": "web", "hostPort": 8080},
+                    {"containerPort": 80, "protocol": "UDP", "hostPort": 8080},
+                    {"containerPort": 81, "hostPort": 8080, "hostIP": "10.0.0.1"},
+                ],
+            },
+            {"name": "side-1", "image": "x", "ports": [{"containerPort": 82, "name": "web"}]},
+        ],
+        initContainers=[
+            {"name": "init-0", "image": "x", "ports": [{"containerPort": 80, "hostPort": 8080}]},
+            {"name": "init-1", "image": "x", "ports": [{"containerPort": 80, "hostPort": 8080}]},
+            {
+                "name": "proxy",
+                "image": "x",
+                "restartPolicy": "Always",
+                "readinessProbe": _PROBE,
+                "startupProbe": _PROBE,
+                "lifecycle": {"postStart": _PROBE},
+            },
+        ],
+        dnsPolicy="None",
+        dnsConfig={
+            "nameservers": ["010.096.0.10", "::ffff:10.96.0.10", "2001:DB8:0:0:0:0:0:00001"],
+            "searches": ["svc.cluster.local.", ".", "_tcp.example.com", *[_LONG_SEARCH] * 9],
+            "options": [{"name": "ndots", "value": "2"}, {"name": "edns0"}],
+        },
+        hostAliases=[{"ip": "10.0.0.1", "hostnames": ["weights.local", "a.b"]}],
+        securityContext={
+            "sysctls": [
+                {"name": "net.ipv4.tcp_syncookies", "value": "1"},
+                {"name": "kernel/shm_rmid_forced", "value": "1"},
+                {"name": "net.ipv4.conf.eth0/100.rp_filter", "value": "1"},
+            ]
+        },
+        schedulingGates=[{"name": "example.com/a"}, {"name": "example.com/b"}],
+    ),
+    {
+        **_HOST_NETWORK,
+        **_sidecars([{"containerPort": 9000, "hostPort": 9000}], [{"containerPort": 9001}]),
     },
 ]

@@ -12,6 +12,7 @@ and as a pydantic validator (refused by `render` and by the operator, which then
 from __future__ import annotations
 
 import copy
+import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -2518,8 +2519,9 @@ def _check_template_references(s: SGLangDeploymentSpec) -> list[str]:
     return found
 
 
-def _check_template_ports(s: SGLangDeploymentSpec) -> list[str]:
-    sglang = dict(
+def _sglang_ports(s: SGLangDeploymentSpec) -> dict[int, str]:
+    """The ports the operator declares on the sglang container: {number: name}."""
+    return dict(
         (number, name)
         for name, number in ports.listen_ports(
             s.server.extra_args,
@@ -2528,6 +2530,10 @@ def _check_template_ports(s: SGLangDeploymentSpec) -> list[str]:
             nodes=s.parallelism.nodes,
         )
     )
+
+
+def _check_template_ports(s: SGLangDeploymentSpec) -> list[str]:
+    sglang = _sglang_ports(s)
     return [
         f"{path}.ports[{index}].containerPort: {port['containerPort']} is SGLang's "
         f"{sglang[port['containerPort']]} port (declared by the operator)"
@@ -2538,11 +2544,307 @@ def _check_template_ports(s: SGLangDeploymentSpec) -> list[str]:
     ]
 
 
+# ---- what ValidatePodSpec checks across the template's items, and in its IP and DNS fields ---
+# (k8s.io/kubernetes v1.35.4 pkg/apis/core/validation/validation.go; the functions named below
+# are that file's). Each problem is named at the template's path, as the user wrote it, even
+# where the API server would name an index of the merged pod.
+
+
+def _items(value: Any) -> list[tuple[int, dict[str, Any]]]:
+    """(index, item) of each object in a list (the CRD's schema refuses other shapes; a spec
+    `render` checks can still hold them, and they are reported by that schema check)."""
+    items = value if isinstance(value, list) else []
+    return [(index, item) for index, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _port_key(port: dict[str, Any], host_port: Any) -> str:
+    # AccumulateUniqueHostPorts' key: protocol (defaulted to TCP), hostIP, hostPort.
+    return f"{port.get('protocol') or 'TCP'}/{port.get('hostIP') or ''}/{host_port}"
+
+
+def _host_port(port: dict[str, Any], host_network: bool) -> Any:
+    """The hostPort the pod gets: under hostNetwork a Pod's defaulting (SetDefaults_Pod,
+    defaultHostNetworkPorts) sets an unset one to the containerPort."""
+    host_port = port.get("hostPort") or 0
+    return port.get("containerPort") if host_network and not host_port else host_port
+
+
+def _check_template_container_ports(s: SGLangDeploymentSpec) -> list[str]:
+    """validateContainerPorts: a port name once per container. checkHostPortConflicts: a
+    hostPort (with its protocol and hostIP) once among the regular containers, the operator's
+    sglang ports included, and once within each init container (they run one at a time).
+    validatePodHostNetworkDeps: under hostNetwork a container's hostPort, if set, equals its
+    containerPort. A hostPort clash under hostNetwork is refused only when the StatefulSet
+    creates the pods (FailedCreate), the others when the operator writes the StatefulSet."""
+    host_network = s.network.host_network
+    # The operator's own ports carry no hostPort; hostNetwork gives them their number.
+    taken = {
+        _port_key({}, _host_port({"containerPort": number}, host_network))
+        for number in _sglang_ports(s)
+        if host_network
+    }
+    found = []
+    for path, container in _template_containers(s):
+        init = path.startswith("podTemplate.spec.initContainers")
+        names: set[Any] = set()
+        seen = set() if init else taken
+        for index, port in _items(container.get("ports")):
+            where = f"{path}.ports[{index}]"
+            name = port.get("name")
+            if name and name in names:
+                found.append(f"{where}.name: Duplicate value: {name!r}")
+            names.add(name)
+            host_port = _host_port(port, host_network)
+            given = port.get("hostPort") or 0
+            if host_network and not init and given and given != port.get("containerPort"):
+                found.append(
+                    f"{where}.hostPort: {given}: must match `containerPort` when `hostNetwork` "
+                    "is true (spec.network.hostNetwork)"
+                )
+            elif host_port:
+                key = _port_key(port, host_port)
+                if key in seen:
+                    found.append(
+                        f"{where}.hostPort: Duplicate value: {key!r}: another port of the pod "
+                        "(or of the sglang container, under spec.network.hostNetwork) takes it"
+                    )
+                seen.add(key)
+    return found
+
+
+_PROBES_AND_LIFECYCLE = ("lifecycle", "livenessProbe", "readinessProbe", "startupProbe")
+
+
+def _check_template_init_containers(s: SGLangDeploymentSpec) -> list[str]:
+    """validateInitContainers: probes and lifecycle hooks only on an init container with
+    restartPolicy Always (a sidecar); the others run to completion before the pod starts."""
+    return [
+        f"podTemplate.spec.initContainers[{index}].{field}: Forbidden: may not be set for init "
+        "containers without restartPolicy=Always"
+        for index, container in _items(_template_pod(s).get("initContainers"))
+        if container.get("restartPolicy") != "Always"
+        for field in _PROBES_AND_LIFECYCLE
+        if container.get(field) is not None
+    ]
+
+
+_IPV4_SLOPPY_RE = r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)"
+
+
+def _sloppy_ipv4(value: str) -> str | None:
+    match = re.fullmatch(_IPV4_SLOPPY_RE, value)
+    if not match or any(int(octet) > 255 for octet in match.groups()):
+        return None
+    return ".".join(str(int(octet)) for octet in match.groups())
+
+
+def legacy_ip(value: str) -> bool:
+    """Whether the API server takes `value` in a "legacy" IP field (dnsConfig.nameservers,
+    hostAliases[].ip): k8s.io/utils/net ParseIPSloppy, Go's net.ParseIP of before Go 1.17,
+    which takes IPv4 octets with leading zeros ("010.0.0.1") and hex groups of any length up
+    to 0xFFFF, but no IPv6 zone ("fe80::1%eth0"); the StrictIPCIDRValidation gate that would
+    refuse the leading zeros is off by default in Kubernetes v1.35."""
+    first = re.search("[.:]", value)
+    if first is None:
+        return False
+    if first.group() == ".":
+        return _sloppy_ipv4(value) is not None
+    if not re.fullmatch("[0-9a-fA-F:.]+", value):  # no zone, nothing but IPv6's characters
+        return False
+    head, colon, last = value.rpartition(":")
+    if "." in last:
+        v4 = _sloppy_ipv4(last)
+        if v4 is None:
+            return False
+        value = head + colon + v4
+    groups = [
+        (part.lstrip("0") or "0") if re.fullmatch("[0-9a-fA-F]+", part) else part
+        for part in value.split(":")
+    ]
+    try:
+        ipaddress.IPv6Address(":".join(groups))
+    except ValueError:
+        return False
+    return True
+
+
+_IP_MESSAGE = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+# validatePodDNSConfig's limits (from libc's resolver).
+MAX_DNS_NAMESERVERS = 3
+MAX_DNS_SEARCH_PATHS = 32
+MAX_DNS_SEARCH_LIST_CHARS = 2048
+# A search domain (RelaxedDNSSearchValidation, GA since v1.34): a subdomain whose labels may
+# hold '_' (and start with one), a trailing '.' ignored, or "." alone.
+_DNS_SEARCH_LABEL = "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+DNS_SEARCH_RE = rf"^{_DNS_SEARCH_LABEL}(\.{_DNS_SEARCH_LABEL})*$"
+
+
+def _check_template_dns(s: SGLangDeploymentSpec) -> list[str]:
+    """validatePodDNSConfig and ValidateHostAliases: nameservers and host alias IPs are IP
+    addresses, at most 3 nameservers, at most 32 search domains of at most 2048 characters in
+    all, each a DNS subdomain; an option has a name; dnsPolicy None needs a nameserver; a host
+    alias's hostnames are DNS subdomains."""
+    pod = _template_pod(s)
+    where = "podTemplate.spec.dnsConfig"
+    config = pod.get("dnsConfig")
+    found = []
+    if pod.get("dnsPolicy") == "None":
+        if config is None:
+            found.append(
+                f"{where}: Required value: must provide `dnsConfig` when `dnsPolicy` is None"
+            )
+        elif not _object(config).get("nameservers"):
+            found.append(
+                f"{where}.nameservers: Required value: must provide at least one DNS nameserver "
+                "when `dnsPolicy` is None"
+            )
+    config = _object(config)
+    nameservers = _strings(config.get("nameservers"))
+    if len(nameservers) > MAX_DNS_NAMESERVERS:
+        found.append(
+            f"{where}.nameservers: must not have more than {MAX_DNS_NAMESERVERS} nameservers "
+            f"(has {len(nameservers)})"
+        )
+    found += [
+        f"{where}.nameservers[{index}]: {ip[:MAX_SHORT]!r}: {_IP_MESSAGE}"
+        for index, ip in enumerate(nameservers)
+        if not legacy_ip(ip)
+    ]
+    searches = _strings(config.get("searches"))
+    if len(searches) > MAX_DNS_SEARCH_PATHS:
+        found.append(
+            f"{where}.searches: must not have more than {MAX_DNS_SEARCH_PATHS} search paths "
+            f"(has {len(searches)})"
+        )
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_LIST_CHARS:
+        found.append(
+            f"{where}.searches: must not have more than {MAX_DNS_SEARCH_LIST_CHARS} characters "
+            "(including spaces) in the search list"
+        )
+    found += [
+        f"{where}.searches[{index}]: {search[:MAX_SHORT]!r}: a lowercase RFC 1123 subdomain "
+        "(letters, digits, '_', '-' and '.', at most 253 characters)"
+        for index, search in enumerate(searches)
+        if search != "."
+        and (
+            len(search.removesuffix(".")) > MAX_NAME
+            or not re.match(DNS_SEARCH_RE, search.removesuffix("."))
+        )
+    ]
+    found += [
+        f"{where}.options[{index}]: Required value: must not be empty (a name)"
+        for index, option in _items(config.get("options"))
+        if not option.get("name")
+    ]
+    for index, alias in _items(pod.get("hostAliases")):
+        ip = str(alias.get("ip") or "")
+        if not legacy_ip(ip):
+            found.append(
+                f"podTemplate.spec.hostAliases[{index}].ip: {ip[:MAX_SHORT]!r}: {_IP_MESSAGE}"
+            )
+        found += [
+            f"podTemplate.spec.hostAliases[{index}].hostnames[{number}]: "
+            f"{str(name)[:MAX_SHORT]!r}: a lowercase RFC 1123 subdomain (letters, digits, '-' "
+            "and '.', at most 253 characters)"
+            for number, name in enumerate(_strings(alias.get("hostnames")))
+            if len(name) > MAX_NAME or not re.match(DNS_SUBDOMAIN_RE, name)
+        ]
+    return found
+
+
+# validateSysctls: IsValidSysctlName (segments joined by '.' or '/').
+_SYSCTL_SEGMENT = "[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
+SYSCTL_NAME_RE = rf"^({_SYSCTL_SEGMENT}[\./])*{_SYSCTL_SEGMENT}$"
+MAX_SYSCTL_NAME = 253
+# k8s.io/component-helpers node/util/sysctl namespace.go: the sysctls of the IPC namespace
+# (by name, and by prefix "fs.mqueue."); "net." ones are the network namespace's.
+_IPC_SYSCTLS = (
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+    "kernel.shm",
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.msg",
+)
+
+
+def _sysctl_namespace(name: str) -> str | None:
+    """GetNamespace: "Net", "IPC" or None, for a name in either separator style."""
+    first = re.search("[./]", name)
+    if first is not None and first.group() == "/":
+        name = name.translate(str.maketrans("./", "/."))
+    name = name.split("*", 1)[0]
+    if name in _IPC_SYSCTLS or name.startswith("fs.mqueue."):
+        return "IPC"
+    return "Net" if name.startswith("net.") else None
+
+
+def _check_template_sysctls(s: SGLangDeploymentSpec) -> list[str]:
+    """validateSysctls: each name valid and used once; ValidateHostSysctl: no network sysctl
+    under spec.network.hostNetwork, no IPC one under podTemplate.spec.hostIPC (they would
+    change the node's own)."""
+    pod = _template_pod(s)
+    sysctls = _items(_object(pod.get("securityContext")).get("sysctls"))
+    shared = {"Net": s.network.host_network, "IPC": bool(pod.get("hostIPC"))}
+    flag = {"Net": "'hostNetwork' (spec.network.hostNetwork)", "IPC": "'hostIPC'"}
+    found = []
+    names: set[str] = set()
+    for index, sysctl in sysctls:
+        where = f"podTemplate.spec.securityContext.sysctls[{index}].name"
+        name = str(sysctl.get("name") or "")
+        if not name:
+            found.append(f"{where}: Required value")
+        elif len(name) > MAX_SYSCTL_NAME or not re.match(SYSCTL_NAME_RE, name):
+            found.append(
+                f"{where}: {name[:MAX_SHORT]!r}: must have at most {MAX_SYSCTL_NAME} characters "
+                "and be a sysctl name (lowercase segments joined by '.' or '/', such as "
+                "net.core.somaxconn)"
+            )
+        elif name in names:
+            found.append(f"{where}: Duplicate value: {name!r}")
+        namespace = _sysctl_namespace(name)
+        if namespace and shared[namespace]:
+            found.append(f"{where}: {name!r}: may not be specified when {flag[namespace]} is true")
+        names.add(name)
+    return found
+
+
+def _check_template_scheduling_gates(s: SGLangDeploymentSpec) -> list[str]:
+    """validateSchedulingGates: a gate's name once (the CRD's list type says so at apply; the
+    operator also meets specs stored before it)."""
+    found = []
+    names: set[Any] = set()
+    for index, gate in _items(_template_pod(s).get("schedulingGates")):
+        if gate.get("name") in names:
+            found.append(
+                f"podTemplate.spec.schedulingGates[{index}]: Duplicate value: {gate.get('name')!r}"
+            )
+        names.add(gate.get("name"))
+    return found
+
+
 OPERATOR_CHECKS: tuple[Callable[[SGLangDeploymentSpec], list[str]], ...] = (
     _check_template_fields,
     _check_template_resources,
     _check_template_references,
     _check_template_ports,
+    _check_template_container_ports,
+    _check_template_init_containers,
+    _check_template_dns,
+    _check_template_sysctls,
+    _check_template_scheduling_gates,
     _check_shm,
 )
 

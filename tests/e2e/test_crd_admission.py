@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 import admission_cases
 import dryrun
-from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL, cli, podtemplate
+from sglang_operator import API_GROUP, API_VERSION, KIND, PLURAL, cli, kubeyaml, podtemplate
 from sglang_operator.api import BenchmarkResult, Condition, SGLangDeploymentStatus, parse_spec
 from sglang_operator.crd import CRD_NAME, build_crd
 
@@ -278,13 +278,38 @@ def test_near_misses_are_accepted_and_every_child_they_render_too(
     assert wrong == []
 
 
+def _pod_of(sts: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """The pod the StatefulSet controller would create first from `sts`."""
+    template = sts["spec"]["template"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {**template["metadata"], "name": f"{sts['metadata']['name']}-0"}
+        | {"namespace": namespace},
+        "spec": template["spec"],
+    }
+
+
+def test_the_pods_of_a_valid_host_network_spec_are_created(
+    kube: Any, crd_installed: None, namespace: str
+) -> None:
+    # What makes the pod check below mean something: a valid pod of the same shape passes.
+    for fields in admission_cases.GOOD[-1:]:
+        spec = parse_spec({"model": {"path": "org/model"}, **fields})
+        assert spec.network.host_network
+        (sts,) = [o for o in dryrun.children(spec, "late", namespace) if o["kind"] == "StatefulSet"]
+        assert dryrun.create(kube, _pod_of(sts, namespace)) is None
+
+
 def test_what_only_the_operator_can_compare_it_refuses_and_the_api_server_would_too(
     kube: Any, crd_installed: None, namespace: str
 ) -> None:
     wrong = []
-    base = dryrun.children(parse_spec({"model": {"path": "org/model"}}), "late", namespace)
     for fields, operator_says in admission_cases.OPERATOR_ONLY:
         spec = {"model": {"path": "org/model"}, **fields}
+        # The objects of the spec without the fields the operator refuses (hostNetwork stays).
+        valid = {k: v for k, v in spec.items() if k not in ("resources", "affinity", "podTemplate")}
+        base = dryrun.children(parse_spec(valid), "late", namespace)
         # Admission cannot compare quantities: it lets the spec through...
         status, message = dryrun.create_sgld(kube, namespace, "late", spec)
         # ...the operator refuses it (InvalidSpec, before anything is written or deleted)...
@@ -304,7 +329,9 @@ def test_what_only_the_operator_can_compare_it_refuses_and_the_api_server_would_
             sts["spec"]["template"] = podtemplate.merge(
                 sts["spec"]["template"], fields["podTemplate"]
             )
-        later = dryrun.apply_children(kube, [sts])
+        # The StatefulSet is refused, or, for what only a Pod's defaulting brings (the host
+        # ports of hostNetwork), each pod it would create.
+        later = dryrun.apply_children(kube, [sts]) or dryrun.create(kube, _pod_of(sts, namespace))
         if status >= 300 or operator_says not in operator or not later:
             wrong.append((fields, message[:300], operator[:300], later))
     assert wrong == []
@@ -326,3 +353,37 @@ def test_kubectl_scale_works_when_replicas_was_never_set(
         API_GROUP, API_VERSION, namespace, PLURAL, "unscaled"
     )
     assert got["spec"]["replicas"] == 2
+
+
+# YAML 1.1's booleans (go.yaml.in/yaml/v2, which kubectl reads with) and near misses.
+YAML_FORMS = [
+    *("y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "off", "Off", "true"),
+    *('"y"', "'Y'", '"yes"', "'on'", '"off"', '"n"', "yES", "nope", "1e3", "0o17", "1:20"),
+]
+
+
+@pytest.mark.parametrize(
+    "field", ["  network: {{hostNetwork: {}}}\n", "  podLabels: {{team: {}}}\n"], ids=repr
+)
+def test_render_reads_each_yaml_scalar_as_kubectl_does(
+    cluster: Cluster, crd_installed: None, namespace: str, field: str
+) -> None:
+    # One document a form, in kubectl's and render's hands: the same ones are refused.
+    text = "---\n".join(
+        f"apiVersion: {API_GROUP}/{API_VERSION}\nkind: {KIND}\nmetadata: {{name: form-{i}}}\n"
+        f"spec:\n  model: {{path: org/model}}\n" + field.format(form)
+        for i, form in enumerate(YAML_FORMS)
+    )
+    result = cluster.kubectl(
+        "apply", "-n", namespace, "--dry-run=server", "-f", "-", input=text, check=False
+    )
+    try:
+        cli.render_documents(kubeyaml.load_all(text), namespace)
+        render = ""
+    except cli.UsageError as error:
+        render = str(error)
+    refused_by_kubectl = {i for i in range(len(YAML_FORMS)) if f'"form-{i}"' in result.stderr}
+    refused_by_render = {i for i in range(len(YAML_FORMS)) if f"form-{i}: " in render}
+    assert refused_by_render == refused_by_kubectl, (result.stderr, render)
+    # Both halves are exercised: some forms are refused, some accepted.
+    assert 0 < len(refused_by_kubectl) < len(YAML_FORMS)

@@ -261,6 +261,9 @@ def test_cel_and_pydantic_agree_on_the_template_dns_policy(
     spec: dict[str, Any] = {"model": {"path": "m"}, "podTemplate": {"spec": {}}}
     if policy:
         spec["podTemplate"]["spec"]["dnsPolicy"] = policy
+    if policy == "None":
+        # Kubernetes' own rule: None needs a nameserver (the operator checks it, the CEL not).
+        spec["podTemplate"]["spec"]["dnsConfig"] = {"nameservers": ["10.96.0.10"]}
     if nodes:
         spec["parallelism"] = {"nodes": nodes}
     if host_network is not None:
