@@ -404,6 +404,15 @@ TEMPLATE_BAD: list[Case] = [
         _template(schedulingGates=[{"name": "example.com/a"}, {"name": "example.com/a"}]),
         *_at("schedulingGates[1]"),
     ),
+    (
+        _template(
+            topologySpreadConstraints=[
+                {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"},
+                {"maxSkew": 2, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule"},
+            ]
+        ),
+        *_at("topologySpreadConstraints[1]"),
+    ),
 ]
 BAD += TEMPLATE_BAD
 
@@ -691,6 +700,129 @@ OPERATOR_ONLY += [
     ),
 ]
 
+
+def _side(**container: Any) -> dict[str, Any]:
+    return _template(containers=[{"name": "side", "image": "x", **container}])
+
+
+# A probe's and a hook's own fields (validateProbe, validateHandler), environment names
+# (ValidateEnv, relaxed since v1.34), a volume's one source (validateVolumeSource) and spread
+# constraints (validateTopologySpreadConstraints).
+OPERATOR_ONLY += [
+    (_side(readinessProbe={}), "containers[0].readinessProbe: Required value"),
+    (
+        _side(livenessProbe={**_PROBE, "httpGet": {"port": 80}}),
+        "containers[0].livenessProbe.httpGet: Forbidden: may not specify more than 1 handler",
+    ),
+    (_side(livenessProbe={**_PROBE, "successThreshold": 2}), "livenessProbe.successThreshold"),
+    (_side(startupProbe={**_PROBE, "successThreshold": 3}), "startupProbe.successThreshold"),
+    (_side(startupProbe={"tcpSocket": {"port": 0}}), "containers[0].startupProbe.tcpSocket.port"),
+    (
+        _side(readinessProbe={"httpGet": {"port": "Metrics_Port"}}),
+        "containers[0].readinessProbe.httpGet.port",
+    ),
+    (_side(readinessProbe={"grpc": {"port": 70000}}), "containers[0].readinessProbe.grpc.port"),
+    (_side(readinessProbe={"exec": {}}), "containers[0].readinessProbe.exec.command"),
+    (
+        _side(readinessProbe={**_PROBE, "terminationGracePeriodSeconds": 10}),
+        "must not be set for readinessProbes",
+    ),
+    (
+        _side(livenessProbe={**_PROBE, "terminationGracePeriodSeconds": 0}),
+        "livenessProbe.terminationGracePeriodSeconds",
+    ),
+    (_side(livenessProbe={**_PROBE, "periodSeconds": -1}), "livenessProbe.periodSeconds"),
+    (
+        _template(
+            initContainers=[
+                {"name": "proxy", "image": "x", "restartPolicy": "Always", "readinessProbe": {}}
+            ]
+        ),
+        "initContainers[0].readinessProbe: Required value",
+    ),
+    (
+        _template(containers=[{"name": "sglang", "lifecycle": {"preStop": {}}}]),
+        "containers[0].lifecycle.preStop: Required value",
+    ),
+    (
+        _side(lifecycle={"postStart": {**_PROBE, "sleep": {"seconds": 1}}}),
+        "lifecycle.postStart.sleep: Forbidden",
+    ),
+    (_side(env=[{"name": "A=B", "value": "1"}]), "containers[0].env[0].name"),
+    (_side(env=[{"name": "na\u00efve", "value": "1"}]), "containers[0].env[0].name"),
+    (
+        _template(
+            initContainers=[{"name": "i", "image": "x", "env": [{"name": "", "value": "1"}]}]
+        ),
+        "initContainers[0].env[0].name",
+    ),
+    (_side(envFrom=[{"prefix": "P=", "configMapRef": {"name": "c"}}]), "envFrom[0].prefix"),
+    (
+        _template(volumes=[{"name": "data", "emptyDir": {}, "hostPath": {"path": "/x"}}]),
+        "volumes[0].hostPath: Forbidden: may not specify more than 1 volume type",
+    ),
+    (
+        _template(
+            topologySpreadConstraints=[
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "zone",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "minDomains": 2,
+                }
+            ]
+        ),
+        "topologySpreadConstraints[0].minDomains: can only use minDomains",
+    ),
+    (
+        _template(
+            topologySpreadConstraints=[
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "zone",
+                    "whenUnsatisfiable": "DoNotSchedule",
+                    "minDomains": 0,
+                }
+            ]
+        ),
+        "topologySpreadConstraints[0].minDomains",
+    ),
+]
+
+# What the operator leaves to the API server (docs/user-guide.md: what is inside a volume
+# source, security contexts, ...): admission and the operator let these pod templates
+# through, the API server refuses the StatefulSet carrying them (the operator then reports
+# ApplyFailed and touches nothing that runs). The chaos tier's bad updates draw from it.
+API_SERVER_ONLY: list[dict[str, Any]] = [
+    {"spec": {"volumes": [{"name": "h", "hostPath": {"path": ""}}]}},
+    {
+        "spec": {
+            "volumes": [
+                {"name": "c", "configMap": {"name": "c", "items": [{"key": "k", "path": "../x"}]}}
+            ]
+        }
+    },
+    {"spec": {"securityContext": {"runAsUser": -1}}},
+    {
+        "spec": {
+            "containers": [
+                {"name": "sglang", "securityContext": {"seccompProfile": {"type": "Localhost"}}}
+            ]
+        }
+    },
+    {
+        "spec": {
+            "containers": [
+                {
+                    "name": "side",
+                    "image": "x",
+                    "volumeMounts": [{"name": "dshm", "mountPath": "/x", "subPath": "/abs"}],
+                }
+            ]
+        }
+    },
+]
+
 GOOD: list[dict[str, Any]] = [
     {"podLabels": {"example.com/team": "ml-platform", "tier": "", "A_b.c": "Z9"}},
     {"podAnnotations": {"Example.com/Owner": "ml platform \U0001f600", "note": ""}},
@@ -958,4 +1090,44 @@ GOOD: list[dict[str, Any]] = [
         **_HOST_NETWORK,
         **_sidecars([{"containerPort": 9000, "hostPort": 9000}], [{"containerPort": 9001}]),
     },
+    # Near misses: one action a probe or hook, ports by number or name, defaulted thresholds,
+    # environment names Kubernetes' relaxed rule takes, one source a volume, a spread
+    # constraint per key and action.
+    _template(
+        containers=[
+            {
+                "name": "side",
+                "image": "x",
+                "ports": [{"containerPort": 9090, "name": "metrics"}],
+                "livenessProbe": {
+                    "httpGet": {"path": "/healthz", "port": "metrics"},
+                    "successThreshold": 1,
+                    "periodSeconds": 0,
+                    "terminationGracePeriodSeconds": 5,
+                },
+                "readinessProbe": {"grpc": {"port": 9090}, "successThreshold": 3},
+                "startupProbe": {"tcpSocket": {"port": 9090}, "failureThreshold": 30},
+                "lifecycle": {"preStop": {"sleep": {"seconds": 0}}, "postStart": _PROBE},
+                "env": [{"name": "my.env-name", "value": "1"}, {"name": "1 a-b", "value": "2"}],
+                "envFrom": [{"prefix": "P_", "configMapRef": {"name": "c"}}],
+            },
+        ],
+        initContainers=[
+            {"name": "proxy", "image": "x", "restartPolicy": "Always", "livenessProbe": _PROBE}
+        ],
+        volumes=[
+            {"name": "data", "hostPath": {"path": "/data"}},
+            # No source: Kubernetes defaults it to an emptyDir (SetDefaults_Volume).
+            {"name": "scratch"},
+        ],
+        topologySpreadConstraints=[
+            {
+                "maxSkew": 1,
+                "topologyKey": "zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "minDomains": 2,
+            },
+            {"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "ScheduleAnyway"},
+        ],
+    ),
 ]

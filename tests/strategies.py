@@ -2,6 +2,8 @@
 
 from hypothesis import strategies as st
 
+import admission_cases
+
 _label = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
 
 # DNS-1123 subdomains: every name the API server accepts for an SGLangDeployment.
@@ -261,17 +263,11 @@ def hostile_specs(draw: st.DrawFn) -> dict[str, object]:
 
 
 # Pod templates whose fault Kubernetes' own validation of the pod finds: admission refuses some
-# (names, images, labels), the operator others (duplicate ports), and the rest (a volume of
-# two types, a bad host alias) only the API server, when the operator applies the StatefulSet
-# (half of the draws, so that a run of bad updates meets each kind).
-_apply_time_pod_templates = st.sampled_from(
-    [
-        {"spec": {"volumes": [{"name": "two", "emptyDir": {}, "hostPath": {"path": "/x"}}]}},
-        {"spec": {"volumes": [{"name": "two", "emptyDir": {}, "configMap": {"name": "c"}}]}},
-        {"spec": {"hostAliases": [{"ip": "not-an-ip", "hostnames": ["a"]}]}},
-        {"spec": {"hostAliases": [{"ip": "10.0.0.1", "hostnames": ["Not A Host"]}]}},
-    ]
-)
+# (names, images, labels), the operator others (duplicate ports, a volume of two types, a bad
+# host alias), and the rest (admission_cases.API_SERVER_ONLY) only the API server, when the
+# operator applies the StatefulSet (half of the draws, so that a run of bad updates meets
+# each kind).
+_apply_time_pod_templates = st.sampled_from(admission_cases.API_SERVER_ONLY)
 _bad_pod_templates = st.one_of(
     _apply_time_pod_templates,
     st.one_of(
@@ -304,6 +300,18 @@ _bad_pod_templates = st.one_of(
                 {"spec": {"terminationGracePeriodSeconds": -5}},
                 {"spec": {"containers": [{"name": "sidecar"}]}},
                 {"spec": {"volumes": [{"name": "v"}, {"name": "v", "emptyDir": {}}]}},
+                {
+                    "spec": {
+                        "volumes": [{"name": "two", "emptyDir": {}, "hostPath": {"path": "/x"}}]
+                    }
+                },
+                {
+                    "spec": {
+                        "volumes": [{"name": "two", "emptyDir": {}, "configMap": {"name": "c"}}]
+                    }
+                },
+                {"spec": {"hostAliases": [{"ip": "not-an-ip", "hostnames": ["a"]}]}},
+                {"spec": {"hostAliases": [{"ip": "10.0.0.1", "hostnames": ["Not A Host"]}]}},
             ]
         ),
     ),

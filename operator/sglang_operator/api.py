@@ -2835,6 +2835,155 @@ def _check_template_scheduling_gates(s: SGLangDeploymentSpec) -> list[str]:
     return found
 
 
+_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
+_LIFECYCLE_HANDLERS = ("exec", "httpGet", "tcpSocket", "sleep")
+_PROBE_COUNTS = ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold")
+
+
+def _port_problem(port: Any) -> str | None:
+    """ValidatePortNumOrName: a number 1-65535 or an IANA service name."""
+    if isinstance(port, int) and not isinstance(port, bool):
+        return None if 1 <= port <= 65535 else f"{port}: must be between 1 and 65535, inclusive"
+    name = str(port)
+    if (
+        len(name) > 15
+        or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name)
+        or not re.search("[a-z]", name)
+        or "--" in name
+    ):
+        return f"{name[:MAX_SHORT]!r}: {_PORT_NAME_MESSAGE} (at most 15 characters)"
+    return None
+
+
+def _handler_problems(handler: dict[str, Any], where: str, kinds: tuple[str, ...]) -> list[str]:
+    """validateHandler: exactly one action; an exec has a command; a port is valid."""
+    given = [kind for kind in kinds if handler.get(kind) is not None]
+    if not given:
+        return [f"{where}: Required value: must specify a handler type ({', '.join(kinds)})"]
+    found = [
+        f"{where}.{kind}: Forbidden: may not specify more than 1 handler type" for kind in given[1:]
+    ]
+    action = _object(handler.get(given[0]))
+    if given[0] == "exec" and not action.get("command"):
+        found.append(f"{where}.exec.command: Required value")
+    if given[0] in ("httpGet", "tcpSocket", "grpc"):
+        problem = _port_problem(action.get("port"))
+        if problem:
+            found.append(f"{where}.{given[0]}.port: {problem}")
+    return found
+
+
+def _probe_problems(probe: dict[str, Any], where: str, kind: str) -> list[str]:
+    """validateLivenessProbe, validateReadinessProbe, validateStartupProbe (after defaulting:
+    an unset successThreshold is 1)."""
+    found = _handler_problems(probe, where, _HANDLERS)
+    found += [
+        f"{where}.{field}: {probe[field]}: must be greater than or equal to 0"
+        for field in (*_PROBE_COUNTS, "failureThreshold")
+        if isinstance(probe.get(field), int) and probe[field] < 0
+    ]
+    grace = probe.get("terminationGracePeriodSeconds")
+    if kind == "readinessProbe" and grace is not None:
+        found.append(f"{where}.terminationGracePeriodSeconds: must not be set for readinessProbes")
+    elif isinstance(grace, int) and grace <= 0:
+        found.append(f"{where}.terminationGracePeriodSeconds: {grace}: must be greater than 0")
+    threshold = probe.get("successThreshold")
+    if kind != "readinessProbe" and threshold not in (None, 0, 1):
+        found.append(f"{where}.successThreshold: {threshold}: must be 1")
+    return found
+
+
+def _check_template_probes(s: SGLangDeploymentSpec) -> list[str]:
+    """validateContainers (and validateInitContainers for restartable init containers): each
+    probe and lifecycle hook of the template's containers. The sglang container's probes are
+    the operator's (spec.probes); an init container that runs to completion takes none."""
+    found = []
+    for path, container in _template_containers(s):
+        init = path.startswith("podTemplate.spec.initContainers")
+        if container.get("name") == SGLANG_CONTAINER and not init:
+            probes: tuple[str, ...] = ()
+        elif init and container.get("restartPolicy") != "Always":
+            continue
+        else:
+            probes = ("livenessProbe", "readinessProbe", "startupProbe")
+        for kind in probes:
+            if isinstance(container.get(kind), dict):
+                found += _probe_problems(container[kind], f"{path}.{kind}", kind)
+        lifecycle = _object(container.get("lifecycle"))
+        for hook in ("postStart", "preStop"):
+            if isinstance(lifecycle.get(hook), dict):
+                found += _handler_problems(
+                    lifecycle[hook], f"{path}.lifecycle.{hook}", _LIFECYCLE_HANDLERS
+                )
+    return found
+
+
+def _relaxed_env_name_problem(name: str) -> str | None:
+    """IsRelaxedEnvVarName (RelaxedEnvironmentVariableValidation, GA since v1.34): printable
+    ASCII but '='."""
+    if not name:
+        return "Required value"
+    if any(not " " <= char <= "~" or char == "=" for char in name):
+        return (
+            f"{name[:MAX_SHORT]!r}: a valid environment variable name must consist only of "
+            "printable ASCII characters other than '='"
+        )
+    return None
+
+
+def _check_template_env(s: SGLangDeploymentSpec) -> list[str]:
+    """ValidateEnv, ValidateEnvFrom: the names and prefixes of the template's containers'
+    environment."""
+    found = []
+    for path, container in _template_containers(s):
+        for index, variable in _items(container.get("env")):
+            problem = _relaxed_env_name_problem(str(variable.get("name") or ""))
+            if problem:
+                found.append(f"{path}.env[{index}].name: {problem}")
+        for index, source in _items(container.get("envFrom")):
+            prefix = str(source.get("prefix") or "")
+            problem = _relaxed_env_name_problem(prefix) if prefix else None
+            if problem:
+                found.append(f"{path}.envFrom[{index}].prefix: {problem}")
+    return found
+
+
+def _check_template_volume_sources(s: SGLangDeploymentSpec) -> list[str]:
+    """validateVolumeSource: a volume of the template has one source (none is defaulted to an
+    emptyDir, SetDefaults_Volume)."""
+    return [
+        f"podTemplate.spec.volumes[{index}].{key}: Forbidden: may not specify more than 1 "
+        "volume type"
+        for index, volume in _items(_template_pod(s).get("volumes"))
+        for key in [key for key in volume if key != "name" and volume[key] is not None][1:]
+    ]
+
+
+def _check_template_spread(s: SGLangDeploymentSpec) -> list[str]:
+    """validateTopologySpreadConstraints: one constraint per {topologyKey, whenUnsatisfiable}
+    (the CRD's list type says so at apply, naming the second; the operator also meets specs
+    stored before it); minDomains at least 1 and only with whenUnsatisfiable DoNotSchedule."""
+    found = []
+    pairs: set[tuple[Any, Any]] = set()
+    for index, constraint in _items(_template_pod(s).get("topologySpreadConstraints")):
+        where = f"podTemplate.spec.topologySpreadConstraints[{index}]"
+        pair = (constraint.get("topologyKey"), constraint.get("whenUnsatisfiable"))
+        if pair in pairs:
+            found.append(f"{where}: Duplicate value: {{{pair[0]}, {pair[1]}}}")
+        pairs.add(pair)
+        domains = constraint.get("minDomains")
+        if domains is None:
+            continue
+        if isinstance(domains, int) and domains < 1:
+            found.append(f"{where}.minDomains: {domains}: must be greater than zero")
+        if pair[1] != "DoNotSchedule":
+            found.append(
+                f"{where}.minDomains: can only use minDomains if whenUnsatisfiable=DoNotSchedule, "
+                f"not {pair[1]}"
+            )
+    return found
+
+
 OPERATOR_CHECKS: tuple[Callable[[SGLangDeploymentSpec], list[str]], ...] = (
     _check_template_fields,
     _check_template_resources,
@@ -2845,6 +2994,10 @@ OPERATOR_CHECKS: tuple[Callable[[SGLangDeploymentSpec], list[str]], ...] = (
     _check_template_dns,
     _check_template_sysctls,
     _check_template_scheduling_gates,
+    _check_template_probes,
+    _check_template_env,
+    _check_template_volume_sources,
+    _check_template_spread,
     _check_shm,
 )
 

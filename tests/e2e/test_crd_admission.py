@@ -294,9 +294,10 @@ def test_the_pods_of_a_valid_host_network_spec_are_created(
     kube: Any, crd_installed: None, namespace: str
 ) -> None:
     # What makes the pod check below mean something: a valid pod of the same shape passes.
-    for fields in admission_cases.GOOD[-1:]:
+    host_network = [f for f in admission_cases.GOOD if "hostNetwork" in f.get("network", {})]
+    assert host_network
+    for fields in host_network:
         spec = parse_spec({"model": {"path": "org/model"}, **fields})
-        assert spec.network.host_network
         (sts,) = [o for o in dryrun.children(spec, "late", namespace) if o["kind"] == "StatefulSet"]
         assert dryrun.create(kube, _pod_of(sts, namespace)) is None
 
@@ -334,6 +335,24 @@ def test_what_only_the_operator_can_compare_it_refuses_and_the_api_server_would_
         later = dryrun.apply_children(kube, [sts]) or dryrun.create(kube, _pod_of(sts, namespace))
         if status >= 300 or operator_says not in operator or not later:
             wrong.append((fields, message[:300], operator[:300], later))
+    assert wrong == []
+
+
+def test_what_the_operator_leaves_to_the_api_server_is_refused_there(
+    kube: Any, crd_installed: None, namespace: str
+) -> None:
+    wrong = []
+    for template in admission_cases.API_SERVER_ONLY:
+        spec = {"model": {"path": "org/model"}, "podTemplate": template}
+        status, message = dryrun.create_sgld(kube, namespace, "left", spec)
+        # Admitted and parsed (no InvalidSpec), refused when the StatefulSet is written.
+        (sts,) = [
+            o
+            for o in dryrun.children(parse_spec(spec), "left", namespace)
+            if o["kind"] == "StatefulSet"
+        ]
+        if status >= 300 or not dryrun.apply_children(kube, [sts]):
+            wrong.append((template, message[:300]))
     assert wrong == []
 
 

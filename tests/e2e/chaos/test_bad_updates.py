@@ -36,6 +36,7 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from story import apply, apply_formed_group, get_sgld, live_pods, manifest
 
+import admission_cases
 import dryrun
 from sglang_operator import API_GROUP, API_VERSION, PLURAL
 from sglang_operator.api import parse_spec
@@ -170,10 +171,8 @@ def test_a_refused_update_runs_no_benchmark_for_its_generation(
         }
 
     wait_until(lambda: "1" in benchmark_generations(), timeout=90, what="the first benchmark")
-    # A volume of two types: admitted, refused by the API server's pod validation.
-    obj["spec"]["podTemplate"] = {
-        "spec": {"volumes": [{"name": "two", "emptyDir": {}, "hostPath": {"path": "/x"}}]}
-    }
+    # Admitted, parsed, refused by the API server's pod validation.
+    obj["spec"]["podTemplate"] = admission_cases.API_SERVER_ONLY[0]
     apply(cluster, namespace, obj)
     wait_until(
         lambda: reported_on("bench", kube, namespace, 2, {"ApplyFailed", "PodCreationFailed"}),
