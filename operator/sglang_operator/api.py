@@ -2687,6 +2687,13 @@ _DNS_SEARCH_LABEL = "_?[a-z0-9]([-_a-z0-9]*[a-z0-9])?"
 DNS_SEARCH_RE = rf"^{_DNS_SEARCH_LABEL}(\.{_DNS_SEARCH_LABEL})*$"
 
 
+def dns_search_domain(value: str) -> bool:
+    """Whether the API server takes `value` in dnsConfig.searches: "." or, a trailing "."
+    dropped, a DNS subdomain whose labels may hold '_'."""
+    name = value.removesuffix(".")
+    return value == "." or (len(name) <= MAX_NAME and re.fullmatch(DNS_SEARCH_RE, name) is not None)
+
+
 def _check_template_dns(s: SGLangDeploymentSpec) -> list[str]:
     """validatePodDNSConfig and ValidateHostAliases: nameservers and host alias IPs are IP
     addresses, at most 3 nameservers, at most 32 search domains of at most 2048 characters in
@@ -2733,11 +2740,7 @@ def _check_template_dns(s: SGLangDeploymentSpec) -> list[str]:
         f"{where}.searches[{index}]: {search[:MAX_SHORT]!r}: a lowercase RFC 1123 subdomain "
         "(letters, digits, '_', '-' and '.', at most 253 characters)"
         for index, search in enumerate(searches)
-        if search != "."
-        and (
-            len(search.removesuffix(".")) > MAX_NAME
-            or not re.match(DNS_SEARCH_RE, search.removesuffix("."))
-        )
+        if not dns_search_domain(search)
     ]
     found += [
         f"{where}.options[{index}]: Required value: must not be empty (a name)"
@@ -2755,7 +2758,7 @@ def _check_template_dns(s: SGLangDeploymentSpec) -> list[str]:
             f"{str(name)[:MAX_SHORT]!r}: a lowercase RFC 1123 subdomain (letters, digits, '-' "
             "and '.', at most 253 characters)"
             for number, name in enumerate(_strings(alias.get("hostnames")))
-            if len(name) > MAX_NAME or not re.match(DNS_SUBDOMAIN_RE, name)
+            if len(name) > MAX_NAME or not re.fullmatch(DNS_SUBDOMAIN_RE, name)
         ]
     return found
 
@@ -2806,7 +2809,7 @@ def _check_template_sysctls(s: SGLangDeploymentSpec) -> list[str]:
         name = str(sysctl.get("name") or "")
         if not name:
             found.append(f"{where}: Required value")
-        elif len(name) > MAX_SYSCTL_NAME or not re.match(SYSCTL_NAME_RE, name):
+        elif len(name) > MAX_SYSCTL_NAME or not re.fullmatch(SYSCTL_NAME_RE, name):
             found.append(
                 f"{where}: {name[:MAX_SHORT]!r}: must have at most {MAX_SYSCTL_NAME} characters "
                 "and be a sysctl name (lowercase segments joined by '.' or '/', such as "
@@ -2847,7 +2850,7 @@ def _port_problem(port: Any) -> str | None:
     name = str(port)
     if (
         len(name) > 15
-        or not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name)
+        or not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
         or not re.search("[a-z]", name)
         or "--" in name
     ):
