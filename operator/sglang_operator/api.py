@@ -3075,21 +3075,25 @@ class BenchmarkResult(_Status):
 
 
 class GroupStatus(_Status):
-    """One replica group as the operator last saw it, and what it must remember about it."""
+    """A replica group as the operator last saw it, and what it remembers of it."""
 
     index: int = Field(ge=0, description="Group index: pods <name>-<index>-<rank>.")
     ready: bool = Field(default=False, description="All pods run and rank 0 is Ready.")
     members: list[Annotated[str, Field(max_length=64)]] = Field(
         default_factory=list,
         max_length=256,
-        description="UIDs of the pods of the group's current incarnation, recorded once all "
-        "ran; a member that disappears means the group must restart together.",
+        description="UIDs of the group's pods, once all ran: one gone restarts the group.",
     )
     restarts: list[Annotated[str, Field(max_length=32)]] = Field(
         default_factory=list,
         max_length=32,
-        description="When the operator restarted the group, within the restart budget's "
-        "window (RFC 3339).",
+        description="When the group was restarted, within the budget's window (RFC 3339).",
+    )
+    failed_create: dict[str, Annotated[str, Field(max_length=512)]] = Field(
+        default_factory=dict,
+        max_length=1,
+        description="A template's pod-spec hash: why its pods were refused at creation "
+        "(kept until all exist).",
     )
 
 

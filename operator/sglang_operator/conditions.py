@@ -186,7 +186,10 @@ ADVICE: dict[str, Advice] = {
         "that are down meanwhile; asked again with backoff; an exceeded quota is not held "
         "back, since a rollout frees a group's pods first), or a StatefulSet, benchmark or "
         "offline Job that "
-        "was accepted (the message quotes its FailedCreate event). An unknown schedulerName "
+        "was accepted (the message quotes its FailedCreate event, remembered in "
+        "status.groups[].failedCreate until the group has its pods, since the events stop "
+        "after a burst and expire; a StatefulSet short of a pod 30 s after it observed its "
+        "template counts as refused with no event). An unknown schedulerName "
         "is not refused: its pods stay Pending (Unschedulable).",
         "Fix the cause the message names (`kubectl get events --field-selector "
         "reason=FailedCreate`).",

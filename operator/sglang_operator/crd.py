@@ -132,26 +132,12 @@ def _status_schema() -> Schema:
     return schema
 
 
+# A column showing a status field is described by that field's description (kubectl explain).
 PRINTER_COLUMNS: list[Schema] = [
     {"name": "Model", "type": "string", "jsonPath": ".spec.model.path"},
-    {
-        "name": "Nodes",
-        "type": "integer",
-        "jsonPath": ".status.nodes",
-        "description": "Pods (nodes) per model copy.",
-    },
-    {
-        "name": "GPUs",
-        "type": "integer",
-        "jsonPath": ".status.gpus",
-        "description": "GPUs requested by all copies.",
-    },
-    {
-        "name": "Ready",
-        "type": "integer",
-        "jsonPath": ".status.readyReplicas",
-        "description": "Model copies serving.",
-    },
+    {"name": "Nodes", "type": "integer", "jsonPath": ".status.nodes"},
+    {"name": "GPUs", "type": "integer", "jsonPath": ".status.gpus"},
+    {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {

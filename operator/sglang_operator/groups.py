@@ -83,20 +83,34 @@ class Problem:
     message: str
 
 
+@dataclass(frozen=True)
+class FailedCreate:
+    """A pod template of a group whose pods the API server refused at creation: its pod-spec
+    hash, and why (the FailedCreate event's message, or what the operator saw)."""
+
+    template: str
+    message: str
+
+
 @dataclass
 class GroupMemory:
-    """What must be remembered about a group across reconciles (kept in status.groups)."""
+    """What must be remembered about a group across reconciles (kept in status.groups):
+    `members` and `restarts` (restarts), `failed_create` (plan: kept until the group has
+    all its pods of that template; FailedCreate events stop after a burst and expire)."""
 
     index: int
     members: list[str] = field(default_factory=list)
     restarts: list[str] = field(default_factory=list)
+    failed_create: FailedCreate | None = None
 
     @classmethod
     def from_status(cls, raw: Mapping[str, Any]) -> GroupMemory:
+        failed = next(iter((raw.get("failedCreate") or {}).items()), None)
         return cls(
             index=int(raw.get("index", 0)),
             members=list(raw.get("members") or []),
             restarts=list(raw.get("restarts") or []),
+            failed_create=FailedCreate(str(failed[0]), str(failed[1])) if failed else None,
         )
 
 
@@ -425,7 +439,7 @@ def decide(
     roll: bool = True,
     desired_hashes: Mapping[int, str] | None = None,
     unobserved: Collection[int] = (),
-    refused: Collection[int] = (),
+    refused: Mapping[int, FailedCreate] | None = None,
     held: Collection[int] = (),
 ) -> Decision:
     """Observes every group and picks the pod deletions that restart or roll them.
@@ -438,7 +452,8 @@ def decide(
     StatefulSet the StatefulSet controller has not observed at its generation yet (no rollout
     step while there is one: groups are replaced in their order, not in the order the
     controller happens to observe them). `refused`: groups whose StatefulSet's pods the API
-    server refuses at creation (FailedCreate). `held`: groups whose StatefulSet cannot take
+    server refused at creation, with the template that was refused (remembered in
+    `Decision.memory`; such a group counts as failing). `held`: groups whose StatefulSet cannot take
     a new template now (the API server refused it, until its retry): their turn is skipped.
     `unreachable`: node name -> since when it is unreachable (NODE_GONE for a deleted Node).
     `roll`: False holds every rollout step (no valid spec)."""
@@ -455,7 +470,7 @@ def decide(
         live = [p for p in pods if not _terminating(p)]
         previous = old.get(index, GroupMemory(index))
         recent = [r for r in previous.restarts if now - parse_time(r) < healing.restart_window]
-        mem = GroupMemory(index, list(previous.members), recent)
+        mem = GroupMemory(index, list(previous.members), recent, (refused or {}).get(index))
 
         running = [p for p in live if _phase(p) == "Running"]
         stored = stored_hashes.get(index)
@@ -503,7 +518,7 @@ def decide(
         views.append(GroupView(index, len(live), len(running), ready, outdated, problem))
         new_memory.append(mem)
 
-    failing = {v.index for v in views if v.problem is not None} | out.failing | set(refused)
+    failing = {v.index for v in views if v.problem is not None} | out.failing | set(refused or {})
     if cut_short:
         # A step cut short is finished before any other (never beside a restart).
         turn = None if out.actions else cut_short[0]
@@ -520,8 +535,9 @@ def decide(
         pods = [p for p in pods_by_group.get(turn, ()) if not _terminating(p)]
         message = f"replacing group {turn} with the new revision"
         step = [Action(turn, Reason.ROLLOUT_STEP, message, _targets(pods))]
-        # A group replaced by a new revision starts with a clean restart record.
-        new_memory[turn] = GroupMemory(turn)
+        # A group replaced by a new revision starts with a clean restart record; a refusal
+        # of its pods is remembered until the new revision's pods all exist (plan.py).
+        new_memory[turn] = GroupMemory(turn, failed_create=new_memory[turn].failed_create)
     requeue = max(1.0, min(out.wakeups)) if out.wakeups else None
     return Decision(
         views,

@@ -19,6 +19,12 @@ what the operator meant to write:
   its stored template, so a group healed meanwhile comes back on the revision it ran, not
   on one whose pods the API server may refuse at creation (a quota used up meanwhile, a
   policy that refuses only real creates or only some pods) or that fails to start;
+- a group whose pods the API server refused at creation stays known to fail, in status
+  (status.groups[].failedCreate), until it has all its pods of its template: FailedCreate
+  events, the only word the StatefulSet controller gives, stop after a burst (25 per
+  object, then one per 5 minutes) and expire after an hour; a StatefulSet that observed its
+  template and still lacks a pod FAILED_CREATE_GRACE later counts as refused with no event
+  (`_pod_creation_failures`);
 - a group is rolled only when its stored StatefulSet's template, as the StatefulSet
   controller has observed it, is the desired one and carries a pod-spec hash its pods lack
   (groups.decide); a new group size is written only once the group's pods run the new
@@ -48,6 +54,7 @@ from sglang_operator.builders import desired_objects
 from sglang_operator.conditions import (
     ADVISORY,
     DEGRADED,
+    MAX_API_MESSAGE,
     PROGRESSING,
     READY,
     Condition,
@@ -59,11 +66,14 @@ from sglang_operator.conditions import (
 )
 from sglang_operator.groups import (
     Decision,
+    FailedCreate,
     GroupMemory,
     GroupView,
     Healing,
     decide,
     format_time,
+    parse_time,
+    rank,
 )
 from sglang_operator.ownership import conflict, may_manage, owned_by, owner_reference, with_owner
 
@@ -81,6 +91,11 @@ NOT_ROLLED_OUT = "the new pod template is not rolled out"
 SCALE_UP_HELD = "the scale-up waits"
 # Set by the StatefulSet controller on each pod it creates.
 STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+# How long a StatefulSet that observed its template may lack one of its pods before its pods
+# count as refused at creation with no FailedCreate event (`_pod_creation_failures`): the
+# StatefulSet controller creates every missing pod of a Parallel StatefulSet in the sync
+# that follows its change, within a second when the API server admits them.
+FAILED_CREATE_GRACE = timedelta(seconds=30)
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -148,7 +163,9 @@ class Snapshot:
     it is unreachable (groups.NODE_GONE when deleted), `now`: the time decisions are made at,
     `pod_check`: the last dry run of the deployment's pods, `accepted`: how the last
     accepted spec heals, `replaced`: uid of a StatefulSet -> when (RFC 3339) the operator
-    last deleted its group's pods to restart or roll it (all three the operator's memory).
+    last deleted its group's pods to restart or roll it, `short_since`: uid of a StatefulSet
+    -> (its template's pod-spec hash, since when (RFC 3339) it has been seen short of a pod
+    while observed at its generation) (all four the operator's memory).
     """
 
     sgld: Mapping[str, Any]
@@ -161,6 +178,7 @@ class Snapshot:
     pod_check: PodCheck | None = None
     accepted: Accepted | None = None
     replaced: Mapping[str, str] = field(default_factory=dict)
+    short_since: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -175,7 +193,8 @@ class Plan:
     `check_pod`: (template intent, pod) to create in a server-side dry run before the
     StatefulSets whose pod template changes are written (they are left out of `apply` until
     `Snapshot.pod_check` answers for that intent), `replaced`: uid of a StatefulSet -> now,
-    for each group whose pods `delete_pods` deletes (`Snapshot.replaced` from then on).
+    for each group whose pods `delete_pods` deletes (`Snapshot.replaced` from then on),
+    `short_since`: the StatefulSets short of a pod now (`Snapshot.short_since` from then on).
     """
 
     spec: SGLangDeploymentSpec | None
@@ -191,6 +210,7 @@ class Plan:
     advice: list[str] = field(default_factory=list)
     check_pod: tuple[str, Obj] | None = None
     replaced: dict[str, str] = field(default_factory=dict)
+    short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def intent_hash(obj: Mapping[str, Any]) -> str:
@@ -625,8 +645,9 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
     result = Plan(spec=None, invalid=invalid)
     statefulsets = _stored_statefulsets(snapshot, _ours(snapshot))
     sizes = {g: int((s.get("spec") or {}).get("replicas") or 0) for g, s in statefulsets.items()}
-    result.decision, failures = _decide_groups(
+    failures = _decide_groups(
         snapshot,
+        result,
         replicas=max(sizes, default=-1) + 1,
         nodes=sizes,
         settings=snapshot.accepted or Accepted(),
@@ -690,8 +711,9 @@ def _decide(
         else spec.parallelism.nodes
         for g, sts in statefulsets.items()
     }
-    result.decision, failures = _decide_groups(
+    return _decide_groups(
         snapshot,
+        result,
         replicas=spec.replicas,
         nodes={g: nodes.get(g, spec.parallelism.nodes) for g in range(spec.replicas)},
         settings=Accepted.of(spec),
@@ -699,11 +721,11 @@ def _decide(
         desired=desired,
         held=held,
     )
-    return failures
 
 
 def _decide_groups(
     snapshot: Snapshot,
+    result: Plan,
     *,
     replicas: int,
     nodes: Mapping[int, int],
@@ -712,21 +734,23 @@ def _decide_groups(
     desired: Mapping[int, str] | None = None,
     held: Collection[int] = (),
     roll: bool = True,
-) -> tuple[Decision, list[tuple[str, str]]]:
+) -> list[tuple[str, str]]:
     """Restarts, the rollout turn and step, and forced deletions of the groups
-    (groups.decide), and why groups lack pods. `desired`: each group's desired pod-spec
+    (groups.decide, `result.decision`), and why groups lack pods (returned; the StatefulSets
+    short of a pod in `result.short_since`). `desired`: each group's desired pod-spec
     hash (None: none, the spec is invalid); `held`: groups whose StatefulSet the API server
     refuses until its retry; `roll`: False holds every rollout step (no valid spec)."""
     pods = _pods_by_group(snapshot)
-    failures = _pod_creation_failures(snapshot, statefulsets, pods, nodes)
     status = snapshot.sgld.get("status") or {}
+    memory = [GroupMemory.from_status(g) for g in status.get("groups") or []]
+    creations = _pod_creation_failures(snapshot, statefulsets, pods, memory)
     decision = decide(
         replicas=replicas,
         nodes=nodes,
         stored_hashes={g: template_hash(sts) or "" for g, sts in statefulsets.items()},
         startup_timeout=settings.startup_timeout,
         pods_by_group={g: p for g, p in pods.items() if g in statefulsets},
-        memory=[GroupMemory.from_status(g) for g in status.get("groups") or []],
+        memory=memory,
         now=snapshot.now,
         healing=settings.healing,
         unreachable=snapshot.unreachable,
@@ -736,10 +760,15 @@ def _decide_groups(
         # one is not would pick groups in the order the StatefulSet controller observes
         # them (seen: 2, 0, 1), not from group 0 on.
         unobserved={g for g, sts in statefulsets.items() if not _observed(sts)},
-        refused=failures,
+        refused=creations.known,
         held=held,
     )
-    return decision, list(failures.values())
+    if creations.wakeup is not None:
+        decision.requeue_after = max(
+            1.0, min(decision.requeue_after or creations.wakeup, creations.wakeup)
+        )
+    result.decision, result.short_since = decision, creations.short_since
+    return list(creations.problems.values())
 
 
 def _carry_out(
@@ -761,38 +790,108 @@ def _carry_out(
     result.problems += failures
 
 
+@dataclass
+class _Creations:
+    """Groups whose pods the API server refused at creation (`_pod_creation_failures`).
+    `known`: the refused template of each (status.groups[].failedCreate), `problems`: the
+    Degraded reason of those whose stored template is the refused one, `short_since`: the
+    StatefulSets short of a pod (Plan.short_since), `wakeup`: seconds until one of them
+    has been short for FAILED_CREATE_GRACE."""
+
+    known: dict[int, FailedCreate] = field(default_factory=dict)
+    problems: dict[int, tuple[str, str]] = field(default_factory=dict)
+    short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
+    wakeup: float | None = None
+
+
 def _pod_creation_failures(
     snapshot: Snapshot,
     statefulsets: Mapping[int, Mapping[str, Any]],
     pods_by_group: Mapping[int, Sequence[Mapping[str, Any]]],
-    nodes: Mapping[int, int],
-) -> dict[int, tuple[str, str]]:
-    """Why groups lack pods, by group, when their StatefulSet's pods are refused at creation (Pod
-    Security admission, a missing PriorityClass, a quota, a webhook...). The
-    StatefulSet controller says so only in FailedCreate events (the API server keeps them
-    about an hour); one counts if it is not older than the group's newest pod nor than the
-    operator's last deletion of the group's pods (`Snapshot.replaced`): a group just rolled
-    has no pod to compare with, and an event from before the roll is about older pods."""
-    found = {}
+    memory: Sequence[GroupMemory],
+) -> _Creations:
+    """Which groups' pods the API server refuses at creation (Pod Security admission, a
+    missing PriorityClass, a quota, a webhook...), from three sources, by group:
+
+    - a FailedCreate event of its StatefulSet not older than the group's newest pod nor than
+      the operator's last deletion of the group's pods (`Snapshot.replaced`: an event from
+      before that is about older pods), while the StatefulSet lacks a pod;
+    - its StatefulSet, observed at its generation, lacking a pod for FAILED_CREATE_GRACE
+      with no such event: kube-controller-manager's spam filter keeps 25 events per object
+      (then one per 5 minutes) and the API server drops them after an hour, so after a few
+      updates the events are gone while the pods are still refused;
+    - the memory in status (`GroupMemory.failed_create`), which outlives both the events and
+      the operator: kept until the group has all its pods of its stored template.
+
+    Each group's StatefulSet's stored size and template decide: what its controller makes.
+    A group whose remembered template is not its stored one (a new template written since)
+    still counts as failing (`known`), so no group is moved onto a revision before its pods
+    are made, but is not reported: its new template's pods are not known to be refused."""
+    found = _Creations()
+    remembered = {m.index: m.failed_create for m in memory}
     for group, sts in sorted(statefulsets.items()):
+        meta = sts["metadata"]
+        template = template_hash(sts) or ""
         pods = pods_by_group.get(group, ())
-        failure = snapshot.failed_creates.get(sts["metadata"]["uid"])
-        size = nodes.get(group, 0)
-        if len(pods) >= size or failure is None:
+        size = int((sts.get("spec") or {}).get("replicas") or 0)
+        made = [
+            p
+            for p in pods
+            if (p["metadata"].get("annotations") or {}).get(naming.POD_SPEC_HASH_ANNOTATION)
+            == template
+        ]
+        if len(made) >= size:
             continue
-        since = max(
-            (
-                *(str(p["metadata"]["creationTimestamp"]) for p in pods),
-                snapshot.replaced.get(sts["metadata"]["uid"], ""),
-            ),
-            key=lambda t: t[:19],
-        )
-        when, message = failure
-        if when[:19] >= since[:19]:
-            found[group] = pod_creation_problem(
-                f"StatefulSet {sts['metadata']['name']} cannot create pods", message
+        previous = remembered.get(group)
+        why = _failed_create_event(snapshot, sts, pods) if len(pods) < size else None
+        if len(pods) < size and _observed(sts):
+            short = snapshot.short_since.get(meta["uid"])
+            since = parse_time(short[1]) if short and short[0] == template else snapshot.now
+            found.short_since[meta["uid"]] = (template, format_time(since))
+            due = since + FAILED_CREATE_GRACE
+            if snapshot.now < due:
+                wait = (due - snapshot.now).total_seconds()
+                found.wakeup = min(found.wakeup or wait, wait)
+            elif why is None and not (previous and previous.template == template):
+                ranks = {rank(p) for p in pods}
+                missing = [f"{meta['name']}-{r}" for r in range(size) if r not in ranks]
+                why = (
+                    f"pod(s) {', '.join(missing)} missing for "
+                    f"{int(FAILED_CREATE_GRACE.total_seconds())}s and no FailedCreate event "
+                    "left to say why (they stop after a burst and expire after an hour); "
+                    "check what admits pods in the namespace (ResourceQuota, Pod Security, "
+                    "admission policies and webhooks)"
+                )
+        if why is not None:
+            found.known[group] = FailedCreate(template, bounded(why, MAX_API_MESSAGE))
+        elif previous is not None:
+            found.known[group] = previous
+        else:
+            continue
+        if found.known[group].template == template:
+            found.problems[group] = pod_creation_problem(
+                f"StatefulSet {meta['name']} cannot create pods", found.known[group].message
             )
     return found
+
+
+def _failed_create_event(
+    snapshot: Snapshot, sts: Mapping[str, Any], pods: Sequence[Mapping[str, Any]]
+) -> str | None:
+    """The message of the StatefulSet's newest FailedCreate event if it is not older than
+    the group's newest pod nor than the operator's last deletion of its pods."""
+    failure = snapshot.failed_creates.get(sts["metadata"]["uid"])
+    if failure is None:
+        return None
+    since = max(
+        (
+            *(str(p["metadata"]["creationTimestamp"]) for p in pods),
+            snapshot.replaced.get(sts["metadata"]["uid"], ""),
+        ),
+        key=lambda t: t[:19],
+    )
+    when, message = failure
+    return message if when[:19] >= since[:19] else None
 
 
 # ---- status ---------------------------------------------------------------------------------
@@ -882,6 +981,11 @@ def _groups_memory(decision: Decision) -> list[Obj]:
             "ready": next((v.ready for v in decision.views if v.index == m.index), False),
             "members": m.members,
             "restarts": m.restarts,
+            **(
+                {"failedCreate": {m.failed_create.template: m.failed_create.message}}
+                if m.failed_create
+                else {}
+            ),
         }
         for m in decision.memory
     ]

@@ -113,7 +113,11 @@ class Memory:
     `accepted`: how the last spec the operator accepted heals groups (plan.Accepted), to
     heal with while a newer spec is refused;
     `replaced`: uid of a StatefulSet -> when we last deleted its group's pods (a FailedCreate
-    event older than that is about pods before it), until the cache drops the StatefulSet.
+    event older than that is about pods before it), until the cache drops the StatefulSet;
+    `short_since`: uid of a StatefulSet -> (its template's pod-spec hash, since when it has
+    been short of a pod), as the last plan saw it (plan.Snapshot.short_since): lost with the
+    process, which then waits plan.FAILED_CREATE_GRACE once more (what was learned is in
+    status.groups).
     """
 
     written: dict[Key, Obj] = field(default_factory=dict)
@@ -123,6 +127,7 @@ class Memory:
     pod_check: PodCheck | None = None
     accepted: plan.Accepted | None = None
     replaced: dict[str, str] = field(default_factory=dict)
+    short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _version(obj: Mapping[str, Any]) -> int:
@@ -186,6 +191,7 @@ def observe(
         pod_check=memory.pod_check,
         accepted=memory.accepted,
         replaced=dict(memory.replaced),
+        short_since=dict(memory.short_since),
     )
 
 
@@ -463,6 +469,7 @@ def _act(
         kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, background=True)
         memory.deleted.add(uid)
     memory.replaced.update(decided.replaced)
+    memory.short_since = dict(decided.short_since)
     for name, uid in decided.force_delete_pods:
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
         if kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, grace_seconds=0):

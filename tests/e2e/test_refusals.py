@@ -6,14 +6,17 @@ admission of pods after their StatefulSet was accepted."""
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
 from conftest import Cluster
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from operator_process import OperatorProcess
 from story import (
     apply,
     apply_formed_group,
@@ -564,6 +567,18 @@ def refuse_marked_workers(cluster: Cluster, namespace: str) -> Iterator[str]:
         yield "EVIL"
 
 
+def stored_template_env(kube: Any, namespace: str, name: str, group: int) -> set[str]:
+    """The env var names of the pod template group `group`'s StatefulSet stores."""
+    sts = client.AppsV1Api(kube).read_namespaced_stateful_set(group_name(name, group), namespace)
+    return {e.name for c in sts.spec.template.spec.containers for e in c.env or []}
+
+
+def group_pods(kube: Any, namespace: str, name: str, group: int) -> list[Any]:
+    return [
+        p for p in live_pods(kube, namespace, name) if p.metadata.labels[GROUP_LABEL] == str(group)
+    ]
+
+
 def test_a_group_healed_during_a_failing_rollout_comes_back_on_its_old_revision(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
 ) -> None:
@@ -582,18 +597,14 @@ def test_a_group_healed_during_a_failing_rollout_comes_back_on_its_old_revision(
         timeout=60,
         what="both groups' membership recorded",
     )
-    apps = client.AppsV1Api(kube)
 
     def template_env(group: int) -> set[str]:
-        sts = apps.read_namespaced_stateful_set(group_name("heal", group), namespace)
-        return {e.name for c in sts.spec.template.spec.containers for e in c.env or []}
+        return stored_template_env(kube, namespace, "heal", group)
 
     assert refuse_marked_workers not in template_env(1)
 
     def in_group(group: str) -> list[Any]:
-        return [
-            p for p in live_pods(kube, namespace, "heal") if p.metadata.labels[GROUP_LABEL] == group
-        ]
+        return group_pods(kube, namespace, "heal", int(group))
 
     changed = copy.deepcopy(obj)
     changed["spec"]["env"] = [{"name": refuse_marked_workers, "value": "1"}]
@@ -631,3 +642,93 @@ def test_a_group_healed_during_a_failing_rollout_comes_back_on_its_old_revision(
     progressing = condition(got, "Progressing")
     assert progressing["status"] == "True"
     assert "group(s) 1 still run the old one" in progressing["message"]
+
+
+@contextmanager
+def failed_creates_dropped(kube: Any, namespace: str, owner: str) -> Iterator[None]:
+    """The FailedCreate events of object `owner` deleted as soon as they appear, meanwhile:
+    what kube-controller-manager's spam filter (25 events per object, then one per 5
+    minutes) and the API server's one-hour TTL do to a refusal that lasts."""
+    core = client.CoreV1Api(kube)
+    stop = threading.Event()
+
+    def drop() -> None:
+        selector = f"reason=FailedCreate,involvedObject.name={owner}"
+        while not stop.is_set():
+            for event in core.list_namespaced_event(namespace, field_selector=selector).items:
+                with suppress(ApiException):
+                    core.delete_namespaced_event(event.metadata.name, namespace)
+            stop.wait(0.2)
+
+    dropper = threading.Thread(target=drop, daemon=True)
+    dropper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        dropper.join()
+
+
+def test_a_refusal_is_remembered_when_its_events_are_gone_and_the_operator_restarted(
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    wait_until: Wait,
+    refuse_marked_workers: str,
+    *,
+    operator: OperatorProcess,
+) -> None:
+    """Group 0's new worker is refused at creation. The FailedCreate events that said so go
+    (kube-controller-manager stops them after 25 per object and the API server drops them
+    after an hour; here they are deleted) and the operator restarts; then group 1 loses a
+    pod that a quota keeps from coming back: nothing serves. The operator still knows that
+    the new revision's pods are refused (status.groups[].failedCreate): group 1 is not moved
+    onto it, and comes back on its own revision once the quota goes. Before, with no event
+    left, the "nothing serves" rule wrote the refused revision into group 1 (0/2 ready)."""
+    name = "forget"
+    obj = manifest(name, nodes=2, replicas=2)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, name)
+    wait_until(
+        lambda: all(g.get("members") for g in get_sgld(kube, namespace, name)["status"]["groups"]),
+        timeout=60,
+        what="both groups' membership recorded",
+    )
+    changed = copy.deepcopy(obj)
+    changed["spec"]["env"] = [{"name": refuse_marked_workers, "value": "1"}]
+    apply(cluster, namespace, changed)
+    wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
+    (remembered,) = get_sgld(kube, namespace, name)["status"]["groups"][0]["failedCreate"].values()
+    assert "workers marked EVIL are not allowed here" in remembered
+
+    def group1_refused() -> bool:
+        message = condition(get_sgld(kube, namespace, name), "Degraded").get("message", "")
+        return f"StatefulSet {group_name(name, 1)} cannot create pods" in message
+
+    with failed_creates_dropped(kube, namespace, group_name(name, 0)):
+        operator.kill()
+        operator.start()
+        cluster.kubectl("create", "quota", "pods", "-n", namespace, "--hard=pods=1")
+        client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name(name, 1)}-0", namespace)
+        wait_until(group1_refused, timeout=120, what="group 1's pods refused by the quota")
+        time.sleep(SETTLE_SECONDS)
+        got = get_sgld(kube, namespace, name)
+    assert got["status"]["readyReplicas"] == 0
+    assert refuse_marked_workers not in stored_template_env(kube, namespace, name, 1)
+    degraded = condition(got, "Degraded")["message"]
+    assert f"StatefulSet {group_name(name, 0)} cannot create pods" in degraded
+    assert "workers marked EVIL are not allowed here" in degraded
+
+    cluster.kubectl("delete", "quota", "pods", "-n", namespace)
+    wait_until(
+        lambda: (
+            len(now := group_pods(kube, namespace, name, 1)) == 2 and all(is_ready(p) for p in now)
+        ),
+        timeout=300,
+        what="group 1 back on its own revision once the quota went",
+    )
+    assert refuse_marked_workers not in stored_template_env(kube, namespace, name, 1)
+    assert all(
+        refuse_marked_workers not in {e.name for e in p.spec.containers[0].env or []}
+        for p in group_pods(kube, namespace, name, 1)
+    )

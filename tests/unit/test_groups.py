@@ -16,6 +16,7 @@ from sglang_operator.groups import (
     RESTART_BUDGET,
     SCHEDULER_GRACE,
     Decision,
+    FailedCreate,
     GroupMemory,
     GroupView,
     Healing,
@@ -1085,7 +1086,8 @@ def test_a_group_healed_while_the_new_revision_fails_is_never_moved_onto_it() ->
     # Group 0 rolled, its pods refused at creation; group 1 (old revision) restarting after
     # a pod was deleted: nothing serves, but the new revision is known to fail.
     coming_back = [pod(1, r, spec_hash="old", phase="Pending", ready=False) for r in range(2)]
-    d = rolled(coming_back, stored={0: HASH, 1: "old"}, nodes=2, refused={0})
+    refused = {0: FailedCreate(HASH, "quota")}
+    d = rolled(coming_back, stored={0: HASH, 1: "old"}, nodes=2, refused=refused)
     assert (d.turn, d.actions) == (None, [])
     # The same with the new revision's group crash looping (a problem of its own).
     crashing = pod(
@@ -1122,7 +1124,7 @@ def test_with_nothing_serving_only_outdated_groups_that_fail_are_replaced_meanwh
         pod(2, 0, spec_hash="old", ready=False, phase="Pending"),
     ]
     stored = {0: HASH, 1: "old", 2: "old"}
-    d = rolled(starting, stored=stored, replicas=3, refused={1})
+    d = rolled(starting, stored=stored, replicas=3, refused={1: FailedCreate("old", "quota")})
     assert (d.turn, d.actions) == (1, [])
     d = rolled(starting, stored=stored, replicas=3)
     assert d.turn is None

@@ -11,11 +11,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sglang_operator import naming
+from sglang_operator import naming, runs
 from sglang_operator.conditions import ADVISORY, Reason
-from sglang_operator.groups import NODE_GONE, Healing, format_time
+from sglang_operator.groups import NODE_GONE, FailedCreate, Healing, format_time
 from sglang_operator.plan import (
     APPLIED_ANNOTATION,
+    FAILED_CREATE_GRACE,
     Accepted,
     Admitted,
     Refusal,
@@ -24,6 +25,7 @@ from sglang_operator.plan import (
     plan,
     refusal_problem,
     statefulset_refused,
+    status,
     template_hash,
 )
 from stored_objects import UID, admitted, sgld, stored_children
@@ -382,6 +384,128 @@ def test_a_failed_create_from_before_the_group_was_replaced_is_history() -> None
     failed = {uid: ("2026-11-27T11:59:31Z", 'pods "x" is forbidden: no class')}
     p = plan(snapshot(resource, children, [], failed_creates=failed, replaced=replaced))
     assert [r for r, _ in p.problems] == [Reason.POD_CREATION_FAILED]
+
+
+def stuck_rollout(*, memory: dict[str, str] | None) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """Group 0 rolled onto the new revision, whose rank 1 the API server refuses at
+    creation; group 1, on the old one, restarting with its pods refused too (a quota): no
+    group serves. `memory`: status.groups[0].failedCreate."""
+    resource = sgld()
+    children = stored_children(resource)
+    with_old_template(statefulset(children, 1))
+    new = str(template_hash(statefulset(children, 0)))
+    if memory is not None:
+        resource["status"] = {"groups": [{"index": 0, "failedCreate": memory}, {"index": 1}]}
+    return resource, children, [pod(0, 0, new, ready=False)]
+
+
+def test_a_remembered_refusal_outlives_its_events_and_nothing_is_moved_onto_it() -> None:
+    # The FailedCreate events of group 0 are gone (kube-controller-manager's spam filter
+    # stopped them, or they expired); status remembers the refusal of its template.
+    resource, children, pods = stuck_rollout(memory=None)
+    new = str(template_hash(statefulset(children, 0)))
+    resource["status"] = {
+        "groups": [{"index": 0, "failedCreate": {new: "workers refused"}}, {"index": 1}]
+    }
+    quota = {statefulset(children, 1)["metadata"]["uid"]: ("2026-11-27T11:59:00Z", "quota")}
+    p = plan(snapshot(resource, children, pods, failed_creates=quota))
+    assert p.decision.turn is None
+    assert [o["metadata"]["name"] for o in p.apply if o["kind"] == "StatefulSet"] == []
+    assert p.problems == [
+        (Reason.POD_CREATION_FAILED, "StatefulSet demo-0 cannot create pods: workers refused"),
+        (Reason.POD_CREATION_FAILED, "StatefulSet demo-1 cannot create pods: quota"),
+    ]
+    # Still remembered in the status written now.
+    groups = plan_status(resource, p)["groups"]
+    assert groups[0]["failedCreate"] == {new: "workers refused"}
+    assert groups[1]["failedCreate"] == {OLD: "quota"}
+    # With nothing remembered and no event (the hole): group 1 was moved onto the new
+    # revision, whose pods the API server refuses.
+    resource["status"] = {}
+    p = plan(snapshot(resource, children, pods, failed_creates=quota))
+    assert p.decision.turn == 1
+
+
+def plan_status(resource: dict[str, Any], p: Any) -> dict[str, Any]:
+    return status(
+        resource.get("status") or {},
+        generation=3,
+        spec=p.spec,
+        sgld=resource,
+        decision=p.decision,
+        problems=p.problems,
+        run=runs.RunState(),
+        now="2026-11-27T12:00:00Z",
+    )
+
+
+def test_a_refusal_seen_in_an_event_is_remembered_until_the_group_has_its_pods() -> None:
+    resource, children, pods = stuck_rollout(memory=None)
+    sts = statefulset(children, 0)
+    new = str(template_hash(sts))
+    failed = {sts["metadata"]["uid"]: ("2026-11-27T11:59:00Z", "workers refused")}
+    p = plan(snapshot(resource, children, pods, failed_creates=failed))
+    assert p.decision.memory[0].failed_create == FailedCreate(new, "workers refused")
+    # Every pod of its template made: the refusal is history, whatever events remain.
+    resource["status"] = plan_status(resource, p)
+    full = [pod(0, r, new, created="2026-11-27T11:59:30Z") for r in range(2)]
+    p = plan(snapshot(resource, children, full, failed_creates=failed))
+    assert p.decision.memory[0].failed_create is None
+    assert [r for r, _ in p.problems] == []
+    assert "failedCreate" not in plan_status(resource, p)["groups"][0]
+
+
+def test_a_refusal_of_an_earlier_template_holds_the_rollout_without_being_reported() -> None:
+    # Group 0 took a newer template since its pods were refused: until that template's pods
+    # are made (or refused in turn), no group is moved onto it, and status does not say
+    # that its pods are refused.
+    resource, children, pods = stuck_rollout(memory={OLD: "workers refused"})
+    quota = {statefulset(children, 1)["metadata"]["uid"]: ("2026-11-27T11:59:00Z", "quota")}
+    p = plan(snapshot(resource, children, pods, failed_creates=quota))
+    assert p.decision.turn is None
+    assert [m for _, m in p.problems] == ["StatefulSet demo-1 cannot create pods: quota"]
+
+
+def test_a_statefulset_short_of_a_pod_past_the_grace_counts_as_refused_with_no_event() -> None:
+    resource, children, pods = stuck_rollout(memory=None)
+    sts = statefulset(children, 0)
+    uid, new = sts["metadata"]["uid"], str(template_hash(sts))
+    # First seen short now: the clock starts, a wakeup at the grace's end.
+    p = plan(snapshot(resource, children, pods))
+    assert p.short_since == {
+        uid: (new, "2026-11-27T12:00:00Z"),
+        statefulset(children, 1)["metadata"]["uid"]: (OLD, "2026-11-27T12:00:00Z"),
+    }
+    assert p.problems == [] and p.requeue_after == FAILED_CREATE_GRACE.total_seconds()
+    # Short since 10 s: waits 20 s more.
+    since = {uid: (new, format_time(NOW - timedelta(seconds=10)))}
+    p = plan(snapshot(resource, children, pods, short_since=since))
+    assert p.problems == [] and p.requeue_after == 20
+    assert p.short_since[uid] == since[uid]
+    # Short since the grace: refused, remembered, and nothing is moved onto it.
+    since = {uid: (new, format_time(NOW - FAILED_CREATE_GRACE))}
+    p = plan(snapshot(resource, children, pods, short_since=since))
+    ((reason, message),) = p.problems
+    assert reason == Reason.POD_CREATION_FAILED
+    assert message.startswith("StatefulSet demo-0 cannot create pods: pod(s) demo-0-1 missing")
+    assert p.decision.memory[0].failed_create is not None
+    assert p.decision.memory[0].failed_create.template == new
+    assert p.decision.turn is None
+    # Short since then, but of another template: the clock starts again for this one.
+    since = {uid: (OLD, format_time(NOW - timedelta(hours=1)))}
+    p = plan(snapshot(resource, children, pods, short_since=since))
+    assert p.problems == [] and p.short_since[uid] == (new, "2026-11-27T12:00:00Z")
+
+
+def test_a_statefulset_not_observed_at_its_generation_is_not_short_yet() -> None:
+    resource, children, pods = stuck_rollout(memory=None)
+    sts = statefulset(children, 0)
+    sts["metadata"]["generation"] = 2
+    sts["status"] = {"observedGeneration": 1}
+    since = {sts["metadata"]["uid"]: (str(template_hash(sts)), "2026-11-27T11:00:00Z")}
+    p = plan(snapshot(resource, children, pods, short_since=since))
+    assert sts["metadata"]["uid"] not in p.short_since
+    assert p.problems == []
 
 
 def test_a_rollout_step_or_restart_remembers_when_the_group_was_replaced() -> None:

@@ -268,8 +268,10 @@ def test_a_refused_child_is_reported_with_its_message_and_retried_at_its_time() 
     ]
     key = ("StatefulSet", "ns", "demo-0")
     refusals = {key: Refusal(intent, "422 bad label", 2, NOW + timedelta(seconds=42.5))}
+    # Its pods all made (a StatefulSet short of a pod has a wakeup of its own).
+    full = [pod(0, r, OLD) for r in range(sts(children, 0)["spec"]["replicas"])]
 
-    p = plan(snap(resource, children, [], refusals=refusals))
+    p = plan(snap(resource, children, full, refusals=refusals))
 
     assert p.apply == []
     assert p.problems == [("ApplyFailed", "StatefulSet demo-0: 422 bad label")]
@@ -287,7 +289,9 @@ def test_a_refusal_of_an_older_intent_neither_blocks_nor_reports() -> None:
     sts(children, 0)["metadata"]["annotations"][APPLIED] = "older-intent"
     key = ("StatefulSet", "ns", "demo-0")
     refusals = {key: Refusal("older-intent", "422", 1, NOW + timedelta(seconds=30))}
-    p = plan(snap(resource, children, [], refusals=refusals))
+    h = template_hash(sts(children, 0))
+    full = [pod(0, r, h) for r in range(sts(children, 0)["spec"]["replicas"])]
+    p = plan(snap(resource, children, full, refusals=refusals))
     assert [o["metadata"]["name"] for o in p.apply] == ["demo-0"]
     assert p.problems == []
     assert p.requeue_after is None
