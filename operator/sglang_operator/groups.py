@@ -194,6 +194,14 @@ def rank(pod: Mapping[str, Any]) -> int:
     return int(pod["metadata"].get("labels", {}).get(POD_INDEX_LABEL, "-1"))
 
 
+def serves(live: Sequence[Mapping[str, Any]], size: int) -> bool:
+    """Whether a group serves: `size` pods not being deleted (`live`), all Running, and
+    rank 0 Ready (a pod on an unreachable node is the caller's to leave out)."""
+    rank0 = next((p for p in live if rank(p) == 0), None)
+    running = sum(1 for p in live if _phase(p) == "Running")
+    return running == size and rank0 is not None and _is_ready(rank0)
+
+
 def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
     """The most useful thing to tell a user about one pod, if anything is wrong."""
     name = pod["metadata"]["name"]
@@ -482,11 +490,10 @@ def decide(
                 for p in live
             )
         )
-        rank0 = next((p for p in live if rank(p) == 0), None)
         all_running = len(running) == size
         lost = _lost(pods, unreachable or {}, healing=healing, now=now, index=index, out=out)
         lost_live = [p for p in _on_lost(live, unreachable or {})]
-        ready = all_running and rank0 is not None and _is_ready(rank0) and not lost_live
+        ready = serves(live, size) and not lost_live
         complete = all_running and len(pods) == len(live)
 
         problem = lost[0] if lost else None

@@ -29,7 +29,9 @@ what the operator meant to write:
   controller has observed it, is the desired one and carries a pod-spec hash its pods lack
   (groups.decide); a new group size is written only once the group's pods run the new
   template (`_sized_in_turn`);
-- stale children are removed only when stored, owned by this resource and no longer desired.
+- stale children are removed only when stored, owned by this resource and no longer desired;
+  a scale-down keeps the lowest group it removes whose stored pods serve while no group
+  that stays serves (`_kept_serving`).
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ from sglang_operator.groups import (
     format_time,
     parse_time,
     rank,
+    serves,
 )
 from sglang_operator.ownership import conflict, may_manage, owned_by, owner_reference, with_owner
 
@@ -194,7 +197,9 @@ class Plan:
     StatefulSets whose pod template changes are written (they are left out of `apply` until
     `Snapshot.pod_check` answers for that intent), `replaced`: uid of a StatefulSet -> now,
     for each group whose pods `delete_pods` deletes (`Snapshot.replaced` from then on),
-    `short_since`: the StatefulSets short of a pod now (`Snapshot.short_since` from then on).
+    `short_since`: the StatefulSets short of a pod now (`Snapshot.short_since` from then on),
+    `kept`: groups a scale-down removes that are kept because they serve and no group that
+    stays does (`_kept_serving`; for status).
     """
 
     spec: SGLangDeploymentSpec | None
@@ -211,6 +216,7 @@ class Plan:
     check_pod: tuple[str, Obj] | None = None
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
+    kept: list[int] = field(default_factory=list)
 
 
 def intent_hash(obj: Mapping[str, Any]) -> str:
@@ -593,7 +599,8 @@ def _prune(
     snapshot: Snapshot, desired: Sequence[Obj], spec: SGLangDeploymentSpec, result: Plan
 ) -> None:
     """Stored, owned StatefulSets and Services no longer desired (scale-down, mode change),
-    highest group first."""
+    highest group first; but a scale-down never removes the last group that serves
+    (`_kept_serving`): that group is kept (`result.kept`) until a group that stays serves."""
     uid = snapshot.sgld["metadata"]["uid"]
     keep = {key_of(o) for o in desired}
     stale = [
@@ -604,6 +611,9 @@ def _prune(
         and key_of(c) not in keep
         and not c["metadata"].get("deletionTimestamp")
     ]
+    if spec.mode == "server" and spec.replicas > 0:
+        result.kept = _kept_serving(snapshot, stale, result.decision)
+        stale = [c for c in stale if group_of(c) not in result.kept]
     stale.sort(key=lambda o: group_of(o) or 0, reverse=True)
     result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in stale]
     groups = sorted({g for o in stale if (g := group_of(o)) is not None}, reverse=True)
@@ -616,6 +626,29 @@ def _prune(
                 + ", ".join(str(g) for g in groups),
             )
         )
+
+
+def _kept_serving(
+    snapshot: Snapshot, stale: Sequence[Mapping[str, Any]], decision: Decision
+) -> list[int]:
+    """The group a scale-down keeps: while no group that stays serves (`decision`'s views,
+    e.g. group 0 on a revision whose pods are refused, or restarting), the lowest of the
+    groups to remove whose stored pods serve (groups.serves: its StatefulSet's size, all
+    running, rank 0 Ready, none on an unreachable node); none else. Removing it would take
+    the deployment from serving to not serving for a spec that asks for fewer copies, not
+    for none."""
+    if any(v.ready for v in decision.views):
+        return []
+    pods = _pods_by_group(snapshot)
+    removed = [
+        (g, c) for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
+    ]
+    for group, sts in sorted(removed, key=lambda item: item[0]):
+        live = [p for p in pods.get(group, ()) if not p["metadata"].get("deletionTimestamp")]
+        lost = any((p.get("spec") or {}).get("nodeName") in snapshot.unreachable for p in live)
+        if not lost and serves(live, int((sts.get("spec") or {}).get("replicas") or 0)):
+            return [group]
+    return []
 
 
 def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
@@ -992,9 +1025,13 @@ def _groups_memory(decision: Decision) -> list[Obj]:
 
 
 def _server_conditions(
-    spec: SGLangDeploymentSpec, decision: Decision, diagnostics: Sequence[tuple[str, str]]
+    spec: SGLangDeploymentSpec,
+    decision: Decision,
+    diagnostics: Sequence[tuple[str, str]],
+    kept: Sequence[int] = (),
 ) -> tuple[str, Condition, Condition]:
-    """Phase, Ready and Progressing of a server: Ready means every group serves."""
+    """Phase, Ready and Progressing of a server: Ready means every group serves;
+    Progressing names the groups a scale-down keeps (`Plan.kept`)."""
     views = decision.views
     outdated = [v.index for v in views if v.outdated]
     ready = _ready_condition(spec.replicas, views)
@@ -1020,6 +1057,13 @@ def _server_conditions(
         progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)
     else:
         progressing = Condition(PROGRESSING, "False", Reason.AS_EXPECTED, counted)
+    if kept:
+        reason = progressing.reason if progressing.status == "True" else Reason.RECONCILING
+        waits = (
+            f"the scale-down to {spec.replicas} replica(s) keeps group(s) {_listed(kept)}, "
+            "which serve(s), until a group that stays serves"
+        )
+        progressing = Condition(PROGRESSING, "True", reason, f"{progressing.message}; {waits}")
     return phase, ready, progressing
 
 
@@ -1057,8 +1101,10 @@ def status(
     run: runs.RunState,
     now: str,
     advice: Sequence[str] = (),
+    kept: Sequence[int] = (),
 ) -> Obj:
-    """The new status: conditions, phase, counts and the groups' memory.
+    """The new status: conditions, phase, counts and the groups' memory. `kept`: groups a
+    scale-down keeps while no group that stays serves (Plan.kept), named in Progressing.
 
     `replicas` and `readyReplicas` are observed counts (kstatus and the scale subresource
     read them so): groups with at least one pod, and groups serving. The Advisory condition
@@ -1079,7 +1125,7 @@ def status(
         if phase != "Failed" and problems:
             phase = "Degraded"
     else:
-        phase, ready, progressing = _server_conditions(spec, decision, diagnostics)
+        phase, ready, progressing = _server_conditions(spec, decision, diagnostics, kept)
     if diagnostics:
         # Many groups with the same trouble: the first ones say enough.
         message = bounded("; ".join(m for _, m in diagnostics))
@@ -1095,13 +1141,13 @@ def status(
     gone = set() if advice else {ADVISORY}
     if spec.mode != "server" or not spec.benchmark.enabled:
         gone.add(runs.BENCHMARK)
-    kept = [c for c in current.get("conditions") or [] if c.get("type") not in gone]
+    staying = [c for c in current.get("conditions") or [] if c.get("type") not in gone]
     new: Obj = {
         **current,
         "observedGeneration": generation,
         "phase": phase,
         "message": degraded.message if diagnostics else ready.message,
-        "conditions": merge_conditions(kept, conditions, generation, now),
+        "conditions": merge_conditions(staying, conditions, generation, now),
         "replicas": sum(1 for v in views if v.pods),
         "readyReplicas": sum(1 for v in views if v.ready),
         "nodes": spec.parallelism.nodes,

@@ -308,6 +308,7 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
         run=run,
         now=now_rfc3339(),
         advice=decided.advice,
+        kept=decided.kept,
     )
     _publish(kube, sgld, status, new, events=events, memory=memory)
     retries = [

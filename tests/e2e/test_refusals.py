@@ -732,3 +732,47 @@ def test_a_refusal_is_remembered_when_its_events_are_gone_and_the_operator_resta
         refuse_marked_workers not in {e.name for e in p.spec.containers[0].env or []}
         for p in group_pods(kube, namespace, name, 1)
     )
+
+
+def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
+) -> None:
+    """Group 0 is on a revision whose worker is refused at creation, group 1 serves the old
+    one; `kubectl scale --replicas=1` would remove group 1 and leave nothing serving. Group 1
+    is kept, and status says why, until group 0 serves (here: the spec that broke it is
+    undone); then it goes. Before, group 1 was pruned at once: 0 ready."""
+    name = "shrink"
+    obj = manifest(name, nodes=2, replicas=2)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, name)
+    changed = copy.deepcopy(obj)
+    changed["spec"]["env"] = [{"name": refuse_marked_workers, "value": "1"}]
+    apply(cluster, namespace, changed)
+    wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
+    serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
+    assert len(serving) == 2
+
+    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
+
+    def kept() -> dict[str, Any]:
+        got = get_sgld(kube, namespace, name)
+        cond = condition(got, "Progressing")
+        current = got["status"].get("observedGeneration") == got["metadata"]["generation"]
+        return cond if current and "keeps group(s) 1" in cond.get("message", "") else {}
+
+    cond = wait_until(kept, timeout=60, what="the scale-down keeping group 1")
+    assert cond["status"] == "True"
+    time.sleep(SETTLE_SECONDS)
+    assert group_name(name, 1) in statefulsets(kube, namespace, name)
+    now = group_pods(kube, namespace, name, 1)
+    assert {p.metadata.uid for p in now} == serving and all(is_ready(p) for p in now)
+
+    # The spec that broke group 0 undone (at 1 replica): group 0 serves, group 1 goes.
+    obj["spec"]["replicas"] = 1
+    apply(cluster, namespace, obj)
+    wait_until(
+        lambda: statefulsets(kube, namespace, name) == [group_name(name, 0)],
+        timeout=180,
+        what="group 1 removed once group 0 serves",
+    )
+    wait_ready(cluster, namespace, name)

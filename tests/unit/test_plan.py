@@ -314,6 +314,61 @@ def test_groups_beyond_replicas_are_pruned_highest_first() -> None:
     assert any("removed group(s) 2, 1" in e[2] for e in p.events)
 
 
+def pruned_groups(p: Any) -> list[int]:
+    return sorted(int(name.split("-")[1]) for kind, _, name, _ in p.delete if kind == "StatefulSet")
+
+
+def test_a_scale_down_never_removes_the_last_serving_group() -> None:
+    # Group 0 on the new revision, its worker refused at creation (not ready); groups 1 and
+    # 2 still serve the old one. `kubectl scale --replicas=1`: group 1 is kept, serving,
+    # until group 0 serves; group 2 goes.
+    children = stored_children(sgld(replicas=3))
+    for g in (1, 2):
+        with_old_template(statefulset(children, g))
+    new = str(template_hash(statefulset(children, 0)))
+    serving = [pod(g, r, OLD) for g in (1, 2) for r in range(2)]
+    resource = sgld(replicas=1)
+    p = plan(snapshot(resource, children, [pod(0, 0, new, ready=False), *serving]))
+    assert (p.kept, pruned_groups(p)) == ([1], [2])
+    assert {d[2] for d in p.delete} == {"demo-2", "demo-2-hs"}
+    assert any("removed group(s) 2" in e[2] for e in p.events)
+    progressing = next(
+        c for c in plan_status(resource, p)["conditions"] if c["type"] == "Progressing"
+    )
+    assert progressing["status"] == "True"
+    assert progressing["message"].endswith(
+        "the scale-down to 1 replica(s) keeps group(s) 1, which serve(s), until a group "
+        "that stays serves"
+    )
+    # Group 0 serves: the scale-down goes on.
+    p = plan(snapshot(resource, children, [pod(0, r, new) for r in range(2)] + serving))
+    assert (p.kept, pruned_groups(p)) == ([], [1, 2])
+    # Nothing to keep when the groups that go do not serve either (group 1 lost a pod,
+    # group 2 has no ready rank 0), nor when scaled to zero.
+    broken = [pod(1, 0, OLD), pod(2, 0, OLD, ready=False), pod(2, 1, OLD)]
+    p = plan(snapshot(resource, children, [pod(0, 0, new, ready=False), *broken]))
+    assert (p.kept, pruned_groups(p)) == ([], [1, 2])
+    p = plan(snapshot(sgld(replicas=0), children, [pod(0, 0, new, ready=False), *serving]))
+    assert (p.kept, pruned_groups(p)) == ([], [0, 1, 2])
+
+
+def test_a_group_on_an_unreachable_node_is_not_kept_by_a_scale_down() -> None:
+    children = stored_children(sgld(replicas=2))
+    with_old_template(statefulset(children, 1))
+    new = str(template_hash(statefulset(children, 0)))
+    serving = [pod(1, r, OLD) for r in range(2)]
+    serving[1]["spec"] = {"nodeName": "gone"}
+    p = plan(
+        snapshot(
+            sgld(replicas=1),
+            children,
+            [pod(0, 0, new, ready=False), *serving],
+            unreachable={"gone": NODE_GONE},
+        )
+    )
+    assert (p.kept, pruned_groups(p)) == ([], [1])
+
+
 def test_a_new_group_size_waits_for_the_groups_pods_to_run_the_new_template() -> None:
     children = stored_children(sgld(nodes=1))
     old_pods = pods_for(children, 2, 1)
@@ -436,6 +491,7 @@ def plan_status(resource: dict[str, Any], p: Any) -> dict[str, Any]:
         problems=p.problems,
         run=runs.RunState(),
         now="2026-11-27T12:00:00Z",
+        kept=p.kept,
     )
 
 
