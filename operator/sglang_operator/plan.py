@@ -1029,9 +1029,12 @@ def _server_conditions(
     decision: Decision,
     diagnostics: Sequence[tuple[str, str]],
     kept: Sequence[int] = (),
+    rolling: bool = False,
 ) -> tuple[str, Condition, Condition]:
     """Phase, Ready and Progressing of a server: Ready means every group serves;
-    Progressing names the groups a scale-down keeps (`Plan.kept`)."""
+    Progressing names the groups a scale-down keeps (`Plan.kept`). `rolling`: the last
+    status said RolloutStep for this generation, so groups of the new revision that are
+    not ready yet are the rollout's last step coming up (with replicas 1, the only one)."""
     views = decision.views
     outdated = [v.index for v in views if v.outdated]
     ready = _ready_condition(spec.replicas, views)
@@ -1052,6 +1055,14 @@ def _server_conditions(
             Reason.ROLLOUT_STEP,
             f"rolling out the new revision; group(s) {', '.join(map(str, outdated))} still "
             "run the old one",
+        )
+    elif rolling and ready.status == "False" and not decision.budget_exhausted:
+        coming = ", ".join(str(v.index) for v in views if not v.ready)
+        progressing = Condition(
+            PROGRESSING,
+            "True",
+            Reason.ROLLOUT_STEP,
+            f"rolling out the new revision; group(s) {coming} coming up on it ({counted})",
         )
     elif ready.status == "False" and not decision.budget_exhausted:
         progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)
@@ -1125,7 +1136,13 @@ def status(
         if phase != "Failed" and problems:
             phase = "Degraded"
     else:
-        phase, ready, progressing = _server_conditions(spec, decision, diagnostics, kept)
+        last = find(current.get("conditions") or [], PROGRESSING) or {}
+        rolling = last.get("reason") == Reason.ROLLOUT_STEP and (
+            last.get("observedGeneration") == generation
+        )
+        phase, ready, progressing = _server_conditions(
+            spec, decision, diagnostics, kept, rolling=rolling
+        )
     if diagnostics:
         # Many groups with the same trouble: the first ones say enough.
         message = bounded("; ".join(m for _, m in diagnostics))

@@ -387,8 +387,14 @@ def _check_pods(
         # out, the same refusal reads the same each time (one event per new refusal).
         prefix = str(pod["metadata"]["generateName"])
         message = re.sub(re.escape(prefix) + r"[a-z0-9]*", prefix + "*", _api_message(exc))
-        if _inconclusive(exc, message):
-            log.warning("%s: a dry run of the new pods says nothing: %s", where, message)
+        ignored = _inconclusive(exc, message)
+        if ignored is not None:
+            log.warning(
+                "%s: the dry run of the new pods was refused, ignored since %s: %s",
+                where,
+                ignored,
+                message,
+            )
         else:
             refusal = f"{exc.status} {message}"
             verdict = refused_again(
@@ -403,13 +409,20 @@ def _check_pods(
     return replace(snapshot, pod_check=verdict), anew
 
 
-def _inconclusive(exc: ApiException, message: str) -> bool:
-    """A dry run refused for a reason other than the pod (`_check_pods`)."""
-    if exc.status == 400:
-        return "does not support dry run" in message
-    return exc.status == 403 and (
-        'cannot create resource "pods"' in message or quota_exceeded_by_others(message)
-    )
+def _inconclusive(exc: ApiException, message: str) -> str | None:
+    """Why a dry run refused is no refusal of the pod (`_check_pods`), or None when it is."""
+    if exc.status == 400 and "does not support dry run" in message:
+        return "a webhook on pods does not support dry run"
+    if exc.status != 403:
+        return None
+    if 'cannot create resource "pods"' in message:
+        return "the operator may not create pods (an RBAC that predates the dry run)"
+    if quota_exceeded_by_others(message):
+        return (
+            "the quota is exceeded only beside the pods that run, and a rollout frees a "
+            "group's pods before re-creating them"
+        )
+    return None
 
 
 # The quota admission plugin's words for usage over a hard limit (k8s

@@ -778,6 +778,28 @@ def test_a_rollout_names_the_groups_still_on_the_old_revision() -> None:
     )
 
 
+def test_the_last_step_of_a_rollout_coming_up_is_still_a_rollout_step() -> None:
+    # replicas 1: once its group was replaced, no group runs the old revision; while the new
+    # one comes up the rollout is not finished (it said RolloutStep for this generation).
+    step = cond("Progressing", "True", "RolloutStep", "rolling out", EARLIER)
+    coming = [view(0, running=0, ready=False)]
+    s = status_of(coming, replicas=1, current={"conditions": [step]})
+    assert s["conditions"][1] == cond(
+        "Progressing",
+        "True",
+        "RolloutStep",
+        "rolling out the new revision; group(s) 0 coming up on it (0/1 groups ready)",
+        EARLIER,
+    )
+    # Not for another generation's rollout, nor once the group serves.
+    older = {"conditions": [{**step, "observedGeneration": 3}]}
+    assert status_of(coming, replicas=1, current=older)["conditions"][1]["reason"] == (
+        "Reconciling"
+    )
+    done = status_of([view(0)], replicas=1, current={"conditions": [step]})["conditions"][1]
+    assert (done["status"], done["reason"]) == ("False", "AsExpected")
+
+
 def test_every_diagnostic_reaches_degraded_in_order_and_the_first_names_the_reason() -> None:
     s = status_of(
         [view(0, ready=False, problem=Problem("ImagePullBackOff", "pull failed")), view(1)],

@@ -1,11 +1,13 @@
 """Which quota refusals of the dry run of a new pod hold a rollout back
-(reconcile.quota_exceeded_by_others): the quota admission plugin's own words."""
+(reconcile.quota_exceeded_by_others): the quota admission plugin's own words; and why a
+refusal that holds nothing back is ignored (the log says so)."""
 
 from __future__ import annotations
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
-from sglang_operator.reconcile import quota_exceeded_by_others
+from sglang_operator.reconcile import _inconclusive, quota_exceeded_by_others
 
 FORBIDDEN = 'pods "demo-0-x7k2p" is forbidden: '
 
@@ -51,3 +53,22 @@ def test_an_exceeded_quota_holds_back_only_a_pod_that_never_fits(quota: str, oth
 )
 def test_other_refusals_are_no_quota_exceeded_by_others(message: str) -> None:
     assert not quota_exceeded_by_others(message)
+
+
+def test_a_dry_run_refusal_that_is_ignored_says_why() -> None:
+    quota = FORBIDDEN + "exceeded quota: pods, requested: pods=1, used: pods=2, limited: pods=2"
+    assert _inconclusive(ApiException(status=403), quota) == (
+        "the quota is exceeded only beside the pods that run, and a rollout frees a "
+        "group's pods before re-creating them"
+    )
+    webhook = 'admission webhook "x.example.com" does not support dry run'
+    assert _inconclusive(ApiException(status=400), webhook) == (
+        "a webhook on pods does not support dry run"
+    )
+    rbac = 'User "op" cannot create resource "pods" in API group "" in the namespace "ns"'
+    assert _inconclusive(ApiException(status=403), rbac) == (
+        "the operator may not create pods (an RBAC that predates the dry run)"
+    )
+    # A refusal of the pod itself is not ignored.
+    assert _inconclusive(ApiException(status=403), FORBIDDEN + "violates PodSecurity") is None
+    assert _inconclusive(ApiException(status=422), webhook) is None
