@@ -116,7 +116,9 @@ class GroupMemory:
 
 @dataclass(frozen=True)
 class GroupView:
-    """One group as observed, for status and for the decisions below."""
+    """One group as observed, for status and for the decisions below. `gates`: the
+    schedulingGates its pending pods wait on (no problem: a queue such as Kueue lifts them;
+    status names them in Progressing)."""
 
     index: int
     pods: int
@@ -124,6 +126,7 @@ class GroupView:
     ready: bool
     outdated: bool
     problem: Problem | None
+    gates: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -352,6 +355,20 @@ def _unscheduled_problem(
     return None
 
 
+def _gates(live: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """The names of the schedulingGates that hold the group's pending pods."""
+    return tuple(
+        sorted(
+            {
+                str(gate.get("name"))
+                for pod in live
+                if _phase(pod) == "Pending"
+                for gate in (pod.get("spec") or {}).get("schedulingGates") or []
+            }
+        )
+    )
+
+
 def _step_cut_short(
     live: Sequence[Mapping[str, Any]], stored: str | None, want: str | None
 ) -> bool:
@@ -522,7 +539,9 @@ def decide(
                 else:
                     _restart(mem, failure, _targets(live), now=now, out=out, healing=healing)
 
-        views.append(GroupView(index, len(live), len(running), ready, outdated, problem))
+        views.append(
+            GroupView(index, len(live), len(running), ready, outdated, problem, _gates(live))
+        )
         new_memory.append(mem)
 
     failing = {v.index for v in views if v.problem is not None} | out.failing | set(refused or {})

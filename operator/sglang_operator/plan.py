@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -1068,6 +1068,14 @@ def _server_conditions(
         progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)
     else:
         progressing = Condition(PROGRESSING, "False", Reason.AS_EXPECTED, counted)
+    gated = [v for v in views if v.gates and not v.ready]
+    if gated and progressing.status == "True":
+        names = sorted({g for v in gated for g in v.gates})
+        waits = (
+            f"group(s) {_listed([v.index for v in gated])} wait on schedulingGates "
+            f"{', '.join(names)} (lifted by whatever set them, e.g. a queue such as Kueue)"
+        )
+        progressing = replace(progressing, message=f"{progressing.message}; {waits}")
     if kept:
         reason = progressing.reason if progressing.status == "True" else Reason.RECONCILING
         waits = (

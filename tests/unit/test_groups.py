@@ -1178,3 +1178,11 @@ def test_a_step_cut_short_waits_beside_a_restart_and_is_a_restart_with_no_rollou
         roll=False,
     )
     assert [a.kind for a in d.actions] == [Reason.GROUP_RESTARTED]
+
+
+def test_the_gates_a_groups_pending_pods_wait_on_are_in_its_view() -> None:
+    gated = unscheduled(0, 0, timedelta(minutes=-5))
+    gated = {**gated, "spec": {**gated["spec"], "schedulingGates": [{"name": "kueue/admit"}]}}
+    d = run([gated], nodes=1)
+    assert (d.views[0].gates, d.views[0].problem) == (("kueue/admit",), None)
+    assert run([pod(0, 0)], nodes=1).views[0].gates == ()

@@ -800,6 +800,21 @@ def test_the_last_step_of_a_rollout_coming_up_is_still_a_rollout_step() -> None:
     assert (done["status"], done["reason"]) == ("False", "AsExpected")
 
 
+def test_groups_held_by_scheduling_gates_say_so_in_progressing_not_degraded() -> None:
+    held = GroupView(1, 1, 0, False, False, None, ("kueue.x-k8s.io/admission",))
+    s = status_of([view(0), held])
+    assert s["conditions"][1:] == [
+        cond(
+            "Progressing",
+            "True",
+            "Reconciling",
+            "1/2 groups ready; group(s) 1 wait on schedulingGates kueue.x-k8s.io/admission "
+            "(lifted by whatever set them, e.g. a queue such as Kueue)",
+        ),
+        cond("Degraded", "False", "AsExpected", "no problems found"),
+    ]
+
+
 def test_every_diagnostic_reaches_degraded_in_order_and_the_first_names_the_reason() -> None:
     s = status_of(
         [view(0, ready=False, problem=Problem("ImagePullBackOff", "pull failed")), view(1)],
