@@ -168,7 +168,8 @@ class Snapshot:
     accepted spec heals, `replaced`: uid of a StatefulSet -> when (RFC 3339) the operator
     last deleted its group's pods to restart or roll it, `short_since`: uid of a StatefulSet
     -> (its template's pod-spec hash, since when (RFC 3339) it has been seen short of a pod
-    while observed at its generation) (all four the operator's memory).
+    while observed at its generation), `kept`: the groups the last plan's scale-down kept
+    (Plan.kept) (all five the operator's memory).
     """
 
     sgld: Mapping[str, Any]
@@ -182,6 +183,7 @@ class Snapshot:
     accepted: Accepted | None = None
     replaced: Mapping[str, str] = field(default_factory=dict)
     short_since: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    kept: Sequence[int] = ()
 
 
 @dataclass
@@ -634,9 +636,10 @@ def _kept_serving(
     """The group a scale-down keeps: while no group that stays serves (`decision`'s views,
     e.g. group 0 on a revision whose pods are refused, or restarting), the lowest of the
     groups to remove whose stored pods serve (groups.serves: its StatefulSet's size, all
-    running, rank 0 Ready, none on an unreachable node); none else. Removing it would take
-    the deployment from serving to not serving for a spec that asks for fewer copies, not
-    for none."""
+    running, rank 0 Ready) or that the last plan kept (`snapshot.kept`: a kept group whose
+    pod was deleted or evicted stops serving for a moment, and pruning it then was an
+    outage), none on an unreachable node; none else. Removing it would take the deployment
+    from serving to not serving for a spec that asks for fewer copies, not for none."""
     if any(v.ready for v in decision.views):
         return []
     pods = _pods_by_group(snapshot)
@@ -646,7 +649,8 @@ def _kept_serving(
     for group, sts in sorted(removed, key=lambda item: item[0]):
         live = [p for p in pods.get(group, ()) if not p["metadata"].get("deletionTimestamp")]
         lost = any((p.get("spec") or {}).get("nodeName") in snapshot.unreachable for p in live)
-        if not lost and serves(live, int((sts.get("spec") or {}).get("replicas") or 0)):
+        size = int((sts.get("spec") or {}).get("replicas") or 0)
+        if not lost and (group in snapshot.kept or serves(live, size)):
             return [group]
     return []
 

@@ -117,7 +117,10 @@ class Memory:
     `short_since`: uid of a StatefulSet -> (its template's pod-spec hash, since when it has
     been short of a pod), as the last plan saw it (plan.Snapshot.short_since): lost with the
     process, which then waits plan.FAILED_CREATE_GRACE once more (what was learned is in
-    status.groups).
+    status.groups);
+    `kept`: the groups the last plan's scale-down kept (plan.Plan.kept): kept on while no
+    group that stays serves, even while they restart (lost with the process: a kept group
+    that is not serving at that moment is then removed).
     """
 
     written: dict[Key, Obj] = field(default_factory=dict)
@@ -128,6 +131,7 @@ class Memory:
     accepted: plan.Accepted | None = None
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
+    kept: list[int] = field(default_factory=list)
 
 
 def _version(obj: Mapping[str, Any]) -> int:
@@ -192,6 +196,7 @@ def observe(
         accepted=memory.accepted,
         replaced=dict(memory.replaced),
         short_since=dict(memory.short_since),
+        kept=list(memory.kept),
     )
 
 
@@ -484,6 +489,7 @@ def _act(
         memory.deleted.add(uid)
     memory.replaced.update(decided.replaced)
     memory.short_since = dict(decided.short_since)
+    memory.kept = list(decided.kept)
     for name, uid in decided.force_delete_pods:
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
         if kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, grace_seconds=0):

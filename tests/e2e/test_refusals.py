@@ -767,6 +767,23 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
     now = group_pods(kube, namespace, name, 1)
     assert {p.metadata.uid for p in now} == serving and all(is_ready(p) for p in now)
 
+    # A pod of the kept group goes (deleted, evicted): the group stops serving while it is
+    # re-created, and is kept through it, not removed (an outage, found by an adversary).
+    victim = group_name(name, 1) + "-1"
+    client.CoreV1Api(kube).delete_namespaced_pod(victim, namespace)
+    wait_until(
+        lambda: (
+            len(now := group_pods(kube, namespace, name, 1)) == 2
+            and victim in {p.metadata.name for p in now}
+            and {p.metadata.uid for p in now} != serving
+            and all(is_ready(p) for p in now)
+        ),
+        timeout=90,
+        what="the kept group's pod back and ready",
+    )
+    assert group_name(name, 1) in statefulsets(kube, namespace, name)
+    assert kept()
+
     # The spec that broke group 0 undone (at 1 replica): group 0 serves, group 1 goes.
     obj["spec"]["replicas"] = 1
     apply(cluster, namespace, obj)

@@ -340,8 +340,15 @@ def test_a_scale_down_never_removes_the_last_serving_group() -> None:
         "the scale-down to 1 replica(s) keeps group(s) 1, which serve(s), until a group "
         "that stays serves"
     )
+    # The kept group loses a pod (deleted, evicted): it stops serving while it comes back,
+    # and stays kept (the last plan kept it) rather than being removed.
+    restarting = [pod(0, 0, new, ready=False), pod(1, 0, OLD), *serving[2:]]
+    p = plan(snapshot(resource, children, restarting, kept=[1]))
+    assert (p.kept, pruned_groups(p)) == ([1], [2])
     # Group 0 serves: the scale-down goes on.
     p = plan(snapshot(resource, children, [pod(0, r, new) for r in range(2)] + serving))
+    assert (p.kept, pruned_groups(p)) == ([], [1, 2])
+    p = plan(snapshot(resource, children, [pod(0, r, new) for r in range(2)], kept=[1]))
     assert (p.kept, pruned_groups(p)) == ([], [1, 2])
     # Nothing to keep when the groups that go do not serve either (group 1 lost a pod,
     # group 2 has no ready rank 0), nor when scaled to zero.
