@@ -30,13 +30,7 @@ from sglang_operator import (
     podtemplate,
     refdocs,
 )
-from sglang_operator.api import (
-    DNS_SUBDOMAIN_RE,
-    MAX_NAME,
-    SGLangDeploymentSpec,
-    parse_spec,
-    validation_problems,
-)
+from sglang_operator.api import SGLangDeploymentSpec, parse_spec, validation_problems
 from sglang_operator.builders import desired_objects
 from sglang_operator.generated import GeneratedFile
 from sglang_operator.leader import (
@@ -48,6 +42,7 @@ from sglang_operator.leader import (
     LeaderElector,
     own_namespace,
 )
+from sglang_operator.podvalidation import DNS_SUBDOMAIN_RE, MAX_NAME
 
 Body = Callable[[argparse.Namespace], int]
 Argument = tuple[tuple[str, ...], dict[str, Any]]

@@ -1,8 +1,8 @@
 """The pod template's fields whose syntax the operator checks with its own code take exactly what
 the API server takes, asked of k8s.io/apimachinery's functions that Kubernetes v1.35.4's pod
 validation calls, built with Go from tests/fixtures/podfields: IP addresses in the legacy IP
-fields (dnsConfig.nameservers[], hostAliases[].ip: `api.legacy_ip`) and search domains
-(dnsConfig.searches[]: `api.dns_search_domain`)."""
+fields (dnsConfig.nameservers[], hostAliases[].ip: `podvalidation.legacy_ip`) and search domains
+(dnsConfig.searches[]: `podvalidation.dns_search_domain`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sglang_operator.api import dns_search_domain, legacy_ip
+from sglang_operator.podvalidation import dns_search_domain, legacy_ip
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "podfields"
 Parser = Callable[[str, list[str]], list[bool]]
