@@ -197,6 +197,11 @@ def rank(pod: Mapping[str, Any]) -> int:
     return int(pod["metadata"].get("labels", {}).get(POD_INDEX_LABEL, "-1"))
 
 
+def pod_hash(pod: Mapping[str, Any]) -> str | None:
+    """The pod-spec hash a pod was made with (its template's revision), if it carries one."""
+    return (pod["metadata"].get("annotations") or {}).get(POD_SPEC_HASH_ANNOTATION)
+
+
 def serves(live: Sequence[Mapping[str, Any]], size: int) -> bool:
     """Whether a group serves: `size` pods not being deleted (`live`), all Running, and
     rank 0 Ready (a pod on an unreachable node is the caller's to leave out)."""
@@ -376,7 +381,7 @@ def _step_cut_short(
     template and some of its pods run it while others do not (the operator stopped between
     the step's pod deletions). Its changed members are the step's, not a failure: the step
     is finished (a rollout step, no restart counted)."""
-    hashes = {p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION) for p in live}
+    hashes = {pod_hash(p) for p in live}
     return stored is not None and stored == want and want in hashes and len(hashes) > 1
 
 
@@ -500,13 +505,7 @@ def decide(
         running = [p for p in live if _phase(p) == "Running"]
         stored = stored_hashes.get(index)
         want = desired.get(index, stored)
-        outdated = stored is not None and (
-            stored != want
-            or any(
-                p["metadata"].get("annotations", {}).get(POD_SPEC_HASH_ANNOTATION) != want
-                for p in live
-            )
-        )
+        outdated = stored is not None and (stored != want or any(pod_hash(p) != want for p in live))
         all_running = len(running) == size
         lost = _lost(pods, unreachable or {}, healing=healing, now=now, index=index, out=out)
         lost_live = [p for p in _on_lost(live, unreachable or {})]

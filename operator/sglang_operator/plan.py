@@ -75,6 +75,7 @@ from sglang_operator.groups import (
     decide,
     format_time,
     parse_time,
+    pod_hash,
     rank,
     serves,
 )
@@ -305,10 +306,7 @@ def _sized_in_turn(built: Obj, stored: Mapping[str, Any], pods: Sequence[Mapping
         return built
     new = template_hash(built)
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-    if all(
-        p["metadata"].get("annotations", {}).get(naming.POD_SPEC_HASH_ANNOTATION) == new
-        for p in live
-    ):
+    if all(pod_hash(p) == new for p in live):
         return built
     return stamped({**built, "spec": {**built["spec"], "replicas": size}})
 
@@ -871,12 +869,7 @@ def _pod_creation_failures(
         template = template_hash(sts) or ""
         pods = pods_by_group.get(group, ())
         size = int((sts.get("spec") or {}).get("replicas") or 0)
-        made = [
-            p
-            for p in pods
-            if (p["metadata"].get("annotations") or {}).get(naming.POD_SPEC_HASH_ANNOTATION)
-            == template
-        ]
+        made = [p for p in pods if pod_hash(p) == template]
         if len(made) >= size:
             continue
         previous = remembered.get(group)
