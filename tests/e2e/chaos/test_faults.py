@@ -22,6 +22,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,18 @@ class ControlPlane:
                 _start(self.cluster, name, self.argv[name])
         return True
 
+    def leaders_back(self, kube: Any, since: datetime) -> bool:
+        """Supervises, and whether each supervised component renewed its leader Lease after
+        `since` (the API server's restart): only then can it no longer exit on the outage.
+        One that exits after the last `supervise` would stay down for every later test (a CI
+        run lost its scheduler so, and every test after this one that needed a pod failed)."""
+        self.supervise()
+        leases = client.CoordinationV1Api(kube)
+        renewed = [
+            leases.read_namespaced_lease(n, "kube-system").spec.renew_time for n in self.SUPERVISED
+        ]
+        return all(t is not None and t > since for t in renewed)
+
 
 def api_server_ready(cluster: Any) -> bool:
     try:
@@ -251,6 +264,7 @@ def test_api_server_and_etcd_restart_with_changes_the_watches_missed(
     try:
         control_plane.restart_api_server_and_etcd(down_seconds=3)
         wait_until(lambda: api_server_ready(cluster), timeout=90, what="the API server back")
+        back = datetime.now(UTC)
         control_plane.supervise()
         # What the operator's watches miss: a group member replaced, a deployment deleted
         # (its children garbage-collected), another scaled.
@@ -280,6 +294,11 @@ def test_api_server_and_etcd_restart_with_changes_the_watches_missed(
         os.kill(chaos_operator.proc.pid, signal.SIGCONT)
         # Whatever failed, the controllers run again for the tests after this one.
         control_plane.supervise()
+    wait_until(
+        lambda: control_plane.leaders_back(kube, back),
+        timeout=90,
+        what="kube-controller-manager and kube-scheduler leading again",
+    )
     wait_converged(cluster, kube, namespace, kept, wait_until)
     assert chaos_operator.running(), "the operator survived the outage"
     # The replaced member was noticed: its group restarted as a whole, once.
