@@ -47,6 +47,7 @@ class Reason:
     AS_EXPECTED = "AsExpected"
     # Rollouts.
     ROLLOUT_STEP = "RolloutStep"
+    ROLLOUT_HELD = "RolloutHeld"
     ROLLOUT_COMPLETE = "RolloutComplete"
     # Self-healing.
     GROUP_RESTARTED = "GroupRestarted"
@@ -110,6 +111,15 @@ ADVICE: dict[str, Advice] = {
         "A spec change replaces whole groups, one at a time; the message names the groups "
         "still on the old revision.",
         "Nothing; the next group goes once the previous one is Ready again.",
+    ),
+    Reason.ROLLOUT_HELD: Advice(
+        "On Progressing (still True: the rollout has not finished): the rollout cannot go on. "
+        "A group on the new revision fails (pods refused at creation, crashing, "
+        "unschedulable...), so no other group is moved onto it; or the new pod template is "
+        "not written (the API server refuses the StatefulSet, or a dry run of its pods). The "
+        "message names the groups still on the old revision, which keep serving.",
+        "Read the Degraded condition: it says why. Fix the cause or change the spec back; "
+        "the rollout goes on by itself once the cause is gone.",
     ),
     Reason.ROLLOUT_COMPLETE: Advice("Every group runs the current revision.", NOTHING),
     Reason.GROUP_RESTARTED: Advice(

@@ -145,7 +145,11 @@ class Decision:
     pods on unreachable nodes deleted with no grace period; `turn`: the group whose rollout
     turn it is (None: no group's), the only stored group whose StatefulSet may be written a
     new pod template (its pods are deleted, a rollout step among `actions`, once that
-    template is stored and observed)."""
+    template is stored and observed); `holding`: groups of the new revision known to fail (a
+    problem, pods refused at creation, out of restart budget or backing off), which hold
+    the rollout: no other group goes onto that revision meanwhile (`_rollout_turn`);
+    `kept`: the groups beyond `views` (the spec's replicas) that a scale-down keeps while
+    no group of `views` serves, as observed (`kept_view`; set by plan._prune)."""
 
     views: list[GroupView]
     actions: list[Action]
@@ -155,6 +159,8 @@ class Decision:
     requeue_after: float | None
     force_deletes: list[Action] = field(default_factory=list)
     turn: int | None = None
+    holding: list[int] = field(default_factory=list)
+    kept: list[GroupView] = field(default_factory=list)
 
 
 def parse_time(value: str) -> datetime:
@@ -189,8 +195,9 @@ def _is_ready(pod: Mapping[str, Any]) -> bool:
     return cond is not None and cond.get("status") == "True"
 
 
-def _terminating(pod: Mapping[str, Any]) -> bool:
-    return bool(pod["metadata"].get("deletionTimestamp"))
+def live_pods(pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The pods not being deleted (no deletionTimestamp)."""
+    return [p for p in pods if not p["metadata"].get("deletionTimestamp")]
 
 
 def rank(pod: Mapping[str, Any]) -> int:
@@ -202,12 +209,31 @@ def pod_hash(pod: Mapping[str, Any]) -> str | None:
     return (pod["metadata"].get("annotations") or {}).get(POD_SPEC_HASH_ANNOTATION)
 
 
-def serves(live: Sequence[Mapping[str, Any]], size: int) -> bool:
-    """Whether a group serves: `size` pods not being deleted (`live`), all Running, and
-    rank 0 Ready (a pod on an unreachable node is the caller's to leave out)."""
+def serves(
+    live: Sequence[Mapping[str, Any]], size: int, unreachable: Mapping[str, datetime]
+) -> bool:
+    """Whether a group serves: `size` pods not being deleted (`live`), all Running, rank 0
+    Ready, and none on an unreachable node (`unreachable`: node name -> since when; the
+    node controller marks such a pod not ready only ~40 s later)."""
     rank0 = next((p for p in live if rank(p) == 0), None)
     running = sum(1 for p in live if _phase(p) == "Running")
-    return running == size and rank0 is not None and _is_ready(rank0)
+    return (
+        running == size
+        and rank0 is not None
+        and _is_ready(rank0)
+        and not on_lost(live, unreachable)
+    )
+
+
+def kept_view(
+    index: int, pods: Sequence[Mapping[str, Any]], size: int, unreachable: Mapping[str, datetime]
+) -> GroupView:
+    """A group a scale-down keeps (plan._kept_serving) as observed, for status: its live
+    pods, how many run, whether it serves at its StatefulSet's `size`. Nothing is decided
+    for it (neither restarted nor rolled), so it has no problem and is not outdated."""
+    live = live_pods(pods)
+    running = sum(1 for p in live if _phase(p) == "Running")
+    return GroupView(index, len(live), running, serves(live, size, unreachable), False, None)
 
 
 def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
@@ -497,7 +523,7 @@ def decide(
     for index in range(replicas):
         size = nodes if isinstance(nodes, int) else nodes.get(index, 0)
         pods = sorted(pods_by_group.get(index, ()), key=rank)
-        live = [p for p in pods if not _terminating(p)]
+        live = live_pods(pods)
         previous = old.get(index, GroupMemory(index))
         recent = [r for r in previous.restarts if now - parse_time(r) < healing.restart_window]
         mem = GroupMemory(index, list(previous.members), recent, (refused or {}).get(index))
@@ -508,8 +534,8 @@ def decide(
         outdated = stored is not None and (stored != want or any(pod_hash(p) != want for p in live))
         all_running = len(running) == size
         lost = _lost(pods, unreachable or {}, healing=healing, now=now, index=index, out=out)
-        lost_live = [p for p in _on_lost(live, unreachable or {})]
-        ready = serves(live, size) and not lost_live
+        lost_live = on_lost(live, unreachable or {})
+        ready = serves(live, size, unreachable or {})
         complete = all_running and len(pods) == len(live)
 
         problem = lost[0] if lost else None
@@ -557,7 +583,7 @@ def decide(
     if turn is not None and stored_hashes.get(turn) == desired.get(turn):
         # Its StatefulSet stores the desired template, observed (no group is unobserved):
         # the pods it re-creates are the new revision's.
-        pods = [p for p in pods_by_group.get(turn, ()) if not _terminating(p)]
+        pods = live_pods(pods_by_group.get(turn, ()))
         message = f"replacing group {turn} with the new revision"
         step = [Action(turn, Reason.ROLLOUT_STEP, message, _targets(pods))]
         # A group replaced by a new revision starts with a clean restart record; a refusal
@@ -573,6 +599,7 @@ def decide(
         requeue,
         out.force,
         turn,
+        holding=[v.index for v in views if not v.outdated and not v.ready and v.index in failing],
     )
 
 
@@ -580,9 +607,10 @@ def _node(pod: Mapping[str, Any]) -> str:
     return str((pod.get("spec") or {}).get("nodeName") or "")
 
 
-def _on_lost(
+def on_lost(
     pods: Sequence[Mapping[str, Any]], unreachable: Mapping[str, datetime]
 ) -> list[Mapping[str, Any]]:
+    """The pods on a node in `unreachable` (node name -> since when)."""
     return [p for p in pods if _node(p) in unreachable]
 
 
@@ -598,7 +626,7 @@ def _lost(
     """The group's pods on unreachable nodes: a problem naming each node, and a forced
     deletion of each pod once its node has been unreachable for the timeout."""
     problems = []
-    for pod in _on_lost(pods, unreachable):
+    for pod in on_lost(pods, unreachable):
         name, node = pod["metadata"]["name"], _node(pod)
         since = unreachable[node]
         due = since + healing.unreachable_timeout

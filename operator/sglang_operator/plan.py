@@ -74,10 +74,12 @@ from sglang_operator.groups import (
     Healing,
     decide,
     format_time,
+    kept_view,
+    live_pods,
+    on_lost,
     parse_time,
     pod_hash,
     rank,
-    serves,
 )
 from sglang_operator.ownership import conflict, may_manage, owned_by, owner_reference, with_owner
 
@@ -200,9 +202,7 @@ class Plan:
     StatefulSets whose pod template changes are written (they are left out of `apply` until
     `Snapshot.pod_check` answers for that intent), `replaced`: uid of a StatefulSet -> now,
     for each group whose pods `delete_pods` deletes (`Snapshot.replaced` from then on),
-    `short_since`: the StatefulSets short of a pod now (`Snapshot.short_since` from then on),
-    `kept`: groups a scale-down removes that are kept because they serve and no group that
-    stays does (`_kept_serving`; for status).
+    `short_since`: the StatefulSets short of a pod now (`Snapshot.short_since` from then on).
     """
 
     spec: SGLangDeploymentSpec | None
@@ -219,7 +219,12 @@ class Plan:
     check_pod: tuple[str, Obj] | None = None
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
-    kept: list[int] = field(default_factory=list)
+
+    @property
+    def kept(self) -> list[int]:
+        """Groups a scale-down removes that are kept because they serve and no group that
+        stays does (`_kept_serving`; observed in `decision.kept`)."""
+        return [v.index for v in self.decision.kept]
 
 
 def intent_hash(obj: Mapping[str, Any]) -> str:
@@ -305,8 +310,7 @@ def _sized_in_turn(built: Obj, stored: Mapping[str, Any], pods: Sequence[Mapping
     if size == built["spec"]["replicas"]:
         return built
     new = template_hash(built)
-    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
-    if all(pod_hash(p) == new for p in live):
+    if all(pod_hash(p) == new for p in live_pods(pods)):
         return built
     return stamped({**built, "spec": {**built["spec"], "replicas": size}})
 
@@ -600,7 +604,8 @@ def _prune(
 ) -> None:
     """Stored, owned StatefulSets and Services no longer desired (scale-down, mode change),
     highest group first; but a scale-down never removes the last group that serves
-    (`_kept_serving`): that group is kept (`result.kept`) until a group that stays serves."""
+    (`_kept_serving`): that group is kept (`result.decision.kept`) until a group that stays
+    serves."""
     uid = snapshot.sgld["metadata"]["uid"]
     keep = {key_of(o) for o in desired}
     stale = [
@@ -612,7 +617,7 @@ def _prune(
         and not c["metadata"].get("deletionTimestamp")
     ]
     if spec.mode == "server" and spec.replicas > 0:
-        result.kept = _kept_serving(snapshot, stale, result.decision)
+        result.decision.kept = _kept_serving(snapshot, stale, result.decision)
         stale = [c for c in stale if group_of(c) not in result.kept]
     stale.sort(key=lambda o: group_of(o) or 0, reverse=True)
     result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in stale]
@@ -630,14 +635,15 @@ def _prune(
 
 def _kept_serving(
     snapshot: Snapshot, stale: Sequence[Mapping[str, Any]], decision: Decision
-) -> list[int]:
-    """The group a scale-down keeps: while no group that stays serves (`decision`'s views,
-    e.g. group 0 on a revision whose pods are refused, or restarting), the lowest of the
-    groups to remove whose stored pods serve (groups.serves: its StatefulSet's size, all
-    running, rank 0 Ready) or that the last plan kept (`snapshot.kept`: a kept group whose
-    pod was deleted or evicted stops serving for a moment, and pruning it then was an
-    outage), none on an unreachable node; none else. Removing it would take the deployment
-    from serving to not serving for a spec that asks for fewer copies, not for none."""
+) -> list[GroupView]:
+    """The group a scale-down keeps, as observed (groups.kept_view): while no group that
+    stays serves (`decision`'s views, e.g. group 0 on a revision whose pods are refused, or
+    restarting), the lowest of the groups to remove whose stored pods serve (groups.serves:
+    its StatefulSet's size, all running, rank 0 Ready, none on an unreachable node) or that
+    the last plan kept (`snapshot.kept`: a kept group whose pod was deleted or evicted stops
+    serving for a moment, and pruning it then was an outage) with no pod on an unreachable
+    node; none else. Removing it would take the deployment from serving to not serving for
+    a spec that asks for fewer copies, not for none."""
     if any(v.ready for v in decision.views):
         return []
     pods = _pods_by_group(snapshot)
@@ -645,11 +651,11 @@ def _kept_serving(
         (g, c) for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
     ]
     for group, sts in sorted(removed, key=lambda item: item[0]):
-        live = [p for p in pods.get(group, ()) if not p["metadata"].get("deletionTimestamp")]
-        lost = any((p.get("spec") or {}).get("nodeName") in snapshot.unreachable for p in live)
         size = int((sts.get("spec") or {}).get("replicas") or 0)
-        if not lost and (group in snapshot.kept or serves(live, size)):
-            return [group]
+        view = kept_view(group, pods.get(group, ()), size, snapshot.unreachable)
+        lost = on_lost(live_pods(pods.get(group, ())), snapshot.unreachable)
+        if view.ready or (group in snapshot.kept and not lost):
+            return [view]
     return []
 
 
@@ -992,19 +998,35 @@ def failed_status(status: Mapping[str, Any], generation: int, message: str, now:
     }
 
 
-def _ready_condition(replicas: int, views: Sequence[GroupView]) -> Condition:
-    """Ready of a server: every one of `replicas` groups serves."""
-    ready_groups = sum(1 for v in views if v.ready)
-    counted = f"{ready_groups}/{replicas} groups ready"
+def _counted(replicas: int, views: Sequence[GroupView], kept: Sequence[GroupView] = ()) -> str:
+    """'N/M groups ready': the groups that serve, among the spec's (`views`) and those a
+    scale-down keeps (`kept`, named when one serves), of the `replicas` the spec asks for."""
+    counted = f"{sum(1 for v in (*views, *kept) if v.ready)}/{replicas} groups ready"
+    serving = [v.index for v in kept if v.ready]
+    if serving:
+        counted += f" (group(s) {_listed(serving)} kept by the scale-down)"
+    return counted
+
+
+def _ready_condition(
+    replicas: int, views: Sequence[GroupView], kept: Sequence[GroupView] = ()
+) -> Condition:
+    """Ready of a server: as many groups serve as the spec's `replicas`, of whichever
+    revision: the spec's groups (`views`) and the groups a scale-down keeps serving while
+    none of those does (`kept`: the endpoint is served by as many copies as asked for;
+    Progressing says that the scale-down waits)."""
     if replicas == 0:
         return Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
-    if ready_groups == replicas:
+    counted = _counted(replicas, views, kept)
+    if sum(1 for v in (*views, *kept) if v.ready) >= replicas:
         return Condition(READY, "True", Reason.GROUPS_READY, counted)
     return Condition(READY, "False", Reason.GROUPS_NOT_READY, counted)
 
 
 def _groups_memory(decision: Decision) -> list[Obj]:
-    """status.groups: what must be remembered of each group (groups.GroupMemory)."""
+    """status.groups: what must be remembered of each group (groups.GroupMemory), then the
+    groups a scale-down keeps (`Decision.kept`: whether they serve; nothing is remembered
+    of a group that goes)."""
     return [
         {
             "index": m.index,
@@ -1018,7 +1040,7 @@ def _groups_memory(decision: Decision) -> list[Obj]:
             ),
         }
         for m in decision.memory
-    ]
+    ] + [{"index": v.index, "ready": v.ready} for v in decision.kept]
 
 
 def _server_conditions(
@@ -1028,14 +1050,21 @@ def _server_conditions(
     kept: Sequence[int] = (),
     rolling: bool = False,
 ) -> tuple[str, Condition, Condition]:
-    """Phase, Ready and Progressing of a server: Ready means every group serves;
-    Progressing names the groups a scale-down keeps (`Plan.kept`). `rolling`: the last
-    status said RolloutStep for this generation, so groups of the new revision that are
-    not ready yet are the rollout's last step coming up (with replicas 1, the only one)."""
+    """Phase, Ready and Progressing of a server: Ready means as many groups serve as the
+    spec asks for (`_ready_condition`, counting the groups a scale-down keeps,
+    `Decision.kept`, which Progressing names). `rolling`: the last status said RolloutStep
+    or RolloutHeld for this generation, so groups of the new revision that are not ready
+    yet are the rollout's last step coming up (with replicas 1, the only one). A rollout
+    is held (RolloutHeld, still Progressing: it has not finished) while a group of the new
+    revision fails (`Decision.holding`) or the new template is not written (refused, or
+    its pods refused in the dry run: `statefulset_refused`); Degraded says why."""
     views = decision.views
     outdated = [v.index for v in views if v.outdated]
-    ready = _ready_condition(spec.replicas, views)
-    counted = f"{sum(1 for v in views if v.ready)}/{spec.replicas} groups ready"
+    ready = _ready_condition(spec.replicas, views, decision.kept)
+    counted = _counted(spec.replicas, views, decision.kept)
+    stepping = any(a.kind == Reason.ROLLOUT_STEP for a in decision.actions)
+    holding = [] if stepping else decision.holding
+    held = not stepping and statefulset_refused(diagnostics)
 
     if diagnostics:
         phase = "Degraded"
@@ -1043,23 +1072,39 @@ def _server_conditions(
         # Serving every copy; a rollout between steps shows as Progressing, not in the phase.
         phase = "Ready"
     else:
-        phase = "Initializing" if any(v.running for v in views) else "Pending"
+        phase = "Initializing" if any(v.running for v in (*views, *decision.kept)) else "Pending"
 
-    if outdated:
+    if outdated and (holding or held):
+        progressing = Condition(
+            PROGRESSING,
+            "True",
+            Reason.ROLLOUT_HELD,
+            f"the rollout of the new revision is held: {_why_held(holding)}; group(s) "
+            f"{_listed(outdated)} still run the old one",
+        )
+    elif outdated:
         progressing = Condition(
             PROGRESSING,
             "True",
             Reason.ROLLOUT_STEP,
-            f"rolling out the new revision; group(s) {', '.join(map(str, outdated))} still "
-            "run the old one",
+            f"rolling out the new revision; group(s) {_listed(outdated)} still run the old one",
         )
     elif rolling and ready.status == "False" and not decision.budget_exhausted:
-        coming = ", ".join(str(v.index) for v in views if not v.ready)
-        progressing = Condition(
-            PROGRESSING,
-            "True",
-            Reason.ROLLOUT_STEP,
-            f"rolling out the new revision; group(s) {coming} coming up on it ({counted})",
+        coming = _listed([v.index for v in views if not v.ready])
+        progressing = (
+            Condition(
+                PROGRESSING,
+                "True",
+                Reason.ROLLOUT_HELD,
+                f"the rollout of the new revision is held: {_why_held(holding)} ({counted})",
+            )
+            if holding or held
+            else Condition(
+                PROGRESSING,
+                "True",
+                Reason.ROLLOUT_STEP,
+                f"rolling out the new revision; group(s) {coming} coming up on it ({counted})",
+            )
         )
     elif ready.status == "False" and not decision.budget_exhausted:
         progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)
@@ -1081,6 +1126,13 @@ def _server_conditions(
         )
         progressing = Condition(PROGRESSING, "True", reason, f"{progressing.message}; {waits}")
     return phase, ready, progressing
+
+
+def _why_held(holding: Sequence[int]) -> str:
+    """Why a rollout is held, in a few words; the Degraded condition has the details."""
+    if holding:
+        return f"group(s) {_listed(holding)} fail(s) on it (see Degraded)"
+    return "its pod template is not written (see Degraded)"
 
 
 def _offline_conditions(run: runs.RunState) -> tuple[str, Condition, Condition]:
@@ -1120,10 +1172,13 @@ def status(
     kept: Sequence[int] = (),
 ) -> Obj:
     """The new status: conditions, phase, counts and the groups' memory. `kept`: groups a
-    scale-down keeps while no group that stays serves (Plan.kept), named in Progressing.
+    scale-down keeps while no group that stays serves (Plan.kept: the indices of
+    `decision.kept`), named in Progressing.
 
     `replicas` and `readyReplicas` are observed counts (kstatus and the scale subresource
-    read them so): groups with at least one pod, and groups serving. The Advisory condition
+    read them so): groups with at least one pod, and groups serving, among the spec's and
+    those a scale-down keeps (as a Deployment's counts exceed spec.replicas while it
+    scales down, until the old pods are gone). The Advisory condition
     is there only while there is `advice`, the Benchmark condition only with a benchmark
     (mode server, benchmark enabled); Ready, Progressing and Degraded never depend on them.
     """
@@ -1142,7 +1197,7 @@ def status(
             phase = "Degraded"
     else:
         last = find(current.get("conditions") or [], PROGRESSING) or {}
-        rolling = last.get("reason") == Reason.ROLLOUT_STEP and (
+        rolling = last.get("reason") in (Reason.ROLLOUT_STEP, Reason.ROLLOUT_HELD) and (
             last.get("observedGeneration") == generation
         )
         phase, ready, progressing = _server_conditions(
@@ -1170,8 +1225,8 @@ def status(
         "phase": phase,
         "message": degraded.message if diagnostics else ready.message,
         "conditions": merge_conditions(staying, conditions, generation, now),
-        "replicas": sum(1 for v in views if v.pods),
-        "readyReplicas": sum(1 for v in views if v.ready),
+        "replicas": sum(1 for v in (*views, *decision.kept) if v.pods),
+        "readyReplicas": sum(1 for v in (*views, *decision.kept) if v.ready),
         "nodes": spec.parallelism.nodes,
         "gpus": spec.total_gpus,
         "endpoint": naming.client_endpoint(

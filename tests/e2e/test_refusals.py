@@ -740,7 +740,8 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
     """Group 0 is on a revision whose worker is refused at creation, group 1 serves the old
     one; `kubectl scale --replicas=1` would remove group 1 and leave nothing serving. Group 1
     is kept, and status says why, until group 0 serves (here: the spec that broke it is
-    undone); then it goes. Before, group 1 was pruned at once: 0 ready."""
+    undone); then it goes. Before, group 1 was pruned at once: 0 ready. Meanwhile status
+    counts group 1, which serves the endpoint (before: readyReplicas 0, Ready False)."""
     name = "shrink"
     obj = manifest(name, nodes=2, replicas=2)
     apply(cluster, namespace, obj)
@@ -751,6 +752,13 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
     wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
     serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
     assert len(serving) == 2
+    # The rollout cannot go on, and says so rather than "rolling out" (still Progressing).
+    held = wait_reason(kube, namespace, name, "Progressing", "RolloutHeld")
+    assert held["status"] == "True"
+    assert held["message"] == (
+        "the rollout of the new revision is held: group(s) 0 fail(s) on it (see Degraded); "
+        "group(s) 1 still run the old one"
+    )
 
     cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
 
@@ -766,6 +774,16 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
     assert group_name(name, 1) in statefulsets(kube, namespace, name)
     now = group_pods(kube, namespace, name, 1)
     assert {p.metadata.uid for p in now} == serving and all(is_ready(p) for p in now)
+    # Group 1 serves the endpoint: one copy serves, as asked; Degraded only for the refused
+    # revision.
+    got = get_sgld(kube, namespace, name)["status"]
+    assert (got["readyReplicas"], got["replicas"], got["phase"]) == (1, 2, "Degraded")
+    ready = condition(get_sgld(kube, namespace, name), "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "GroupsReady")
+    assert ready["message"].startswith("1/1 groups ready (group(s) 1 kept by the scale-down)")
+    assert condition(get_sgld(kube, namespace, name), "Degraded")["reason"] == ("PodCreationFailed")
+    # What a user waiting for the scale returns at once (it fails the test otherwise).
+    cluster.kubectl("wait", "sgld", name, "-n", namespace, "--for=condition=Ready", "--timeout=10s")
 
     # A pod of the kept group goes (deleted, evicted): the group stops serving while it is
     # re-created, and is kept through it, not removed (an outage, found by an adversary).

@@ -119,6 +119,7 @@ REASONS = {
     "SCALED_TO_ZERO": "ScaledToZero",
     "AS_EXPECTED": "AsExpected",
     "ROLLOUT_STEP": "RolloutStep",
+    "ROLLOUT_HELD": "RolloutHeld",
     "ROLLOUT_COMPLETE": "RolloutComplete",
     "GROUP_RESTARTED": "GroupRestarted",
     "GROUP_RESTART_BACKOFF": "GroupRestartBackoff",

@@ -1078,8 +1078,8 @@ def test_a_stored_template_of_the_desired_revision_is_current_even_with_no_pods(
     # Group 0 was rolled and its pods are not created yet (refused, or coming).
     d = rolled([pod(1, 0, spec_hash="old")], stored={0: HASH, 1: "old"})
     assert [v.outdated for v in d.views] == [False, True]
-    # Group 1 serves: it waits for group 0.
-    assert (d.turn, d.actions) == (None, [])
+    # Group 1 serves: it waits for group 0, which is not known to fail (no hold).
+    assert (d.turn, d.actions, d.holding) == (None, [], [])
 
 
 def test_a_group_healed_while_the_new_revision_fails_is_never_moved_onto_it() -> None:
@@ -1089,6 +1089,8 @@ def test_a_group_healed_while_the_new_revision_fails_is_never_moved_onto_it() ->
     refused = {0: FailedCreate(HASH, "quota")}
     d = rolled(coming_back, stored={0: HASH, 1: "old"}, nodes=2, refused=refused)
     assert (d.turn, d.actions) == (None, [])
+    # Group 0 holds the rollout (status: RolloutHeld); group 1, on the old one, does not.
+    assert d.holding == [0]
     # The same with the new revision's group crash looping (a problem of its own).
     crashing = pod(
         0,
@@ -1106,7 +1108,7 @@ def test_a_group_healed_while_the_new_revision_fails_is_never_moved_onto_it() ->
     )
     d = rolled([crashing, *coming_back], stored={0: HASH, 1: "old"}, nodes=2, replicas=2)
     assert d.views[0].problem is not None
-    assert d.turn is None
+    assert (d.turn, d.holding) == (None, [0])
     # Nor while the new revision's group merely comes up: group 1 is no broken group.
     d = rolled(
         [pod(0, 0, ready=False, phase="Pending"), *coming_back],

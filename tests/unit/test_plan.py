@@ -340,11 +340,20 @@ def test_a_scale_down_never_removes_the_last_serving_group() -> None:
         "the scale-down to 1 replica(s) keeps group(s) 1, which serve(s), until a group "
         "that stays serves"
     )
+    # The kept group serves the endpoint: counted (observed counts), and Ready.
+    s = plan_status(resource, p)
+    assert (s["replicas"], s["readyReplicas"]) == (2, 1)
+    ready = next(c for c in s["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", Reason.GROUPS_READY)
+    assert ready["message"].startswith("1/1 groups ready (group(s) 1 kept by the scale-down)")
     # The kept group loses a pod (deleted, evicted): it stops serving while it comes back,
     # and stays kept (the last plan kept it) rather than being removed.
     restarting = [pod(0, 0, new, ready=False), pod(1, 0, OLD), *serving[2:]]
     p = plan(snapshot(resource, children, restarting, kept=[1]))
     assert (p.kept, pruned_groups(p)) == ([1], [2])
+    s = plan_status(resource, p)
+    assert (s["replicas"], s["readyReplicas"]) == (2, 0)
+    assert s["groups"][-1] == {"index": 1, "ready": False}
     # Group 0 serves: the scale-down goes on.
     p = plan(snapshot(resource, children, [pod(0, r, new) for r in range(2)] + serving))
     assert (p.kept, pruned_groups(p)) == ([], [1, 2])

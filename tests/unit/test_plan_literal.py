@@ -11,7 +11,7 @@ from typing import Any
 
 from sglang_operator.api import parse_spec
 from sglang_operator.conditions import Condition
-from sglang_operator.groups import Decision, GroupMemory, GroupView, Healing, Problem
+from sglang_operator.groups import Action, Decision, GroupMemory, GroupView, Healing, Problem
 from sglang_operator.plan import (
     Accepted,
     Refusal,
@@ -657,8 +657,20 @@ def decision(
     memory: list[GroupMemory] | None = None,
     exhausted: list[Problem] | None = None,
     backoff: list[Problem] | None = None,
+    holding: list[int] | None = None,
+    kept: list[GroupView] | None = None,
+    actions: list[Action] | None = None,
 ) -> Decision:
-    return Decision(views, [], memory or [], exhausted or [], backoff or [], None)
+    return Decision(
+        views,
+        actions or [],
+        memory or [],
+        exhausted or [],
+        backoff or [],
+        None,
+        holding=holding or [],
+        kept=kept or [],
+    )
 
 
 def status_of(
@@ -683,6 +695,7 @@ def status_of(
         problems=problems or [],
         run=run or RunState(),
         now=T,
+        kept=[v.index for v in kw.get("kept") or []],
     )
 
 
@@ -989,3 +1002,115 @@ def test_a_failed_write_status_exactly() -> None:
             "observedGeneration": 1,
         }
     ]
+
+
+REFUSED = ("PodCreationFailed", "StatefulSet demo-0 cannot create pods: workers refused")
+
+
+def test_a_held_scale_down_counts_the_kept_group_that_serves() -> None:
+    # Group 0 stays but is stuck on a revision whose worker is refused at creation; group 1,
+    # which `kubectl scale --replicas=1` removes, is kept and serves: the endpoint is served
+    # by one copy, as asked. Counted as a Deployment counts its old pods while it scales
+    # down; Ready says so; the phase is Degraded for the refused revision alone.
+    stuck = view(0, pods=1, running=1, ready=False)
+    kept = [view(1, pods=2, running=2)]
+    s = status_of([stuck], replicas=1, kept=kept, problems=[REFUSED])
+    counted = "1/1 groups ready (group(s) 1 kept by the scale-down)"
+    assert (s["replicas"], s["readyReplicas"]) == (2, 1)
+    assert s["phase"] == "Degraded"
+    assert s["conditions"] == [
+        cond("Ready", "True", "GroupsReady", counted),
+        cond(
+            "Progressing",
+            "True",
+            "Reconciling",
+            f"{counted}; the scale-down to 1 replica(s) keeps group(s) 1, which serve(s), "
+            "until a group that stays serves",
+        ),
+        cond("Degraded", "True", "PodCreationFailed", REFUSED[1]),
+    ]
+    assert s["groups"] == [{"index": 1, "ready": True}]
+    # Without a problem (group 0 merely restarting), the phase is Ready: a copy serves.
+    assert status_of([stuck], replicas=1, kept=kept)["phase"] == "Ready"
+    # The kept group re-creating a pod (deleted, evicted): kept, counted, not ready.
+    coming = [view(1, pods=2, running=1, ready=False)]
+    s = status_of([stuck], replicas=1, kept=coming)
+    assert (s["replicas"], s["readyReplicas"], s["phase"]) == (2, 0, "Initializing")
+    assert s["conditions"][0] == cond("Ready", "False", "GroupsNotReady", "0/1 groups ready")
+    assert s["groups"] == [{"index": 1, "ready": False}]
+    # Of 2 replicas, one kept copy is not enough.
+    two = status_of([stuck, view(1, ready=False)], replicas=2, kept=[view(2)])
+    assert two["readyReplicas"] == 1
+    assert two["conditions"][0]["status"] == "False"
+
+
+def test_a_rollout_held_by_a_group_that_fails_on_the_new_revision_says_so() -> None:
+    # Group 0 went onto the new revision, whose pods are refused: groups 1 and 2 stay on the
+    # old one (never two groups taken down by a bad revision). Still Progressing (the
+    # rollout has not finished), with a reason of its own; Degraded says why.
+    views = [view(0, running=0, ready=False), view(1, outdated=True), view(2, outdated=True)]
+    s = status_of(views, replicas=3, problems=[REFUSED], holding=[0])
+    assert s["conditions"][1] == cond(
+        "Progressing",
+        "True",
+        "RolloutHeld",
+        "the rollout of the new revision is held: group(s) 0 fail(s) on it (see Degraded); "
+        "group(s) 1, 2 still run the old one",
+    )
+    # Waiting for a group of the new revision that comes up (no failure) is a rollout step.
+    coming = status_of(views, replicas=3)["conditions"][1]
+    assert (coming["status"], coming["reason"]) == ("True", "RolloutStep")
+    # A rollout step taken in this plan is no hold, whatever failed before.
+    step = Action(1, "RolloutStep", "replacing group 1 with the new revision", ())
+    stepping = status_of(views, replicas=3, holding=[0], actions=[step])["conditions"][1]
+    assert stepping["reason"] == "RolloutStep"
+
+
+def test_a_rollout_whose_new_template_is_not_written_is_held() -> None:
+    # The API server refuses the new StatefulSet template, or a dry run of its pods: no
+    # group is touched, every group still serves the old revision.
+    views = [view(0, outdated=True), view(1, outdated=True)]
+    for problem in [
+        ("ApplyFailed", "StatefulSet demo-0: 422 Unprocessable Entity"),
+        (
+            "PodCreationFailed",
+            "the new pod template is not rolled out (nothing running was touched): the API "
+            "server refuses its pods: forbidden",
+        ),
+    ]:
+        s = status_of(views, problems=[problem])
+        assert s["conditions"][0] == cond("Ready", "True", "GroupsReady", "2/2 groups ready")
+        assert s["conditions"][1] == cond(
+            "Progressing",
+            "True",
+            "RolloutHeld",
+            "the rollout of the new revision is held: its pod template is not written (see "
+            "Degraded); group(s) 0, 1 still run the old one",
+        )
+    # A refused Service holds no rollout.
+    other = status_of(views, problems=[("ApplyFailed", "Service demo: 422")])["conditions"][1]
+    assert other["reason"] == "RolloutStep"
+
+
+def test_the_last_step_of_a_rollout_held_says_so_and_stays_a_rollout() -> None:
+    # replicas 1: the only group went onto the new revision and its pods are refused.
+    step = cond("Progressing", "True", "RolloutStep", "rolling out", EARLIER)
+    refused = [view(0, running=0, ready=False)]
+    s = status_of(
+        refused, replicas=1, current={"conditions": [step]}, problems=[REFUSED], holding=[0]
+    )
+    held = cond(
+        "Progressing",
+        "True",
+        "RolloutHeld",
+        "the rollout of the new revision is held: group(s) 0 fail(s) on it (see Degraded) "
+        "(0/1 groups ready)",
+        EARLIER,
+    )
+    assert s["conditions"][1] == held
+    # Once held, still the rollout of this generation in the next status.
+    again = status_of(refused, replicas=1, current={"conditions": [held]}, holding=[0])
+    assert again["conditions"][1]["reason"] == "RolloutHeld"
+    # The cause gone (its pods made), the group comes up: a rollout step again.
+    coming = status_of(refused, replicas=1, current={"conditions": [held]})
+    assert coming["conditions"][1]["reason"] == "RolloutStep"
