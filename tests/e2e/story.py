@@ -102,15 +102,16 @@ def wait_reason(kube: Any, namespace: str, name: str, type_: str, reason: str) -
 
 
 def apply_formed_group(cluster: Cluster, kube: Any, namespace: str, obj: dict[str, Any]) -> None:
-    """Applies a deployment and waits until it is Ready and its group's members are known
+    """Applies a deployment and waits until it is Ready and every group's members are known
     (the operator can only tell a replaced member once it has seen the group whole)."""
     name = obj["metadata"]["name"]
     apply(cluster, namespace, obj)
     wait_ready(cluster, namespace, name)
     wait_until(
         lambda: (
-            get_sgld(kube, namespace, name).get("status", {}).get("groups", [{}])[0].get("members")
+            (groups := get_sgld(kube, namespace, name).get("status", {}).get("groups"))
+            and all(g.get("members") for g in groups)
         ),
         timeout=60,
-        what="group membership recorded",
+        what="every group's membership recorded",
     )

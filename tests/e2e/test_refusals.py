@@ -191,14 +191,18 @@ def test_an_update_whose_pods_admission_refuses_deletes_no_pod_and_healing_goes_
     assert len(told) == 1, [e.message for e in told]
     assert missing_priority_class in told[0].message
 
-    # Healing goes on, on the template the group runs.
+    # Healing goes on, on the template the group runs. Group 1's pods are read before the
+    # deletion: read after it, they could include the victim's replacement, made by the
+    # StatefulSet controller while the operator's restart deleted only the pods it had seen
+    # (the survivor), and "every pod new" would then never hold (a timeout seen under load).
     victim = group_name("gated", 1) + "-1"
-    client.CoreV1Api(kube).delete_namespaced_pod(victim, namespace)
     group1 = {
         p.metadata.uid
         for p in live_pods(kube, namespace, "gated")
         if p.metadata.labels[GROUP_LABEL] == "1"
     }
+    assert len(group1) == 2
+    client.CoreV1Api(kube).delete_namespaced_pod(victim, namespace)
     wait_until(
         lambda: (
             len(
