@@ -8,9 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from sglang_operator.api import parse_spec
-from sglang_operator.builders import desired_objects
-from sglang_operator.ownership import owner_reference, with_owner
-from sglang_operator.plan import Admitted, Snapshot, plan, stamped
+from sglang_operator.plan import Admitted, Snapshot, desired_children, plan
 
 UID = "sgld-uid"
 
@@ -35,12 +33,9 @@ def sgld(replicas: int = 2, nodes: int = 2, **extra: Any) -> dict[str, Any]:
 def stored_children(resource: dict[str, Any]) -> list[dict[str, Any]]:
     """What the API server holds after the operator applied everything for `resource`: each
     child stamped and owned, with the uid `uid-<name>`."""
-    spec = parse_spec(resource["spec"])
-    meta = resource["metadata"]
-    owner = owner_reference(resource)
     out = []
-    for obj in desired_objects(spec, meta["name"], meta["namespace"]):
-        child = copy.deepcopy(stamped(with_owner(obj, owner)))
+    for obj in desired_children(resource, parse_spec(resource["spec"])):
+        child = copy.deepcopy(obj)
         child["metadata"]["uid"] = f"uid-{obj['metadata']['name']}"
         out.append(child)
     return out

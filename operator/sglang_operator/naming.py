@@ -62,6 +62,11 @@ RETAINED_FOR_ANNOTATION = f"{API_GROUP}/retained-for"
 # Hash of what the operator last applied to a child: a child is written again only when
 # this differs from what it would apply now, or when someone changed a field it sets.
 APPLIED_HASH_ANNOTATION = f"{API_GROUP}/applied-hash"
+# On each StatefulSet the operator writes: the SGLangDeployment's spec and generation it was
+# built from (compact JSON, plan.recorded_spec), as kubectl's last-applied-configuration
+# records an apply. It outlives the operator's memory, so a group can be built again on the
+# revision it ran (its StatefulSet deleted during a held rollout, or under an invalid spec).
+BUILT_FROM_ANNOTATION = f"{API_GROUP}/built-from"
 
 APP_NAME = "sglang"
 MANAGED_BY_VALUE = "sglang-operator"

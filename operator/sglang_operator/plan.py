@@ -19,6 +19,11 @@ what the operator meant to write:
   its stored template, so a group healed meanwhile comes back on the revision it ran, not
   on one whose pods the API server may refuse at creation (a quota used up meanwhile, a
   policy that refuses only real creates or only some pods) or that fails to start;
+- each StatefulSet records the spec it was built from (BUILT_FROM_ANNOTATION, `Recorded`):
+  while the desired revision is known to fail (`_desired_fails`), a missing StatefulSet (deleted
+  by hand, or with --cascade=orphan) is created on the revision a group not rolled yet runs,
+  built from the spec that group's StatefulSet records (`_on_old_revisions`), never on the
+  failing one; with none recorded it waits for the rollout to go on;
 - a group whose pods the API server refused at creation stays known to fail, in status
   (status.groups[].failedCreate), until it has all its pods of its template: FailedCreate
   events, the only word the StatefulSet controller gives, stop after a burst (25 per
@@ -44,7 +49,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sglang_operator import naming, runs
+from sglang_operator import builders, naming, runs
 from sglang_operator.advice import advice
 from sglang_operator.api import (
     DEFAULT_STARTUP_TIMEOUT_SECONDS,
@@ -52,7 +57,6 @@ from sglang_operator.api import (
     format_validation_error,
     parse_spec,
 )
-from sglang_operator.builders import desired_objects
 from sglang_operator.conditions import (
     ADVISORY,
     DEGRADED,
@@ -87,6 +91,11 @@ Obj = dict[str, Any]
 Key = tuple[str, str, str]  # (kind, namespace, name) of a child
 
 APPLIED_ANNOTATION = naming.APPLIED_HASH_ANNOTATION
+BUILT_FROM_ANNOTATION = naming.BUILT_FROM_ANNOTATION
+# Kubernetes refuses an object whose annotations, keys and values, total over 256 KiB
+# (apimachinery's TotalAnnotationSizeLimitB); the operator's other annotations on a
+# StatefulSet take under 200 bytes. A larger spec is not recorded (`recorded_spec`).
+MAX_RECORDED_SPEC_BYTES = 256 * 1024 - 1024
 
 # Kinds removed when no longer desired. PersistentVolumeClaims are never pruned: a weights
 # cache can take hours to fill; it goes with the SGLangDeployment (owner reference) only.
@@ -137,8 +146,9 @@ PodCheck = Admitted | Refusal
 @dataclass(frozen=True)
 class Accepted:
     """How the last spec the operator accepted heals groups: what healing goes on with while
-    a newer spec is refused (InvalidSpec). The defaults of spec.healing and spec.probes when
-    the operator has accepted none since it started (reconcile.Memory keeps it in-process)."""
+    a newer spec is refused (InvalidSpec). When the operator has accepted none since it
+    started (reconcile.Memory keeps it in-process), the newest spec a StatefulSet records
+    (`Recorded`), else the defaults of spec.healing and spec.probes."""
 
     healing: Healing = field(default_factory=Healing)
     startup_timeout: timedelta = timedelta(seconds=DEFAULT_STARTUP_TIMEOUT_SECONDS)
@@ -202,7 +212,9 @@ class Plan:
     StatefulSets whose pod template changes are written (they are left out of `apply` until
     `Snapshot.pod_check` answers for that intent), `replaced`: uid of a StatefulSet -> now,
     for each group whose pods `delete_pods` deletes (`Snapshot.replaced` from then on),
-    `short_since`: the StatefulSets short of a pod now (`Snapshot.short_since` from then on).
+    `short_since`: the StatefulSets short of a pod now (`Snapshot.short_since` from then on),
+    `reverted`: missing StatefulSets in `apply` built on an older revision than the desired
+    one (`_on_old_revisions`).
     """
 
     spec: SGLangDeploymentSpec | None
@@ -219,6 +231,7 @@ class Plan:
     check_pod: tuple[str, Obj] | None = None
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
+    reverted: list[Key] = field(default_factory=list)
 
     @property
     def kept(self) -> list[int]:
@@ -244,6 +257,77 @@ def stamped(obj: Obj) -> Obj:
     meta = obj["metadata"]
     annotations = {**(meta.get("annotations") or {}), APPLIED_ANNOTATION: intent_hash(obj)}
     return {**obj, "metadata": {**meta, "annotations": annotations}}
+
+
+def recorded_spec(sgld: Mapping[str, Any]) -> str | None:
+    """What the StatefulSets built from `sgld`'s spec now record (BUILT_FROM_ANNOTATION):
+    `{"generation": N, "spec": {...}}` as compact JSON with sorted keys (UTF-8; the spec as
+    the API server stores it, defaults not filled in). None when it is over
+    MAX_RECORDED_SPEC_BYTES (`UNRECORDED_ADVICE` says what that costs)."""
+    text = json.dumps(
+        {"generation": int(sgld["metadata"].get("generation") or 0), "spec": sgld.get("spec")},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return text if len(text.encode()) <= MAX_RECORDED_SPEC_BYTES else None
+
+
+def applied(sgld: Mapping[str, Any], built: Sequence[Obj], record: str | None) -> list[Obj]:
+    """Built children as the operator applies them: owned by `sgld`, each StatefulSet
+    recording `record` (`recorded_spec` of the spec it was built from; nothing when None),
+    stamped with their intent."""
+    owner = owner_reference(sgld)
+    return [stamped(with_owner(_recording(obj, record), owner)) for obj in built]
+
+
+def _recording(obj: Obj, record: str | None) -> Obj:
+    if obj["kind"] != "StatefulSet" or record is None:
+        return obj
+    meta = obj["metadata"]
+    annotations = {**(meta.get("annotations") or {}), BUILT_FROM_ANNOTATION: record}
+    return {**obj, "metadata": {**meta, "annotations": annotations}}
+
+
+def desired_children(sgld: Mapping[str, Any], spec: SGLangDeploymentSpec) -> list[Obj]:
+    """The children builders.desired_objects builds for `sgld` with its (parsed) `spec`, as
+    the operator applies them (`applied`)."""
+    meta = sgld["metadata"]
+    built = builders.desired_objects(spec, meta["name"], meta["namespace"])
+    return applied(sgld, built, recorded_spec(sgld))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A spec a stored StatefulSet records it was built from (BUILT_FROM_ANNOTATION): the
+    SGLangDeployment's generation then, the spec parsed, and the annotation's text."""
+
+    generation: int
+    spec: SGLangDeploymentSpec
+    text: str
+
+    @classmethod
+    def of(cls, statefulset: Mapping[str, Any]) -> Recorded | None:
+        """What `statefulset` records, or None: nothing (written by an operator version
+        before the annotation, or the spec was too large) or a spec this operator version
+        does not accept (it is then unknown, as if not recorded)."""
+        text = (statefulset["metadata"].get("annotations") or {}).get(BUILT_FROM_ANNOTATION)
+        if not text:
+            return None
+        try:
+            found = json.loads(text)
+            return cls(int(found["generation"]), parse_spec(found["spec"] or {}), str(text))
+        except (ValueError, TypeError, KeyError, AttributeError, ValidationError):
+            return None
+
+    def statefulset(self, sgld: Mapping[str, Any], group: int) -> Obj | None:
+        """Group `group`'s StatefulSet built from this spec, as applied (recording it); None
+        when the spec has no such group."""
+        if self.spec.mode != "server" or group >= self.spec.replicas:
+            return None
+        meta = sgld["metadata"]
+        built = builders.statefulset(self.spec, meta["name"], meta["namespace"], group)
+        return applied(sgld, [built], self.text)[0]
 
 
 def contains(stored: Any, built: Any) -> bool:
@@ -421,12 +505,18 @@ def plan(snapshot: Snapshot) -> Plan:
         return _heal_only(snapshot, bounded(format_validation_error(exc)))
     result = Plan(spec=spec, advice=advice(spec))
     _advise(sgld, result)
-    owner = owner_reference(sgld)
     stored = {key_of(c): c for c in snapshot.children}
-    desired = [
-        stamped(with_owner(o, owner))
-        for o in [*desired_objects(spec, name, namespace), *runs.run_objects(spec, name, namespace)]
-    ]
+    record = recorded_spec(sgld)
+    if record is None:
+        result.advice.append(UNRECORDED_ADVICE)
+    desired = applied(
+        sgld,
+        [
+            *builders.desired_objects(spec, name, namespace),
+            *runs.run_objects(spec, name, namespace),
+        ],
+        record,
+    )
     ours = {
         key: existing
         for o in desired
@@ -436,9 +526,28 @@ def plan(snapshot: Snapshot) -> Plan:
     sent = {key_of(o): _sized(o, ours, pods) for o in desired}
     statefulsets = _stored_statefulsets(snapshot, ours)
     failures: list[tuple[str, str]] = []
+    reverted: dict[Key, Obj | None] = {}
+    held: str | None = None
     if spec.mode == "server":
         failures = _decide(snapshot, spec, sent, statefulsets, result)
-    wakeups = _writes(snapshot, sent, ours, result)
+        held = _desired_fails(snapshot, sent, statefulsets, result.decision)
+        if held is not None and statefulsets:
+            desired_hashes = {
+                g: str(template_hash(o))
+                for o in sent.values()
+                if o["kind"] == "StatefulSet" and (g := group_of(o)) is not None
+            }
+            missing = {
+                key: g
+                for key, o in sent.items()
+                if o["kind"] == "StatefulSet"
+                and key not in stored
+                and (g := group_of(o)) is not None
+            }
+            reverted = _on_old_revisions(
+                snapshot, missing, statefulsets, result.decision, desired_hashes
+            )
+    wakeups = _writes(snapshot, sent, ours, result, reverted)
 
     groups_now = sorted(
         g for k, c in ours.items() if k[0] == "StatefulSet" and (g := group_of(c)) is not None
@@ -446,7 +555,10 @@ def plan(snapshot: Snapshot) -> Plan:
     new_groups = [
         g
         for o in result.apply
-        if o["kind"] == "StatefulSet" and key_of(o) not in ours and (g := group_of(o)) is not None
+        if o["kind"] == "StatefulSet"
+        and key_of(o) not in ours
+        and key_of(o) not in reverted
+        and (g := group_of(o)) is not None
     ]
     if groups_now and new_groups and spec.mode == "server":
         result.events.append(
@@ -460,6 +572,11 @@ def plan(snapshot: Snapshot) -> Plan:
     _prune(snapshot, desired, spec, result)
     if spec.mode == "server":
         _carry_out(snapshot, statefulsets, failures, result)
+        waiting = sorted(
+            g for k, o in reverted.items() if o is None and (g := group_of(sent[k])) is not None
+        )
+        if waiting and held is not None:
+            result.problems.append((held, missing_waits_message(waiting)))
     if result.decision.requeue_after is not None:
         wakeups.append(result.decision.requeue_after)
     result.requeue_after = max(1.0, min(wakeups)) if wakeups else None
@@ -471,17 +588,24 @@ def _writes(
     sent: Mapping[Key, Obj],
     ours: Mapping[Key, Mapping[str, Any]],
     result: Plan,
+    reverted: Mapping[Key, Obj | None],
 ) -> list[float]:
     """The children to apply (`result.apply`), of those `sent` (each desired child as it is
     sent), and why others wait: a conflict, a refusal backing off, a StatefulSet not in its
-    rollout turn or held by the pod gate. Returns the wakeups (seconds) of the waits."""
+    rollout turn or held by the pod gate. `reverted`: missing StatefulSets sent as built
+    on an older revision instead (`_missing_on_old_revisions`; None: not created now).
+    Returns the wakeups (seconds) of the waits."""
     wakeups: list[float] = []
     stored = {key_of(c): c for c in snapshot.children}
     gate = _PodGate(snapshot, template_intent(list(sent.values())))
-    for key, obj in sent.items():
+    for key, desired in sent.items():
         existing = stored.get(key)
         if existing is not None and key not in ours:
             result.problems.append(conflict(key[0], key[2]))
+            continue
+        old = key in reverted
+        obj = reverted[key] if old else desired
+        if obj is None:
             continue
         refusal = snapshot.refusals.get(key)
         if (
@@ -494,14 +618,151 @@ def _writes(
                 continue
         if existing is not None and in_sync(existing, obj):
             continue
-        if obj["kind"] == "StatefulSet" and not _in_turn(obj, existing, result.decision):
-            gate.hold(obj, existing)
-            continue
-        if obj["kind"] == "StatefulSet" and not gate.admits(obj, existing):
-            continue
+        # An older revision's pods ran: the dry run of the desired pods says nothing of them.
+        if not old and obj["kind"] == "StatefulSet":
+            if not _in_turn(obj, existing, result.decision):
+                gate.hold(obj, existing)
+                continue
+            if not gate.admits(obj, existing):
+                continue
         result.apply.append(obj)
+        if old:
+            result.reverted.append(key)
     gate.report(result, wakeups, scaling=any(k[0] == "StatefulSet" for k in ours))
     return wakeups
+
+
+# Advice when the spec is too large to be recorded on the StatefulSets.
+UNRECORDED_ADVICE = (
+    f"the spec is over {MAX_RECORDED_SPEC_BYTES // 1024} KiB, too large for the StatefulSets "
+    "to record it (Kubernetes' limit on annotations): a group's StatefulSet deleted while a "
+    "rollout is held then waits for the rollout to go on, instead of coming back on the "
+    "revision its group ran"
+)
+
+
+def missing_waits_message(groups: Sequence[int]) -> str:
+    """Why missing StatefulSets are not created while the desired revision fails: no stored
+    StatefulSet records the revision the groups not rolled yet run."""
+    return (
+        f"the StatefulSet(s) of group(s) {_listed(groups)} are missing and wait for the "
+        "rollout to go on: the new revision fails, and no StatefulSet of a group not rolled "
+        "yet records the revision it runs"
+    )
+
+
+def _desired_fails(
+    snapshot: Snapshot,
+    sent: Mapping[Key, Obj],
+    statefulsets: Mapping[int, Mapping[str, Any]],
+    decision: Decision,
+) -> str | None:
+    """Whether the desired revision is known to fail, and so the rollout is held; the
+    Degraded reason that says so, else None: a dry run of its pods refused (`PodCheck`), a
+    StatefulSet of it refused, its pods refused at creation (status.groups[].failedCreate),
+    or a group on it failing (`Decision.holding`)."""
+    check = snapshot.pod_check
+    if isinstance(check, Refusal) and check.intent == template_intent(list(sent.values())):
+        return str(Reason.POD_CREATION_FAILED)
+    desired: dict[int, str] = {}
+    for key, obj in sent.items():
+        group = group_of(obj)
+        if obj["kind"] != "StatefulSet" or group is None:
+            continue
+        desired[group] = str(template_hash(obj))
+        refusal = snapshot.refusals.get(key)
+        if (
+            refusal is not None
+            and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
+        ):
+            return str(Reason.APPLY_FAILED)
+    for memory in decision.memory:
+        failed = memory.failed_create
+        if failed is not None and failed.template == desired.get(memory.index):
+            return str(Reason.POD_CREATION_FAILED)
+    for view in decision.views:
+        sts = statefulsets.get(view.index)
+        if (
+            view.index in decision.holding
+            and sts is not None
+            and template_hash(sts) == desired.get(view.index)
+        ):
+            return view.problem.reason if view.problem else str(Reason.GROUP_RESTART_BACKOFF)
+    return None
+
+
+def _on_old_revisions(
+    snapshot: Snapshot,
+    missing: Mapping[Key, int],
+    statefulsets: Mapping[int, Mapping[str, Any]],
+    decision: Decision,
+    desired: Mapping[int, str],
+) -> dict[Key, Obj | None]:
+    """While the desired revision fails (`_desired_fails`), or no spec is valid (`desired`
+    empty), each `missing` StatefulSet (key -> group; deleted by hand, or with
+    --cascade=orphan) built on the revision the groups not rolled yet run, so that it comes
+    back serving on what worked, not on what fails: from the spec a stored sibling records
+    it was built from (`Recorded`), a sibling whose stored template is not the desired one
+    (`desired`: each group's pod-spec hash), is not known to fail, and is what that spec
+    builds for it (else this operator version builds other pods from it: unknown).
+
+    With several such revisions: the one whose pods the group's orphaned pods run (they are
+    then adopted, not replaced), else a serving sibling's, the newest, the lowest group.
+    None when no such sibling builds the group, but it existed (some stored StatefulSet
+    records a spec with it) or there is no telling (none records a spec): it waits for the
+    rollout to go on. Left out (created on the desired revision, as when nothing fails):
+    groups new in a scale-up (beyond the replicas of every spec a StatefulSet records),
+    and groups whose orphaned pods run the desired revision."""
+    sgld = snapshot.sgld
+    known = {m.index: m.failed_create.template for m in decision.memory if m.failed_create}
+    records = {g: r for g, sts in statefulsets.items() if (r := Recorded.of(sts)) is not None}
+    sources = [
+        (group, record)
+        for group, record in sorted(records.items())
+        if template_hash(sts := statefulsets[group]) not in (desired.get(group), known.get(group))
+        and template_hash(record.statefulset(sgld, group) or {}) == template_hash(sts)
+    ]
+    ready = {v.index for v in decision.views if v.ready}
+    orphans = _orphaned_hashes(snapshot)
+    found: dict[Key, Obj | None] = {}
+    for key, group in missing.items():
+        if desired.get(group) in orphans.get(group, set()):
+            continue
+        built = [
+            (sibling, record, obj)
+            for sibling, record in sources
+            if (obj := record.statefulset(sgld, group)) is not None
+        ]
+        if built:
+            _, _, found[key] = min(
+                built,
+                key=lambda b: (
+                    template_hash(b[2]) not in orphans.get(group, set()),
+                    b[0] not in ready,
+                    -b[1].generation,
+                    b[0],
+                ),
+            )
+        elif not records or any(group < r.spec.replicas for r in records.values()):
+            found[key] = None
+    return found
+
+
+def _orphaned_hashes(snapshot: Snapshot) -> dict[int, set[str]]:
+    """The pod-spec hashes of each group's pods that no controller owns (their StatefulSet
+    deleted with --cascade=orphan): a StatefulSet of their template adopts them."""
+    found: dict[int, set[str]] = {}
+    for pod in snapshot.pods:
+        group, spec_hash = group_of(pod), pod_hash(pod)
+        refs = pod["metadata"].get("ownerReferences") or []
+        if (
+            group is not None
+            and spec_hash is not None
+            and not pod["metadata"].get("deletionTimestamp")
+            and not any(ref.get("controller") for ref in refs)
+        ):
+            found.setdefault(group, set()).add(spec_hash)
+    return found
 
 
 class _PodGate:
@@ -680,21 +941,47 @@ def _observed(statefulset: Mapping[str, Any]) -> bool:
 
 
 def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
-    """The plan for a spec the operator refuses: nothing written, no rollout step; what runs
-    is still healed (restarts, forced deletions on lost nodes) as the last accepted spec
-    said (`Snapshot.accepted`), on the groups, sizes and templates the StatefulSets store."""
+    """The plan for a spec the operator refuses: no rollout step; what runs is still healed
+    (restarts, forced deletions on lost nodes) as the last accepted spec said
+    (`Snapshot.accepted`; after an operator restart, the newest spec a StatefulSet records),
+    on the groups, sizes and templates the StatefulSets store. The only writes: a missing
+    StatefulSet of a group of that spec, built on the revision a sibling runs
+    (`_on_old_revisions`)."""
     result = Plan(spec=None, invalid=invalid)
     statefulsets = _stored_statefulsets(snapshot, _ours(snapshot))
     sizes = {g: int((s.get("spec") or {}).get("replicas") or 0) for g, s in statefulsets.items()}
+    records = [r for sts in statefulsets.values() if (r := Recorded.of(sts)) is not None]
+    last = max(records, key=lambda r: r.generation, default=None)
+    accepted = snapshot.accepted or (Accepted.of(last.spec) if last else Accepted())
     failures = _decide_groups(
         snapshot,
         result,
         replicas=max(sizes, default=-1) + 1,
         nodes=sizes,
-        settings=snapshot.accepted or Accepted(),
+        settings=accepted,
         statefulsets=statefulsets,
         roll=False,
     )
+    if last is not None and last.spec.mode == "server":
+        meta = snapshot.sgld["metadata"]
+        stored = {key_of(c) for c in snapshot.children}
+        missing = {
+            key: g
+            for g in range(last.spec.replicas)
+            if (key := ("StatefulSet", meta["namespace"], naming.group_name(meta["name"], g)))
+            not in stored
+        }
+        rebuilt = _on_old_revisions(snapshot, missing, statefulsets, result.decision, {})
+        for key, obj in rebuilt.items():
+            refusal = snapshot.refusals.get(key)
+            if obj is None or (
+                refusal is not None
+                and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
+                and snapshot.now < refusal.retry_at
+            ):
+                continue
+            result.apply.append(obj)
+            result.reverted.append(key)
     _carry_out(snapshot, statefulsets, failures, result)
     return result
 

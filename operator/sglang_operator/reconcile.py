@@ -476,6 +476,15 @@ def _act(
         applier.apply(obj)
     if applier.created:
         events.insert(0, ("Normal", "Created", "created " + ", ".join(applier.created)))
+    back = [k[2] for k in decided.reverted if f"{k[0]} {k[2]}" in applier.created]
+    if back:
+        why = "the spec is invalid" if decided.spec is None else "the new revision fails"
+        message = (
+            f"created StatefulSet(s) {', '.join(back)} on the revision a group not rolled yet "
+            f"runs, from the spec its StatefulSet records ({why})"
+        )
+        log.info("%s: %s", where, message)
+        events.insert(1, ("Normal", "Created", message))
     for kind, child_namespace, name, uid in decided.delete:
         api_version = "apps/v1" if kind == "StatefulSet" else "v1"
         if kube.delete(Ref(api_version, kind, child_namespace, name), uid=uid, background=True):

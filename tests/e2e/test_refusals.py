@@ -815,3 +815,115 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
         what="group 1 removed once group 0 serves",
     )
     wait_ready(cluster, namespace, name)
+
+
+def stuck_on_refused_workers(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, *, name: str, marker: str
+) -> dict[str, Any]:
+    """3 copies of 2 pods serving; then an update whose rank-1 pods admission refuses at real
+    creation (the dry run passes): group 0 is stuck on it, groups 1 and 2 serve the old
+    revision. Returns the updated manifest."""
+    obj = manifest(name, nodes=2, per_node=1, replicas=3)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, name)
+    wait_until(
+        lambda: all(g.get("members") for g in get_sgld(kube, namespace, name)["status"]["groups"]),
+        timeout=60,
+        what="every group's membership recorded",
+    )
+    changed = copy.deepcopy(obj)
+    changed["spec"]["env"] = [{"name": marker, "value": "1"}]
+    apply(cluster, namespace, changed)
+    cond = wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
+    assert f"StatefulSet {group_name(name, 0)} cannot create pods" in cond["message"]
+    assert marker in stored_template_env(kube, namespace, name, 0)
+    return changed
+
+
+def back_on_old_revision(kube: Any, namespace: str, name: str, group: int, marker: str) -> bool:
+    """The group's StatefulSet stores the old revision and its 2 pods run it, Ready."""
+    try:
+        stored = stored_template_env(kube, namespace, name, group)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    now = group_pods(kube, namespace, name, group)
+    return (
+        marker not in stored
+        and len(now) == 2
+        and all(is_ready(p) for p in now)
+        and all(marker not in {e.name for e in p.spec.containers[0].env or []} for p in now)
+    )
+
+
+def assert_held_and_serving(kube: Any, namespace: str, name: str, marker: str) -> None:
+    """Groups 1 and 2 serve the old revision; status says the rollout is held at group 0."""
+    for group in (1, 2):
+        assert back_on_old_revision(kube, namespace, name, group, marker), group
+    got = get_sgld(kube, namespace, name)
+    assert got["status"]["readyReplicas"] == 2
+    degraded = condition(got, "Degraded")
+    assert degraded["reason"] == "PodCreationFailed"
+    assert f"StatefulSet {group_name(name, 0)} cannot create pods" in degraded["message"]
+    assert "workers marked EVIL are not allowed here" in degraded["message"]
+    progressing = condition(got, "Progressing")
+    assert progressing["status"] == "True"
+    assert "group(s) 1, 2 still run the old one" in progressing["message"]
+
+
+def test_a_statefulset_deleted_during_a_stuck_rollout_comes_back_on_the_old_revision(
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    wait_until: Wait,
+    refuse_marked_workers: str,
+    *,
+    operator: OperatorProcess,
+) -> None:
+    """Group 0 is stuck on a revision whose workers are refused at creation. Group 2's
+    StatefulSet is deleted by hand, with the operator down (it forgets all it held in
+    memory): it comes back on the revision groups 1 and 2 ran, from the spec their
+    StatefulSets record, and serves. Before, it was re-created on the refused revision
+    (its worker refused: one more copy down)."""
+    name = "regrow"
+    stuck_on_refused_workers(
+        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers
+    )
+    operator.kill()
+    cluster.kubectl("delete", "sts", group_name(name, 2), "-n", namespace, "--wait=false")
+    wait_until(
+        lambda: group_name(name, 2) not in statefulsets(kube, namespace, name),
+        timeout=60,
+        what="group 2's StatefulSet gone",
+    )
+    operator.start()
+    wait_until(
+        lambda: back_on_old_revision(kube, namespace, name, 2, refuse_marked_workers),
+        timeout=180,
+        what="group 2 back on the old revision and ready",
+    )
+    time.sleep(SETTLE_SECONDS)
+    assert_held_and_serving(kube, namespace, name, refuse_marked_workers)
+
+
+def test_a_statefulset_orphaned_during_a_stuck_rollout_adopts_its_pods_on_the_old_revision(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
+) -> None:
+    """As above, but group 2's StatefulSet is deleted with --cascade=orphan (its pods stay,
+    on the old revision), then one of its pods is deleted: the StatefulSet comes back on the
+    old revision, adopts the pods left and re-creates the deleted one on it. Before, it came
+    back on the refused revision and the group was rolled onto it (its worker refused)."""
+    name = "orphan"
+    stuck_on_refused_workers(
+        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers
+    )
+    cluster.kubectl("delete", "sts", group_name(name, 2), "-n", namespace, "--cascade=orphan")
+    client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name(name, 2)}-0", namespace)
+    wait_until(
+        lambda: back_on_old_revision(kube, namespace, name, 2, refuse_marked_workers),
+        timeout=180,
+        what="group 2 back on the old revision and ready",
+    )
+    time.sleep(SETTLE_SECONDS)
+    assert_held_and_serving(kube, namespace, name, refuse_marked_workers)

@@ -14,11 +14,9 @@ from hypothesis import strategies as st
 
 from sglang_operator import naming
 from sglang_operator.api import parse_spec
-from sglang_operator.builders import desired_objects
 from sglang_operator.cachetransform import cached as cached_answer
 from sglang_operator.cachetransform import transform
-from sglang_operator.ownership import owner_reference, with_owner
-from sglang_operator.plan import Plan, plan, stamped, template_hash
+from sglang_operator.plan import Plan, desired_children, plan, template_hash
 from sglang_operator.reconcile import Memory, observe
 
 Obj = dict[str, Any]
@@ -58,10 +56,9 @@ def sgld(replicas: int, nodes: int, groups: list[Obj] | None = None) -> Obj:
 
 def stored_children(resource: Obj) -> list[Obj]:
     """The children as the API server returns them after the operator applied them."""
-    meta = resource["metadata"]
     out = []
-    for obj in desired_objects(parse_spec(resource["spec"]), meta["name"], meta["namespace"]):
-        stored = copy.deepcopy(stamped(with_owner(obj, owner_reference(resource))))
+    for obj in desired_children(resource, parse_spec(resource["spec"])):
+        stored = copy.deepcopy(obj)
         stored["metadata"].update(
             uid=f"uid-{obj['kind']}-{obj['metadata']['name']}",
             resourceVersion="5",
@@ -298,3 +295,43 @@ def test_an_answer_to_a_write_is_kept_as_the_caches_keep_objects() -> None:
     for answer in (sts, pod):
         assert cached_answer(answer) == transform(answer, answer["apiVersion"], answer["kind"])
         assert "managedFields" not in cached_answer(answer)["metadata"]
+
+
+def test_a_statefulset_rebuilt_from_its_siblings_record_is_planned_from_the_cache_too() -> None:
+    """The spec a StatefulSet records (plan.BUILT_FROM_ANNOTATION) survives the transform: a
+    group missing while the rollout is held comes back on the old revision from cached
+    objects as from stored ones."""
+    running = sgld(3, 2)
+    old = stored_children(running)
+    changed = copy.deepcopy(running)
+    changed["spec"]["env"] = [{"name": "EVIL", "value": "1"}]
+    changed["metadata"]["generation"] = 3
+    new = stored_children(changed)
+
+    def sts(children: list[Obj], group: int) -> Obj:
+        name = naming.group_name("demo", group)
+        return next(
+            c for c in children if c["kind"] == "StatefulSet" and c["metadata"]["name"] == name
+        )
+
+    new0 = str(template_hash(sts(new, 0)))
+    changed["status"]["groups"] = [
+        {"index": 0, "failedCreate": {new0: "workers refused"}},
+        {"index": 1},
+        {"index": 2},
+    ]
+    children = [c for c in new if c["kind"] != "StatefulSet"] + [sts(new, 0), sts(old, 1)]
+    running_status = pod_status("Running", True, 0, None)
+    pods = [stored_pod(sts(new, 0), 0, new0, "node-a", **pod_status("Running", False, 0, None))]
+    pods += [
+        stored_pod(sts(old, 1), r, str(template_hash(sts(old, 1))), "node-a", **running_status)
+        for r in range(2)
+    ]
+    nodes = {"node-a": {"status": "True"}}
+    full = planned(changed, children, pods, nodes)
+    rebuilt = [o for o in full.apply if o["metadata"]["name"] == "demo-2"]
+    assert [template_hash(o) for o in rebuilt] == [template_hash(sts(old, 2))]
+    trimmed = planned(
+        cached(changed), [cached(c) for c in children], [cached(p) for p in pods], nodes
+    )
+    assert trimmed == full

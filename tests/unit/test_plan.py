@@ -11,16 +11,19 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sglang_operator.plan as plan_module
 from sglang_operator import naming, runs
 from sglang_operator.conditions import ADVISORY, Reason
 from sglang_operator.groups import NODE_GONE, FailedCreate, Healing, format_time
 from sglang_operator.plan import (
     APPLIED_ANNOTATION,
+    BUILT_FROM_ANNOTATION,
     FAILED_CREATE_GRACE,
     Accepted,
     Admitted,
     Refusal,
     Snapshot,
+    group_of,
     key_of,
     plan,
     refusal_problem,
@@ -192,10 +195,21 @@ def test_a_new_pod_template_waits_for_a_dry_run_of_one_of_its_pods() -> None:
     assert p.check_pod is not None and p.check_pod[0] != intent
 
 
+def new_templates(p: Any, children: Sequence[dict[str, Any]]) -> list[str]:
+    """The StatefulSets the plan writes that are new or carry another pod template than the
+    stored one (one whose template stays may be written to record the new spec)."""
+    stored = {key_of(c): template_hash(c) for c in children}
+    return [
+        o["metadata"]["name"]
+        for o in p.apply
+        if o["kind"] == "StatefulSet" and stored.get(key_of(o)) != template_hash(o)
+    ]
+
+
 def test_a_new_group_is_created_only_after_a_dry_run_too() -> None:
     children = stored_children(sgld(replicas=1))
     p = plan(snapshot(sgld(replicas=2), children, pods_for(children, 1, 2), pod_check=None))
-    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+    assert new_templates(p, children) == []
     assert p.check_pod is not None
     assert p.check_pod[1]["metadata"]["generateName"] == "demo-1-"
 
@@ -1180,7 +1194,7 @@ def test_a_scale_up_held_by_the_dry_run_says_so() -> None:
         "403 forbidden: restricted"
     ]
     assert statefulset_refused(p.problems)
-    assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+    assert new_templates(p, children) == []
 
 
 def test_a_new_deployment_held_by_the_dry_run_is_no_scale_up() -> None:
@@ -1191,3 +1205,213 @@ def test_a_new_deployment_held_by_the_dry_run_is_no_scale_up() -> None:
         "refuses its pods: 403 forbidden: restricted"
     ]
     assert not any(o["kind"] == "StatefulSet" for o in p.apply)
+
+
+# ---- a missing StatefulSet while the rollout is held ---------------------------------------------
+
+
+def held_rollout(
+    replicas: int = 3, **changes: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], dict[int, str]]:
+    """`replicas` copies of 2 pods; an update (`changes`, else an env var) rolled onto group
+    0, whose rank-1 pod the API server refused at creation (status.groups[0].failedCreate);
+    the other groups serve the old revision. Returns the updated resource, the stored
+    children, the pods, and each group's old pod-spec hash."""
+    running = sgld(replicas=replicas)
+    old_children = stored_children(running)
+    old = {g: str(template_hash(statefulset(old_children, g))) for g in range(replicas)}
+    changed = sgld(replicas=replicas, **(changes or {"env": [{"name": "EVIL", "value": "1"}]}))
+    changed["metadata"]["generation"] = 4
+    new_children = stored_children(changed)
+    children = [
+        *[c for c in new_children if c["kind"] != "StatefulSet"],
+        statefulset(new_children, 0),
+        *[statefulset(old_children, g) for g in range(1, replicas)],
+    ]
+    new0 = str(template_hash(statefulset(new_children, 0)))
+    changed["status"] = {
+        "groups": [
+            {"index": 0, "failedCreate": {new0: "workers refused"}},
+            *({"index": g} for g in range(1, replicas)),
+        ]
+    }
+    pods = [pod(0, 0, new0, ready=False)] + [
+        pod(g, r, old[g]) for g in range(1, replicas) for r in range(2)
+    ]
+    return changed, children, pods, old
+
+
+def without(children: list[dict[str, Any]], group: int) -> list[dict[str, Any]]:
+    name = naming.group_name("demo", group)
+    return [
+        c for c in children if not (c["kind"] == "StatefulSet" and c["metadata"]["name"] == name)
+    ]
+
+
+def written_statefulsets(p: Any) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in p.apply if o["kind"] == "StatefulSet"}
+
+
+def test_a_statefulset_deleted_while_the_rollout_is_held_comes_back_on_the_old_revision() -> None:
+    # Issue 10 A2: group 2's StatefulSet deleted by hand while group 0's new pods are
+    # refused; the operator may have restarted (nothing in its memory).
+    changed, children, pods, old = held_rollout()
+    pods = [p for p in pods if group_of(p) != 2]
+    p = plan(snapshot(changed, without(children, 2), pods))
+    back = written_statefulsets(p)["demo-2"]
+    assert template_hash(back) == old[2]
+    assert p.reverted == [key_of(back)]
+    # It records the spec it was built from: the old one, as its sibling does.
+    recorded = statefulset(children, 1)["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+    assert back["metadata"]["annotations"][BUILT_FROM_ANNOTATION] == recorded
+    assert '"generation":3' in recorded
+    # Exactly what the old spec built for group 2, owned and stamped.
+    assert {**back, "metadata": {**back["metadata"], "uid": "uid-demo-2"}} == statefulset(
+        stored_children(sgld(replicas=3)), 2
+    )
+    assert not any(reason == Reason.SCALED for _, reason, _ in p.events)
+    assert p.problems[0][0] == Reason.POD_CREATION_FAILED
+    # Before the fix (and with the rollout not held): created on the desired revision.
+    changed["status"] = {}
+    p = plan(snapshot(changed, without(children, 2), pods))
+    assert template_hash(written_statefulsets(p)["demo-2"]) != old[2]
+
+
+def orphaned(pods: list[dict[str, Any]], group: int) -> list[dict[str, Any]]:
+    """The pods with group `group`'s pods left without a controller (their StatefulSet deleted
+    with --cascade=orphan)."""
+    out = copy.deepcopy(pods)
+    for p in out:
+        if group_of(p) == group:
+            p["metadata"]["ownerReferences"] = []
+    return out
+
+
+def test_a_statefulset_orphaned_while_the_rollout_is_held_comes_back_on_its_pods_revision() -> None:
+    changed, children, pods, old = held_rollout()
+    p = plan(snapshot(changed, without(children, 2), orphaned(pods, 2)))
+    assert template_hash(written_statefulsets(p)["demo-2"]) == old[2]
+    # Orphaned pods of the desired revision (group 2 was rolled before): created on it, as
+    # when nothing fails; its pods are adopted, not replaced.
+    new = str(template_hash(statefulset(stored_children(changed), 2)))
+    rolled = [pod(2, r, new) if group_of(x) == 2 else x for x in pods for r in (rank_of(x),)]
+    p = plan(snapshot(changed, without(children, 2), orphaned(rolled, 2)))
+    assert template_hash(written_statefulsets(p)["demo-2"]) == new
+
+
+def rank_of(x: dict[str, Any]) -> int:
+    return int(x["metadata"]["labels"][naming.POD_INDEX_LABEL])
+
+
+def test_the_revision_of_a_missing_group_is_the_one_its_orphaned_pods_run() -> None:
+    # Two older revisions run: group 1 an older one still (a rollout of it was under way),
+    # group 2 and 3 the one before the refused update. Group 3's StatefulSet is orphaned.
+    changed, children, pods, old = held_rollout(replicas=4)
+    older = sgld(replicas=4, env=[{"name": "OLDER", "value": "1"}])
+    older["metadata"]["generation"] = 2
+    older_sts = statefulset(stored_children(older), 1)
+    children = [older_sts if c["metadata"]["name"] == "demo-1" else c for c in children]
+    older_hash = str(template_hash(older_sts))
+    pods = [pod(1, rank_of(x), older_hash) if group_of(x) == 1 else x for x in pods]
+    p = plan(snapshot(changed, without(children, 3), orphaned(pods, 3)))
+    assert template_hash(written_statefulsets(p)["demo-3"]) == old[3]
+    # Deleted with its pods: a serving sibling's revision, the newest first.
+    p = plan(snapshot(changed, without(children, 3), [x for x in pods if group_of(x) != 3]))
+    assert template_hash(written_statefulsets(p)["demo-3"]) == old[3]
+    # Group 2 not serving: group 1's older revision serves.
+    pods = [x for x in pods if group_of(x) not in (2, 3)]
+    p = plan(snapshot(changed, without(children, 3), pods))
+    built = written_statefulsets(p)["demo-3"]
+    assert (
+        built["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+        == (older_sts["metadata"]["annotations"][BUILT_FROM_ANNOTATION])
+    )
+
+
+def test_with_no_recorded_spec_a_missing_statefulset_waits_while_the_rollout_is_held() -> None:
+    # StatefulSets written by an operator version before the annotation: no old spec known.
+    changed, children, pods, _ = held_rollout()
+    children = copy.deepcopy(children)
+    for c in children:
+        c["metadata"]["annotations"].pop(BUILT_FROM_ANNOTATION, None)
+    pods = [x for x in pods if group_of(x) != 2]
+    p = plan(snapshot(changed, without(children, 2), pods))
+    assert "demo-2" not in written_statefulsets(p)
+    assert p.problems[0][0] == Reason.POD_CREATION_FAILED
+    assert p.problems[-1] == (
+        Reason.POD_CREATION_FAILED,
+        "the StatefulSet(s) of group(s) 2 are missing and wait for the rollout to go on: the "
+        "new revision fails, and no StatefulSet of a group not rolled yet records the "
+        "revision it runs",
+    )
+    # A record this operator version builds other pods from is as good as none.
+    changed, children, pods, _ = held_rollout()
+    children = copy.deepcopy(children)
+    for c in children:
+        if c["kind"] == "StatefulSet":
+            c["spec"]["template"]["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION] += "x"
+    p = plan(snapshot(changed, without(children, 2), pods))
+    assert "demo-2" not in written_statefulsets(p)
+    # The rollout not held: created on the desired revision at once.
+    changed["status"] = {}
+    p = plan(snapshot(changed, without(children, 2), pods))
+    assert "demo-2" in written_statefulsets(p)
+
+
+def test_a_scale_up_while_the_rollout_is_held_creates_new_groups_on_the_desired_revision() -> None:
+    changed, children, pods, old = held_rollout(replicas=3)
+    scaled = copy.deepcopy(changed)
+    scaled["spec"]["replicas"] = 4
+    p = plan(snapshot(scaled, without(children, 2), [x for x in pods if group_of(x) != 2]))
+    written = written_statefulsets(p)
+    assert template_hash(written["demo-2"]) == old[2]
+    desired = statefulset(stored_children(scaled), 3)
+    assert template_hash(written["demo-3"]) == template_hash(desired)
+
+
+def test_a_statefulset_missing_while_the_dry_run_refuses_new_pods_comes_back_on_its_revision() -> (
+    None
+):
+    running = sgld(replicas=2)
+    children = stored_children(running)
+    pods = pods_for(children, 2, 2)
+    old = str(template_hash(statefulset(children, 1)))
+    changed = sgld(replicas=2, priorityClassName="missing")
+    check = refused_check(changed, children, pods)
+    p = plan(
+        snapshot(
+            changed, without(children, 1), [x for x in pods if group_of(x) != 1], pod_check=check
+        )
+    )
+    assert template_hash(written_statefulsets(p)["demo-1"]) == old
+
+
+def test_a_spec_too_large_to_record_is_advice_and_recorded_nowhere(monkeypatch: Any) -> None:
+    resource = sgld()
+    children = stored_children(resource)
+    monkeypatch.setattr(plan_module, "MAX_RECORDED_SPEC_BYTES", 100)
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    assert plan_module.UNRECORDED_ADVICE in p.advice
+    written = written_statefulsets(p)
+    assert sorted(written) == ["demo-0", "demo-1"]
+    assert all(BUILT_FROM_ANNOTATION not in o["metadata"]["annotations"] for o in written.values())
+
+
+def test_an_invalid_spec_after_an_operator_restart_heals_as_the_recorded_spec_said() -> None:
+    # The operator restarted: it has accepted no spec since, the StatefulSets record one.
+    accepted = sgld(healing={"restartBudget": 0})
+    children = stored_children(accepted)
+    pods = pods_for(children, 2, 2)
+    pods[3]["status"]["containerStatuses"][0]["restartCount"] = 1
+    refused = sgld(healing={"restartBudget": 0}, shmSize="lots")
+    p = plan(snapshot(refused, children, pods))
+    assert p.delete_pods == []
+    assert [x.reason for x in p.decision.budget_exhausted] == [
+        Reason.GROUP_RESTART_BUDGET_EXHAUSTED
+    ]
+    # Group 1's StatefulSet deleted meanwhile: built again as the recorded spec says.
+    p = plan(snapshot(refused, without(children, 1), pods[:2]))
+    assert [o["metadata"]["name"] for o in p.apply] == ["demo-1"]
+    assert {**p.apply[0], "metadata": {**p.apply[0]["metadata"], "uid": "uid-demo-1"}} == (
+        statefulset(children, 1)
+    )

@@ -365,7 +365,9 @@ def test_scaling_up_says_from_how_many_groups_to_how_many_replicas() -> None:
     children = stored_children(sgld(replicas=1))
     p = plan(snap(sgld(replicas=3), children, current_pods(children, 1, 2)))
     assert p.events == [("Normal", "Scaled", "scaling up from 1 to 3 replica(s)")]
+    # demo-0 records the new spec (plan.BUILT_FROM_ANNOTATION); its template stays.
     assert [o["metadata"]["name"] for o in p.apply] == [
+        "demo-0",
         "demo-1-hs",
         "demo-1",
         "demo-2-hs",
