@@ -593,7 +593,7 @@ def _writes(
     """The children to apply (`result.apply`), of those `sent` (each desired child as it is
     sent), and why others wait: a conflict, a refusal backing off, a StatefulSet not in its
     rollout turn or held by the pod gate. `reverted`: missing StatefulSets sent as built
-    on an older revision instead (`_missing_on_old_revisions`; None: not created now).
+    on an older revision instead (`_on_old_revisions`; None: not created now).
     Returns the wakeups (seconds) of the waits."""
     wakeups: list[float] = []
     stored = {key_of(c): c for c in snapshot.children}

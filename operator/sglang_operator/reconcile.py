@@ -111,7 +111,8 @@ class Memory:
     template intent is asked about once (a refusal again after its backoff), and a settled
     deployment costs no request;
     `accepted`: how the last spec the operator accepted heals groups (plan.Accepted), to
-    heal with while a newer spec is refused;
+    heal with while a newer spec is refused (lost with the process: the plan then heals as
+    the newest spec a StatefulSet records says);
     `replaced`: uid of a StatefulSet -> when we last deleted its group's pods (a FailedCreate
     event older than that is about pods before it), until the cache drops the StatefulSet;
     `short_since`: uid of a StatefulSet -> (its template's pod-spec hash, since when it has
