@@ -1415,3 +1415,29 @@ def test_an_invalid_spec_after_an_operator_restart_heals_as_the_recorded_spec_sa
     assert {**p.apply[0], "metadata": {**p.apply[0]["metadata"], "uid": "uid-demo-1"}} == (
         statefulset(children, 1)
     )
+
+
+def test_a_statefulset_deleted_during_a_held_rollout_comes_back_and_stays_on_the_old_revision() -> (
+    None
+):
+    # Issue 10 A2, replayed: group 0's new workers are refused at creation; group 2's
+    # StatefulSet is deleted with its pods. It comes back on the revision it ran, serves, and
+    # stays there (no rollout step, no other write of it) while the rollout is held.
+    running = sgld(replicas=3, nodes=2)
+    old = {g: str(template_hash(statefulset(stored_children(running), g))) for g in range(3)}
+    changed = sgld(replicas=3, nodes=2, env=[{"name": "EVIL", "value": "1"}])
+    changed["metadata"]["generation"] = 4
+    new = {g: str(template_hash(statefulset(stored_children(changed), g))) for g in range(3)}
+    replay = Replay(running, lambda _, name, h: h in new.values() and name.endswith("-1"))
+    replay.run(3)
+    replay.resource = {**changed, "status": replay.resource["status"]}
+    replay.run(10)
+    assert replay.hashes(0) == {new[0]}
+    replay.children = [c for c in replay.children if c["metadata"]["name"] != "demo-2"]
+    replay.pods = {n: x for n, x in replay.pods.items() if not n.startswith("demo-2-")}
+    replay.written.clear()
+    p = replay.run(20)
+    assert replay.written == [(2, old[2])]
+    assert replay.hashes(2) == {old[2]} and replay.hashes(1) == {old[1]}
+    assert [v.ready for v in p.decision.views] == [False, True, True]
+    assert [v.outdated for v in p.decision.views] == [False, True, True]
