@@ -918,7 +918,24 @@ def test_a_statefulset_orphaned_during_a_stuck_rollout_adopts_its_pods_on_the_ol
     stuck_on_refused_workers(
         cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers
     )
-    cluster.kubectl("delete", "sts", group_name(name, 2), "-n", namespace, "--cascade=orphan")
+    apps = client.AppsV1Api(kube)
+    orphaned = apps.read_namespaced_stateful_set(group_name(name, 2), namespace).metadata.uid
+
+    def replaced() -> bool:
+        try:
+            sts = apps.read_namespaced_stateful_set(group_name(name, 2), namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return bool(sts.metadata.uid != orphaned)
+
+    # Not waited for by kubectl: the operator re-creates the StatefulSet at once, and
+    # kubectl's wait, listing after that, would wait for a deletion of the new one.
+    cluster.kubectl(
+        "delete", "sts", group_name(name, 2), "-n", namespace, "--cascade=orphan", "--wait=false"
+    )
+    wait_until(replaced, timeout=60, what="group 2's StatefulSet deleted")
     client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name(name, 2)}-0", namespace)
     wait_until(
         lambda: back_on_old_revision(kube, namespace, name, 2, refuse_marked_workers),
