@@ -142,7 +142,11 @@ def _names() -> list[str]:
         "Labels on every object and pod: "
         + ", ".join(f"`{k}={v}`" for k, v in naming.labels(NAME, naming.COMPONENT_SERVER).items())
         + f"; group objects and pods add `{naming.GROUP_LABEL}=<i>`. Annotations: "
-        f"`{naming.POD_SPEC_HASH_ANNOTATION}` (the pod template's revision) and "
+        f"`{naming.POD_SPEC_HASH_ANNOTATION}` (the pod template's revision), "
+        f"`{naming.APPLIED_HASH_ANNOTATION}` (on each child: what the operator last applied), "
+        f"`{naming.BUILT_FROM_ANNOTATION}` (on each StatefulSet, not its pods: "
+        '`{"generation": N, "spec": {...}}`, the spec it was built from, so a group can be '
+        "built again on the revision it ran) and "
         f"`{naming.RETAINED_FOR_ANNOTATION}` (on a weights claim kept after the deployment "
         "is deleted).",
         "",

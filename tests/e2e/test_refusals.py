@@ -868,7 +868,7 @@ def assert_held_and_serving(kube: Any, namespace: str, name: str, marker: str) -
     assert f"StatefulSet {group_name(name, 0)} cannot create pods" in degraded["message"]
     assert "workers marked EVIL are not allowed here" in degraded["message"]
     progressing = condition(got, "Progressing")
-    assert progressing["status"] == "True"
+    assert (progressing["status"], progressing["reason"]) == ("True", "RolloutHeld")
     assert "group(s) 1, 2 still run the old one" in progressing["message"]
 
 
