@@ -2572,7 +2572,8 @@ Phase = Literal["Pending", "Initializing", "Ready", "Degraded", "Failed", "Succe
 PHASE_MEANING: dict[str, str] = {
     "Pending": "Objects are created; no SGLang pod runs yet (scheduling, image pull).",
     "Initializing": "Pods run and the model loads; not every copy serves yet.",
-    "Ready": "Every copy serves (also between the steps of a rollout: see Progressing).",
+    "Ready": "Every copy serves (also between the steps of a rollout, and while a scale-down "
+    "keeps a copy that serves until one that stays does: see Progressing).",
     "Degraded": "Something needs attention; the Degraded condition's reason and message say "
     "what. Copies that serve keep serving.",
     "Failed": "Nothing serves and the operator cannot go on: an invalid spec with nothing "

@@ -100,7 +100,12 @@ ADVICE: dict[str, Advice] = {
     Reason.RECONCILING: Advice("The operator is creating or updating objects.", NOTHING),
     Reason.CREATED: Advice("An event: the operator created these objects.", NOTHING),
     Reason.SCALED: Advice("An event: copies were added or removed.", NOTHING),
-    Reason.GROUPS_READY: Advice("Every copy (group) serves.", NOTHING),
+    Reason.GROUPS_READY: Advice(
+        "As many copies (groups) serve as spec.replicas asks for; during a scale-down that "
+        "keeps a copy serving until one that stays does, that copy counts (the message "
+        "names it).",
+        NOTHING,
+    ),
     Reason.GROUPS_NOT_READY: Advice(
         "Some copies do not serve yet (pods starting, the model loading).",
         "Wait; the Degraded condition says if something is wrong.",
