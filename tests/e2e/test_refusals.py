@@ -182,6 +182,9 @@ def test_an_update_whose_pods_admission_refuses_deletes_no_pod_and_healing_goes_
     assert f"no PriorityClass with name {missing_priority_class} was found" in cond["message"]
     time.sleep(SETTLE_SECONDS)
     assert uids(kube, namespace, "gated") == before
+    held = condition(get_sgld(kube, namespace, "gated"), "Progressing")
+    assert (held["status"], held["reason"]) == ("True", "RolloutHeld")
+    assert held["message"].endswith("group(s) 0, 1 still run the old one")
     for g, generation in generations.items():
         sts = apps.read_namespaced_stateful_set(group_name("gated", g), namespace)
         assert sts.metadata.generation == generation
@@ -313,9 +316,19 @@ def test_refused_update_deletes_no_pod_and_says_why(
     time.sleep(SETTLE_SECONDS)
     # The stored templates are the old ones: every pod made from them keeps running.
     assert uids(kube, namespace, "steady") == before
-    status = get_sgld(kube, namespace, "steady")["status"]
-    assert status["phase"] == "Degraded"
-    assert status["readyReplicas"] == 2
+    got = get_sgld(kube, namespace, "steady")
+    assert got["status"]["phase"] == "Degraded"
+    assert got["status"]["readyReplicas"] == 2
+    # The rollout says it is held, not that it rolls (still Progressing: not finished).
+    assert condition(got, "Progressing") | {"lastTransitionTime": None} == {
+        "type": "Progressing",
+        "status": "True",
+        "reason": "RolloutHeld",
+        "message": "the rollout of the new revision is held: its pod template is not written "
+        "(see Degraded); group(s) 0, 1 still run the old one",
+        "lastTransitionTime": None,
+        "observedGeneration": got["metadata"]["generation"],
+    }
 
     # Fixed: the rollout proceeds as usual.
     fixed = copy.deepcopy(changed)
