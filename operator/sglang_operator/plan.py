@@ -953,11 +953,15 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
     records = [r for sts in statefulsets.values() if (r := Recorded.of(sts)) is not None]
     last = max(records, key=lambda r: r.generation, default=None)
     accepted = snapshot.accepted or (Accepted.of(last.spec) if last else Accepted())
+    replicas = max(sizes, default=-1) + 1
+    # A group below the highest with no StatefulSet (deleted, or being deleted) has the
+    # size the last spec gave it: with none, it would count as whole with no pod.
+    width = last.spec.parallelism.nodes if last else 1
     failures = _decide_groups(
         snapshot,
         result,
-        replicas=max(sizes, default=-1) + 1,
-        nodes=sizes,
+        replicas=replicas,
+        nodes={g: sizes.get(g, width) for g in range(replicas)},
         settings=accepted,
         statefulsets=statefulsets,
         roll=False,

@@ -957,3 +957,63 @@ def test_a_statefulset_orphaned_during_a_stuck_rollout_adopts_its_pods_on_the_ol
     )
     time.sleep(SETTLE_SECONDS)
     assert_held_and_serving(kube, namespace, name, refuse_marked_workers)
+
+
+def test_under_an_invalid_spec_the_operator_restarted_heals_as_the_statefulsets_record(
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    wait_until: Wait,
+    *,
+    operator: OperatorProcess,
+) -> None:
+    """A spec the operator refuses, then an operator restart: it has accepted no spec since,
+    so it heals as the spec its StatefulSets record says (here: never restart a group),
+    not with the defaults; and a StatefulSet deleted meanwhile comes back on the revision
+    it ran. Before, the restart brought the default budget back (the group was restarted)
+    and the deleted StatefulSet stayed gone until the spec was fixed."""
+    name = "recorded"
+    obj = manifest(name, nodes=2, per_node=1, replicas=2)
+    obj["spec"]["healing"] = {"restartBudget": 0}
+    apply_formed_group(cluster, kube, namespace, obj)
+    bad = copy.deepcopy(obj)
+    bad["spec"]["resources"] = {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}
+    apply(cluster, namespace, bad)
+    wait_reason(kube, namespace, name, "Degraded", "InvalidSpec")
+    operator.kill()
+    operator.start()
+
+    # A member of group 1 is replaced: with a budget of 0, its group is not restarted.
+    survivor = next(
+        p for p in group_pods(kube, namespace, name, 1) if p.metadata.name.endswith("-0")
+    )
+    client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name(name, 1)}-1", namespace)
+    wait_until(
+        lambda: (
+            len(now := group_pods(kube, namespace, name, 1)) == 2 and all(is_ready(p) for p in now)
+        ),
+        timeout=90,
+        what="the replaced member back",
+    )
+    time.sleep(SETTLE_SECONDS)
+    assert survivor.metadata.uid in {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
+
+    # Group 0's StatefulSet deleted with its pods: it comes back as the recorded spec built it.
+    gone = {p.metadata.uid for p in group_pods(kube, namespace, name, 0)}
+    cluster.kubectl("delete", "sts", group_name(name, 0), "-n", namespace, "--wait=false")
+    wait_until(
+        lambda: (
+            len(now := group_pods(kube, namespace, name, 0)) == 2
+            and not {p.metadata.uid for p in now} & gone
+            and all(is_ready(p) for p in now)
+        ),
+        timeout=120,
+        what="group 0 back with new pods",
+    )
+    got = get_sgld(kube, namespace, name)
+    assert condition(got, "Degraded")["reason"] == "InvalidSpec"
+    assert all(
+        (c.resources.requests or {}).get("cpu") != "2"
+        for p in live_pods(kube, namespace, name)
+        for c in p.spec.containers
+    )
