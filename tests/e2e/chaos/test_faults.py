@@ -20,6 +20,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -186,9 +187,10 @@ class ControlPlane:
     """Kills (SIGKILL: a graceful API server waits a minute for open watches) and starts
     again kube-apiserver and etcd of the test cluster, and plays the supervisor a real
     control plane has (the kubelet for static pods, systemd): kube-controller-manager and
-    kube-scheduler exit when they cannot renew their leader Lease for 10 s, and are started
-    again. Same command lines, logs and pid files (so `hack/cluster.sh down` still stops
-    them)."""
+    kube-scheduler exit when they cannot renew their leader Lease for 10 s (or on a fatal
+    error after the outage, such as kube-scheduler's "cache is corrupted"), and are started
+    again, every second until `stop` (the tests after the restart share the cluster). Same
+    command lines, logs and pid files (so `hack/cluster.sh down` still stops them)."""
 
     SUPERVISED = ("kube-controller-manager", "kube-scheduler")
 
@@ -196,6 +198,18 @@ class ControlPlane:
         self.cluster = cluster
         names = ("kube-apiserver", "etcd", *self.SUPERVISED)
         self.argv = {name: _component(cluster, name)[1] for name in names}
+        self._lock = threading.Lock()
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._supervising, daemon=True)
+        self._thread.start()
+
+    def _supervising(self) -> None:
+        while not self._stopped.wait(1.0):
+            self.supervise()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
 
     def restart_api_server_and_etcd(self, down_seconds: float) -> None:
         for name in ("kube-apiserver", "etcd"):
@@ -213,10 +227,11 @@ class ControlPlane:
 
     def supervise(self) -> bool:
         """Starts any supervised component that exited; True (for wait_until)."""
-        for name in self.SUPERVISED:
-            pid = int(_component(self.cluster, name)[0].read_text())
-            if not Path(f"/proc/{pid}").exists():
-                _start(self.cluster, name, self.argv[name])
+        with self._lock:
+            for name in self.SUPERVISED:
+                pid = int(_component(self.cluster, name)[0].read_text())
+                if not Path(f"/proc/{pid}").exists():
+                    _start(self.cluster, name, self.argv[name])
         return True
 
     def leaders_back(self, kube: Any, since: datetime) -> bool:
@@ -232,6 +247,15 @@ class ControlPlane:
         return all(t is not None and t > since for t in renewed)
 
 
+@pytest.fixture(scope="session")
+def control_plane(cluster: Any) -> Iterator[ControlPlane]:
+    """The session cluster's control plane, supervised until the session ends (before the
+    cluster is stopped: a supervisor left running would start components again)."""
+    plane = ControlPlane(cluster)
+    yield plane
+    plane.stop()
+
+
 def api_server_ready(cluster: Any) -> bool:
     try:
         return cluster.kubectl("get", "--raw", "/readyz", check=False, timeout=10).returncode == 0
@@ -241,8 +265,9 @@ def api_server_ready(cluster: Any) -> bool:
 
 
 def test_api_server_and_etcd_restart_with_changes_the_watches_missed(
-    cluster: Any, kube: Any, namespace: str, wait_until: Wait, chaos_operator: Any
+    control_plane: ControlPlane, kube: Any, namespace: str, wait_until: Wait, chaos_operator: Any
 ) -> None:
+    cluster = control_plane.cluster
     core = client.CoreV1Api(kube)
     kept = manifest("kept", nodes=2, per_node=1, replicas=2)
     gone = manifest("gone", nodes=1, per_node=1, replicas=1)
@@ -258,7 +283,6 @@ def test_api_server_and_etcd_restart_with_changes_the_watches_missed(
         what="group membership recorded",
     )
     worker = core.read_namespaced_pod("kept-0-1", namespace)
-    control_plane = ControlPlane(cluster)
     assert chaos_operator.proc is not None
     os.kill(chaos_operator.proc.pid, signal.SIGSTOP)
     try:
