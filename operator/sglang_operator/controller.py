@@ -31,6 +31,7 @@ import logging
 from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 from importlib import metadata
 from typing import Any
 
@@ -111,6 +112,11 @@ class WorkQueue:
 
     def known(self, key: Key) -> bool:
         return key in self.memory
+
+    def due(self, key: Key) -> bool:
+        """Whether `key` is to be processed again after the pass running now (it was added
+        meanwhile). Read from the pass's thread: a set's membership test is atomic."""
+        return key in self._dirty
 
     def add(self, key: Key) -> None:
         if key in self._queued or key in self._dirty:
@@ -228,7 +234,7 @@ async def _reconcile(
     # WORKERS is the bound (asyncio's default pool has min(32, CPUs + 4) threads, 6 on 2 CPUs,
     # and is shared with aiohttp's DNS lookups).
     return await asyncio.get_running_loop().run_in_executor(
-        executor, reconcile, kube, snapshot, memory
+        executor, reconcile, kube, snapshot, memory, partial(queue.due, key)
     )
 
 

@@ -532,8 +532,7 @@ def decide(
         stored = stored_hashes.get(index)
         want = desired.get(index, stored)
         outdated = stored is not None and (stored != want or any(pod_hash(p) != want for p in live))
-        # A StatefulSet scaled to 0 by hand is no group whose pods all run.
-        all_running = size > 0 and len(running) == size
+        all_running = len(running) == size
         lost = _lost(pods, unreachable or {}, healing=healing, now=now, index=index, out=out)
         lost_live = on_lost(live, unreachable or {})
         ready = serves(live, size, unreachable or {})

@@ -953,15 +953,11 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
     records = [r for sts in statefulsets.values() if (r := Recorded.of(sts)) is not None]
     last = max(records, key=lambda r: r.generation, default=None)
     accepted = snapshot.accepted or (Accepted.of(last.spec) if last else Accepted())
-    replicas = max(sizes, default=-1) + 1
-    # A group below the highest with no StatefulSet (deleted, or being deleted) has the
-    # size the last spec gave it: with none, it would count as whole with no pod.
-    width = last.spec.parallelism.nodes if last else 1
     failures = _decide_groups(
         snapshot,
         result,
-        replicas=replicas,
-        nodes={g: sizes.get(g, width) for g in range(replicas)},
+        replicas=max(sizes, default=-1) + 1,
+        nodes=sizes,
         settings=accepted,
         statefulsets=statefulsets,
         roll=False,
@@ -1277,6 +1273,35 @@ def invalid_status(
         "message": bounded(f"invalid spec: {message}"),
         "conditions": merge_conditions(status.get("conditions") or [], conditions, generation, now),
     }
+
+
+def status_memory(status: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What of a status a later pass decides from, as opposed to what it observes again:
+    the groups' memory (members, restarts, failedCreate; an empty entry counts as none;
+    readiness left out), the benchmark's record and condition, the Advisory message and the
+    reason of a Degraded True (a Warning event marks each new one: _advise,
+    reconcile._publish), and the generation of a
+    Progressing RolloutStep (`status` reads it back). Two statuses with the same memory
+    differ only in what the next pass derives again from its own snapshot (counts, messages,
+    other conditions), so a write of one may be left to that pass."""
+    conditions = status.get("conditions") or []
+    groups = []
+    for raw in status.get("groups") or []:
+        kept = {k: v for k, v in raw.items() if k not in ("ready", "index") and v}
+        if kept:
+            groups.append((raw.get("index"), sorted(kept.items(), key=lambda kv: kv[0])))
+    degraded = find(conditions, DEGRADED) or {}
+    progressing = find(conditions, PROGRESSING) or {}
+    return (
+        json.dumps(groups, sort_keys=True),
+        json.dumps(status.get("benchmark"), sort_keys=True),
+        json.dumps(find(conditions, runs.BENCHMARK), sort_keys=True),
+        (find(conditions, ADVISORY) or {}).get("message"),
+        degraded.get("reason") if degraded.get("status") == "True" else None,
+        progressing.get("observedGeneration")
+        if progressing.get("reason") == Reason.ROLLOUT_STEP
+        else None,
+    )
 
 
 def failed_status(status: Mapping[str, Any], generation: int, message: str, now: str) -> Obj:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -61,6 +61,13 @@ RETRY_MAX_SECONDS = 300.0
 # namespace's Pod Security label changed) and no watch tells the operator. The cost: one
 # dry-run create a minute per deployment held so, none for any other.
 POD_CHECK_RETRY_MAX_SECONDS = 60.0
+# Status writes are coalesced (`_status_held`): at N = 1 each observed step of the pods was
+# a status write, which the final Ready queued behind and which slowed the control plane
+# re-creating the pods (docs/performance.md). A write that changes nothing a later pass
+# decides from (plan.status_memory) is left to the next pass when one is already due (a
+# watch event arrived during this one), at most this long since the first write so held,
+# so a stream of events cannot keep the status stale.
+STATUS_HOLD_MAX_SECONDS = 1.0
 
 
 def retry_delay(failures: int, cap: float = RETRY_MAX_SECONDS) -> float:
@@ -121,7 +128,9 @@ class Memory:
     status.groups);
     `kept`: the groups the last plan's scale-down kept (plan.Plan.kept): kept on while no
     group that stays serves, even while they restart (lost with the process: a kept group
-    that is not serving at that moment is then removed).
+    that is not serving at that moment is then removed);
+    `status_held_since`: when a status write was first held back (`_status_held`), None
+    once a status is written or unchanged.
     """
 
     written: dict[Key, Obj] = field(default_factory=dict)
@@ -133,6 +142,7 @@ class Memory:
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
     kept: list[int] = field(default_factory=list)
+    status_held_since: datetime | None = None
 
 
 def _version(obj: Mapping[str, Any]) -> int:
@@ -240,8 +250,15 @@ def refused(exc: ApiException) -> bool:
     return status == 500 or (400 <= status < 500 and status not in (401, 429))
 
 
-def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
-    """Plans from the snapshot and carries the plan out."""
+def reconcile(
+    kube: Kube,
+    snapshot: Snapshot,
+    memory: Memory,
+    superseded: Callable[[], bool] = lambda: False,
+) -> Outcome:
+    """Plans from the snapshot and carries the plan out. `superseded`: whether another pass
+    of this deployment is already due (a watch event arrived during this one): a status
+    write that changes only what that pass observes again is then left to it."""
     sgld = snapshot.sgld
     meta = sgld["metadata"]
     where = f"{meta['namespace']}/{meta['name']}"
@@ -316,7 +333,17 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
         advice=decided.advice,
         kept=decided.kept,
     )
-    _publish(kube, sgld, status, new, events=events, memory=memory)
+    _publish(
+        kube,
+        sgld,
+        status,
+        new,
+        events=events,
+        memory=memory,
+        held_at=snapshot.now
+        if _status_held(status, new, memory, snapshot.now, superseded)
+        else None,
+    )
     retries = [
         (r.retry_at - snapshot.now).total_seconds()
         for r in memory.refusals.values()
@@ -328,6 +355,25 @@ def reconcile(kube: Kube, snapshot: Snapshot, memory: Memory) -> Outcome:
         retries.append(1.0)
     requeue = min([t for t in (decided.requeue_after, *retries) if t is not None], default=None)
     return Outcome(max(1.0, requeue) if requeue is not None else None)
+
+
+def _status_held(
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+    memory: Memory,
+    now: datetime,
+    superseded: Callable[[], bool],
+) -> bool:
+    """Whether the write of status `new` is left to the pass already due (`superseded`):
+    it changes nothing that pass decides from, and no write has been held back for
+    STATUS_HOLD_MAX_SECONDS."""
+    held = memory.status_held_since
+    return (
+        (held is None or (now - held).total_seconds() < STATUS_HOLD_MAX_SECONDS)
+        and _changed(old, new)
+        and plan.status_memory(old) == plan.status_memory(new)
+        and superseded()
+    )
 
 
 def _turn_refused(decided: Plan, refused: Sequence[Key]) -> bool:
@@ -578,6 +624,12 @@ class _Applier:
         return self.apply(obj)
 
 
+def _changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether status `new` differs from `old` (a None in `new` deletes the field, a merge
+    patch's way: no change when the field is absent)."""
+    return dict(old) != {k: v for k, v in new.items() if v is not None}
+
+
 def _publish(
     kube: Kube,
     sgld: Mapping[str, Any],
@@ -586,16 +638,23 @@ def _publish(
     *,
     events: Sequence[tuple[str, str, str]],
     memory: Memory,
+    held_at: datetime | None = None,
 ) -> None:
-    """Writes status when it changed, then the events, with a warning whenever the
-    deployment becomes Degraded or Degraded for another reason (so `kubectl get events`
-    tells the same story as the conditions), unless `events` has a warning of that reason.
+    """Writes status when it changed (unless `held_at`, the snapshot's time of a write held
+    back: `_status_held`), then the events, with a warning whenever the deployment
+    becomes Degraded or Degraded for another reason (so `kubectl get events` tells the same
+    story as the conditions), unless `events` has a warning of that reason.
 
-    A None in `new` deletes the field (merge patch); it is no change when already absent.
     A resource deleted meanwhile (404) is not written again: its deletion ends the story.
     """
     meta = sgld["metadata"]
-    if dict(old) != {k: v for k, v in new.items() if v is not None}:
+    if not _changed(old, new):
+        memory.status_held_since = None
+    elif held_at is not None:
+        log.debug("%s/%s: status write held back", meta["namespace"], meta["name"])
+        memory.status_held_since = memory.status_held_since or held_at
+    else:
+        memory.status_held_since = None
         try:
             written = kube.patch_status(meta["namespace"], meta["name"], new)
         except ApiException as exc:

@@ -1188,10 +1188,3 @@ def test_the_gates_a_groups_pending_pods_wait_on_are_in_its_view() -> None:
     d = run([gated], nodes=1)
     assert (d.views[0].gates, d.views[0].problem) == (("kueue/admit",), None)
     assert run([pod(0, 0)], nodes=1).views[0].gates == ()
-
-
-def test_a_group_scaled_to_zero_pods_is_not_ready_and_has_no_startup_problem() -> None:
-    # Its StatefulSet scaled to 0 by hand (or, under an invalid spec, missing): 0 pods of 0
-    # once counted as all running, and the startup check raised on the empty group.
-    d = run([], nodes=0)
-    assert [(v.ready, v.running, v.problem) for v in d.views] == [(False, 0, None)]

@@ -1441,25 +1441,3 @@ def test_a_statefulset_deleted_during_a_held_rollout_comes_back_and_stays_on_the
     assert replay.hashes(2) == {old[2]} and replay.hashes(1) == {old[1]}
     assert [v.ready for v in p.decision.views] == [False, True, True]
     assert [v.outdated for v in p.decision.views] == [False, True, True]
-
-
-def test_an_invalid_spec_with_a_group_below_the_highest_missing_plans() -> None:
-    # Group 0's StatefulSet deleted (or being deleted) under an invalid spec: group 0 has no
-    # pod and is not whole. Before, its size was 0, its 0 pods counted as all running, and
-    # the startup check raised on them: every reconcile failed, nothing was healed.
-    children = stored_children(sgld())
-    pods = pods_for(children, 2, 2)[2:]
-    unrecorded = copy.deepcopy(children)
-    for c in unrecorded:
-        c["metadata"]["annotations"].pop(BUILT_FROM_ANNOTATION, None)
-    for stored in (children, unrecorded):
-        p = plan(snapshot(sgld(shmSize="lots"), without(stored, 0), pods))
-        assert [(v.index, v.pods, v.ready) for v in p.decision.views] == [
-            (0, 0, False),
-            (1, 2, True),
-        ]
-    deleting = copy.deepcopy(children)
-    statefulset(deleting, 0)["metadata"]["deletionTimestamp"] = "2026-11-27T11:59:00Z"
-    p = plan(snapshot(sgld(shmSize="lots"), deleting, pods))
-    assert [(v.index, v.ready) for v in p.decision.views] == [(0, False), (1, True)]
-    assert p.apply == []

@@ -36,6 +36,7 @@ def status_for(views: list[GroupView], replicas: int = 2, **kw: Any) -> dict[str
         problems=kw.pop("problems", []),
         run=kw.pop("run", RunState()),
         now="2026-11-27T12:00:00Z",
+        advice=kw.pop("advice", ()),
     )
 
 
@@ -244,3 +245,47 @@ def test_a_disabled_benchmark_drops_its_stale_condition_and_keeps_its_result() -
     assert BENCHMARK not in conds(s)
     assert s["benchmark"] == {"generation": 3}
     assert conds(with_benchmark(True))[BENCHMARK] == ("True", "Old")
+
+
+def test_status_memory_ignores_what_the_next_pass_observes_again() -> None:
+    # Counts, readiness, Ready and Progressing move with every observed step of the pods: a
+    # write of only those may be left to a pass that is already due (reconcile).
+    before = status_for([view(0, ready=False), view(1, ready=False)])
+    after = status_for([view(0), view(1)])
+    assert (before["readyReplicas"], conds(before)["Ready"][0]) == (0, "False")
+    assert (after["readyReplicas"], conds(after)["Ready"][0]) == (2, "True")
+    assert plan.status_memory(before) == plan.status_memory(after)
+    # A group's memory that is all empty is no memory: a first status has none either.
+    empty = {**after, "groups": [{"index": 0, "ready": True, "members": [], "restarts": []}]}
+    assert plan.status_memory({}) == plan.status_memory(empty)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"groups": [{"index": 0, "ready": True, "members": ["p-0-0"], "restarts": []}]},
+        {"groups": [{"index": 1, "members": [], "restarts": ["2026-11-27T12:00:00Z"]}]},
+        {"groups": [{"index": 0, "failedCreate": {"h": "403 refused"}}]},
+        {"benchmark": {"generation": 4, "result": "x"}},
+    ],
+)
+def test_status_memory_holds_what_a_later_pass_decides_from(change: dict[str, Any]) -> None:
+    base = status_for([view(0), view(1)])
+    assert plan.status_memory(base) != plan.status_memory({**base, **change})
+
+
+def test_status_memory_holds_degraded_and_a_rollout_step() -> None:
+    healthy = status_for([view(0), view(1)])
+    degraded = status_for([view(0), view(1, problem=Problem(Reason.CRASH_LOOP, "crash"))])
+    rolling = status_for([view(0), view(1, outdated=True)])
+    assert conds(degraded)["Degraded"][0] == "True"
+    assert conds(rolling)["Progressing"] == ("True", Reason.ROLLOUT_STEP)
+    # Degraded's changes are marked by a Warning event; a RolloutStep is read back by status.
+    assert plan.status_memory(healthy) != plan.status_memory(degraded)
+    assert plan.status_memory(healthy) != plan.status_memory(rolling)
+
+
+def test_status_memory_holds_the_advice_shown() -> None:
+    # A Warning event is posted for advice the Advisory condition does not show yet.
+    advised = status_for([view(0), view(1)], advice=["tp 3 does not divide 8 GPUs"])
+    assert plan.status_memory(status_for([view(0), view(1)])) != plan.status_memory(advised)

@@ -48,3 +48,19 @@ def test_adds_depth_and_retries_follow_the_keys() -> None:
         queue.forget(("ns", "a"))
 
     asyncio.run(story())
+
+
+def test_a_key_added_while_processed_is_due_again() -> None:
+    # reconcile leaves a status write to the next pass only when one is due.
+    async def story() -> None:
+        queue = WorkQueue()
+        queue.add(("ns", "a"))
+        key = await queue.get()
+        assert not queue.due(key)
+        queue.add(key)
+        assert queue.due(key)
+        queue.done(key)
+        assert not queue.due(key)
+        assert await queue.get() == key
+
+    asyncio.run(story())
