@@ -1280,8 +1280,8 @@ def status_memory(status: Mapping[str, Any]) -> tuple[Any, ...]:
     the groups' memory (members, restarts, failedCreate; an empty entry counts as none;
     readiness left out), the benchmark's record and condition, the Advisory message and the
     reason of a Degraded True (a Warning event marks each new one: _advise,
-    reconcile._publish), and the generation of a
-    Progressing RolloutStep (`status` reads it back). Two statuses with the same memory
+    reconcile._publish), and the generation of a rollout under way (`_rollout_generation`:
+    `status` reads it back). Two statuses with the same memory
     differ only in what the next pass derives again from its own snapshot (counts, messages,
     other conditions), so a write of one may be left to that pass."""
     conditions = status.get("conditions") or []
@@ -1291,17 +1291,23 @@ def status_memory(status: Mapping[str, Any]) -> tuple[Any, ...]:
         if kept:
             groups.append((raw.get("index"), sorted(kept.items(), key=lambda kv: kv[0])))
     degraded = find(conditions, DEGRADED) or {}
-    progressing = find(conditions, PROGRESSING) or {}
     return (
         json.dumps(groups, sort_keys=True),
         json.dumps(status.get("benchmark"), sort_keys=True),
         json.dumps(find(conditions, runs.BENCHMARK), sort_keys=True),
         (find(conditions, ADVISORY) or {}).get("message"),
         degraded.get("reason") if degraded.get("status") == "True" else None,
-        progressing.get("observedGeneration")
-        if progressing.get("reason") == Reason.ROLLOUT_STEP
-        else None,
+        _rollout_generation(status),
     )
+
+
+def _rollout_generation(status: Mapping[str, Any]) -> Any:
+    """The generation whose rollout the status says is under way (Progressing RolloutStep
+    or RolloutHeld), else None."""
+    progressing = find(status.get("conditions") or [], PROGRESSING) or {}
+    if progressing.get("reason") in (Reason.ROLLOUT_STEP, Reason.ROLLOUT_HELD):
+        return progressing.get("observedGeneration")
+    return None
 
 
 def failed_status(status: Mapping[str, Any], generation: int, message: str, now: str) -> Obj:
@@ -1485,11 +1491,10 @@ def status(
     run: runs.RunState,
     now: str,
     advice: Sequence[str] = (),
-    kept: Sequence[int] = (),
 ) -> Obj:
-    """The new status: conditions, phase, counts and the groups' memory. `kept`: groups a
-    scale-down keeps while no group that stays serves (Plan.kept: the indices of
-    `decision.kept`), named in Progressing.
+    """The new status: conditions, phase, counts and the groups' memory; the groups a
+    scale-down keeps while no group that stays serves (`decision.kept`) are named in
+    Progressing.
 
     `replicas` and `readyReplicas` are observed counts (kstatus and the scale subresource
     read them so): groups with at least one pod, and groups serving, among the spec's and
@@ -1512,12 +1517,12 @@ def status(
         if phase != "Failed" and problems:
             phase = "Degraded"
     else:
-        last = find(current.get("conditions") or [], PROGRESSING) or {}
-        rolling = last.get("reason") in (Reason.ROLLOUT_STEP, Reason.ROLLOUT_HELD) and (
-            last.get("observedGeneration") == generation
-        )
         phase, ready, progressing = _server_conditions(
-            spec, decision, diagnostics, kept, rolling=rolling
+            spec,
+            decision,
+            diagnostics,
+            [v.index for v in decision.kept],
+            rolling=_rollout_generation(current) == generation,
         )
     if diagnostics:
         # Many groups with the same trouble: the first ones say enough.

@@ -40,9 +40,8 @@ from sglang_operator.conditions import (
     MAX_API_MESSAGE,
     bounded,
     find,
-    now_rfc3339,
 )
-from sglang_operator.groups import NODE_GONE, parse_time
+from sglang_operator.groups import NODE_GONE, format_time, parse_time
 from sglang_operator.kube import Kube, Ref
 from sglang_operator.ownership import conflict, may_manage, owner_reference, with_owner
 from sglang_operator.plan import Admitted, Key, Plan, PodCheck, Refusal, Snapshot, key_of
@@ -314,7 +313,7 @@ def reconcile(
         # restart history, readiness) and let the controller retry; nothing is removed.
         message = f"{exc.status} {exc.reason}: {_api_message(exc)}"
         log.warning("%s: %s", where, message)
-        new = plan.failed_status(status, generation, message, now_rfc3339())
+        new = plan.failed_status(status, generation, message, format_time(snapshot.now))
         with suppress(ApiException):
             # In an outage this fails too; the warning above said why.
             _publish(kube, sgld, status, new, events=events, memory=memory)
@@ -329,9 +328,8 @@ def reconcile(
         decision=decided.decision,
         problems=[*decided.problems, *run.problems],
         run=run,
-        now=now_rfc3339(),
+        now=format_time(snapshot.now),
         advice=decided.advice,
-        kept=decided.kept,
     )
     _publish(
         kube,
@@ -399,7 +397,11 @@ def _heal_only(
     applier = _Applier(kube, snapshot, decided, memory, where)
     _act(kube, snapshot, decided, applier=applier, memory=memory, events=events, where=where)
     new = plan.invalid_status(
-        status, generation, str(decided.invalid), now_rfc3339(), decision=decided.decision
+        status,
+        generation,
+        str(decided.invalid),
+        format_time(snapshot.now),
+        decision=decided.decision,
     )
     _publish(kube, sgld, status, new, events=events, memory=memory)
     return Outcome(decided.requeue_after)

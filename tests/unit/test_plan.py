@@ -521,7 +521,6 @@ def plan_status(resource: dict[str, Any], p: Any) -> dict[str, Any]:
         problems=p.problems,
         run=runs.RunState(),
         now="2026-11-27T12:00:00Z",
-        kept=p.kept,
     )
 
 

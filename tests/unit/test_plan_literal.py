@@ -697,7 +697,6 @@ def status_of(
         problems=problems or [],
         run=run or RunState(),
         now=T,
-        kept=[v.index for v in kw.get("kept") or []],
     )
 
 

@@ -283,6 +283,15 @@ def test_status_memory_holds_degraded_and_a_rollout_step() -> None:
     # Degraded's changes are marked by a Warning event; a RolloutStep is read back by status.
     assert plan.status_memory(healthy) != plan.status_memory(degraded)
     assert plan.status_memory(healthy) != plan.status_memory(rolling)
+    progressing = next(c for c in rolling["conditions"] if c["type"] == "Progressing")
+    held = {
+        **rolling,
+        "conditions": [
+            {**c, "reason": Reason.ROLLOUT_HELD} if c is progressing else c
+            for c in rolling["conditions"]
+        ],
+    }
+    assert plan.status_memory(held) == plan.status_memory(rolling)
 
 
 def test_status_memory_holds_the_advice_shown() -> None:
