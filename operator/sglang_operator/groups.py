@@ -283,7 +283,10 @@ def _failure(pod: Mapping[str, Any]) -> str | None:
     if _phase(pod) == "Failed":
         why = (pod.get("status") or {}).get("reason") or "Failed"
         return f"pod {name} failed ({why})"
-    for cs in _containers(pod):
+    # The main containers only: an init container terminates by design once done, and one
+    # that fails keeps its pod Pending (Init:CrashLoopBackOff, `pod_problem`), which no
+    # restart of the group helps.
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         if int(cs.get("restartCount") or 0) > 0:
             return f"pod {name} container {cs.get('name')} restarted"
         if (cs.get("state") or {}).get("terminated"):

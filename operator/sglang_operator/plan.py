@@ -945,8 +945,9 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
     (restarts, forced deletions on lost nodes) as the last accepted spec said
     (`Snapshot.accepted`; after an operator restart, the newest spec a StatefulSet records),
     on the groups, sizes and templates the StatefulSets store. The only writes: a missing
-    StatefulSet of a group of that spec, built on the revision a sibling runs
-    (`_on_old_revisions`)."""
+    StatefulSet of a group of that spec that status.groups still tracks (the groups of the
+    last spec the operator acted on: a record can be older, e.g. written before a held
+    scale-down, or edited), built on the revision a sibling runs (`_on_old_revisions`)."""
     result = Plan(spec=None, invalid=invalid)
     statefulsets = _stored_statefulsets(snapshot, _ours(snapshot))
     sizes = {g: int((s.get("spec") or {}).get("replicas") or 0) for g, s in statefulsets.items()}
@@ -965,10 +966,14 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
     if last is not None and last.spec.mode == "server":
         meta = snapshot.sgld["metadata"]
         stored = {key_of(c) for c in snapshot.children}
+        tracked = {
+            int(g.get("index", -1)) for g in (snapshot.sgld.get("status") or {}).get("groups") or []
+        }
         missing = {
             key: g
             for g in range(last.spec.replicas)
-            if (key := ("StatefulSet", meta["namespace"], naming.group_name(meta["name"], g)))
+            if g in tracked
+            and (key := ("StatefulSet", meta["namespace"], naming.group_name(meta["name"], g)))
             not in stored
         }
         rebuilt = _on_old_revisions(snapshot, missing, statefulsets, result.decision, {})
@@ -1261,6 +1266,10 @@ def invalid_status(
             "readyReplicas": sum(1 for v in views if v.ready),
             "groups": _groups_memory(decision),
         }
+    elif decision is not None:
+        # No StatefulSet is left: nothing serves, whatever the last status said.
+        conditions.insert(0, Condition(READY, "False", Reason.INVALID_SPEC, message))
+        observed = {"replicas": 0, "readyReplicas": 0}
     elif find(status.get("conditions") or [], READY) is None:
         conditions.insert(0, Condition(READY, "False", Reason.INVALID_SPEC, message))
     ready = bool(observed.get("readyReplicas", status.get("readyReplicas")))
@@ -1427,6 +1436,15 @@ def _server_conditions(
                 Reason.ROLLOUT_STEP,
                 f"rolling out the new revision; group(s) {coming} coming up on it ({counted})",
             )
+        )
+    elif kept and (holding or held):
+        # Every staying group is on the new revision and fails on it: a scale-down keeps an
+        # old one serving, and the rollout is as held as before the scale-down.
+        progressing = Condition(
+            PROGRESSING,
+            "True",
+            Reason.ROLLOUT_HELD,
+            f"the rollout of the new revision is held: {_why_held(holding)} ({counted})",
         )
     elif ready.status == "False" and not decision.budget_exhausted:
         progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)

@@ -278,8 +278,15 @@ def reconcile(
             )
             decided = plan.plan(snapshot)
             if refused_anew:
-                # Told once per new refusal, in the words status uses.
-                events += [("Warning", r, m) for r, m in decided.problems if plan.held_back(r, m)]
+                # Told once per new refusal, in the words status uses; not again by an
+                # operator that restarted (its Degraded condition already says it).
+                shown = find(status.get("conditions") or [], DEGRADED) or {}
+                events += [
+                    ("Warning", r, m)
+                    for r, m in decided.problems
+                    if plan.held_back(r, m)
+                    and not (shown.get("reason") == r and m in str(shown.get("message")))
+                ]
         events += decided.events
         applier = _Applier(kube, snapshot, decided, memory, where)
         _act(kube, snapshot, decided, applier=applier, memory=memory, events=events, where=where)
@@ -523,9 +530,13 @@ def _act(
     namespace = snapshot.sgld["metadata"]["namespace"]
     for obj in decided.apply:
         applier.apply(obj)
-    if applier.created:
-        events.insert(0, ("Normal", "Created", "created " + ", ".join(applier.created)))
+    # Each child created is named once: those created as the spec says, then (in words of
+    # their own) the StatefulSets created on an older revision.
     back = [k[2] for k in decided.reverted if f"{k[0]} {k[2]}" in applier.created]
+    told: list[tuple[str, str, str]] = []
+    fresh = [c for c in applier.created if c not in {f"StatefulSet {n}" for n in back}]
+    if fresh:
+        told.append(("Normal", "Created", "created " + ", ".join(fresh)))
     if back:
         why = "the spec is invalid" if decided.spec is None else "the new revision fails"
         message = (
@@ -533,7 +544,8 @@ def _act(
             f"runs, from the spec its StatefulSet records ({why})"
         )
         log.info("%s: %s", where, message)
-        events.insert(1, ("Normal", "Created", message))
+        told.append(("Normal", "Created", message))
+    events[:0] = told
     for kind, child_namespace, name, uid in decided.delete:
         api_version = "apps/v1" if kind == "StatefulSet" else "v1"
         if kube.delete(Ref(api_version, kind, child_namespace, name), uid=uid, background=True):

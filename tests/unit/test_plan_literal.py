@@ -1031,6 +1031,18 @@ def test_a_held_scale_down_counts_the_kept_group_that_serves() -> None:
         cond("Degraded", "True", "PodCreationFailed", REFUSED[1]),
     ]
     assert s["groups"] == [{"index": 1, "ready": True}]
+    # Group 0 known to fail on the new revision (`Decision.holding`): the rollout is as held
+    # as before the scale-down, and Progressing keeps saying so (a fresh adversary saw
+    # "Reconciling" there).
+    held = status_of([stuck], replicas=1, kept=kept, problems=[REFUSED], holding=[0])
+    assert held["conditions"][1] == cond(
+        "Progressing",
+        "True",
+        "RolloutHeld",
+        "the rollout of the new revision is held: group(s) 0 fail(s) on it (see Degraded) "
+        f"({counted}); the scale-down to 1 replica(s) keeps group(s) 1, which serve(s), "
+        "until a group that stays serves",
+    )
     # Without a problem (group 0 merely restarting), the phase is Ready: a copy serves.
     assert status_of([stuck], replicas=1, kept=kept)["phase"] == "Ready"
     # The kept group re-creating a pod (deleted, evicted): kept, counted, not ready.

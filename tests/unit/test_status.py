@@ -136,6 +136,16 @@ def test_invalid_spec_status_follows_the_healing_that_goes_on() -> None:
     ]
 
 
+def test_invalid_spec_with_no_statefulset_left_is_not_ready() -> None:
+    # Every StatefulSet deleted while the operator was down and the spec is invalid: nothing
+    # serves, whatever the last status said (it said Ready 2/2 before).
+    running = status_for([view(0), view(1)])
+    decision = Decision([], [], [], [], [], None)
+    s = invalid_status(running, 5, "spec.shmSize: not a quantity", "t", decision=decision)
+    assert conds(s)["Ready"] == ("False", Reason.INVALID_SPEC)
+    assert (s["replicas"], s["readyReplicas"], s["phase"]) == (0, 0, "Failed")
+
+
 def test_invalid_spec_phase_stays_degraded_while_a_lone_group_is_healed() -> None:
     """Replicas 1 under InvalidSpec: a restart takes the group's pods away for a moment;
     the operator goes on healing it, so the phase is not Failed (PHASE_MEANING)."""
