@@ -532,11 +532,6 @@ def plan(snapshot: Snapshot) -> Plan:
         failures = _decide(snapshot, spec, sent, statefulsets, result)
         held = _desired_fails(snapshot, sent, statefulsets, result.decision)
         if held is not None and statefulsets:
-            desired_hashes = {
-                g: str(template_hash(o))
-                for o in sent.values()
-                if o["kind"] == "StatefulSet" and (g := group_of(o)) is not None
-            }
             missing = {
                 key: g
                 for key, o in sent.items()
@@ -545,7 +540,7 @@ def plan(snapshot: Snapshot) -> Plan:
                 and (g := group_of(o)) is not None
             }
             reverted = _on_old_revisions(
-                snapshot, missing, statefulsets, result.decision, desired_hashes
+                snapshot, missing, statefulsets, result.decision, _desired_hashes(sent)
             )
     wakeups = _writes(snapshot, sent, ours, result, reverted)
 
@@ -583,6 +578,23 @@ def plan(snapshot: Snapshot) -> Plan:
     return result
 
 
+def _desired_hashes(sent: Mapping[Key, Obj]) -> dict[int, str]:
+    """Each group's desired pod-spec hash, from the StatefulSets as `sent`."""
+    return {
+        g: str(template_hash(o))
+        for o in sent.values()
+        if o["kind"] == "StatefulSet" and (g := group_of(o)) is not None
+    }
+
+
+def _refusal_of(snapshot: Snapshot, key: Key, obj: Mapping[str, Any]) -> Refusal | None:
+    """The API server's refusal of `obj` as it is now meant (its intent hash), if any."""
+    refusal = snapshot.refusals.get(key)
+    if refusal is not None and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]:
+        return refusal
+    return None
+
+
 def _writes(
     snapshot: Snapshot,
     sent: Mapping[Key, Obj],
@@ -607,11 +619,8 @@ def _writes(
         obj = reverted[key] if old else desired
         if obj is None:
             continue
-        refusal = snapshot.refusals.get(key)
-        if (
-            refusal is not None
-            and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
-        ):
+        refusal = _refusal_of(snapshot, key, obj)
+        if refusal is not None:
             result.problems.append(refusal_problem(key[0], key[2], refusal.message))
             if snapshot.now < refusal.retry_at:
                 wakeups.append((refusal.retry_at - snapshot.now).total_seconds())
@@ -664,18 +673,13 @@ def _desired_fails(
     check = snapshot.pod_check
     if isinstance(check, Refusal) and check.intent == template_intent(list(sent.values())):
         return str(Reason.POD_CREATION_FAILED)
-    desired: dict[int, str] = {}
-    for key, obj in sent.items():
-        group = group_of(obj)
-        if obj["kind"] != "StatefulSet" or group is None:
-            continue
-        desired[group] = str(template_hash(obj))
-        refusal = snapshot.refusals.get(key)
-        if (
-            refusal is not None
-            and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
-        ):
-            return str(Reason.APPLY_FAILED)
+    desired = _desired_hashes(sent)
+    if any(
+        _refusal_of(snapshot, key, obj) is not None
+        for key, obj in sent.items()
+        if obj["kind"] == "StatefulSet" and group_of(obj) is not None
+    ):
+        return str(Reason.APPLY_FAILED)
     for memory in decision.memory:
         failed = memory.failed_create
         if failed is not None and failed.template == desired.get(memory.index):
@@ -978,10 +982,8 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
         }
         rebuilt = _on_old_revisions(snapshot, missing, statefulsets, result.decision, {})
         for key, obj in rebuilt.items():
-            refusal = snapshot.refusals.get(key)
             if obj is None or (
-                refusal is not None
-                and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
+                (refusal := _refusal_of(snapshot, key, obj)) is not None
                 and snapshot.now < refusal.retry_at
             ):
                 continue
@@ -1024,20 +1026,15 @@ def _decide(
     group is sized as its stored StatefulSet while that holds another template (it runs
     the revision it ran, at its size), else as the spec says. Returns the pod creation
     failures."""
-    desired: dict[int, str] = {}
-    held: set[int] = set()
-    for key, obj in sent.items():
-        group = group_of(obj)
-        if obj["kind"] != "StatefulSet" or group is None:
-            continue
-        desired[group] = str(template_hash(obj))
-        refusal = snapshot.refusals.get(key)
-        if (
-            refusal is not None
-            and refusal.intent == obj["metadata"]["annotations"][APPLIED_ANNOTATION]
-            and snapshot.now < refusal.retry_at
-        ):
-            held.add(group)
+    desired = _desired_hashes(sent)
+    held = {
+        group
+        for key, obj in sent.items()
+        if obj["kind"] == "StatefulSet"
+        and (group := group_of(obj)) is not None
+        and (refusal := _refusal_of(snapshot, key, obj)) is not None
+        and snapshot.now < refusal.retry_at
+    }
     nodes = {
         g: int((sts.get("spec") or {}).get("replicas") or 0)
         if template_hash(sts) != desired.get(g)
@@ -1378,7 +1375,6 @@ def _server_conditions(
     spec: SGLangDeploymentSpec,
     decision: Decision,
     diagnostics: Sequence[tuple[str, str]],
-    kept: Sequence[int] = (),
     rolling: bool = False,
 ) -> tuple[str, Condition, Condition]:
     """Phase, Ready and Progressing of a server: Ready means as many groups serve as the
@@ -1390,6 +1386,7 @@ def _server_conditions(
     revision fails (`Decision.holding`) or the new template is not written (refused, or
     its pods refused in the dry run: `statefulset_refused`); Degraded says why."""
     views = decision.views
+    kept = [v.index for v in decision.kept]
     outdated = [v.index for v in views if v.outdated]
     ready = _ready_condition(spec.replicas, views, decision.kept)
     counted = _counted(spec.replicas, views, decision.kept)
@@ -1539,7 +1536,6 @@ def status(
             spec,
             decision,
             diagnostics,
-            [v.index for v in decision.kept],
             rolling=_rollout_generation(current) == generation,
         )
     if diagnostics:
