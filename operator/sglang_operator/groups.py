@@ -149,7 +149,8 @@ class Decision:
     problem, pods refused at creation, out of restart budget or backing off), which hold
     the rollout: no other group goes onto that revision meanwhile (`_rollout_turn`);
     `kept`: the groups beyond `views` (the spec's replicas) that a scale-down keeps while
-    no group of `views` serves, as observed (`kept_view`; set by plan._prune)."""
+    no group of `views` serves (decide's `kept`), as observed; decided as every group is
+    (their restarts in `actions`, their memory in `memory`), never rolled."""
 
     views: list[GroupView]
     actions: list[Action]
@@ -223,17 +224,6 @@ def serves(
         and _is_ready(rank0)
         and not on_lost(live, unreachable)
     )
-
-
-def kept_view(
-    index: int, pods: Sequence[Mapping[str, Any]], size: int, unreachable: Mapping[str, datetime]
-) -> GroupView:
-    """A group a scale-down keeps (plan._kept_serving) as observed, for status: its live
-    pods, how many run, whether it serves at its StatefulSet's `size`. Nothing is decided
-    for it (neither restarted nor rolled), so it has no problem and is not outdated."""
-    live = live_pods(pods)
-    running = sum(1 for p in live if _phase(p) == "Running")
-    return GroupView(index, len(live), running, serves(live, size, unreachable), False, None)
 
 
 def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
@@ -500,6 +490,7 @@ def decide(
     unobserved: Collection[int] = (),
     refused: Mapping[int, FailedCreate] | None = None,
     held: Collection[int] = (),
+    kept: Collection[int] = (),
 ) -> Decision:
     """Observes every group and picks the pod deletions that restart or roll them.
 
@@ -515,15 +506,20 @@ def decide(
     `Decision.memory`; such a group counts as failing). `held`: groups whose StatefulSet cannot take
     a new template now (the API server refused it, until its retry): their turn is skipped.
     `unreachable`: node name -> since when it is unreachable (NODE_GONE for a deleted Node).
-    `roll`: False holds every rollout step (no valid spec)."""
+    `roll`: False holds every rollout step (no valid spec). `kept`: groups beyond `replicas`
+    that a scale-down keeps serving (plan._kept_serving): healed as every group is (a
+    multi-node group whose member goes is restarted whole; restarts count in its budget),
+    but out of the rollout: their stored template is what they run (never outdated, never in
+    turn, never holding it); observed in `Decision.kept`."""
     old = {m.index: m for m in memory}
     desired = stored_hashes if desired_hashes is None else desired_hashes
     views: list[GroupView] = []
     new_memory: list[GroupMemory] = []
     out = _Outcome()
     cut_short: list[int] = []
+    kept_views: list[GroupView] = []
 
-    for index in range(replicas):
+    for index in (*range(replicas), *sorted(kept)):
         size = nodes if isinstance(nodes, int) else nodes.get(index, 0)
         pods = sorted(pods_by_group.get(index, ()), key=rank)
         live = live_pods(pods)
@@ -533,7 +529,7 @@ def decide(
 
         running = [p for p in live if _phase(p) == "Running"]
         stored = stored_hashes.get(index)
-        want = desired.get(index, stored)
+        want = desired.get(index, stored) if index < replicas else stored
         outdated = stored is not None and (stored != want or any(pod_hash(p) != want for p in live))
         all_running = len(running) == size
         lost = _lost(pods, unreachable or {}, healing=healing, now=now, index=index, out=out)
@@ -559,7 +555,7 @@ def decide(
             )
             # Never while a pod is Pending: scheduling or pulling, which a restart won't help.
             if failure and live and not any(_phase(p) == "Pending" for p in live):
-                if roll and _step_cut_short(live, stored, want):
+                if roll and index < replicas and _step_cut_short(live, stored, want):
                     # Finished below as a rollout step, once the StatefulSet controller has
                     # observed the template (the pods it re-creates are then the new ones).
                     if index not in unobserved:
@@ -567,7 +563,7 @@ def decide(
                 else:
                     _restart(mem, failure, _targets(live), now=now, out=out, healing=healing)
 
-        views.append(
+        (views if index < replicas else kept_views).append(
             GroupView(index, len(live), len(running), ready, outdated, problem, _gates(live))
         )
         new_memory.append(mem)
@@ -603,6 +599,7 @@ def decide(
         out.force,
         turn,
         holding=[v.index for v in views if not v.outdated and not v.ready and v.index in failing],
+        kept=kept_views,
     )
 
 

@@ -36,7 +36,8 @@ what the operator meant to write:
   template (`_sized_in_turn`);
 - stale children are removed only when stored, owned by this resource and no longer desired;
   a scale-down keeps the lowest group it removes whose stored pods serve while no group
-  that stays serves (`_kept_serving`).
+  that stays serves (`_kept_serving`); a kept group is healed as the others are (groups.decide)
+  but never rolled.
 """
 
 from __future__ import annotations
@@ -78,12 +79,12 @@ from sglang_operator.groups import (
     Healing,
     decide,
     format_time,
-    kept_view,
     live_pods,
     on_lost,
     parse_time,
     pod_hash,
     rank,
+    serves,
 )
 from sglang_operator.ownership import conflict, may_manage, owned_by, owner_reference, with_owner
 
@@ -525,11 +526,20 @@ def plan(snapshot: Snapshot) -> Plan:
     pods = _pods_by_group(snapshot)
     sent = {key_of(o): _sized(o, ours, pods) for o in desired}
     statefulsets = _stored_statefulsets(snapshot, ours)
+    stale = _stale(snapshot, desired)
     failures: list[tuple[str, str]] = []
     reverted: dict[Key, Obj | None] = {}
     held: str | None = None
+    kept: list[int] = []
     if spec.mode == "server":
-        failures = _decide(snapshot, spec, sent, statefulsets, result)
+        going = {
+            g: c for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
+        }
+        sizes = _sizes(spec, {**statefulsets, **going}, _desired_hashes(sent))
+        kept = _kept_serving(snapshot, spec, statefulsets, going, sizes)
+        # A kept group is decided as the others are (healed, never rolled).
+        statefulsets = {**statefulsets, **{g: going[g] for g in kept}}
+        failures = _decide(snapshot, spec, sent, statefulsets, result, sizes=sizes, kept=kept)
         held = _desired_fails(snapshot, sent, statefulsets, result.decision)
         if held is not None and statefulsets:
             missing = {
@@ -564,7 +574,7 @@ def plan(snapshot: Snapshot) -> Plan:
             )
         )
 
-    _prune(snapshot, desired, spec, result)
+    _prune(stale, kept, spec, result)
     if spec.mode == "server":
         _carry_out(snapshot, statefulsets, failures, result)
         waiting = sorted(
@@ -864,16 +874,12 @@ def _advise(sgld: Mapping[str, Any], result: Plan) -> None:
         result.events.append(("Warning", Reason.SPEC_ADVICE, message))
 
 
-def _prune(
-    snapshot: Snapshot, desired: Sequence[Obj], spec: SGLangDeploymentSpec, result: Plan
-) -> None:
+def _stale(snapshot: Snapshot, desired: Sequence[Obj]) -> list[Mapping[str, Any]]:
     """Stored, owned StatefulSets and Services no longer desired (scale-down, mode change),
-    highest group first; but a scale-down never removes the last group that serves
-    (`_kept_serving`): that group is kept (`result.decision.kept`) until a group that stays
-    serves."""
+    not being deleted already."""
     uid = snapshot.sgld["metadata"]["uid"]
     keep = {key_of(o) for o in desired}
-    stale = [
+    return [
         c
         for c in snapshot.children
         if c["kind"] in PRUNED_KINDS
@@ -881,12 +887,23 @@ def _prune(
         and key_of(c) not in keep
         and not c["metadata"].get("deletionTimestamp")
     ]
-    if spec.mode == "server" and spec.replicas > 0:
-        result.decision.kept = _kept_serving(snapshot, stale, result.decision)
-        stale = [c for c in stale if group_of(c) not in result.kept]
-    stale.sort(key=lambda o: group_of(o) or 0, reverse=True)
-    result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in stale]
-    groups = sorted({g for o in stale if (g := group_of(o)) is not None}, reverse=True)
+
+
+def _prune(
+    stale: Sequence[Mapping[str, Any]],
+    kept: Collection[int],
+    spec: SGLangDeploymentSpec,
+    result: Plan,
+) -> None:
+    """Removes the `stale` children, highest group first, but those of the groups a
+    scale-down keeps (`kept`, `_kept_serving`) until a group that stays serves."""
+    removed = sorted(
+        (c for c in stale if group_of(c) not in kept),
+        key=lambda o: group_of(o) or 0,
+        reverse=True,
+    )
+    result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in removed]
+    groups = sorted({g for o in removed if (g := group_of(o)) is not None}, reverse=True)
     if groups:
         result.events.append(
             (
@@ -899,28 +916,31 @@ def _prune(
 
 
 def _kept_serving(
-    snapshot: Snapshot, stale: Sequence[Mapping[str, Any]], decision: Decision
-) -> list[GroupView]:
-    """The group a scale-down keeps, as observed (groups.kept_view): while no group that
-    stays serves (`decision`'s views, e.g. group 0 on a revision whose pods are refused, or
-    restarting), the lowest of the groups to remove whose stored pods serve (groups.serves:
-    its StatefulSet's size, all running, rank 0 Ready, none on an unreachable node) or that
-    the last plan kept (`snapshot.kept`: a kept group whose pod was deleted or evicted stops
-    serving for a moment, and pruning it then was an outage) with no pod on an unreachable
-    node; none else. Removing it would take the deployment from serving to not serving for
-    a spec that asks for fewer copies, not for none."""
-    if any(v.ready for v in decision.views):
-        return []
+    snapshot: Snapshot,
+    spec: SGLangDeploymentSpec,
+    staying: Mapping[int, Mapping[str, Any]],
+    going: Mapping[int, Mapping[str, Any]],
+    sizes: Mapping[int, int],
+) -> list[int]:
+    """The group a scale-down keeps: while no group that stays (`staying`: their stored
+    StatefulSets) serves (e.g. group 0 on a revision whose pods are refused, or restarting),
+    the lowest of the groups to remove (`going`) whose stored pods serve (groups.serves, at
+    its size: `sizes`) or that the last plan kept (`snapshot.kept`: a kept group whose pod
+    was deleted or evicted stops serving while it is restarted, and pruning it then was an
+    outage) with no pod on an unreachable node; none else, nor when scaled to zero.
+    Removing it would take the deployment from serving to not serving for a spec that asks
+    for fewer copies, not for none."""
     pods = _pods_by_group(snapshot)
-    removed = [
-        (g, c) for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
-    ]
-    for group, sts in sorted(removed, key=lambda item: item[0]):
-        size = int((sts.get("spec") or {}).get("replicas") or 0)
-        view = kept_view(group, pods.get(group, ()), size, snapshot.unreachable)
+
+    def serving(group: int) -> bool:
+        return serves(live_pods(pods.get(group, ())), sizes[group], snapshot.unreachable)
+
+    if spec.replicas == 0 or any(serving(g) for g in staying):
+        return []
+    for group in sorted(going):
         lost = on_lost(live_pods(pods.get(group, ())), snapshot.unreachable)
-        if view.ready or (group in snapshot.kept and not lost):
-            return [view]
+        if serving(group) or (group in snapshot.kept and not lost):
+            return [group]
     return []
 
 
@@ -1014,19 +1034,37 @@ def _stored_statefulsets(
     }
 
 
+def _sizes(
+    spec: SGLangDeploymentSpec,
+    statefulsets: Mapping[int, Mapping[str, Any]],
+    desired: Mapping[int, str],
+) -> dict[int, int]:
+    """Each stored group's size (pods when whole): as its stored StatefulSet says while that
+    holds another template than the desired one (`desired`: each group's pod-spec hash; it
+    runs the revision it ran, at its size), else as the spec says."""
+    return {
+        g: int((sts.get("spec") or {}).get("replicas") or 0)
+        if template_hash(sts) != desired.get(g)
+        else spec.parallelism.nodes
+        for g, sts in statefulsets.items()
+    }
+
+
 def _decide(
     snapshot: Snapshot,
     spec: SGLangDeploymentSpec,
     sent: Mapping[Key, Obj],
     statefulsets: Mapping[int, Mapping[str, Any]],
     result: Plan,
+    *,
+    sizes: Mapping[int, int],
+    kept: Collection[int],
 ) -> list[tuple[str, str]]:
     """The groups' decision for a valid spec (`result.decision`), before anything is
     written: whose rollout turn it is decides which StatefulSet takes a new template. Each
-    group is sized as its stored StatefulSet while that holds another template (it runs
-    the revision it ran, at its size), else as the spec says. Returns the pod creation
-    failures."""
-    desired = _desired_hashes(sent)
+    group is sized as `sizes` says (`_sizes`; a group not stored yet as the spec says);
+    `kept`: the groups a scale-down keeps (`_kept_serving`), healed but never rolled.
+    Returns the pod creation failures."""
     held = {
         group
         for key, obj in sent.items()
@@ -1035,21 +1073,17 @@ def _decide(
         and (refusal := _refusal_of(snapshot, key, obj)) is not None
         and snapshot.now < refusal.retry_at
     }
-    nodes = {
-        g: int((sts.get("spec") or {}).get("replicas") or 0)
-        if template_hash(sts) != desired.get(g)
-        else spec.parallelism.nodes
-        for g, sts in statefulsets.items()
-    }
+    groups = [*range(spec.replicas), *kept]
     return _decide_groups(
         snapshot,
         result,
         replicas=spec.replicas,
-        nodes={g: nodes.get(g, spec.parallelism.nodes) for g in range(spec.replicas)},
+        nodes={g: sizes.get(g, spec.parallelism.nodes) for g in groups},
         settings=Accepted.of(spec),
         statefulsets=statefulsets,
-        desired=desired,
+        desired=_desired_hashes(sent),
         held=held,
+        kept=kept,
     )
 
 
@@ -1064,12 +1098,15 @@ def _decide_groups(
     desired: Mapping[int, str] | None = None,
     held: Collection[int] = (),
     roll: bool = True,
+    kept: Collection[int] = (),
 ) -> list[tuple[str, str]]:
     """Restarts, the rollout turn and step, and forced deletions of the groups
     (groups.decide, `result.decision`), and why groups lack pods (returned; the StatefulSets
     short of a pod in `result.short_since`). `desired`: each group's desired pod-spec
     hash (None: none, the spec is invalid); `held`: groups whose StatefulSet the API server
-    refuses until its retry; `roll`: False holds every rollout step (no valid spec)."""
+    refuses until its retry; `roll`: False holds every rollout step (no valid spec);
+    `kept`: groups a scale-down keeps (their StatefulSets among `statefulsets`), healed but
+    never rolled."""
     pods = _pods_by_group(snapshot)
     status = snapshot.sgld.get("status") or {}
     memory = [GroupMemory.from_status(g) for g in status.get("groups") or []]
@@ -1089,9 +1126,10 @@ def _decide_groups(
         # Every StatefulSet observed at its generation first: a rollout step taken while
         # one is not would pick groups in the order the StatefulSet controller observes
         # them (seen: 2, 0, 1), not from group 0 on.
-        unobserved={g for g, sts in statefulsets.items() if not _observed(sts)},
+        unobserved={g for g, sts in statefulsets.items() if g not in kept and not _observed(sts)},
         refused=creations.known,
         held=held,
+        kept=kept,
     )
     if creations.wakeup is not None:
         decision.requeue_after = max(
@@ -1352,13 +1390,14 @@ def _ready_condition(
 
 
 def _groups_memory(decision: Decision) -> list[Obj]:
-    """status.groups: what must be remembered of each group (groups.GroupMemory), then the
-    groups a scale-down keeps (`Decision.kept`: whether they serve; nothing is remembered
-    of a group that goes)."""
+    """status.groups: what must be remembered of each group decided (groups.GroupMemory),
+    the groups a scale-down keeps too (`Decision.kept`; nothing is remembered of a group
+    that goes), with whether it serves."""
+    ready = {v.index: v.ready for v in (*decision.views, *decision.kept)}
     return [
         {
             "index": m.index,
-            "ready": next((v.ready for v in decision.views if v.index == m.index), False),
+            "ready": ready.get(m.index, False),
             "members": m.members,
             "restarts": m.restarts,
             **(
@@ -1368,7 +1407,7 @@ def _groups_memory(decision: Decision) -> list[Obj]:
             ),
         }
         for m in decision.memory
-    ] + [{"index": v.index, "ready": v.ready} for v in decision.kept]
+    ]
 
 
 def _server_conditions(
@@ -1523,7 +1562,9 @@ def status(
     diagnostics = list(problems)
     diagnostics += [(p.reason, p.message) for p in decision.budget_exhausted]
     diagnostics += [(p.reason, p.message) for p in decision.backoff]
-    diagnostics += [(v.problem.reason, v.problem.message) for v in views if v.problem]
+    diagnostics += [
+        (v.problem.reason, v.problem.message) for v in (*views, *decision.kept) if v.problem
+    ]
     if run.offline_phase == "Failed":
         diagnostics.append((Reason.JOB_FAILED, run.offline_message))
 

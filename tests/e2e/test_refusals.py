@@ -751,6 +751,36 @@ def test_a_refusal_is_remembered_when_its_events_are_gone_and_the_operator_resta
     )
 
 
+def stuck_on_refused_workers(
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    wait_until: Wait,
+    *,
+    name: str,
+    marker: str,
+    replicas: int = 3,
+) -> dict[str, Any]:
+    """`replicas` copies of 2 pods serving, every group's membership known; then an update
+    whose rank-1 pods admission refuses at real creation (the dry run passes): group 0 is
+    stuck on it, the other groups serve the old revision. Returns the updated manifest."""
+    obj = manifest(name, nodes=2, per_node=1, replicas=replicas)
+    apply(cluster, namespace, obj)
+    wait_ready(cluster, namespace, name)
+    wait_until(
+        lambda: all(g.get("members") for g in get_sgld(kube, namespace, name)["status"]["groups"]),
+        timeout=60,
+        what="every group's membership recorded",
+    )
+    changed = copy.deepcopy(obj)
+    changed["spec"]["env"] = [{"name": marker, "value": "1"}]
+    apply(cluster, namespace, changed)
+    cond = wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
+    assert f"StatefulSet {group_name(name, 0)} cannot create pods" in cond["message"]
+    assert marker in stored_template_env(kube, namespace, name, 0)
+    return changed
+
+
 def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
 ) -> None:
@@ -760,13 +790,9 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
     undone); then it goes. Before, group 1 was pruned at once: 0 ready. Meanwhile status
     counts group 1, which serves the endpoint (before: readyReplicas 0, Ready False)."""
     name = "shrink"
-    obj = manifest(name, nodes=2, replicas=2)
-    apply(cluster, namespace, obj)
-    wait_ready(cluster, namespace, name)
-    changed = copy.deepcopy(obj)
-    changed["spec"]["env"] = [{"name": refuse_marked_workers, "value": "1"}]
-    apply(cluster, namespace, changed)
-    wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
+    changed = stuck_on_refused_workers(
+        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers, replicas=2
+    )
     serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
     assert len(serving) == 2
     # The rollout cannot go on, and says so rather than "rolling out" (still Progressing).
@@ -804,23 +830,43 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
     cluster.kubectl("wait", "sgld", name, "-n", namespace, "--for=condition=Ready", "--timeout=10s")
 
     # A pod of the kept group goes (deleted, evicted): the group stops serving while it is
-    # re-created, and is kept through it, not removed (an outage, found by an adversary).
+    # restarted whole (a lone new rank 1 beside the old rank 0 hangs), and is kept through
+    # it, not removed (an outage, found by an adversary). Before, the kept group was only
+    # observed: the victim alone came back beside the old rank 0, no GroupRestarted, and
+    # status.groups[1] lost its members and restarts.
     victim = group_name(name, 1) + "-1"
     client.CoreV1Api(kube).delete_namespaced_pod(victim, namespace)
     wait_until(
         lambda: (
             len(now := group_pods(kube, namespace, name, 1)) == 2
-            and victim in {p.metadata.name for p in now}
-            and {p.metadata.uid for p in now} != serving
+            and not {p.metadata.uid for p in now} & serving
             and all(is_ready(p) for p in now)
         ),
         timeout=90,
-        what="the kept group's pod back and ready",
+        what="the kept group restarted whole and ready again",
+    )
+    wait_until(
+        lambda: [
+            e
+            for e in events(kube, namespace, "GroupRestarted")
+            if e.involved_object.name == name and e.message.startswith("restarting group 1: ")
+        ],
+        timeout=30,
+        what="the GroupRestarted event of group 1",
     )
     assert group_name(name, 1) in statefulsets(kube, namespace, name)
     assert kept()
+    memory = wait_until(
+        lambda: (g := get_sgld(kube, namespace, name)["status"]["groups"][1]).get("members") and g,
+        timeout=60,
+        what="the kept group's new members recorded",
+    )
+    assert memory["index"] == 1 and len(memory["restarts"]) == 1
+    assert set(memory["members"]) == {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
 
     # The spec that broke group 0 undone (at 1 replica): group 0 serves, group 1 goes.
+    obj = copy.deepcopy(changed)
+    del obj["spec"]["env"]
     obj["spec"]["replicas"] = 1
     apply(cluster, namespace, obj)
     wait_until(
@@ -829,29 +875,6 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
         what="group 1 removed once group 0 serves",
     )
     wait_ready(cluster, namespace, name)
-
-
-def stuck_on_refused_workers(
-    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, *, name: str, marker: str
-) -> dict[str, Any]:
-    """3 copies of 2 pods serving; then an update whose rank-1 pods admission refuses at real
-    creation (the dry run passes): group 0 is stuck on it, groups 1 and 2 serve the old
-    revision. Returns the updated manifest."""
-    obj = manifest(name, nodes=2, per_node=1, replicas=3)
-    apply(cluster, namespace, obj)
-    wait_ready(cluster, namespace, name)
-    wait_until(
-        lambda: all(g.get("members") for g in get_sgld(kube, namespace, name)["status"]["groups"]),
-        timeout=60,
-        what="every group's membership recorded",
-    )
-    changed = copy.deepcopy(obj)
-    changed["spec"]["env"] = [{"name": marker, "value": "1"}]
-    apply(cluster, namespace, changed)
-    cond = wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
-    assert f"StatefulSet {group_name(name, 0)} cannot create pods" in cond["message"]
-    assert marker in stored_template_env(kube, namespace, name, 0)
-    return changed
 
 
 def back_on_old_revision(kube: Any, namespace: str, name: str, group: int, marker: str) -> bool:

@@ -367,7 +367,8 @@ def test_a_scale_down_never_removes_the_last_serving_group() -> None:
     assert (p.kept, pruned_groups(p)) == ([1], [2])
     s = plan_status(resource, p)
     assert (s["replicas"], s["readyReplicas"]) == (2, 0)
-    assert s["groups"][-1] == {"index": 1, "ready": False}
+    # Decided as a group: its memory stays in status (here none yet: never seen whole).
+    assert s["groups"][-1] == {"index": 1, "ready": False, "members": [], "restarts": []}
     # Group 0 serves: the scale-down goes on.
     p = plan(snapshot(resource, children, [pod(0, r, new) for r in range(2)] + serving))
     assert (p.kept, pruned_groups(p)) == ([], [1, 2])
@@ -380,6 +381,56 @@ def test_a_scale_down_never_removes_the_last_serving_group() -> None:
     assert (p.kept, pruned_groups(p)) == ([], [1, 2])
     p = plan(snapshot(sgld(replicas=0), children, [pod(0, 0, new, ready=False), *serving]))
     assert (p.kept, pruned_groups(p)) == ([], [0, 1, 2])
+
+
+def test_a_kept_group_is_healed_as_a_group_and_never_rolled() -> None:
+    # 2 copies of 2 pods; group 0 is stuck on the new revision (its worker refused), group 1
+    # serves the old one and `kubectl scale --replicas=1` keeps it. Its member demo-1-1 goes:
+    # the whole group is restarted (a lone new rank 1 beside the old rank 0 hangs), counted
+    # in its budget, its memory kept in status. Before, a kept group was only observed:
+    # demo-1-1 came back alone, no restart, and status.groups[1] lost members and restarts.
+    children = stored_children(sgld(replicas=2))
+    with_old_template(statefulset(children, 1))
+    new = str(template_hash(statefulset(children, 0)))
+    members = [f"pod-1-{r}-{OLD}" for r in range(2)]
+    resource = sgld(replicas=1)
+    resource["status"] = {
+        "groups": [
+            {"index": 0, "members": [], "restarts": []},
+            {"index": 1, "ready": True, "members": members, "restarts": []},
+        ]
+    }
+    stuck = pod(0, 0, new, ready=False)
+    p = plan(snapshot(resource, children, [stuck, *(pod(1, r, OLD) for r in range(2))], kept=[1]))
+    assert (p.kept, pruned_groups(p)) == ([1], [])
+    assert plan_status(resource, p)["groups"][1] == {
+        "index": 1,
+        "ready": True,
+        "members": members,
+        "restarts": [],
+    }
+    replaced = pod(1, 1, OLD)
+    replaced["metadata"]["uid"] = "pod-1-1-new"
+    p = plan(snapshot(resource, children, [stuck, pod(1, 0, OLD), replaced], kept=[1]))
+    assert (p.kept, pruned_groups(p)) == ([1], [])
+    assert sorted(p.delete_pods) == [("demo-1-0", members[0]), ("demo-1-1", "pod-1-1-new")]
+    assert ("Warning", Reason.GROUP_RESTARTED) in [e[:2] for e in p.events]
+    assert p.replaced == {"uid-demo-1": format_time(NOW)}
+    assert plan_status(resource, p)["groups"][1] == {
+        "index": 1,
+        "ready": True,
+        "members": [],
+        "restarts": [format_time(NOW)],
+    }
+    # Never rolled, never taking the rollout's turn: its StatefulSet is not written.
+    assert p.decision.turn is None
+    assert "demo-1" not in [o["metadata"]["name"] for o in p.apply]
+    # Scaled up again, it stays what it is: a group of the spec, outdated, with its memory.
+    again = copy.deepcopy(resource)
+    again["spec"]["replicas"] = 2
+    p = plan(snapshot(again, children, [stuck, pod(1, 0, OLD), replaced]))
+    assert [(v.index, v.outdated) for v in p.decision.views] == [(0, False), (1, True)]
+    assert [a.index for a in p.decision.actions] == [1]
 
 
 def test_a_group_on_an_unreachable_node_is_not_kept_by_a_scale_down() -> None:

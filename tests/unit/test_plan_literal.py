@@ -1015,7 +1015,9 @@ def test_a_held_scale_down_counts_the_kept_group_that_serves() -> None:
     # down; Ready says so; the phase is Degraded for the refused revision alone.
     stuck = view(0, pods=1, running=1, ready=False)
     kept = [view(1, pods=2, running=2)]
-    s = status_of([stuck], replicas=1, kept=kept, problems=[REFUSED])
+    # The kept group is decided as a group: its memory is kept in status.
+    memory = [GroupMemory(0), GroupMemory(1, ["a", "b"], [EARLIER])]
+    s = status_of([stuck], replicas=1, kept=kept, problems=[REFUSED], memory=memory)
     counted = "1/1 groups ready (group(s) 1 kept by the scale-down)"
     assert (s["replicas"], s["readyReplicas"]) == (2, 1)
     assert s["phase"] == "Degraded"
@@ -1030,7 +1032,10 @@ def test_a_held_scale_down_counts_the_kept_group_that_serves() -> None:
         ),
         cond("Degraded", "True", "PodCreationFailed", REFUSED[1]),
     ]
-    assert s["groups"] == [{"index": 1, "ready": True}]
+    assert s["groups"] == [
+        {"index": 0, "ready": False, "members": [], "restarts": []},
+        {"index": 1, "ready": True, "members": ["a", "b"], "restarts": [EARLIER]},
+    ]
     # Group 0 known to fail on the new revision (`Decision.holding`): the rollout is as held
     # as before the scale-down, and Progressing keeps saying so (a fresh adversary saw
     # "Reconciling" there).
@@ -1047,10 +1052,15 @@ def test_a_held_scale_down_counts_the_kept_group_that_serves() -> None:
     assert status_of([stuck], replicas=1, kept=kept)["phase"] == "Ready"
     # The kept group re-creating a pod (deleted, evicted): kept, counted, not ready.
     coming = [view(1, pods=2, running=1, ready=False)]
-    s = status_of([stuck], replicas=1, kept=coming)
+    s = status_of([stuck], replicas=1, kept=coming, memory=memory)
     assert (s["replicas"], s["readyReplicas"], s["phase"]) == (2, 0, "Initializing")
     assert s["conditions"][0] == cond("Ready", "False", "GroupsNotReady", "0/1 groups ready")
-    assert s["groups"] == [{"index": 1, "ready": False}]
+    assert s["groups"][1] == {
+        "index": 1,
+        "ready": False,
+        "members": ["a", "b"],
+        "restarts": [EARLIER],
+    }
     # Of 2 replicas, one kept copy is not enough.
     two = status_of([stuck, view(1, ready=False)], replicas=2, kept=[view(2)])
     assert two["readyReplicas"] == 1
