@@ -34,6 +34,10 @@ what the operator meant to write:
   controller has observed it, is the desired one and carries a pod-spec hash its pods lack
   (groups.decide); a new group size is written only once the group's pods run the new
   template (`_sized_in_turn`);
+- a stored StatefulSet not written the desired template (not in its turn, or kept by a
+  scale-down) is what the spec it records builds on its stored template (`_as_recorded`):
+  its group serves only at that size (`_sizes`), and a field the operator sets changed by
+  hand is put back from it (`_put_back`), never onto the new revision;
 - stale children are removed only when stored, owned by this resource and no longer desired;
   a scale-down keeps the lowest group it removes whose stored pods serve while no group
   that stays serves (`_kept_serving`); a kept group is healed as the others are (groups.decide)
@@ -531,14 +535,14 @@ def plan(snapshot: Snapshot) -> Plan:
     reverted: dict[Key, Obj | None] = {}
     held: str | None = None
     kept: list[int] = []
+    recorded: dict[int, Obj] = {}
     if spec.mode == "server":
-        going = {
-            g: c for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
-        }
-        sizes = _sizes(spec, {**statefulsets, **going}, _desired_hashes(sent))
-        kept = _kept_serving(snapshot, spec, statefulsets, going, sizes)
+        recorded, sizes, keeping = _kept_serving(
+            snapshot, spec, statefulsets, stale, desired=_desired_hashes(sent), pods=pods
+        )
+        kept = sorted(keeping)
         # A kept group is decided as the others are (healed, never rolled).
-        statefulsets = {**statefulsets, **{g: going[g] for g in kept}}
+        statefulsets = {**statefulsets, **keeping}
         failures = _decide(snapshot, spec, sent, statefulsets, result, sizes=sizes, kept=kept)
         held = _desired_fails(snapshot, sent, statefulsets, result.decision)
         if held is not None and statefulsets:
@@ -553,6 +557,7 @@ def plan(snapshot: Snapshot) -> Plan:
                 snapshot, missing, statefulsets, result.decision, _desired_hashes(sent)
             )
     wakeups = _writes(snapshot, sent, ours, result, reverted)
+    wakeups += _put_back(snapshot, {g: recorded[g] for g in statefulsets if g in recorded}, result)
 
     groups_now = sorted(
         g for k, c in ours.items() if k[0] == "StatefulSet" and (g := group_of(c)) is not None
@@ -605,6 +610,21 @@ def _refusal_of(snapshot: Snapshot, key: Key, obj: Mapping[str, Any]) -> Refusal
     return None
 
 
+def _waits_for_retry(
+    snapshot: Snapshot, key: Key, obj: Mapping[str, Any], result: Plan, wakeups: list[float]
+) -> bool:
+    """Whether `obj` waits for the retry of the API server's refusal of it (a refusal of it
+    is reported meanwhile, and its retry is among the `wakeups`)."""
+    refusal = _refusal_of(snapshot, key, obj)
+    if refusal is None:
+        return False
+    result.problems.append(refusal_problem(key[0], key[2], refusal.message))
+    if snapshot.now < refusal.retry_at:
+        wakeups.append((refusal.retry_at - snapshot.now).total_seconds())
+        return True
+    return False
+
+
 def _writes(
     snapshot: Snapshot,
     sent: Mapping[Key, Obj],
@@ -629,12 +649,8 @@ def _writes(
         obj = reverted[key] if old else desired
         if obj is None:
             continue
-        refusal = _refusal_of(snapshot, key, obj)
-        if refusal is not None:
-            result.problems.append(refusal_problem(key[0], key[2], refusal.message))
-            if snapshot.now < refusal.retry_at:
-                wakeups.append((refusal.retry_at - snapshot.now).total_seconds())
-                continue
+        if _waits_for_retry(snapshot, key, obj, result, wakeups):
+            continue
         if existing is not None and in_sync(existing, obj):
             continue
         # An older revision's pods ran: the dry run of the desired pods says nothing of them.
@@ -919,29 +935,35 @@ def _kept_serving(
     snapshot: Snapshot,
     spec: SGLangDeploymentSpec,
     staying: Mapping[int, Mapping[str, Any]],
-    going: Mapping[int, Mapping[str, Any]],
-    sizes: Mapping[int, int],
-) -> list[int]:
-    """The group a scale-down keeps: while no group that stays (`staying`: their stored
-    StatefulSets) serves (e.g. group 0 on a revision whose pods are refused, or restarting),
-    the lowest of the groups to remove (`going`) whose stored pods serve (groups.serves, at
-    its size: `sizes`) or that the last plan kept (`snapshot.kept`: a kept group whose pod
-    was deleted or evicted stops serving while it is restarted, and pruning it then was an
-    outage) with no pod on an unreachable node; none else, nor when scaled to zero.
-    Removing it would take the deployment from serving to not serving for a spec that asks
-    for fewer copies, not for none."""
-    pods = _pods_by_group(snapshot)
+    stale: Sequence[Mapping[str, Any]],
+    *,
+    desired: Mapping[int, str],
+    pods: Mapping[int, Sequence[Mapping[str, Any]]],
+) -> tuple[dict[int, Obj], dict[int, int], dict[int, Mapping[str, Any]]]:
+    """The group a scale-down keeps, with its StatefulSet: while no group that stays
+    (`staying`: their stored StatefulSets) serves (e.g. group 0 on a revision whose pods are
+    refused, or restarting), the lowest of the groups to remove (the StatefulSets among
+    `stale`) whose stored pods serve (groups.serves, at its size: `_sizes`) or that the last
+    plan kept (`snapshot.kept`: a kept group whose pod was deleted or evicted stops serving
+    while it is restarted, and pruning it then was an outage) with no pod on an unreachable
+    node; none else, nor when scaled to zero. Removing it would take the deployment from
+    serving to not serving for a spec that asks for fewer copies, not for none. Also
+    returns the stored groups `_as_recorded` (`desired`: each group's pod-spec hash; `pods`:
+    by group) and their sizes (`_sizes`)."""
+    going = {g: c for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None}
+    recorded = _as_recorded(snapshot.sgld, {**staying, **going}, desired, pods)
+    sizes = _sizes(spec.parallelism.nodes, {**staying, **going}, desired, recorded)
 
     def serving(group: int) -> bool:
         return serves(live_pods(pods.get(group, ())), sizes[group], snapshot.unreachable)
 
     if spec.replicas == 0 or any(serving(g) for g in staying):
-        return []
+        return recorded, sizes, {}
     for group in sorted(going):
         lost = on_lost(live_pods(pods.get(group, ())), snapshot.unreachable)
         if serving(group) or (group in snapshot.kept and not lost):
-            return [group]
-    return []
+            return recorded, sizes, {group: going[group]}
+    return recorded, sizes, {}
 
 
 def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
@@ -1034,20 +1056,69 @@ def _stored_statefulsets(
     }
 
 
-def _sizes(
-    spec: SGLangDeploymentSpec,
+def _as_recorded(
+    sgld: Mapping[str, Any],
     statefulsets: Mapping[int, Mapping[str, Any]],
     desired: Mapping[int, str],
+    pods: Mapping[int, Sequence[Mapping[str, Any]]],
+) -> dict[int, Obj]:
+    """The stored StatefulSets that do not hold the desired template (`desired`: each
+    group's pod-spec hash; groups not rolled yet, or kept by a scale-down), each as the
+    operator built it: from the spec it records (`Recorded`), on its stored template, sized
+    as `_sized_in_turn` says for the pods its group runs. Left out when that spec does not
+    build its stored template (none recorded, or this operator version builds other pods
+    from it): what it should hold is then unknown."""
+    found = {}
+    for group, sts in statefulsets.items():
+        if template_hash(sts) == desired.get(group):
+            continue
+        record = Recorded.of(sts)
+        built = record.statefulset(sgld, group) if record else None
+        if built is not None and template_hash(built) == template_hash(sts):
+            found[group] = _sized_in_turn(built, sts, pods.get(group, ()))
+    return found
+
+
+def _sizes(
+    nodes: int,
+    statefulsets: Mapping[int, Mapping[str, Any]],
+    desired: Mapping[int, str],
+    recorded: Mapping[int, Obj],
 ) -> dict[int, int]:
-    """Each stored group's size (pods when whole): as its stored StatefulSet says while that
-    holds another template than the desired one (`desired`: each group's pod-spec hash; it
-    runs the revision it ran, at its size), else as the spec says."""
+    """Each stored group's size (its pods when whole): `nodes` (the spec's) once its
+    StatefulSet stores the desired template (`desired`: each group's pod-spec hash), else
+    the size it was built with (`recorded`, `_as_recorded`: it runs the revision it ran;
+    never a size changed by hand, which would make half a group count as serving), else
+    its stored one."""
     return {
-        g: int((sts.get("spec") or {}).get("replicas") or 0)
-        if template_hash(sts) != desired.get(g)
-        else spec.parallelism.nodes
+        g: nodes
+        if template_hash(sts) == desired.get(g)
+        else int(((recorded.get(g) or sts).get("spec") or {}).get("replicas") or 0)
         for g, sts in statefulsets.items()
     }
+
+
+def _put_back(snapshot: Snapshot, recorded: Mapping[int, Obj], result: Plan) -> list[float]:
+    """The stored StatefulSets not written the desired template (`recorded`: as built,
+    `_as_recorded`; the group in its rollout turn is written by `_writes`) whose fields the
+    operator sets were changed by hand (a size, the update strategy, labels: `in_sync`),
+    put back as built, on their own template: never rolled out of turn. A refusal waits
+    for its retry, as every write does. Returns the wakeups (seconds) of those waits."""
+    stored = {key_of(c): c for c in snapshot.children}
+    wakeups: list[float] = []
+    for group, obj in sorted(recorded.items()):
+        key = key_of(obj)
+        existing = stored.get(key)
+        if (
+            group == result.decision.turn
+            or existing is None
+            or existing["metadata"].get("deletionTimestamp")
+            or in_sync(existing, obj)
+        ):
+            continue
+        if not _waits_for_retry(snapshot, key, obj, result, wakeups):
+            result.apply.append(obj)
+    return wakeups
 
 
 def _decide(

@@ -981,3 +981,30 @@ def test_a_statefulset_orphaned_during_a_stuck_rollout_adopts_its_pods_on_the_ol
     )
     time.sleep(SETTLE_SECONDS)
     assert_held_and_serving(kube, namespace, name, refuse_marked_workers)
+
+
+def test_a_statefulset_scaled_by_hand_during_a_stuck_rollout_is_put_back_whole(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
+) -> None:
+    """Group 0 is stuck on a revision whose workers are refused at creation; group 1's
+    StatefulSet, not in its rollout turn, is scaled to 1 by hand. It is put back to 2 pods
+    on the revision it runs (from the spec it records), and its group comes back whole.
+    Before, it stayed half-size for good (never its turn, so never written) and counted as
+    serving at that size: a later scale-down kept it and removed the only whole copy."""
+    name = "halved"
+    stuck_on_refused_workers(
+        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers
+    )
+    cluster.kubectl("scale", "sts", group_name(name, 1), "-n", namespace, "--replicas=1")
+    apps = client.AppsV1Api(kube)
+    wait_until(
+        lambda: (
+            apps.read_namespaced_stateful_set(group_name(name, 1), namespace).spec.replicas == 2
+            and back_on_old_revision(kube, namespace, name, 1, refuse_marked_workers)
+        ),
+        timeout=120,
+        what="group 1's StatefulSet back at 2 pods on the old revision, its group ready",
+    )
+    time.sleep(SETTLE_SECONDS)
+    assert apps.read_namespaced_stateful_set(group_name(name, 1), namespace).spec.replicas == 2
+    assert_held_and_serving(kube, namespace, name, refuse_marked_workers)

@@ -433,6 +433,49 @@ def test_a_kept_group_is_healed_as_a_group_and_never_rolled() -> None:
     assert [a.index for a in p.decision.actions] == [1]
 
 
+def test_a_statefulset_changed_by_hand_out_of_its_turn_is_put_back_on_its_own_template() -> None:
+    # 3 copies of 2 pods; a new spec (an env var): group 0 took the new template and comes
+    # up on it, groups 1 and 2 wait for their turn on the old one. Group 1's StatefulSet is
+    # scaled to 1 and given another update strategy by hand (the StatefulSet controller
+    # removed demo-1-1). It is put back as built from the spec it records, on its own
+    # template (never rolled out of turn), and its group, half there, does not serve.
+    # Before, it was never written (not its turn) and served at the size it was left with.
+    old = stored_children(sgld(replicas=3))
+    resource = sgld(replicas=3, env=[{"name": "NEW", "value": "1"}])
+    new = stored_children(resource)
+    children = [statefulset(new, 0) if c is statefulset(old, 0) else c for c in old]
+    halved = statefulset(children, 1)
+    halved["spec"]["replicas"] = 1
+    halved["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
+    was = str(template_hash(halved))
+    pods = [
+        pod(0, 0, str(template_hash(statefulset(new, 0))), ready=False),
+        pod(1, 0, was),
+        *(pod(2, r, was) for r in range(2)),
+    ]
+    p = plan(snapshot(resource, children, pods))
+    written = {o["metadata"]["name"]: o for o in p.apply if o["kind"] == "StatefulSet"}
+    assert sorted(written) == ["demo-1"]
+    back = written["demo-1"]
+    assert (back["spec"]["replicas"], back["spec"]["updateStrategy"]) == (2, {"type": "OnDelete"})
+    assert template_hash(back) == was != template_hash(statefulset(new, 1))
+    assert (
+        back["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+        == halved["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+    )
+    assert [v.ready for v in p.decision.views] == [False, False, True]
+    assert p.delete_pods == []
+    # Put back, nothing more is written.
+    back["metadata"]["uid"] = halved["metadata"]["uid"]
+    stored = [back if c is halved else c for c in children]
+    assert plan(snapshot(resource, stored, pods)).apply == []
+    # A scale-down meanwhile keeps the whole copy (group 2), not the half one.
+    down = copy.deepcopy(resource)
+    down["spec"]["replicas"] = 1
+    p = plan(snapshot(down, children, pods))
+    assert (p.kept, pruned_groups(p)) == ([2], [1])
+
+
 def test_a_group_on_an_unreachable_node_is_not_kept_by_a_scale_down() -> None:
     children = stored_children(sgld(replicas=2))
     with_old_template(statefulset(children, 1))
