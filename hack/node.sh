@@ -36,7 +36,9 @@ K8S_VERSION=$(sed -n 's/^K8S_VERSION=//p' "$HERE/cluster.sh")
 CNI_VERSION=v1.10.0
 COREDNS_VERSION=v1.15.0
 DEBIAN_SUITE=bookworm
-APT_PACKAGES=(containerd runc iptables conntrack debootstrap gcc libc6-dev openssl curl)
+# nftables: `up` saves the nftables tables that exist and `down` deletes only those it made
+# (iptables-nft creates them); Debian installs nft only as a recommendation of iptables.
+APT_PACKAGES=(containerd runc iptables nftables conntrack debootstrap gcc libc6-dev openssl curl)
 
 CACHE_ROOT=${SGLANG_OPERATOR_CACHE:-$HOME/.cache/sglang-operator}
 NODE_CACHE=$CACHE_ROOT/node-$K8S_VERSION
