@@ -111,6 +111,15 @@ NOT_ROLLED_OUT = "the new pod template is not rolled out"
 SCALE_UP_HELD = "the scale-up waits"
 # Set by the StatefulSet controller on each pod it creates.
 STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
+# How a StatefulSet re-created from a spec a StatefulSet records was built (Plan.reverted),
+# in the words of its Created event: "created StatefulSet(s) NAMES <how>".
+ON_OLD_REVISION = (
+    "on the revision a group not rolled yet runs, from the spec its StatefulSet records ({why})"
+)
+KEPT_REBUILT = (
+    "on the revision it ran, from the spec it recorded: the scale-down keeps its group, "
+    "which no group that stays replaces yet"
+)
 # How long a StatefulSet that observed its template may lack one of its pods before its pods
 # count as refused at creation with no FailedCreate event (`_pod_creation_failures`): the
 # StatefulSet controller creates every missing pod of a Parallel StatefulSet in the sync
@@ -186,8 +195,9 @@ class Snapshot:
     accepted spec heals, `replaced`: uid of a StatefulSet -> when (RFC 3339) the operator
     last deleted its group's pods to restart or roll it, `short_since`: uid of a StatefulSet
     -> (its template's pod-spec hash, since when (RFC 3339) it has been seen short of a pod
-    while observed at its generation), `kept`: the groups the last plan's scale-down kept
-    (Plan.kept) (all five the operator's memory).
+    while observed at its generation), `kept`: the groups the last plan's scale-down kept,
+    each with its StatefulSet as then stored (Plan.kept_statefulsets) (all five the
+    operator's memory).
     """
 
     sgld: Mapping[str, Any]
@@ -201,7 +211,7 @@ class Snapshot:
     accepted: Accepted | None = None
     replaced: Mapping[str, str] = field(default_factory=dict)
     short_since: Mapping[str, tuple[str, str]] = field(default_factory=dict)
-    kept: Sequence[int] = ()
+    kept: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -218,8 +228,10 @@ class Plan:
     `Snapshot.pod_check` answers for that intent), `replaced`: uid of a StatefulSet -> now,
     for each group whose pods `delete_pods` deletes (`Snapshot.replaced` from then on),
     `short_since`: the StatefulSets short of a pod now (`Snapshot.short_since` from then on),
-    `reverted`: missing StatefulSets in `apply` built on an older revision than the desired
-    one (`_on_old_revisions`).
+    `reverted`: missing StatefulSets in `apply` built from a spec a StatefulSet records,
+    not the desired one (`_on_old_revisions`, `_rebuilt_kept`), each with how, in the words
+    of its Created event, `kept_statefulsets`: the StatefulSet of each group a scale-down
+    keeps (`Snapshot.kept` from then on; a deleted one's as last stored).
     """
 
     spec: SGLangDeploymentSpec | None
@@ -236,7 +248,8 @@ class Plan:
     check_pod: tuple[str, Obj] | None = None
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
-    reverted: list[Key] = field(default_factory=list)
+    reverted: dict[Key, str] = field(default_factory=dict)
+    kept_statefulsets: dict[int, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def kept(self) -> list[int]:
@@ -537,12 +550,12 @@ def plan(snapshot: Snapshot) -> Plan:
     kept: list[int] = []
     recorded: dict[int, Obj] = {}
     if spec.mode == "server":
-        recorded, sizes, keeping = _kept_serving(
+        recorded, sizes, result.kept_statefulsets = _kept_serving(
             snapshot, spec, statefulsets, stale, desired=_desired_hashes(sent), pods=pods
         )
-        kept = sorted(keeping)
+        kept = sorted(result.kept_statefulsets)
         # A kept group is decided as the others are (healed, never rolled).
-        statefulsets = {**statefulsets, **keeping}
+        statefulsets = {**statefulsets, **result.kept_statefulsets}
         failures = _decide(snapshot, spec, sent, statefulsets, result, sizes=sizes, kept=kept)
         held = _desired_fails(snapshot, sent, statefulsets, result.decision)
         if held is not None and statefulsets:
@@ -558,6 +571,7 @@ def plan(snapshot: Snapshot) -> Plan:
             )
     wakeups = _writes(snapshot, sent, ours, result, reverted)
     wakeups += _put_back(snapshot, {g: recorded[g] for g in statefulsets if g in recorded}, result)
+    wakeups += _rebuilt_kept(snapshot, {g: recorded[g] for g in kept if g in recorded}, result)
 
     groups_now = sorted(
         g for k, c in ours.items() if k[0] == "StatefulSet" and (g := group_of(c)) is not None
@@ -567,7 +581,7 @@ def plan(snapshot: Snapshot) -> Plan:
         for o in result.apply
         if o["kind"] == "StatefulSet"
         and key_of(o) not in ours
-        and key_of(o) not in reverted
+        and key_of(o) not in result.reverted
         and (g := group_of(o)) is not None
     ]
     if groups_now and new_groups and spec.mode == "server":
@@ -579,7 +593,7 @@ def plan(snapshot: Snapshot) -> Plan:
             )
         )
 
-    _prune(stale, kept, spec, result)
+    _prune(snapshot, stale, kept, spec, result)
     if spec.mode == "server":
         _carry_out(snapshot, statefulsets, failures, result)
         waiting = sorted(
@@ -662,7 +676,7 @@ def _writes(
                 continue
         result.apply.append(obj)
         if old:
-            result.reverted.append(key)
+            result.reverted[key] = ON_OLD_REVISION.format(why="the new revision fails")
     gate.report(result, wakeups, scaling=any(k[0] == "StatefulSet" for k in ours))
     return wakeups
 
@@ -784,15 +798,16 @@ def _orphaned_hashes(snapshot: Snapshot) -> dict[int, set[str]]:
     found: dict[int, set[str]] = {}
     for pod in snapshot.pods:
         group, spec_hash = group_of(pod), pod_hash(pod)
-        refs = pod["metadata"].get("ownerReferences") or []
-        if (
-            group is not None
-            and spec_hash is not None
-            and not pod["metadata"].get("deletionTimestamp")
-            and not any(ref.get("controller") for ref in refs)
-        ):
+        if group is not None and spec_hash is not None and _orphaned(pod):
             found.setdefault(group, set()).add(spec_hash)
     return found
+
+
+def _orphaned(pod: Mapping[str, Any]) -> bool:
+    """A pod no controller owns and that is not being deleted."""
+    meta = pod["metadata"]
+    refs = meta.get("ownerReferences") or []
+    return not meta.get("deletionTimestamp") and not any(ref.get("controller") for ref in refs)
 
 
 class _PodGate:
@@ -906,20 +921,42 @@ def _stale(snapshot: Snapshot, desired: Sequence[Obj]) -> list[Mapping[str, Any]
 
 
 def _prune(
+    snapshot: Snapshot,
     stale: Sequence[Mapping[str, Any]],
     kept: Collection[int],
     spec: SGLangDeploymentSpec,
     result: Plan,
 ) -> None:
     """Removes the `stale` children, highest group first, but those of the groups a
-    scale-down keeps (`kept`, `_kept_serving`) until a group that stays serves."""
+    scale-down keeps (`kept`, `_kept_serving`) until a group that stays serves; and the
+    pods a removed group's StatefulSet left behind (deleted by hand with --cascade=orphan,
+    not kept): no StatefulSet would ever delete them. The Scaled event names the groups
+    whose StatefulSet or pods it removes (not one whose StatefulSet someone else deleted,
+    of which only the headless Service is left)."""
+    staying = set(range(spec.replicas)) if spec.mode == "server" else set()
     removed = sorted(
         (c for c in stale if group_of(c) not in kept),
         key=lambda o: group_of(o) or 0,
         reverse=True,
     )
-    result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in removed]
-    groups = sorted({g for o in removed if (g := group_of(o)) is not None}, reverse=True)
+    orphans = [
+        p
+        for p in snapshot.pods
+        if (g := group_of(p)) is not None
+        and g not in staying
+        and g not in kept
+        and STATEFULSET_POD_NAME_LABEL in (p["metadata"].get("labels") or {})
+        and _orphaned(p)
+    ]
+    result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in (*removed, *orphans)]
+    groups = sorted(
+        {
+            g
+            for o in (*removed, *orphans)
+            if o["kind"] != "Service" and (g := group_of(o)) is not None
+        },
+        reverse=True,
+    )
     if groups:
         result.events.append(
             (
@@ -945,13 +982,17 @@ def _kept_serving(
     refused, or restarting), the lowest of the groups to remove (the StatefulSets among
     `stale`) whose stored pods serve (groups.serves, at its size: `_sizes`) or that the last
     plan kept (`snapshot.kept`: a kept group whose pod was deleted or evicted stops serving
-    while it is restarted, and pruning it then was an outage) with no pod on an unreachable
-    node; none else, nor when scaled to zero. Removing it would take the deployment from
-    serving to not serving for a spec that asks for fewer copies, not for none. Also
-    returns the stored groups `_as_recorded` (`desired`: each group's pod-spec hash; `pods`:
-    by group) and their sizes (`_sizes`)."""
+    while it is restarted, and pruning it then was an outage; one whose StatefulSet was
+    deleted by hand, as last stored, if it can be built again as it was) with no pod on an
+    unreachable node; none else, nor when scaled to zero. Removing it would take the
+    deployment from serving to not serving for a spec that asks for fewer copies, not for
+    none. Also returns the stored groups `_as_recorded` (`desired`: each group's pod-spec
+    hash; `pods`: by group) and their sizes (`_sizes`)."""
     going = {g: c for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None}
-    recorded = _as_recorded(snapshot.sgld, {**staying, **going}, desired, pods)
+    # A kept group's StatefulSet deleted by hand (or being deleted): as last stored.
+    gone = {g: sts for g, sts in snapshot.kept.items() if g >= spec.replicas and g not in going}
+    recorded = _as_recorded(snapshot.sgld, {**staying, **going, **gone}, desired, pods)
+    going.update({g: sts for g, sts in gone.items() if g in recorded})
     sizes = _sizes(spec.parallelism.nodes, {**staying, **going}, desired, recorded)
 
     def serving(group: int) -> bool:
@@ -1030,7 +1071,7 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
             ):
                 continue
             result.apply.append(obj)
-            result.reverted.append(key)
+            result.reverted[key] = ON_OLD_REVISION.format(why="the spec is invalid")
     _carry_out(snapshot, statefulsets, failures, result)
     return result
 
@@ -1118,6 +1159,21 @@ def _put_back(snapshot: Snapshot, recorded: Mapping[int, Obj], result: Plan) -> 
             continue
         if not _waits_for_retry(snapshot, key, obj, result, wakeups):
             result.apply.append(obj)
+    return wakeups
+
+
+def _rebuilt_kept(snapshot: Snapshot, recorded: Mapping[int, Obj], result: Plan) -> list[float]:
+    """The StatefulSet of each group a scale-down keeps (`recorded`: as built, `_as_recorded`)
+    that is missing (deleted by hand, or with --cascade=orphan: its pods are then adopted),
+    created again as it was: while no group that stays serves, the deployment keeps
+    serving. A refusal waits for its retry. Returns the wakeups (seconds) of those waits."""
+    stored = {key_of(c) for c in snapshot.children}
+    wakeups: list[float] = []
+    for obj in recorded.values():
+        key = key_of(obj)
+        if key not in stored and not _waits_for_retry(snapshot, key, obj, result, wakeups):
+            result.apply.append(obj)
+            result.reverted[key] = KEPT_REBUILT
     return wakeups
 
 
@@ -1268,8 +1324,12 @@ def _pod_creation_failures(
     are made, but is not reported: its new template's pods are not known to be refused."""
     found = _Creations()
     remembered = {m.index: m.failed_create for m in memory}
+    stored = {c["metadata"]["uid"] for c in snapshot.children}
     for group, sts in sorted(statefulsets.items()):
         meta = sts["metadata"]
+        if meta["uid"] not in stored:
+            # A kept group's StatefulSet deleted by hand: it makes no pods until rebuilt.
+            continue
         template = template_hash(sts) or ""
         pods = pods_by_group.get(group, ())
         size = int((sts.get("spec") or {}).get("replicas") or 0)

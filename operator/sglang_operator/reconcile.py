@@ -125,9 +125,11 @@ class Memory:
     been short of a pod), as the last plan saw it (plan.Snapshot.short_since): lost with the
     process, which then waits plan.FAILED_CREATE_GRACE once more (what was learned is in
     status.groups);
-    `kept`: the groups the last plan's scale-down kept (plan.Plan.kept): kept on while no
-    group that stays serves, even while they restart (lost with the process: a kept group
-    that is not serving at that moment is then removed);
+    `kept`: the groups the last plan's scale-down kept, with their StatefulSets
+    (plan.Plan.kept_statefulsets): kept on while no group that stays serves, even while they
+    restart, and a kept StatefulSet deleted by hand is created again from it (lost with the
+    process: a kept group that is not serving at that moment, or whose StatefulSet is gone,
+    is then removed);
     `status_held_since`: when a status write was first held back (`_status_held`), None
     once a status is written or unchanged.
     """
@@ -140,7 +142,7 @@ class Memory:
     accepted: plan.Accepted | None = None
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
-    kept: list[int] = field(default_factory=list)
+    kept: dict[int, Mapping[str, Any]] = field(default_factory=dict)
     status_held_since: datetime | None = None
 
 
@@ -206,7 +208,7 @@ def observe(
         accepted=memory.accepted,
         replaced=dict(memory.replaced),
         short_since=dict(memory.short_since),
-        kept=list(memory.kept),
+        kept=dict(memory.kept),
     )
 
 
@@ -531,18 +533,15 @@ def _act(
     for obj in decided.apply:
         applier.apply(obj)
     # Each child created is named once: those created as the spec says, then (in words of
-    # their own) the StatefulSets created on an older revision.
-    back = [k[2] for k in decided.reverted if f"{k[0]} {k[2]}" in applier.created]
+    # their own) the StatefulSets created from a spec a StatefulSet records.
+    back = {k: how for k, how in decided.reverted.items() if f"{k[0]} {k[2]}" in applier.created}
     told: list[tuple[str, str, str]] = []
-    fresh = [c for c in applier.created if c not in {f"StatefulSet {n}" for n in back}]
+    fresh = [c for c in applier.created if c not in {f"{k[0]} {k[2]}" for k in back}]
     if fresh:
         told.append(("Normal", "Created", "created " + ", ".join(fresh)))
-    if back:
-        why = "the spec is invalid" if decided.spec is None else "the new revision fails"
-        message = (
-            f"created StatefulSet(s) {', '.join(back)} on the revision a group not rolled yet "
-            f"runs, from the spec its StatefulSet records ({why})"
-        )
+    for how in dict.fromkeys(back.values()):
+        names = ", ".join(k[2] for k, h in back.items() if h == how)
+        message = f"created StatefulSet(s) {names} {how}"
         log.info("%s: %s", where, message)
         told.append(("Normal", "Created", message))
     events[:0] = told
@@ -559,7 +558,7 @@ def _act(
         memory.deleted.add(uid)
     memory.replaced.update(decided.replaced)
     memory.short_since = dict(decided.short_since)
-    memory.kept = list(decided.kept)
+    memory.kept = dict(decided.kept_statefulsets)
     for name, uid in decided.force_delete_pods:
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
         if kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, grace_seconds=0):

@@ -31,7 +31,13 @@ from story import (
     wait_reason,
 )
 
-from sglang_operator.naming import GROUP_LABEL, INSTANCE_LABEL, group_name, offline_job_name
+from sglang_operator.naming import (
+    GROUP_LABEL,
+    INSTANCE_LABEL,
+    group_name,
+    headless_service_name,
+    offline_job_name,
+)
 
 pytestmark = pytest.mark.usefixtures("operator_log_on_failure")
 
@@ -1008,3 +1014,68 @@ def test_a_statefulset_scaled_by_hand_during_a_stuck_rollout_is_put_back_whole(
     time.sleep(SETTLE_SECONDS)
     assert apps.read_namespaced_stateful_set(group_name(name, 1), namespace).spec.replicas == 2
     assert_held_and_serving(kube, namespace, name, refuse_marked_workers)
+
+
+def test_a_kept_groups_statefulset_deleted_by_hand_comes_back_and_keeps_serving(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
+) -> None:
+    """Group 0 is stuck on a revision whose workers are refused at creation; a scale-down to
+    1 keeps group 1, the only copy serving. Its StatefulSet is deleted by hand with
+    --cascade=orphan: the operator creates it again as it was (from the spec it recorded,
+    on the revision it runs), it adopts its pods, which never stop serving, and status
+    still says the group is kept. Before, it never came back, its pods ran on owned by
+    nothing, and "removed group(s) 1" was posted as if the operator had removed it."""
+    name = "keepsts"
+    stuck_on_refused_workers(
+        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers, replicas=2
+    )
+    serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
+    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
+
+    def kept() -> bool:
+        got = get_sgld(kube, namespace, name)
+        return got["status"].get("observedGeneration") == got["metadata"][
+            "generation"
+        ] and "keeps group(s) 1" in condition(got, "Progressing").get("message", "")
+
+    wait_until(kept, timeout=60, what="the scale-down keeping group 1")
+    apps = client.AppsV1Api(kube)
+    orphaned = apps.read_namespaced_stateful_set(group_name(name, 1), namespace).metadata.uid
+
+    def rebuilt() -> Any:
+        try:
+            sts = apps.read_namespaced_stateful_set(group_name(name, 1), namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        pods = group_pods(kube, namespace, name, 1)
+        adopted = all(
+            any(ref.uid == sts.metadata.uid for ref in p.metadata.owner_references or [])
+            for p in pods
+        )
+        return sts.metadata.uid != orphaned and len(pods) == 2 and adopted and sts
+
+    cluster.kubectl(
+        "delete", "sts", group_name(name, 1), "-n", namespace, "--cascade=orphan", "--wait=false"
+    )
+    sts = wait_until(rebuilt, timeout=120, what="group 1's StatefulSet back, owning its pods")
+    assert refuse_marked_workers not in stored_template_env(kube, namespace, name, 1)
+    assert sts.spec.replicas == 2
+    time.sleep(SETTLE_SECONDS)
+    now = group_pods(kube, namespace, name, 1)
+    assert {p.metadata.uid for p in now} == serving and all(is_ready(p) for p in now)
+    assert kept()
+    got = get_sgld(kube, namespace, name)["status"]
+    assert (got["readyReplicas"], got["replicas"]) == (1, 2)
+    client.CoreV1Api(kube).read_namespaced_service(headless_service_name(name, 1), namespace)
+    scaled = [
+        e.message for e in events(kube, namespace, "Scaled") if e.involved_object.name == name
+    ]
+    assert not [m for m in scaled if "removed group(s)" in m], scaled
+    created = [
+        e.message for e in events(kube, namespace, "Created") if e.involved_object.name == name
+    ]
+    assert f"created StatefulSet(s) {group_name(name, 1)} on the revision it ran" in " ".join(
+        created
+    ), created

@@ -363,7 +363,7 @@ def test_a_scale_down_never_removes_the_last_serving_group() -> None:
     # The kept group loses a pod (deleted, evicted): it stops serving while it comes back,
     # and stays kept (the last plan kept it) rather than being removed.
     restarting = [pod(0, 0, new, ready=False), pod(1, 0, OLD), *serving[2:]]
-    p = plan(snapshot(resource, children, restarting, kept=[1]))
+    p = plan(snapshot(resource, children, restarting, kept={1: statefulset(children, 1)}))
     assert (p.kept, pruned_groups(p)) == ([1], [2])
     s = plan_status(resource, p)
     assert (s["replicas"], s["readyReplicas"]) == (2, 0)
@@ -372,7 +372,14 @@ def test_a_scale_down_never_removes_the_last_serving_group() -> None:
     # Group 0 serves: the scale-down goes on.
     p = plan(snapshot(resource, children, [pod(0, r, new) for r in range(2)] + serving))
     assert (p.kept, pruned_groups(p)) == ([], [1, 2])
-    p = plan(snapshot(resource, children, [pod(0, r, new) for r in range(2)], kept=[1]))
+    p = plan(
+        snapshot(
+            resource,
+            children,
+            [pod(0, r, new) for r in range(2)],
+            kept={1: statefulset(children, 1)},
+        )
+    )
     assert (p.kept, pruned_groups(p)) == ([], [1, 2])
     # Nothing to keep when the groups that go do not serve either (group 1 lost a pod,
     # group 2 has no ready rank 0), nor when scaled to zero.
@@ -401,7 +408,14 @@ def test_a_kept_group_is_healed_as_a_group_and_never_rolled() -> None:
         ]
     }
     stuck = pod(0, 0, new, ready=False)
-    p = plan(snapshot(resource, children, [stuck, *(pod(1, r, OLD) for r in range(2))], kept=[1]))
+    p = plan(
+        snapshot(
+            resource,
+            children,
+            [stuck, *(pod(1, r, OLD) for r in range(2))],
+            kept={1: statefulset(children, 1)},
+        )
+    )
     assert (p.kept, pruned_groups(p)) == ([1], [])
     assert plan_status(resource, p)["groups"][1] == {
         "index": 1,
@@ -411,7 +425,14 @@ def test_a_kept_group_is_healed_as_a_group_and_never_rolled() -> None:
     }
     replaced = pod(1, 1, OLD)
     replaced["metadata"]["uid"] = "pod-1-1-new"
-    p = plan(snapshot(resource, children, [stuck, pod(1, 0, OLD), replaced], kept=[1]))
+    p = plan(
+        snapshot(
+            resource,
+            children,
+            [stuck, pod(1, 0, OLD), replaced],
+            kept={1: statefulset(children, 1)},
+        )
+    )
     assert (p.kept, pruned_groups(p)) == ([1], [])
     assert sorted(p.delete_pods) == [("demo-1-0", members[0]), ("demo-1-1", "pod-1-1-new")]
     assert ("Warning", Reason.GROUP_RESTARTED) in [e[:2] for e in p.events]
@@ -474,6 +495,60 @@ def test_a_statefulset_changed_by_hand_out_of_its_turn_is_put_back_on_its_own_te
     down["spec"]["replicas"] = 1
     p = plan(snapshot(down, children, pods))
     assert (p.kept, pruned_groups(p)) == ([2], [1])
+
+
+def test_a_kept_groups_statefulset_deleted_by_hand_is_built_again_as_it_was() -> None:
+    # Group 0 is stuck on the new revision; group 1, on the old one, is kept by a scale-down
+    # to 1. Its StatefulSet is deleted with --cascade=orphan (its pods run on, owned by
+    # nothing): it is created again from the spec it recorded, as the operator remembers
+    # it, on its own template (then it adopts its pods); its headless Service stays and no
+    # event says the group was removed. Before, it never came back, and "removed group(s)
+    # 1" was posted when the operator removed the Service alone.
+    old = stored_children(sgld(replicas=2))
+    changed = {"env": [{"name": "NEW", "value": "1"}]}
+    new = stored_children(sgld(replicas=2, **changed))
+    gone = statefulset(old, 1)
+    children = [
+        statefulset(new, 0) if c is statefulset(old, 0) else c for c in old if c is not gone
+    ]
+    was = str(template_hash(gone))
+    orphans = [pod(1, r, was) for r in range(2)]
+    for orphan in orphans:
+        orphan["metadata"]["ownerReferences"] = []
+        orphan["metadata"]["labels"][plan_module.STATEFULSET_POD_NAME_LABEL] = "demo-1-0"
+    stuck = pod(0, 0, str(template_hash(statefulset(new, 0))), ready=False)
+    resource = sgld(replicas=1, **changed)
+    p = plan(snapshot(resource, children, [stuck, *orphans], kept={1: gone}))
+    assert p.kept == [1]
+    assert p.kept_statefulsets == {1: gone}
+    (back,) = [o for o in p.apply if o["metadata"]["name"] == "demo-1"]
+    assert (template_hash(back), back["spec"]["replicas"]) == (was, 2)
+    assert (
+        back["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+        == gone["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+    )
+    assert p.reverted == {key_of(back): plan_module.KEPT_REBUILT}
+    assert (p.delete, p.delete_pods) == ([], [])
+    assert Reason.SCALED not in [e[1] for e in p.events]
+    progressing = next(
+        c for c in plan_status(resource, p)["conditions"] if c["type"] == "Progressing"
+    )
+    assert "keeps group(s) 1" in progressing["message"]
+    # Forgotten (the operator restarted meanwhile): the group goes, with the pods its
+    # StatefulSet left behind (no StatefulSet would ever delete them), and the event says so.
+    p = plan(snapshot(resource, children, [stuck, *orphans]))
+    assert p.kept == []
+    assert sorted(d[:3] for d in p.delete) == [
+        ("Pod", "ns", "demo-1-0"),
+        ("Pod", "ns", "demo-1-1"),
+        ("Service", "ns", "demo-1-hs"),
+    ]
+    assert ("Normal", Reason.SCALED, "scaled to 1 replica(s): removed group(s) 1") in p.events
+    # Deleted with its pods, forgotten: only its Service is left to remove, and no event
+    # claims the operator removed the group.
+    p = plan(snapshot(resource, children, [stuck]))
+    assert [d[:3] for d in p.delete] == [("Service", "ns", "demo-1-hs")]
+    assert Reason.SCALED not in [e[1] for e in p.events]
 
 
 def test_a_group_on_an_unreachable_node_is_not_kept_by_a_scale_down() -> None:
@@ -1353,7 +1428,9 @@ def test_a_statefulset_deleted_while_the_rollout_is_held_comes_back_on_the_old_r
     p = plan(snapshot(changed, without(children, 2), pods))
     back = written_statefulsets(p)["demo-2"]
     assert template_hash(back) == old[2]
-    assert p.reverted == [key_of(back)]
+    assert p.reverted == {
+        key_of(back): plan_module.ON_OLD_REVISION.format(why="the new revision fails")
+    }
     # It records the spec it was built from: the old one, as its sibling does.
     recorded = statefulset(children, 1)["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
     assert back["metadata"]["annotations"][BUILT_FROM_ANNOTATION] == recorded
