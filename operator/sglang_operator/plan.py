@@ -47,7 +47,9 @@ what the operator meant to write:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -60,6 +62,7 @@ from sglang_operator.api import (
     DEFAULT_STARTUP_TIMEOUT_SECONDS,
     SGLangDeploymentSpec,
     format_validation_error,
+    parse_quantity,
     parse_spec,
 )
 from sglang_operator.conditions import (
@@ -1362,11 +1365,58 @@ def _pod_creation_failures(
             found.known[group] = previous
         else:
             continue
-        if found.known[group].template == template:
+        settling = _quota_settling(snapshot, meta["uid"], why)
+        if settling is not None:
+            found.wakeup = min(found.wakeup or settling, settling)
+        elif found.known[group].template == template:
             found.problems[group] = pod_creation_problem(
                 f"StatefulSet {meta['name']} cannot create pods", found.known[group].message
             )
     return found
+
+
+# The quota admission plugin's words for usage over a hard limit (k8s
+# plugin/pkg/admission/resourcequota/controller.go: "exceeded quota: %s, requested: %s,
+# used: %s, limited: %s", each a sorted "resource=quantity" list joined by ",").
+_EXCEEDED_QUOTA = re.compile(
+    r"exceeded quota: [^,]*, requested: (?P<requested>\S*), used: \S*, limited: (?P<limited>\S*)"
+)
+
+
+def quota_exceeded_by_others(message: str) -> bool:
+    """Whether a pod's refusal `message` is a quota exceeded only beside what runs: the
+    deployment's own pods count in `used`, and a rollout frees a group's pods before it
+    re-creates them, so such a pod may well fit then. One whose own request is over the
+    quota's hard limit for some resource can never fit: a refusal, as is the plugin's other
+    one ("failed quota: NAME: must specify ...", about the template). Quantities that do not
+    parse count as fitting (the refusal is then not held)."""
+    found = _EXCEEDED_QUOTA.search(message)
+    if found is None:
+        return False
+    requested, limited = (
+        dict(item.split("=", 1) for item in found[group].split(",") if "=" in item)
+        for group in ("requested", "limited")
+    )
+    for resource, amount in requested.items():
+        with suppress(ValueError, ArithmeticError):
+            if resource in limited and parse_quantity(amount) > parse_quantity(limited[resource]):
+                return False
+    return True
+
+
+def _quota_settling(snapshot: Snapshot, uid: str, why: str | None) -> float | None:
+    """Seconds until a FailedCreate of a StatefulSet's pods (`why`) is reported, when it may
+    be the quota's usage of the pods the operator itself deleted (to restart or roll their
+    group; `Snapshot.replaced`) that the quota controller has not released yet: a quota
+    exceeded only beside what runs (`quota_exceeded_by_others`), FAILED_CREATE_GRACE after
+    that deletion. The StatefulSet controller re-creates the pods at once and retries a
+    refused one within seconds. Meanwhile the group counts as failing (no other group goes
+    onto its revision). None: reported now."""
+    replaced = snapshot.replaced.get(uid)
+    if why is None or replaced is None or not quota_exceeded_by_others(why):
+        return None
+    due = parse_time(replaced) + FAILED_CREATE_GRACE
+    return (due - snapshot.now).total_seconds() if snapshot.now < due else None
 
 
 def _failed_create_event(

@@ -33,7 +33,6 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from sglang_operator import plan, runs
-from sglang_operator.api import parse_quantity
 from sglang_operator.cachetransform import cached
 from sglang_operator.conditions import (
     DEGRADED,
@@ -44,7 +43,16 @@ from sglang_operator.conditions import (
 from sglang_operator.groups import NODE_GONE, format_time, parse_time
 from sglang_operator.kube import Kube, Ref
 from sglang_operator.ownership import conflict, may_manage, owner_reference, with_owner
-from sglang_operator.plan import Admitted, Key, Plan, PodCheck, Refusal, Snapshot, key_of
+from sglang_operator.plan import (
+    Admitted,
+    Key,
+    Plan,
+    PodCheck,
+    Refusal,
+    Snapshot,
+    key_of,
+    quota_exceeded_by_others,
+)
 
 log = logging.getLogger(__name__)
 
@@ -486,35 +494,6 @@ def _inconclusive(exc: ApiException, message: str) -> str | None:
             "group's pods before re-creating them"
         )
     return None
-
-
-# The quota admission plugin's words for usage over a hard limit (k8s
-# plugin/pkg/admission/resourcequota/controller.go: "exceeded quota: %s, requested: %s,
-# used: %s, limited: %s", each a sorted "resource=quantity" list joined by ",").
-_EXCEEDED_QUOTA = re.compile(
-    r"exceeded quota: [^,]*, requested: (?P<requested>\S*), used: \S*, limited: (?P<limited>\S*)"
-)
-
-
-def quota_exceeded_by_others(message: str) -> bool:
-    """Whether a pod's refusal `message` is a quota exceeded only beside what runs: the
-    deployment's own pods count in `used`, and a rollout frees a group's pods before it
-    re-creates them, so such a pod may well fit then. One whose own request is over the
-    quota's hard limit for some resource can never fit: a refusal, as is the plugin's other
-    one ("failed quota: NAME: must specify ...", about the template). Quantities that do not
-    parse count as fitting (the refusal is then not held)."""
-    found = _EXCEEDED_QUOTA.search(message)
-    if found is None:
-        return False
-    requested, limited = (
-        dict(item.split("=", 1) for item in found[group].split(",") if "=" in item)
-        for group in ("requested", "limited")
-    )
-    for resource, amount in requested.items():
-        with suppress(ValueError, ArithmeticError):
-            if resource in limited and parse_quantity(amount) > parse_quantity(limited[resource]):
-                return False
-    return True
 
 
 def _act(

@@ -640,6 +640,44 @@ def test_a_failed_create_from_before_the_group_was_replaced_is_history() -> None
     assert [r for r, _ in p.problems] == [Reason.POD_CREATION_FAILED]
 
 
+QUOTA_FILLED = (
+    'create Pod demo-0-0 in StatefulSet demo-0 failed error: pods "demo-0-0" is forbidden: '
+    "exceeded quota: gpus, requested: requests.amd.com/gpu=2, used: requests.amd.com/gpu=2, "
+    "limited: requests.amd.com/gpu=2"
+)
+
+
+def test_a_quota_refusal_right_after_the_operators_own_deletion_is_not_reported_yet() -> None:
+    # A rollout step deleted the group's pod, the StatefulSet controller re-created it at
+    # once, and the quota controller had not released the deleted pod's usage yet: a
+    # FailedCreate "exceeded quota" that the controller's retry a moment later gets past.
+    # Not a refusal to report (before: a PodCreationFailed event for every such update),
+    # but the group counts as failing meanwhile: nothing else goes onto its revision.
+    resource = sgld(replicas=1, nodes=1)
+    children = stored_children(resource)
+    uid = statefulset(children, 0)["metadata"]["uid"]
+    replaced = {uid: format_time(NOW - timedelta(seconds=5))}
+    failed = {uid: (format_time(NOW - timedelta(seconds=4)), QUOTA_FILLED)}
+    p = plan(snapshot(resource, children, [], failed_creates=failed, replaced=replaced))
+    assert p.problems == []
+    assert p.decision.holding == [0]
+    assert p.requeue_after == 25
+    # Still refused FAILED_CREATE_GRACE after the deletion: reported.
+    later = {uid: format_time(NOW - FAILED_CREATE_GRACE)}
+    p = plan(snapshot(resource, children, [], failed_creates=failed, replaced=later))
+    assert p.problems == [
+        (Reason.POD_CREATION_FAILED, f"StatefulSet demo-0 cannot create pods: {QUOTA_FILLED}")
+    ]
+    # At once: a quota the pod alone exceeds, and any other refusal.
+    alone = QUOTA_FILLED.replace(
+        "requested: requests.amd.com/gpu=2", "requested: requests.amd.com/gpu=4"
+    )
+    for message in (alone, 'pods "demo-0-0" is forbidden: no PriorityClass'):
+        failed = {uid: (format_time(NOW - timedelta(seconds=4)), message)}
+        p = plan(snapshot(resource, children, [], failed_creates=failed, replaced=replaced))
+        assert [r for r, _ in p.problems] == [Reason.POD_CREATION_FAILED]
+
+
 def stuck_rollout(*, memory: dict[str, str] | None) -> tuple[dict[str, Any], list[Any], list[Any]]:
     """Group 0 rolled onto the new revision, whose rank 1 the API server refuses at
     creation; group 1, on the old one, restarting with its pods refused too (a quota): no

@@ -1,5 +1,5 @@
 """Which quota refusals of the dry run of a new pod hold a rollout back
-(reconcile.quota_exceeded_by_others): the quota admission plugin's own words; and why a
+(plan.quota_exceeded_by_others): the quota admission plugin's own words; and why a
 refusal that holds nothing back is ignored (the log says so)."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from sglang_operator.reconcile import _inconclusive, quota_exceeded_by_others
+from sglang_operator.plan import quota_exceeded_by_others
+from sglang_operator.reconcile import _inconclusive
 
 FORBIDDEN = 'pods "demo-0-x7k2p" is forbidden: '
 
