@@ -1545,14 +1545,18 @@ def failed_status(status: Mapping[str, Any], generation: int, message: str, now:
     }
 
 
-def _counted(replicas: int, views: Sequence[GroupView], kept: Sequence[GroupView] = ()) -> str:
-    """'N/M groups ready': the groups that serve, among the spec's (`views`) and those a
-    scale-down keeps (`kept`, named when one serves), of the `replicas` the spec asks for."""
-    counted = f"{sum(1 for v in (*views, *kept) if v.ready)}/{replicas} groups ready"
+def _counted(
+    replicas: int, views: Sequence[GroupView], kept: Sequence[GroupView] = ()
+) -> tuple[int, str]:
+    """How many groups serve, among the spec's (`views`) and those a scale-down keeps
+    (`kept`), and 'N/M groups ready' of the `replicas` the spec asks for (the kept groups
+    that serve named)."""
+    ready = sum(1 for v in (*views, *kept) if v.ready)
+    counted = f"{ready}/{replicas} groups ready"
     serving = [v.index for v in kept if v.ready]
     if serving:
         counted += f" (group(s) {_listed(serving)} kept by the scale-down)"
-    return counted
+    return ready, counted
 
 
 def _ready_condition(
@@ -1564,8 +1568,8 @@ def _ready_condition(
     Progressing says that the scale-down waits)."""
     if replicas == 0:
         return Condition(READY, "True", Reason.SCALED_TO_ZERO, "scaled to zero")
-    counted = _counted(replicas, views, kept)
-    if sum(1 for v in (*views, *kept) if v.ready) >= replicas:
+    ready, counted = _counted(replicas, views, kept)
+    if ready >= replicas:
         return Condition(READY, "True", Reason.GROUPS_READY, counted)
     return Condition(READY, "False", Reason.GROUPS_NOT_READY, counted)
 
@@ -1609,7 +1613,7 @@ def _server_conditions(
     kept = [v.index for v in decision.kept]
     outdated = [v.index for v in views if v.outdated]
     ready = _ready_condition(spec.replicas, views, decision.kept)
-    counted = _counted(spec.replicas, views, decision.kept)
+    _, counted = _counted(spec.replicas, views, decision.kept)
     stepping = any(a.kind == Reason.ROLLOUT_STEP for a in decision.actions)
     holding = [] if stepping else decision.holding
     held = not stepping and statefulset_refused(diagnostics)
