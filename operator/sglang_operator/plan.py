@@ -1076,6 +1076,8 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
             result.apply.append(obj)
             result.reverted[key] = ON_OLD_REVISION.format(why="the spec is invalid")
     _carry_out(snapshot, statefulsets, failures, result)
+    # Healing's own timers (a restart's backoff, a lost node's timeout) wake the operator.
+    result.requeue_after = result.decision.requeue_after
     return result
 
 

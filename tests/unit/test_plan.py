@@ -865,6 +865,25 @@ def test_an_invalid_spec_still_force_deletes_pods_of_a_lost_node() -> None:
     assert Reason.POD_FORCE_DELETED in [e[1] for e in p.events]
 
 
+def test_an_invalid_spec_wakes_the_operator_when_healing_is_due() -> None:
+    # A pod on a node unreachable for 10 s: force-deleted 110 s later (the default 2 min).
+    # Before, the plan of an invalid spec never asked to be woken: the pod waited for an
+    # unrelated watch event.
+    children = stored_children(sgld(replicas=1, nodes=1))
+    pods = pods_for(children, 1, 1)
+    pods[0]["spec"] = {"nodeName": "lost"}
+    p = plan(
+        snapshot(
+            sgld(replicas=1, nodes=1, shmSize="lots"),
+            children,
+            pods,
+            unreachable={"lost": NOW - timedelta(seconds=10)},
+        )
+    )
+    assert p.force_delete_pods == []
+    assert p.requeue_after == 110
+
+
 def test_an_invalid_spec_heals_each_group_at_its_stored_size() -> None:
     # A size change was under way: group 0 already at 2 pods, group 1 still at 1.
     children = stored_children(sgld(nodes=2))
