@@ -1034,13 +1034,16 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
     """The plan for a spec the operator refuses: no rollout step; what runs is still healed
     (restarts, forced deletions on lost nodes) as the last accepted spec said
     (`Snapshot.accepted`; after an operator restart, the newest spec a StatefulSet records),
-    on the groups, sizes and templates the StatefulSets store. The only writes: a missing
-    StatefulSet of a group of that spec that status.groups still tracks (the groups of the
-    last spec the operator acted on: a record can be older, e.g. written before a held
-    scale-down, or edited), built on the revision a sibling runs (`_on_old_revisions`)."""
+    on the groups and templates the StatefulSets store, at the sizes they were built with
+    (`_sizes`). The only writes: a missing StatefulSet of a group of that spec that
+    status.groups still tracks (the groups of the last spec the operator acted on: a record
+    can be older, e.g. written before a held scale-down, or edited), built on the revision
+    a sibling runs (`_on_old_revisions`), and a StatefulSet a field of which was changed by
+    hand, put back from the spec it records (`_put_back`: no group is in its rollout turn)."""
     result = Plan(spec=None, invalid=invalid)
     statefulsets = _stored_statefulsets(snapshot, _ours(snapshot))
-    sizes = {g: int((s.get("spec") or {}).get("replicas") or 0) for g, s in statefulsets.items()}
+    recorded = _as_recorded(snapshot.sgld, statefulsets, {}, _pods_by_group(snapshot))
+    sizes = _sizes(0, statefulsets, {}, recorded)
     records = [r for sts in statefulsets.values() if (r := Recorded.of(sts)) is not None]
     last = max(records, key=lambda r: r.generation, default=None)
     accepted = snapshot.accepted or (Accepted.of(last.spec) if last else Accepted())
@@ -1077,7 +1080,10 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
             result.reverted[key] = ON_OLD_REVISION.format(why="the spec is invalid")
     _carry_out(snapshot, statefulsets, failures, result)
     # Healing's own timers (a restart's backoff, a lost node's timeout) wake the operator.
-    result.requeue_after = result.decision.requeue_after
+    wakeups = _put_back(snapshot, recorded, result)
+    if result.decision.requeue_after is not None:
+        wakeups.append(result.decision.requeue_after)
+    result.requeue_after = max(1.0, min(wakeups)) if wakeups else None
     return result
 
 
@@ -1116,7 +1122,7 @@ def _as_recorded(
     from it): what it should hold is then unknown."""
     found = {}
     for group, sts in statefulsets.items():
-        if template_hash(sts) == desired.get(group):
+        if group in desired and template_hash(sts) == desired[group]:
             continue
         record = Recorded.of(sts)
         built = record.statefulset(sgld, group) if record else None
@@ -1138,7 +1144,7 @@ def _sizes(
     its stored one."""
     return {
         g: nodes
-        if template_hash(sts) == desired.get(g)
+        if g in desired and template_hash(sts) == desired[g]
         else int(((recorded.get(g) or sts).get("spec") or {}).get("replicas") or 0)
         for g, sts in statefulsets.items()
     }

@@ -884,10 +884,28 @@ def test_an_invalid_spec_wakes_the_operator_when_healing_is_due() -> None:
     assert p.requeue_after == 110
 
 
+def test_an_invalid_spec_puts_back_a_statefulset_scaled_by_hand() -> None:
+    # `kubectl scale sts demo-1 --replicas=1` while the spec is refused: the StatefulSet is
+    # put back as the spec it records built it (nothing from the refused spec), and half
+    # its group does not count as serving. Before, it stayed half-size and served so.
+    children = stored_children(sgld())
+    halved = statefulset(children, 1)
+    halved["spec"]["replicas"] = 1
+    pods = pods_for(children, 2, 2)[:3]
+    p = plan(snapshot(sgld(shmSize="lots"), children, pods))
+    assert p.spec is None
+    (back,) = p.apply
+    assert (back["metadata"]["name"], back["spec"]["replicas"]) == ("demo-1", 2)
+    assert template_hash(back) == template_hash(halved)
+    assert [v.ready for v in p.decision.views] == [True, False]
+
+
 def test_an_invalid_spec_heals_each_group_at_its_stored_size() -> None:
-    # A size change was under way: group 0 already at 2 pods, group 1 still at 1.
+    # A size change was under way: group 0 already at 2 pods, group 1 still at 1 (its
+    # StatefulSet as the spec of 1 node built it, and records).
     children = stored_children(sgld(nodes=2))
-    statefulset(children, 1)["spec"]["replicas"] = 1
+    one = statefulset(stored_children(sgld(nodes=1)), 1)
+    children = [one if c is statefulset(children, 1) else c for c in children]
     pods = [pod(0, r, str(template_hash(statefulset(children, 0)))) for r in range(2)]
     pods.append(pod(1, 0, str(template_hash(statefulset(children, 1)))))
     p = plan(snapshot(sgld(nodes=2, shmSize="lots"), children, pods))
