@@ -610,32 +610,23 @@ def test_a_group_healed_during_a_failing_rollout_comes_back_on_its_old_revision(
     it ran (its StatefulSet was never written the new template), so one copy still serves;
     before, every StatefulSet took the new template at once and healing moved group 1 onto
     the failing revision too (2 -> 0 serving copies)."""
-    obj = manifest("heal", nodes=2, replicas=2)
-    apply(cluster, namespace, obj)
-    wait_ready(cluster, namespace, "heal")
-    wait_until(
-        lambda: all(
-            g.get("members") for g in get_sgld(kube, namespace, "heal")["status"]["groups"]
-        ),
-        timeout=60,
-        what="both groups' membership recorded",
-    )
 
     def template_env(group: int) -> set[str]:
         return stored_template_env(kube, namespace, "heal", group)
 
-    assert refuse_marked_workers not in template_env(1)
-
     def in_group(group: str) -> list[Any]:
         return group_pods(kube, namespace, "heal", int(group))
 
-    changed = copy.deepcopy(obj)
-    changed["spec"]["env"] = [{"name": refuse_marked_workers, "value": "1"}]
-    apply(cluster, namespace, changed)
-    cond = wait_reason(kube, namespace, "heal", "Degraded", "PodCreationFailed")
-    assert f"StatefulSet {group_name('heal', 0)} cannot create pods" in cond["message"]
-    assert "workers marked EVIL are not allowed here" in cond["message"]
-    assert refuse_marked_workers in template_env(0)
+    stuck_on_refused_workers(
+        cluster,
+        kube,
+        namespace,
+        name="heal",
+        marker=refuse_marked_workers,
+        replicas=2,
+        per_node=2,
+    )
+    assert refuse_marked_workers not in template_env(1)
     group1 = {p.metadata.uid for p in in_group("1")}
     assert len(group1) == 2
 
@@ -709,18 +700,15 @@ def test_a_refusal_is_remembered_when_its_events_are_gone_and_the_operator_resta
     onto it, and comes back on its own revision once the quota goes. Before, with no event
     left, the "nothing serves" rule wrote the refused revision into group 1 (0/2 ready)."""
     name = "forget"
-    obj = manifest(name, nodes=2, replicas=2)
-    apply(cluster, namespace, obj)
-    wait_ready(cluster, namespace, name)
-    wait_until(
-        lambda: all(g.get("members") for g in get_sgld(kube, namespace, name)["status"]["groups"]),
-        timeout=60,
-        what="both groups' membership recorded",
+    stuck_on_refused_workers(
+        cluster,
+        kube,
+        namespace,
+        name=name,
+        marker=refuse_marked_workers,
+        replicas=2,
+        per_node=2,
     )
-    changed = copy.deepcopy(obj)
-    changed["spec"]["env"] = [{"name": refuse_marked_workers, "value": "1"}]
-    apply(cluster, namespace, changed)
-    wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
     (remembered,) = get_sgld(kube, namespace, name)["status"]["groups"][0]["failedCreate"].values()
     assert "workers marked EVIL are not allowed here" in remembered
 
@@ -761,28 +749,24 @@ def stuck_on_refused_workers(
     cluster: Cluster,
     kube: Any,
     namespace: str,
-    wait_until: Wait,
     *,
     name: str,
     marker: str,
     replicas: int = 3,
+    per_node: int = 1,
 ) -> dict[str, Any]:
-    """`replicas` copies of 2 pods serving, every group's membership known; then an update
-    whose rank-1 pods admission refuses at real creation (the dry run passes): group 0 is
-    stuck on it, the other groups serve the old revision. Returns the updated manifest."""
-    obj = manifest(name, nodes=2, per_node=1, replicas=replicas)
-    apply(cluster, namespace, obj)
-    wait_ready(cluster, namespace, name)
-    wait_until(
-        lambda: all(g.get("members") for g in get_sgld(kube, namespace, name)["status"]["groups"]),
-        timeout=60,
-        what="every group's membership recorded",
-    )
+    """`replicas` copies of 2 pods (`per_node` GPUs each) serving, every group's membership
+    known; then an update whose rank-1 pods admission refuses at real creation (the dry run
+    passes): group 0 is stuck on it, the other groups serve the old revision. Returns the
+    updated manifest."""
+    obj = manifest(name, nodes=2, per_node=per_node, replicas=replicas)
+    apply_formed_group(cluster, kube, namespace, obj)
     changed = copy.deepcopy(obj)
     changed["spec"]["env"] = [{"name": marker, "value": "1"}]
     apply(cluster, namespace, changed)
     cond = wait_reason(kube, namespace, name, "Degraded", "PodCreationFailed")
     assert f"StatefulSet {group_name(name, 0)} cannot create pods" in cond["message"]
+    assert "workers marked EVIL are not allowed here" in cond["message"]
     assert marker in stored_template_env(kube, namespace, name, 0)
     return changed
 
@@ -797,7 +781,7 @@ def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
     counts group 1, which serves the endpoint (before: readyReplicas 0, Ready False)."""
     name = "shrink"
     changed = stuck_on_refused_workers(
-        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers, replicas=2
+        cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
     )
     serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
     assert len(serving) == 2
@@ -930,9 +914,7 @@ def test_a_statefulset_deleted_during_a_stuck_rollout_comes_back_on_the_old_revi
     StatefulSets record, and serves. Before, it was re-created on the refused revision
     (its worker refused: one more copy down)."""
     name = "regrow"
-    stuck_on_refused_workers(
-        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers
-    )
+    stuck_on_refused_workers(cluster, kube, namespace, name=name, marker=refuse_marked_workers)
     operator.kill()
     cluster.kubectl("delete", "sts", group_name(name, 2), "-n", namespace, "--wait=false")
     wait_until(
@@ -958,9 +940,7 @@ def test_a_statefulset_orphaned_during_a_stuck_rollout_adopts_its_pods_on_the_ol
     old revision, adopts the pods left and re-creates the deleted one on it. Before, it came
     back on the refused revision and the group was rolled onto it (its worker refused)."""
     name = "orphan"
-    stuck_on_refused_workers(
-        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers
-    )
+    stuck_on_refused_workers(cluster, kube, namespace, name=name, marker=refuse_marked_workers)
     apps = client.AppsV1Api(kube)
     orphaned = apps.read_namespaced_stateful_set(group_name(name, 2), namespace).metadata.uid
 
@@ -998,9 +978,7 @@ def test_a_statefulset_scaled_by_hand_during_a_stuck_rollout_is_put_back_whole(
     Before, it stayed half-size for good (never its turn, so never written) and counted as
     serving at that size: a later scale-down kept it and removed the only whole copy."""
     name = "halved"
-    stuck_on_refused_workers(
-        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers
-    )
+    stuck_on_refused_workers(cluster, kube, namespace, name=name, marker=refuse_marked_workers)
     cluster.kubectl("scale", "sts", group_name(name, 1), "-n", namespace, "--replicas=1")
     apps = client.AppsV1Api(kube)
     wait_until(
@@ -1027,7 +1005,7 @@ def test_a_kept_groups_statefulset_deleted_by_hand_comes_back_and_keeps_serving(
     nothing, and "removed group(s) 1" was posted as if the operator had removed it."""
     name = "keepsts"
     stuck_on_refused_workers(
-        cluster, kube, namespace, wait_until, name=name, marker=refuse_marked_workers, replicas=2
+        cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
     )
     serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
     cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
