@@ -213,17 +213,27 @@ def pod_hash(pod: Mapping[str, Any]) -> str | None:
 def serves(
     live: Sequence[Mapping[str, Any]], size: int, unreachable: Mapping[str, datetime]
 ) -> bool:
-    """Whether a group serves: `size` pods not being deleted (`live`), all Running, rank 0
-    Ready, and none on an unreachable node (`unreachable`: node name -> since when; the
-    node controller marks such a pod not ready only ~40 s later)."""
-    rank0 = next((p for p in live if rank(p) == 0), None)
-    running = sum(1 for p in live if _phase(p) == "Running")
+    """Whether a group serves: its `size` ranks' pods not being deleted (`live`; a pod at an
+    ordinal beyond `size` is not a member: `_members`), all Running, rank 0 Ready, and
+    none on an unreachable node (`unreachable`: node name -> since when; the node controller
+    marks such a pod not ready only ~40 s later)."""
+    members = _members(live, size)
+    rank0 = next((p for p in members if rank(p) == 0), None)
+    running = sum(1 for p in members if _phase(p) == "Running")
     return (
         running == size
         and rank0 is not None
         and _is_ready(rank0)
-        and not on_lost(live, unreachable)
+        and not on_lost(members, unreachable)
     )
+
+
+def _members(pods: Sequence[Mapping[str, Any]], size: int) -> list[Mapping[str, Any]]:
+    """A group's pods at its `size` ranks, by rank. A pod at an ordinal beyond (`kubectl
+    scale sts` up by hand) is not a member: it can never join the group (its rank is
+    outside --nnodes) and goes when the StatefulSet's replicas is put back; restarting the
+    group for it would take down what serves."""
+    return sorted((p for p in pods if rank(p) < size), key=rank)
 
 
 def pod_problem(pod: Mapping[str, Any]) -> Problem | None:
@@ -521,8 +531,8 @@ def decide(
 
     for index in (*range(replicas), *sorted(kept)):
         size = nodes if isinstance(nodes, int) else nodes.get(index, 0)
-        pods = sorted(pods_by_group.get(index, ()), key=rank)
-        live = live_pods(pods)
+        members = _members(pods_by_group.get(index, ()), size)
+        live = live_pods(members)
         previous = old.get(index, GroupMemory(index))
         recent = [r for r in previous.restarts if now - parse_time(r) < healing.restart_window]
         mem = GroupMemory(index, list(previous.members), recent, (refused or {}).get(index))
@@ -532,10 +542,18 @@ def decide(
         want = desired.get(index, stored) if index < replicas else stored
         outdated = stored is not None and (stored != want or any(pod_hash(p) != want for p in live))
         all_running = len(running) == size
-        lost = _lost(pods, unreachable or {}, healing=healing, now=now, index=index, out=out)
+        # Every pod of the group, members or not, is force-deleted from a lost node.
+        lost = _lost(
+            sorted(pods_by_group.get(index, ()), key=rank),
+            unreachable or {},
+            healing=healing,
+            now=now,
+            index=index,
+            out=out,
+        )
         lost_live = on_lost(live, unreachable or {})
         ready = serves(live, size, unreachable or {})
-        complete = all_running and len(pods) == len(live)
+        complete = all_running and len(members) == len(live)
 
         problem = lost[0] if lost else None
         problem = problem or next((pr for p in live if (pr := pod_problem(p)) is not None), None)

@@ -5,6 +5,7 @@ tests prove the operator's side: objects, status, self-healing and rollout order
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,50 @@ def test_deleting_one_pod_restarts_its_whole_group(
     assert restarted[0].type == "Warning"
     status = get_sgld(kube, namespace, "healer")["status"]
     assert len(status["groups"][0]["restarts"]) == 1
+
+
+def test_a_statefulset_scaled_up_by_hand_is_put_back_without_restarting_the_group(
+    cluster: Cluster, kube: Any, namespace: str, operator: OperatorProcess, wait_until: Wait
+) -> None:
+    """`kubectl scale sts` up by hand on a formed group (the operator down meanwhile, so the
+    extra rank surely runs before it looks): that rank can never join the group, so the
+    operator puts the StatefulSet's replicas back and leaves the group's members alone.
+    Before, it restarted the group (an outage of the only copy) "because 0 pod(s) of group 0
+    were deleted, evicted or replaced"."""
+    apply_formed_group(cluster, kube, namespace, manifest("wider"))
+    sts = group_name("wider", 0)
+    before = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, "wider")}
+    assert sorted(before) == [f"{sts}-0", f"{sts}-1"]
+    operator.kill()
+    try:
+        cluster.kubectl("scale", "statefulset", sts, "-n", namespace, "--replicas=3")
+        wait_until(
+            lambda: any(
+                p.metadata.name == f"{sts}-2" and p.status.phase == "Running"
+                for p in live_pods(kube, namespace, "wider")
+            ),
+            timeout=60,
+            what="the extra rank running",
+        )
+    finally:
+        operator.start()
+    apps = client.AppsV1Api(kube)
+    wait_until(
+        lambda: (
+            apps.read_namespaced_stateful_set(sts, namespace).spec.replicas == 2
+            and sorted(p.metadata.name for p in live_pods(kube, namespace, "wider"))
+            == sorted(before)
+        ),
+        timeout=60,
+        what="replicas put back to 2 and the extra rank gone",
+    )
+    time.sleep(10)  # passes enough to have restarted the group, had the operator meant to
+    after = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, "wider")}
+    assert after == before
+    assert not events(kube, namespace, "GroupRestarted")
+    status = get_sgld(kube, namespace, "wider")["status"]
+    assert status["readyReplicas"] == 1
+    assert not status["groups"][0].get("restarts")
 
 
 def test_container_restart_in_a_worker_restarts_the_group(

@@ -565,6 +565,24 @@ def test_a_smaller_group_size_reforms_the_membership_instead_of_restarting() -> 
     assert d.memory[0].members == ["uid-0-0", "uid-0-1"]
 
 
+def test_a_pod_beyond_the_group_size_is_not_a_member() -> None:
+    # `kubectl scale sts demo-0 --replicas=3` on a formed 2-node group: rank 2 can never join
+    # it (and goes when replicas is put back); before, the group was restarted ("0 pod(s) of
+    # group 0 were deleted, evicted or replaced") and counted as not serving.
+    for extra in (pod(0, 2), pod(0, 2, phase="Pending", ready=False)):
+        d = run([pod(0, 0), pod(0, 1), extra], memory=[formed()])
+        assert d.actions == []
+        assert d.views[0].ready
+        assert d.memory[0].members == ["uid-0-0", "uid-0-1"]
+    # Remembered only from the group's own ranks.
+    d = run([pod(0, 0), pod(0, 1), pod(0, 2)])
+    assert d.memory[0].members == ["uid-0-0", "uid-0-1"]
+    # A member that does go still restarts the group.
+    d = run([pod(0, 0), pod(0, 1, uid="fresh"), pod(0, 2)], memory=[formed()])
+    assert [a.kind for a in d.actions] == [Reason.GROUP_RESTARTED]
+    assert "1 pod(s) of group 0" in d.actions[0].message
+
+
 def test_a_lost_member_is_named_in_the_restart_message() -> None:
     d = run([pod(0, 0), pod(0, 1, uid="uid-0-1-new")], memory=[formed()])
     assert d.actions[0].message == (
