@@ -39,9 +39,10 @@ what the operator meant to write:
   its group serves only at that size (`_sizes`), and a field the operator sets changed by
   hand is put back from it (`_put_back`), never onto the new revision;
 - stale children are removed only when stored, owned by this resource and no longer desired;
-  a scale-down keeps the lowest group it removes whose stored pods serve while no group
-  that stays serves (`_kept_serving`); a kept group is healed as the others are (groups.decide)
-  but never rolled.
+  a scale-down keeps the lowest group it removes that serves (its StatefulSet's pods or
+  those it left behind) or was kept before (by the last plan, or as status.groups says
+  after a restart) while no group that stays serves (`_kept_serving`, the one place of that
+  rule); a kept group is healed as the others are (groups.decide) but never rolled.
 """
 
 from __future__ import annotations
@@ -551,9 +552,11 @@ def plan(snapshot: Snapshot) -> Plan:
     reverted: dict[Key, Obj | None] = {}
     held: str | None = None
     kept: list[int] = []
+    # The group a scale-down keeps, with a StatefulSet or only its orphaned pods: never pruned.
+    spared: list[int] = []
     recorded: dict[int, Obj] = {}
     if spec.mode == "server":
-        recorded, sizes, result.kept_statefulsets = _kept_serving(
+        recorded, sizes, result.kept_statefulsets, spared = _kept_serving(
             snapshot, spec, statefulsets, stale, desired=_desired_hashes(sent), pods=pods
         )
         kept = sorted(result.kept_statefulsets)
@@ -596,7 +599,7 @@ def plan(snapshot: Snapshot) -> Plan:
             )
         )
 
-    _prune(snapshot, stale, kept, spec, result)
+    _prune(snapshot, stale, spared, spec, result)
     if spec.mode == "server":
         _carry_out(snapshot, statefulsets, failures, result)
         waiting = sorted(
@@ -806,6 +809,30 @@ def _orphaned_hashes(snapshot: Snapshot) -> dict[int, set[str]]:
     return found
 
 
+def _orphans_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
+    """Each group's pods that its StatefulSet left behind (deleted with --cascade=orphan):
+    pods a StatefulSet made (its pod-name label) that no controller owns, not being
+    deleted."""
+    found: dict[int, list[Mapping[str, Any]]] = {}
+    for pod in snapshot.pods:
+        group = group_of(pod)
+        labels = pod["metadata"].get("labels") or {}
+        if group is not None and STATEFULSET_POD_NAME_LABEL in labels and _orphaned(pod):
+            found.setdefault(group, []).append(pod)
+    return found
+
+
+def _pods_size(pods: Sequence[Mapping[str, Any]]) -> int:
+    """A group's size as its pods say, when no StatefulSet does: the NNODES of their
+    container env, else their highest rank + 1."""
+    for pod in pods:
+        for container in (pod.get("spec") or {}).get("containers") or []:
+            for env in container.get("env") or []:
+                if env.get("name") == "NNODES" and str(env.get("value") or "").isdigit():
+                    return int(env["value"])
+    return max((rank(p) for p in pods), default=-1) + 1
+
+
 def _orphaned(pod: Mapping[str, Any]) -> bool:
     """A pod no controller owns and that is not being deleted."""
     meta = pod["metadata"]
@@ -930,10 +957,11 @@ def _prune(
     spec: SGLangDeploymentSpec,
     result: Plan,
 ) -> None:
-    """Removes the `stale` children, highest group first, but those of the groups a
-    scale-down keeps (`kept`, `_kept_serving`) until a group that stays serves; and the
-    pods a removed group's StatefulSet left behind (deleted by hand with --cascade=orphan,
-    not kept): no StatefulSet would ever delete them. The Scaled event names the groups
+    """Removes the `stale` children, highest group first, but those of the group a
+    scale-down keeps (`kept`, `_kept_serving`, with a StatefulSet or only the pods one left
+    behind) until a group that stays serves; and the pods a removed group's StatefulSet left
+    behind (deleted by hand with --cascade=orphan, not kept): no StatefulSet would ever
+    delete them. The Scaled event names the groups
     whose StatefulSet or pods it removes (not one whose StatefulSet someone else deleted,
     of which only the headless Service is left)."""
     staying = set(range(spec.replicas)) if spec.mode == "server" else set()
@@ -944,12 +972,9 @@ def _prune(
     )
     orphans = [
         p
-        for p in snapshot.pods
-        if (g := group_of(p)) is not None
-        and g not in staying
-        and g not in kept
-        and STATEFULSET_POD_NAME_LABEL in (p["metadata"].get("labels") or {})
-        and _orphaned(p)
+        for g, pods in _orphans_by_group(snapshot).items()
+        if g not in staying and g not in kept
+        for p in pods
     ]
     result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in (*removed, *orphans)]
     groups = sorted(
@@ -979,35 +1004,54 @@ def _kept_serving(
     *,
     desired: Mapping[int, str],
     pods: Mapping[int, Sequence[Mapping[str, Any]]],
-) -> tuple[dict[int, Obj], dict[int, int], dict[int, Mapping[str, Any]]]:
-    """The group a scale-down keeps, with its StatefulSet: while no group that stays
+) -> tuple[dict[int, Obj], dict[int, int], dict[int, Mapping[str, Any]], list[int]]:
+    """The group a scale-down keeps. The rule, in this one place: while no group that stays
     (`staying`: their stored StatefulSets) serves (e.g. group 0 on a revision whose pods are
-    refused, or restarting), the lowest of the groups to remove (the StatefulSets among
-    `stale`) whose stored pods serve (groups.serves, at its size: `_sizes`) or that the last
-    plan kept (`snapshot.kept`: a kept group whose pod was deleted or evicted stops serving
-    while it is restarted, and pruning it then was an outage; one whose StatefulSet was
-    deleted by hand, as last stored, if it can be built again as it was) with no pod on an
-    unreachable node; none else, nor when scaled to zero. Removing it would take the
-    deployment from serving to not serving for a spec that asks for fewer copies, not for
-    none. Also returns the stored groups `_as_recorded` (`desired`: each group's pod-spec
-    hash; `pods`: by group) and their sizes (`_sizes`)."""
+    refused, or restarting), and the spec asks for at least one copy, the lowest removed
+    group (beyond spec.replicas) that has a StatefulSet (stored among `stale`, or one the
+    last plan kept, deleted by hand since: `snapshot.kept`, rebuilt as last stored if it can
+    be built again as it was) or pods its StatefulSet left behind (--cascade=orphan), and
+    that either serves (groups.serves on its live pods, its StatefulSet's and the orphaned
+    ones, at its size: `_sizes`, for orphaned pods alone `_pods_size`) or was kept before
+    with no pod on an unreachable node. Kept before: the last plan kept it (`snapshot.kept`,
+    in-process) or the stored status says so (status.groups lists it while
+    status.observedGeneration is the resource's generation: a plan of this spec decided it,
+    and only a kept group is listed beyond spec.replicas; so an operator restart forgets
+    nothing). A kept group restarting (a pod deleted or evicted: minutes to load a model) is
+    not serving meanwhile, and removing it then would take the deployment from serving to
+    not serving for a spec that asks for fewer copies, not for none. None once a group that
+    stays serves, nor when scaled to zero (a mode change removes every group: not called).
+    Returns the stored groups `_as_recorded` (`desired`: each group's pod-spec hash; `pods`:
+    by group), their sizes (`_sizes`), the kept group's StatefulSet (decided as a group:
+    healed, never rolled; none when only orphaned pods are left of it, which are then only
+    spared), and the kept group (spared by `_prune`: its StatefulSet, Service and pods)."""
     going = {g: c for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None}
     # A kept group's StatefulSet deleted by hand (or being deleted): as last stored.
     gone = {g: sts for g, sts in snapshot.kept.items() if g >= spec.replicas and g not in going}
     recorded = _as_recorded(snapshot.sgld, {**staying, **going, **gone}, desired, pods)
     going.update({g: sts for g, sts in gone.items() if g in recorded})
     sizes = _sizes(spec.parallelism.nodes, {**staying, **going}, desired, recorded)
+    orphans = _orphans_by_group(snapshot)
+
+    def live(group: int) -> list[Mapping[str, Any]]:
+        return live_pods([*pods.get(group, ()), *orphans.get(group, ())])
 
     def serving(group: int) -> bool:
-        return serves(live_pods(pods.get(group, ())), sizes[group], snapshot.unreachable)
+        size = sizes[group] if group in sizes else _pods_size(orphans.get(group, ()))
+        return serves(live(group), size, snapshot.unreachable)
 
     if spec.replicas == 0 or any(serving(g) for g in staying):
-        return recorded, sizes, {}
-    for group in sorted(going):
-        lost = on_lost(live_pods(pods.get(group, ())), snapshot.unreachable)
-        if serving(group) or (group in snapshot.kept and not lost):
-            return recorded, sizes, {group: going[group]}
-    return recorded, sizes, {}
+        return recorded, sizes, {}, []
+    status = snapshot.sgld.get("status") or {}
+    generation = snapshot.sgld["metadata"].get("generation")
+    current = generation is not None and status.get("observedGeneration") == generation
+    listed = {int(g.get("index", -1)) for g in status.get("groups") or []} if current else set()
+    before = {*snapshot.kept, *listed}
+    for group in sorted({*going, *(g for g in orphans if g >= spec.replicas)}):
+        lost = on_lost(live(group), snapshot.unreachable)
+        if serving(group) or (group in before and not lost):
+            return recorded, sizes, ({group: going[group]} if group in going else {}), [group]
+    return recorded, sizes, {}, []
 
 
 def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:

@@ -136,8 +136,8 @@ class Memory:
     `kept`: the groups the last plan's scale-down kept, with their StatefulSets
     (plan.Plan.kept_statefulsets): kept on while no group that stays serves, even while they
     restart, and a kept StatefulSet deleted by hand is created again from it (lost with the
-    process: a kept group that is not serving at that moment, or whose StatefulSet is gone,
-    is then removed);
+    process: which group is kept is then read from status.groups, plan._kept_serving, but a
+    kept StatefulSet deleted by hand is no longer created again: its pods are spared);
     `status_held_since`: when a status write was first held back (`_status_held`), None
     once a status is written or unchanged.
     """

@@ -1057,3 +1057,71 @@ def test_a_kept_groups_statefulset_deleted_by_hand_comes_back_and_keeps_serving(
     assert f"created StatefulSet(s) {group_name(name, 1)} on the revision it ran" in " ".join(
         created
     ), created
+
+
+def test_a_kept_group_orphaned_while_the_operator_is_down_keeps_serving(
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    wait_until: Wait,
+    refuse_marked_workers: str,
+    *,
+    operator: OperatorProcess,
+) -> None:
+    """Group 0 is stuck on a revision whose workers are refused at creation; a scale-down to
+    1 keeps group 1, the only copy serving. The operator stops (it forgets what it held in
+    memory), group 1's StatefulSet is deleted with --cascade=orphan, the operator starts:
+    status.groups still says group 1 was kept, so its orphaned pods, which serve, and its
+    Service are spared, and no event says it was removed. Before, the operator pruned both
+    pods and the Service ("removed group(s) 1"): nothing served. Once group 0 serves, the
+    group goes, its orphaned pods with it."""
+    name = "keptdown"
+    changed = stuck_on_refused_workers(
+        cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
+    )
+    serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
+    assert len(serving) == 2
+    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
+
+    def kept() -> bool:
+        got = get_sgld(kube, namespace, name)
+        return got["status"].get("observedGeneration") == got["metadata"][
+            "generation"
+        ] and "keeps group(s) 1" in condition(got, "Progressing").get("message", "")
+
+    wait_until(kept, timeout=60, what="the scale-down keeping group 1")
+    operator.kill()
+    cluster.kubectl(
+        "delete", "sts", group_name(name, 1), "-n", namespace, "--cascade=orphan", "--wait=true"
+    )
+    wait_until(
+        lambda: all(not p.metadata.owner_references for p in group_pods(kube, namespace, name, 1)),
+        timeout=60,
+        what="group 1's pods orphaned",
+    )
+    operator.start()
+    time.sleep(SETTLE_SECONDS)
+    now = group_pods(kube, namespace, name, 1)
+    assert {p.metadata.uid for p in now} == serving and all(
+        is_ready(p) and not p.metadata.deletion_timestamp for p in now
+    )
+    client.CoreV1Api(kube).read_namespaced_service(headless_service_name(name, 1), namespace)
+    scaled = [
+        e.message for e in events(kube, namespace, "Scaled") if e.involved_object.name == name
+    ]
+    assert not [m for m in scaled if "removed group(s)" in m], scaled
+
+    # The spec that broke group 0 undone (at 1 replica): group 0 serves, group 1 goes.
+    obj = copy.deepcopy(changed)
+    del obj["spec"]["env"]
+    obj["spec"]["replicas"] = 1
+    apply(cluster, namespace, obj)
+    wait_until(
+        lambda: not group_pods(kube, namespace, name, 1),
+        timeout=180,
+        what="group 1's orphaned pods removed once group 0 serves",
+    )
+    wait_ready(cluster, namespace, name)
+    with pytest.raises(ApiException) as gone:
+        client.CoreV1Api(kube).read_namespaced_service(headless_service_name(name, 1), namespace)
+    assert gone.value.status == 404

@@ -534,8 +534,15 @@ def test_a_kept_groups_statefulset_deleted_by_hand_is_built_again_as_it_was() ->
         c for c in plan_status(resource, p)["conditions"] if c["type"] == "Progressing"
     )
     assert "keeps group(s) 1" in progressing["message"]
-    # Forgotten (the operator restarted meanwhile): the group goes, with the pods its
-    # StatefulSet left behind (no StatefulSet would ever delete them), and the event says so.
+    # Forgotten (the operator restarted meanwhile) while its orphaned pods serve: they are
+    # spared, with its Service (nothing else serves), and no event says it was removed.
+    p = plan(snapshot(resource, children, [stuck, *orphans]))
+    assert (p.kept, p.delete, p.delete_pods) == ([], [], [])
+    assert Reason.SCALED not in [e[1] for e in p.events]
+    # Forgotten, its orphaned pods not serving, and never kept as far as status says: the
+    # group goes, with the pods its StatefulSet left behind (no StatefulSet would ever
+    # delete them), and the event says so.
+    orphans[0]["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
     p = plan(snapshot(resource, children, [stuck, *orphans]))
     assert p.kept == []
     assert sorted(d[:3] for d in p.delete) == [
@@ -549,6 +556,122 @@ def test_a_kept_groups_statefulset_deleted_by_hand_is_built_again_as_it_was() ->
     p = plan(snapshot(resource, children, [stuck]))
     assert [d[:3] for d in p.delete] == [("Service", "ns", "demo-1-hs")]
     assert Reason.SCALED not in [e[1] for e in p.events]
+
+
+def left_behind(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`pods` as their StatefulSet left them when deleted with --cascade=orphan (groups of 2
+    nodes: NNODES in their env says their group's size)."""
+    out = copy.deepcopy(pods)
+    for p in out:
+        p["metadata"]["ownerReferences"] = []
+        p["metadata"]["labels"][plan_module.STATEFULSET_POD_NAME_LABEL] = p["metadata"]["name"]
+        env = [{"name": "NNODES", "value": "2"}]
+        p["spec"] = {**p.get("spec", {}), "containers": [{"name": "sglang", "env": env}]}
+    return out
+
+
+def held_at(replicas: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Group 0 stuck on the new revision (its worker refused), groups 1.. of
+    stored_children(sgld(replicas=`replicas`)) on the old one: the children, and group 0's
+    pod."""
+    children = stored_children(sgld(replicas=replicas))
+    for g in range(1, replicas):
+        with_old_template(statefulset(children, g))
+    return children, pod(0, 0, str(template_hash(statefulset(children, 0))), ready=False)
+
+
+def test_a_kept_group_orphaned_while_the_operator_was_down_keeps_serving() -> None:
+    # Repro A: `kubectl scale --replicas=1` kept group 1 (status.groups lists it, at the
+    # resource's generation); the operator stops, demo-1 is deleted with --cascade=orphan,
+    # the operator starts (its memory of the kept group is gone). Group 1's pods, orphaned,
+    # are the only ones serving: its pods and Service are spared. Before, both pods and the
+    # Service were pruned ("removed group(s) 1") and nothing served.
+    children, stuck = held_at(2)
+    children = [c for c in children if c is not statefulset(children, 1)]
+    orphans = left_behind([pod(1, r, OLD) for r in range(2)])
+    resource = sgld(replicas=1)
+    resource["status"] = {
+        "observedGeneration": 3,
+        "groups": [{"index": 0, "members": []}, {"index": 1, "ready": True, "members": []}],
+    }
+    p = plan(snapshot(resource, children, [stuck, *orphans]))
+    assert (p.delete, p.delete_pods) == ([], [])
+    assert Reason.SCALED not in [e[1] for e in p.events]
+    # While it restarts (a pod gone, not serving), it is still kept: status says it was.
+    p = plan(snapshot(resource, children, [stuck, orphans[0]]))
+    assert (p.delete, p.delete_pods) == ([], [])
+    # Group 0 serves: the kept group goes, its orphaned pods with it, and the event says so.
+    serving0 = [pod(0, r, str(template_hash(statefulset(children, 0)))) for r in range(2)]
+    p = plan(snapshot(resource, children, [*serving0, *orphans]))
+    assert sorted(d[:3] for d in p.delete) == [
+        ("Pod", "ns", "demo-1-0"),
+        ("Pod", "ns", "demo-1-1"),
+        ("Service", "ns", "demo-1-hs"),
+    ]
+    assert ("Normal", Reason.SCALED, "scaled to 1 replica(s): removed group(s) 1") in p.events
+
+
+def test_orphaned_serving_pods_of_a_removed_group_count_for_a_scale_down() -> None:
+    # Repro B: demo-1 deleted with --cascade=orphan just before `kubectl scale
+    # --replicas=1` (never kept, status of the older generation): its orphaned pods serve,
+    # so group 1 is kept and they are spared. Before, they were pruned and nothing served.
+    children, stuck = held_at(2)
+    children = [c for c in children if c is not statefulset(children, 1)]
+    orphans = left_behind([pod(1, r, OLD) for r in range(2)])
+    p = plan(snapshot(sgld(replicas=1), children, [stuck, *orphans]))
+    assert (p.delete, p.delete_pods) == ([], [])
+    assert Reason.SCALED not in [e[1] for e in p.events]
+    # Repro C: replicas 3, demo-1 and demo-2 orphaned (their pods serve), then scaled to 1:
+    # the lowest (group 1) is kept, group 2 goes, and the event names group 2 only.
+    children, stuck = held_at(3)
+    children = [c for c in children if c["metadata"]["name"] not in ("demo-1", "demo-2")]
+    orphans = left_behind([pod(g, r, OLD) for g in (1, 2) for r in range(2)])
+    p = plan(snapshot(sgld(replicas=1), children, [stuck, *orphans]))
+    assert sorted(d[:3] for d in p.delete) == [
+        ("Pod", "ns", "demo-2-0"),
+        ("Pod", "ns", "demo-2-1"),
+        ("Service", "ns", "demo-2-hs"),
+    ]
+    assert [e for e in p.events if e[1] == Reason.SCALED] == [
+        ("Normal", Reason.SCALED, "scaled to 1 replica(s): removed group(s) 2")
+    ]
+    # Half a group left behind (group 1's rank 1 gone) does not serve: the next group that
+    # serves, group 2, is kept instead, and group 1 goes.
+    p = plan(snapshot(sgld(replicas=1), children, [stuck, orphans[0], *orphans[2:]]))
+    assert sorted(d[:3] for d in p.delete) == [
+        ("Pod", "ns", "demo-1-0"),
+        ("Service", "ns", "demo-1-hs"),
+    ]
+    assert [e for e in p.events if e[1] == Reason.SCALED] == [
+        ("Normal", Reason.SCALED, "scaled to 1 replica(s): removed group(s) 1")
+    ]
+
+
+def test_a_restarting_kept_group_stays_kept_across_an_operator_restart() -> None:
+    # HIGH 2: scaled to 1, group 1 kept (status.groups lists it at the resource's
+    # generation); its pods are deleted and their re-creation refused (or takes minutes to
+    # load a model); the operator restarts (its memory of the kept group is gone). Group 1
+    # is still kept and decided as a group. Before, demo-1 was pruned ("removed group(s) 1").
+    children, stuck = held_at(2)
+    resource = sgld(replicas=1)
+    resource["status"] = {
+        "observedGeneration": 3,
+        "groups": [{"index": 0, "members": []}, {"index": 1, "ready": False, "members": []}],
+    }
+    p = plan(snapshot(resource, children, [stuck]))
+    assert (p.kept, pruned_groups(p), p.delete) == ([1], [], [])
+    assert p.kept_statefulsets == {1: statefulset(children, 1)}
+    # A status of an older generation (written before this scale-down) lists every group it
+    # had: it says nothing of what this spec kept, and group 1, not serving, goes.
+    resource["status"]["observedGeneration"] = 2
+    p = plan(snapshot(resource, children, [stuck]))
+    assert (p.kept, pruned_groups(p)) == ([], [1])
+    # Nor is a group kept whose pod is on an unreachable node.
+    resource["status"]["observedGeneration"] = 3
+    lost = pod(1, 0, OLD)
+    lost["spec"] = {"nodeName": "gone"}
+    p = plan(snapshot(resource, children, [stuck, lost], unreachable={"gone": NOW}))
+    assert (p.kept, pruned_groups(p)) == ([], [1])
 
 
 def test_a_group_on_an_unreachable_node_is_not_kept_by_a_scale_down() -> None:
