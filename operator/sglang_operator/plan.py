@@ -1290,6 +1290,11 @@ def _decide_groups(
     `kept`: groups a scale-down keeps (their StatefulSets among `statefulsets`), healed but
     never rolled."""
     pods = _pods_by_group(snapshot)
+    # A kept group's pods its StatefulSet left behind (deleted with --cascade=orphan, until
+    # the one rebuilt adopts them) are its members still, not pods gone: else the group is
+    # restarted while it serves, mid-adoption.
+    orphans = _orphans_by_group(snapshot)
+    pods.update({g: [*pods.get(g, ()), *orphans[g]] for g in kept if g in orphans})
     status = snapshot.sgld.get("status") or {}
     memory = [GroupMemory.from_status(g) for g in status.get("groups") or []]
     creations = _pod_creation_failures(snapshot, statefulsets, pods, memory)
