@@ -759,10 +759,12 @@ def _on_old_revisions(
     With several such revisions: the one whose pods the group's orphaned pods run (they are
     then adopted, not replaced), else a serving sibling's, the newest, the lowest group.
     None when no such sibling builds the group, but it existed (some stored StatefulSet
-    records a spec with it) or there is no telling (none records a spec): it waits for the
-    rollout to go on. Left out (created on the desired revision, as when nothing fails):
-    groups new in a scale-up (beyond the replicas of every spec a StatefulSet records),
-    and groups whose orphaned pods run the desired revision."""
+    records a spec with it, or its orphaned pods run another revision: a kept group whose
+    StatefulSet went while the operator was down, then scaled back up) or there is no
+    telling (none records a spec): it waits for the rollout to go on, its orphaned pods
+    serving meanwhile. Left out (created on the desired revision, as when nothing fails):
+    groups new in a scale-up (beyond the replicas of every spec a StatefulSet records, and
+    no orphaned pods), and groups whose orphaned pods run the desired revision."""
     sgld = snapshot.sgld
     known = {m.index: m.failed_create.template for m in decision.memory if m.failed_create}
     records = {g: r for g, sts in statefulsets.items() if (r := Recorded.of(sts)) is not None}
@@ -793,7 +795,11 @@ def _on_old_revisions(
                     b[0],
                 ),
             )
-        elif not records or any(group < r.spec.replicas for r in records.values()):
+        elif (
+            not records
+            or orphans.get(group)
+            or any(group < r.spec.replicas for r in records.values())
+        ):
             found[key] = None
     return found
 

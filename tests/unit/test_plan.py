@@ -1755,6 +1755,32 @@ def test_with_no_recorded_spec_a_missing_statefulset_waits_while_the_rollout_is_
     assert "demo-2" in written_statefulsets(p)
 
 
+def test_orphaned_pods_on_an_old_revision_keep_a_scaled_up_group_off_the_failing_one() -> None:
+    # Adversary: a kept group 1 (replicas 2 -> 1 while group 0 is held), its StatefulSet
+    # deleted with --cascade=orphan while the operator was down (nothing remembers it), then
+    # replicas 1 -> 2. The only record left is group 0's, of a spec with 1 replica, so group
+    # 1 looks new in a scale-up; but its orphaned pods run the old revision and serve.
+    # Before, its StatefulSet was created on the refused revision (adopting the old pods;
+    # their next restart: refused, nothing served). Now it waits, its pods serving.
+    changed, children, pods, _ = held_rollout(replicas=2)
+    shrunk = copy.deepcopy(changed)
+    shrunk["spec"]["replicas"] = 1
+    shrunk["metadata"]["generation"] = 3
+    group0 = statefulset(stored_children(shrunk), 0)
+    assert template_hash(group0) == template_hash(statefulset(children, 0))
+    children = [group0 if c["metadata"]["name"] == "demo-0" else c for c in without(children, 1)]
+    p = plan(snapshot(changed, children, orphaned(pods, 1)))
+    assert "demo-1" not in written_statefulsets(p)
+    assert not [d for d in p.delete_pods if d[0].startswith("demo-1-")]
+    assert p.problems[-1][0] == Reason.POD_CREATION_FAILED
+    assert "group(s) 1 are missing and wait for the rollout to go on" in p.problems[-1][1]
+    # Its orphaned pods on the desired revision: created on it (adopted), as before.
+    new = str(template_hash(statefulset(stored_children(changed), 1)))
+    rolled = [pod(1, rank_of(x), new) if group_of(x) == 1 else x for x in pods]
+    p = plan(snapshot(changed, children, orphaned(rolled, 1)))
+    assert template_hash(written_statefulsets(p)["demo-1"]) == new
+
+
 def test_a_scale_up_while_the_rollout_is_held_creates_new_groups_on_the_desired_revision() -> None:
     changed, children, pods, old = held_rollout(replicas=3)
     scaled = copy.deepcopy(changed)
