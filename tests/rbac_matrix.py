@@ -27,6 +27,10 @@ OPERATOR_RULES: Matrix = {
     ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
+    # The recorded specs (plan.revision): cached like the other children, read when missing
+    # from the cache and created with server-side apply (never changed: what one keeps is
+    # immutable), deleted once nothing records or runs them (plan._keep_records).
+    ("apps", "controllerrevisions"): {"get", "list", "watch", "create", "patch", "delete"},
     # Watched for group health; deleted to restart or roll a group, force-deleted on a lost
     # node (reconcile._act); created only in server-side dry runs, to ask admission about a
     # new pod template before a StatefulSet gets it (reconcile._check_pods; RBAC cannot

@@ -128,7 +128,7 @@ ROCM_PRESET_ENV: dict[str, str] = {
 # run.sh works as a custom command), plus the variable the API key flag expands. A user's
 # env entry must not redefine them: the rank wiring depends on them.
 RESERVED_ENV = (
-    "NNODES",
+    naming.GROUP_SIZE_ENV,
     "NPROC_PER_NODE",
     "NODE_RANK",
     "MASTER_ADDR",

@@ -127,7 +127,7 @@ def container_env(
     a spec.env entry replaces a default of the same name (the API refuses contract names).
     """
     contract = [
-        _env("NNODES", str(spec.parallelism.nodes)),
+        _env(naming.GROUP_SIZE_ENV, str(spec.parallelism.nodes)),
         _env("NPROC_PER_NODE", str(spec.gpu.per_node)),
         {"name": "NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": rank_source.value}}},
         _env("MASTER_ADDR", master_addr),

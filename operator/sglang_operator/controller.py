@@ -66,6 +66,8 @@ CHILD_RESOURCES = (
     ("", "v1", "configmaps"),
     ("", "v1", "persistentvolumeclaims"),
     ("apps", "v1", "statefulsets"),
+    # The recorded specs (plan.revision) a group is built again from, its StatefulSet gone.
+    ("apps", "v1", "controllerrevisions"),
     ("batch", "v1", "jobs"),
 )
 _KINDS = {
@@ -74,6 +76,7 @@ _KINDS = {
     "configmaps": "ConfigMap",
     "persistentvolumeclaims": "PersistentVolumeClaim",
     "statefulsets": "StatefulSet",
+    "controllerrevisions": "ControllerRevision",
     "jobs": "Job",
 }
 _API_VERSIONS = {"": "v1", "apps": "apps/v1", "batch": "batch/v1"}

@@ -28,20 +28,23 @@ REQUEST_TIMEOUT_SECONDS = 30
 
 log = logging.getLogger(__name__)
 
-# Kinds the operator reads or writes, and their REST plural. Only these: an unknown kind in a
-# builder's output is a programming error that should fail loudly, not guess a plural.
-_PLURALS = {
-    "ConfigMap": "configmaps",
-    "Event": "events",
-    "Job": "jobs",
-    "PersistentVolumeClaim": "persistentvolumeclaims",
-    "Pod": "pods",
-    "Service": "services",
-    "StatefulSet": "statefulsets",
-    "SGLangDeployment": PLURAL,
-}
-
 SGLD_API_VERSION = f"{API_GROUP}/{API_VERSION}"
+
+# Kinds the operator reads or writes, with the API version and REST plural they are served
+# at. Only these: an unknown kind in a builder's output is a programming error that should
+# fail loudly, not guess a plural. The kind alone decides the path, so a caller that names
+# the wrong version of a kind still reaches it.
+_RESOURCES = {
+    "ConfigMap": ("v1", "configmaps"),
+    "ControllerRevision": ("apps/v1", "controllerrevisions"),
+    "Event": ("v1", "events"),
+    "Job": ("batch/v1", "jobs"),
+    "PersistentVolumeClaim": ("v1", "persistentvolumeclaims"),
+    "Pod": ("v1", "pods"),
+    "Service": ("v1", "services"),
+    "StatefulSet": ("apps/v1", "statefulsets"),
+    "SGLangDeployment": (SGLD_API_VERSION, PLURAL),
+}
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,10 @@ class Ref:
         return cls(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
 
 
-def _collection_path(api_version: str, kind: str, namespace: str) -> str:
+def _collection_path(kind: str, namespace: str) -> str:
+    api_version, plural = _RESOURCES[kind]
     prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    return f"{prefix}/namespaces/{namespace}/{_PLURALS[kind]}"
+    return f"{prefix}/namespaces/{namespace}/{plural}"
 
 
 def load_client_config() -> client.ApiClient:
@@ -143,9 +147,7 @@ class Kube:
     def get(self, ref: Ref) -> dict[str, Any] | None:
         """One object as stored, or None (404)."""
         try:
-            return self._request(
-                "GET", f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}"
-            )
+            return self._request("GET", f"{_collection_path(ref.kind, ref.namespace)}/{ref.name}")
         except ApiException as exc:
             if exc.status == 404:
                 return None
@@ -160,7 +162,7 @@ class Kube:
         ref = Ref.of(obj)
         return self._request(
             "PATCH",
-            f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}",
+            f"{_collection_path(ref.kind, ref.namespace)}/{ref.name}",
             query={"fieldManager": FIELD_MANAGER, "force": "true"},
             body=yaml_safe_json(obj),
             content_type="application/apply-patch+yaml",
@@ -174,7 +176,7 @@ class Kube:
         meta = obj["metadata"]
         return self._request(
             "POST",
-            _collection_path(obj["apiVersion"], obj["kind"], meta["namespace"]),
+            _collection_path(obj["kind"], meta["namespace"]),
             query={"dryRun": "All"},
             body=dict(obj),
         )
@@ -202,7 +204,7 @@ class Kube:
         try:
             self._request(
                 "DELETE",
-                f"{_collection_path(ref.api_version, ref.kind, ref.namespace)}/{ref.name}",
+                f"{_collection_path(ref.kind, ref.namespace)}/{ref.name}",
                 body=body,
             )
         except ApiException as exc:
@@ -214,7 +216,7 @@ class Kube:
     def pod_log(self, namespace: str, name: str, container: str) -> str | None:
         """A container's log, or None when the node cannot serve it (pod gone, node down, no
         kubelet). Missing permission is raised, not hidden: results would vanish silently."""
-        path = f"{_collection_path('v1', 'Pod', namespace)}/{name}/log"
+        path = f"{_collection_path('Pod', namespace)}/{name}/log"
         try:
             return self._raw("GET", path, query={"container": container, "tailBytes": "4194304"})
         except ApiException as exc:
@@ -224,7 +226,7 @@ class Kube:
 
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         """Merge-patches the SGLangDeployment's status subresource; returns the stored object."""
-        path = f"{_collection_path(SGLD_API_VERSION, 'SGLangDeployment', namespace)}/{name}/status"
+        path = f"{_collection_path('SGLangDeployment', namespace)}/{name}/status"
         return self._request(
             "PATCH",
             path,
@@ -258,4 +260,4 @@ class Kube:
             "count": 1,
         }
         with suppress(ApiException):
-            self._request("POST", _collection_path("v1", "Event", meta["namespace"]), body=body)
+            self._request("POST", _collection_path("Event", meta["namespace"]), body=body)

@@ -20,6 +20,7 @@ full name: stable (same input, same name) and distinct for distinct inputs.
 | reporter script ConfigMap     | `NAME-bench-reporter`        | 63    |
 | offline Indexed Job (group i) | `NAME-offline-<i>`           | 52    |
 | offline headless Service      | `<offline job>-hs`           | 63    |
+| ControllerRevision of a spec  | `NAME-rev-<10-char hash>`    | 63    |
 
 The headless Service is not named like its group so that it can never take the client
 Service name of another deployment (`llama`'s group 1 against a deployment `llama-1`).
@@ -65,14 +66,23 @@ APPLIED_HASH_ANNOTATION = f"{API_GROUP}/applied-hash"
 # On each StatefulSet the operator writes: the SGLangDeployment's spec and generation it was
 # built from (compact JSON, plan.recorded_spec), as kubectl's last-applied-configuration
 # records an apply. It outlives the operator's memory, so a group can be built again on the
-# revision it ran (its StatefulSet deleted during a held rollout, or under an invalid spec).
+# revision it ran (its StatefulSet deleted during a held rollout, or under an invalid spec);
+# each record is kept in a ControllerRevision too (`revision_name`), which outlives the
+# StatefulSet, so pods it left behind (--cascade=orphan) come back on their own revision.
 BUILT_FROM_ANNOTATION = f"{API_GROUP}/built-from"
+
+# The env var of the seed's contract that tells each SGLang pod its group's size (rank
+# count): how many pods a group of pods left behind by its StatefulSet should have.
+GROUP_SIZE_ENV = "NNODES"
 
 APP_NAME = "sglang"
 MANAGED_BY_VALUE = "sglang-operator"
 COMPONENT_SERVER = "server"
 COMPONENT_BENCHMARK = "benchmark"
 COMPONENT_OFFLINE = "offline"
+# The ControllerRevisions that keep the specs the StatefulSets were built from: no group
+# label, so no StatefulSet's selector (which has one) ever claims them.
+COMPONENT_REVISION = "revision"
 
 
 def short_hash(text: str, length: int = HASH_LEN) -> str:
@@ -136,6 +146,13 @@ def offline_job_name(name: str, group: int = 0) -> str:
 def offline_service_name(name: str, group: int = 0) -> str:
     """Headless Service (the Indexed Job's subdomain) for offline ranks' DNS names."""
     return offline_job_name(name, group) + "-hs"
+
+
+def revision_name(name: str, record: str) -> str:
+    """The ControllerRevision keeping `record` (a recorded spec, plan.recorded_spec): named
+    by a hash of it, so one record has one name, and "-rev-" keeps it apart from the
+    StatefulSet controller's own revisions (`<statefulset>-<hash>`)."""
+    return _compose(name, f"-rev-{short_hash(record, 10)}", DNS_LABEL_MAX)
 
 
 def pod_fqdn(hostname: str, service: str, namespace: str, domain: str) -> str:

@@ -19,11 +19,14 @@ what the operator meant to write:
   its stored template, so a group healed meanwhile comes back on the revision it ran, not
   on one whose pods the API server may refuse at creation (a quota used up meanwhile, a
   policy that refuses only real creates or only some pods) or that fails to start;
-- each StatefulSet records the spec it was built from (BUILT_FROM_ANNOTATION, `Recorded`):
-  while the desired revision is known to fail (`_desired_fails`), a missing StatefulSet (deleted
-  by hand, or with --cascade=orphan) is created on the revision a group not rolled yet runs,
-  built from the spec that group's StatefulSet records (`_on_old_revisions`), never on the
-  failing one; with none recorded it waits for the rollout to go on;
+- each StatefulSet records the spec it was built from (BUILT_FROM_ANNOTATION, `Recorded`),
+  and a ControllerRevision keeps each such record beyond the StatefulSets (`revision`,
+  `_keep_records`: deleted once no StatefulSet records it and no pod runs what it builds):
+  while the desired revision is known to fail (`_desired_fails`), a missing StatefulSet
+  (deleted by hand, or with --cascade=orphan) is created on the revision its orphaned pods
+  run, from the record that builds it (`_adopting`), else on the revision a group not rolled
+  yet runs, built from the spec that group's StatefulSet records (`_on_old_revisions`), never
+  on the failing one; with none recorded it waits for the rollout to go on;
 - a group whose pods the API server refused at creation stays known to fail, in status
   (status.groups[].failedCreate), until it has all its pods of its template: FailedCreate
   events, the only word the StatefulSet controller gives, stop after a burst (25 per
@@ -313,10 +316,35 @@ def _recording(obj: Obj, record: str | None) -> Obj:
 
 def desired_children(sgld: Mapping[str, Any], spec: SGLangDeploymentSpec) -> list[Obj]:
     """The children builders.desired_objects builds for `sgld` with its (parsed) `spec`, as
-    the operator applies them (`applied`)."""
+    the operator applies them (`applied`), with the ControllerRevision keeping the spec the
+    StatefulSets record (`revision`; none when it is not recorded)."""
     meta = sgld["metadata"]
     built = builders.desired_objects(spec, meta["name"], meta["namespace"])
-    return applied(sgld, built, recorded_spec(sgld))
+    record = recorded_spec(sgld)
+    kept = [revision(sgld, record)] if record is not None and spec.mode == "server" else []
+    return [*kept, *applied(sgld, built, record)]
+
+
+def revision(sgld: Mapping[str, Any], record: str) -> Obj:
+    """The ControllerRevision (apps/v1) that keeps `record` (`recorded_spec`) beyond the
+    StatefulSets that carry it, as the operator applies it: `data` the record's object
+    (`{"generation": N, "spec": {...}}`), `revision` its generation, named by a hash of it
+    (naming.revision_name), owned by `sgld` (the garbage collector removes it with it),
+    labelled to be cached with the other children but claimed by no StatefulSet."""
+    meta = sgld["metadata"]
+    data = json.loads(record)
+    built: Obj = {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": naming.revision_name(meta["name"], record),
+            "namespace": meta["namespace"],
+            "labels": naming.labels(meta["name"], naming.COMPONENT_REVISION),
+        },
+        "data": data,
+        "revision": int(data["generation"]),
+    }
+    return applied(sgld, [built], None)[0]
 
 
 @dataclass(frozen=True)
@@ -334,11 +362,25 @@ class Recorded:
         before the annotation, or the spec was too large) or a spec this operator version
         does not accept (it is then unknown, as if not recorded)."""
         text = (statefulset["metadata"].get("annotations") or {}).get(BUILT_FROM_ANNOTATION)
-        if not text:
+        return cls.parsed(str(text)) if text else None
+
+    @classmethod
+    def kept_by(cls, revision: Mapping[str, Any]) -> Recorded | None:
+        """What a ControllerRevision of `revision()` keeps, or None, as `of` says."""
+        data = revision.get("data")
+        if not isinstance(data, Mapping):
             return None
+        return cls.parsed(
+            json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        )
+
+    @classmethod
+    def parsed(cls, text: str) -> Recorded | None:
+        """A record's text (`recorded_spec`) parsed, or None when this operator version does
+        not accept it."""
         try:
             found = json.loads(text)
-            return cls(int(found["generation"]), parse_spec(found["spec"] or {}), str(text))
+            return cls(int(found["generation"]), parse_spec(found["spec"] or {}), text)
         except (ValueError, TypeError, KeyError, AttributeError, ValidationError):
             return None
 
@@ -565,15 +607,19 @@ def plan(snapshot: Snapshot) -> Plan:
         failures = _decide(snapshot, spec, sent, statefulsets, result, sizes=sizes, kept=kept)
         held = _desired_fails(snapshot, sent, statefulsets, result.decision)
         if held is not None and statefulsets:
-            missing = {
-                key: g
-                for key, o in sent.items()
-                if o["kind"] == "StatefulSet"
-                and key not in stored
-                and (g := group_of(o)) is not None
-            }
             reverted = _on_old_revisions(
-                snapshot, missing, statefulsets, result.decision, _desired_hashes(sent)
+                snapshot,
+                {
+                    key: g
+                    for key, o in sent.items()
+                    if o["kind"] == "StatefulSet"
+                    and key not in stored
+                    and (g := group_of(o)) is not None
+                },
+                statefulsets,
+                result.decision,
+                _desired_hashes(sent),
+                history=_records(snapshot),
             )
     wakeups = _writes(snapshot, sent, ours, result, reverted)
     wakeups += _put_back(snapshot, {g: recorded[g] for g in statefulsets if g in recorded}, result)
@@ -600,6 +646,7 @@ def plan(snapshot: Snapshot) -> Plan:
         )
 
     _prune(snapshot, stale, spared, spec, result)
+    _keep_records(snapshot, record if spec.mode == "server" else None, result, wakeups)
     if spec.mode == "server":
         _carry_out(snapshot, statefulsets, failures, result)
         waiting = sorted(
@@ -747,6 +794,8 @@ def _on_old_revisions(
     statefulsets: Mapping[int, Mapping[str, Any]],
     decision: Decision,
     desired: Mapping[int, str],
+    *,
+    history: Sequence[Recorded],
 ) -> dict[Key, Obj | None]:
     """While the desired revision fails (`_desired_fails`), or no spec is valid (`desired`
     empty), each `missing` StatefulSet (key -> group; deleted by hand, or with
@@ -756,8 +805,10 @@ def _on_old_revisions(
     (`desired`: each group's pod-spec hash), is not known to fail, and is what that spec
     builds for it (else this operator version builds other pods from it: unknown).
 
-    With several such revisions: the one whose pods the group's orphaned pods run (they are
-    then adopted, not replaced), else a serving sibling's, the newest, the lowest group.
+    First, though: the revision the group's orphaned pods run, when a spec of `history`
+    (`_records`: the ControllerRevisions' and the StatefulSets' records) builds it for the
+    group (`_adopting`: they are adopted, not replaced, and it is what the group ran). Else,
+    with several siblings' revisions: a serving sibling's, the newest, the lowest group.
     None when no such sibling builds the group, but it existed (some stored StatefulSet
     records a spec with it, or its orphaned pods run another revision: a kept group whose
     StatefulSet went while the operator was down, then scaled back up) or there is no
@@ -778,7 +829,12 @@ def _on_old_revisions(
     orphans = _orphaned_hashes(snapshot)
     found: dict[Key, Obj | None] = {}
     for key, group in missing.items():
-        if desired.get(group) in orphans.get(group, set()):
+        ran = orphans.get(group, set())
+        if desired.get(group) in ran:
+            continue
+        adopting = _adopting(sgld, history, group, ran - {known.get(group)})
+        if adopting is not None:
+            found[key] = adopting
             continue
         built = [
             (sibling, record, obj)
@@ -786,15 +842,7 @@ def _on_old_revisions(
             if (obj := record.statefulset(sgld, group)) is not None
         ]
         if built:
-            _, _, found[key] = min(
-                built,
-                key=lambda b: (
-                    template_hash(b[2]) not in orphans.get(group, set()),
-                    b[0] not in ready,
-                    -b[1].generation,
-                    b[0],
-                ),
-            )
+            _, _, found[key] = min(built, key=lambda b: (b[0] not in ready, -b[1].generation, b[0]))
         elif (
             not records
             or orphans.get(group)
@@ -805,14 +853,46 @@ def _on_old_revisions(
 
 
 def _orphaned_hashes(snapshot: Snapshot) -> dict[int, set[str]]:
-    """The pod-spec hashes of each group's pods that no controller owns (their StatefulSet
-    deleted with --cascade=orphan): a StatefulSet of their template adopts them."""
-    found: dict[int, set[str]] = {}
-    for pod in snapshot.pods:
-        group, spec_hash = group_of(pod), pod_hash(pod)
-        if group is not None and spec_hash is not None and _orphaned(pod):
-            found.setdefault(group, set()).add(spec_hash)
-    return found
+    """The pod-spec hashes of each group's pods its StatefulSet left behind
+    (`_orphans_by_group`): a StatefulSet of their template adopts them."""
+    return {
+        g: {h for p in pods if (h := pod_hash(p)) is not None}
+        for g, pods in _orphans_by_group(snapshot).items()
+    }
+
+
+def _records(snapshot: Snapshot) -> list[Recorded]:
+    """Every spec recorded for this deployment that this operator version accepts, newest
+    first, each once: kept in its ControllerRevisions (`revision`), which outlive the
+    StatefulSets, and on its stored StatefulSets (`Recorded.of`; those of an operator
+    version before the revisions record one that no revision keeps)."""
+    uid = snapshot.sgld["metadata"]["uid"]
+    found: dict[str, Recorded] = {}
+    for child in snapshot.children:
+        if not owned_by(child, uid):
+            continue
+        if child["kind"] == "ControllerRevision":
+            record = Recorded.kept_by(child)
+        elif child["kind"] == "StatefulSet":
+            record = Recorded.of(child)
+        else:
+            continue
+        if record is not None:
+            found.setdefault(record.text, record)
+    return sorted(found.values(), key=lambda r: -r.generation)
+
+
+def _adopting(
+    sgld: Mapping[str, Any], records: Sequence[Recorded], group: int, ran: Collection[str]
+) -> Obj | None:
+    """Group `group`'s StatefulSet built from the newest of `records` (`_records`) that
+    builds a template its orphaned pods run (`ran`: their pod-spec hashes), as applied: it
+    adopts them, on the revision they run. None when none does."""
+    for record in records:
+        obj = record.statefulset(sgld, group)
+        if obj is not None and template_hash(obj) in ran:
+            return obj
+    return None
 
 
 def _orphans_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
@@ -829,12 +909,15 @@ def _orphans_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
 
 
 def _pods_size(pods: Sequence[Mapping[str, Any]]) -> int:
-    """A group's size as its pods say, when no StatefulSet does: the NNODES of their
-    container env, else their highest rank + 1."""
+    """A group's size as its pods say, when no StatefulSet does: the group size in their
+    container env (naming.GROUP_SIZE_ENV), else their highest rank + 1."""
     for pod in pods:
         for container in (pod.get("spec") or {}).get("containers") or []:
             for env in container.get("env") or []:
-                if env.get("name") == "NNODES" and str(env.get("value") or "").isdigit():
+                if (
+                    env.get("name") == naming.GROUP_SIZE_ENV
+                    and str(env.get("value") or "").isdigit()
+                ):
                     return int(env["value"])
     return max((rank(p) for p in pods), default=-1) + 1
 
@@ -1002,6 +1085,64 @@ def _prune(
         )
 
 
+def _keep_records(
+    snapshot: Snapshot, record: str | None, result: Plan, wakeups: list[float]
+) -> None:
+    """The ControllerRevisions (`revision`) that keep the recorded specs: one is created for
+    each record that a stored StatefulSet, one written now or one the operator remembers a
+    kept group by (`Snapshot.kept`) carries and that none keeps yet (first in
+    `result.apply`, so no StatefulSet records a spec that nothing keeps); each is written
+    once (what it keeps never changes; a refusal waits for its retry, its wakeup in
+    `wakeups`). One is deleted once nothing needs it, as stored: no such StatefulSet records
+    it, it is not `record` (the spec's; None: not recorded, or not in server mode), and no
+    pod of the deployment (orphaned or not) runs a template it builds for the pod's group
+    (pods a StatefulSet built from it would adopt)."""
+    sgld = snapshot.sgld
+    meta = sgld["metadata"]
+    uid = meta["uid"]
+    stored = {
+        c["metadata"]["name"]: c
+        for c in snapshot.children
+        if c["kind"] == "ControllerRevision" and owned_by(c, uid)
+    }
+    statefulsets = [c for c in snapshot.children if c["kind"] == "StatefulSet" and owned_by(c, uid)]
+    carried = [
+        *statefulsets,
+        *(o for o in result.apply if o["kind"] == "StatefulSet"),
+        *snapshot.kept.values(),
+    ]
+    texts = {
+        t
+        for o in carried
+        if (t := (o["metadata"].get("annotations") or {}).get(BUILT_FROM_ANNOTATION))
+    }
+    needed = {naming.revision_name(meta["name"], t): t for t in texts}
+    created = []
+    for name, text in sorted(needed.items()):
+        # A record edited by hand into one this operator version cannot read is not kept.
+        if name in stored or Recorded.parsed(text) is None:
+            continue
+        obj = revision(sgld, text)
+        if not _waits_for_retry(snapshot, key_of(obj), obj, result, wakeups):
+            created.append(obj)
+    result.apply[:0] = created
+    # The templates pods run that no stored StatefulSet holds: a revision building one stays.
+    running = {
+        (g, h) for p in snapshot.pods if (g := group_of(p)) is not None and (h := pod_hash(p))
+    }
+    running -= {(group_of(c), template_hash(c)) for c in statefulsets}
+    current = naming.revision_name(meta["name"], record) if record is not None else None
+    for name, rev in sorted(stored.items()):
+        if name in needed or name == current or rev["metadata"].get("deletionTimestamp"):
+            continue
+        kept = Recorded.kept_by(rev) if running else None
+        if kept is not None and any(
+            template_hash(kept.statefulset(sgld, g) or {}) == h for g, h in running
+        ):
+            continue
+        result.delete.append((*key_of(rev), rev["metadata"]["uid"]))
+
+
 def _kept_serving(
     snapshot: Snapshot,
     spec: SGLangDeploymentSpec,
@@ -1016,9 +1157,11 @@ def _kept_serving(
     refused, or restarting), and the spec asks for at least one copy, the lowest removed
     group (beyond spec.replicas) that has a StatefulSet (stored among `stale`, or one the
     last plan kept, deleted by hand since: `snapshot.kept`, rebuilt as last stored if it can
-    be built again as it was) or pods its StatefulSet left behind (--cascade=orphan), and
-    that either serves (groups.serves on its live pods, its StatefulSet's and the orphaned
-    ones, at its size: `_sizes`, for orphaned pods alone `_pods_size`) or was kept before
+    be built again as it was; or one deleted with --cascade=orphan and not remembered, built
+    from the recorded spec of the revision its pods run, `_adopting`) or pods its
+    StatefulSet left behind (--cascade=orphan), and that either serves (groups.serves on its
+    live pods, its StatefulSet's and the orphaned ones, at its size: `_sizes`, for orphaned
+    pods alone `_pods_size`) or was kept before
     with no pod on an unreachable node. Kept before: the last plan kept it (`snapshot.kept`,
     in-process) or the stored status says so (status.groups lists it while
     status.observedGeneration is the resource's generation: a plan of this spec decided it,
@@ -1034,10 +1177,26 @@ def _kept_serving(
     going = {g: c for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None}
     # A kept group's StatefulSet deleted by hand (or being deleted): as last stored.
     gone = {g: sts for g, sts in snapshot.kept.items() if g >= spec.replicas and g not in going}
+    orphans = _orphans_by_group(snapshot)
+    # A removed group's StatefulSet deleted with --cascade=orphan that no memory of the
+    # operator holds (deleted while it was down, or after it restarted): as the recorded spec
+    # of the revision its pods run builds it, if one does.
+    left = {
+        g: ran
+        for g, ran in _orphaned_hashes(snapshot).items()
+        if g >= spec.replicas and g not in going and g not in gone
+    }
+    history = _records(snapshot) if left else []
+    gone.update(
+        {
+            g: obj
+            for g, ran in left.items()
+            if (obj := _adopting(snapshot.sgld, history, g, ran)) is not None
+        }
+    )
     recorded = _as_recorded(snapshot.sgld, {**staying, **going, **gone}, desired, pods)
     going.update({g: sts for g, sts in gone.items() if g in recorded})
     sizes = _sizes(spec.parallelism.nodes, {**staying, **going}, desired, recorded)
-    orphans = _orphans_by_group(snapshot)
 
     def live(group: int) -> list[Mapping[str, Any]]:
         return live_pods([*pods.get(group, ()), *orphans.get(group, ())])
@@ -1119,7 +1278,9 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
             and (key := ("StatefulSet", meta["namespace"], naming.group_name(meta["name"], g)))
             not in stored
         }
-        rebuilt = _on_old_revisions(snapshot, missing, statefulsets, result.decision, {})
+        rebuilt = _on_old_revisions(
+            snapshot, missing, statefulsets, result.decision, {}, history=_records(snapshot)
+        )
         for key, obj in rebuilt.items():
             if obj is None or (
                 (refusal := _refusal_of(snapshot, key, obj)) is not None
@@ -1345,7 +1506,10 @@ def _carry_out(
         result.events.append(("Warning", action.kind, action.message))
     for action in decision.actions:
         result.delete_pods += action.pod_names
-        result.replaced[statefulsets[action.index]["metadata"]["uid"]] = format_time(snapshot.now)
+        # A kept group's StatefulSet built from its record, not stored yet, has no uid.
+        uid = statefulsets[action.index]["metadata"].get("uid")
+        if uid is not None:
+            result.replaced[uid] = format_time(snapshot.now)
         kind = "Warning" if action.kind == Reason.GROUP_RESTARTED else "Normal"
         result.events.append((kind, action.kind, action.message))
     result.problems += failures
@@ -1393,8 +1557,9 @@ def _pod_creation_failures(
     stored = {c["metadata"]["uid"] for c in snapshot.children}
     for group, sts in sorted(statefulsets.items()):
         meta = sts["metadata"]
-        if meta["uid"] not in stored:
-            # A kept group's StatefulSet deleted by hand: it makes no pods until rebuilt.
+        if meta.get("uid") not in stored:
+            # A kept group's StatefulSet deleted by hand (as last stored, or built from its
+            # record, with no uid): it makes no pods until rebuilt.
             continue
         template = template_hash(sts) or ""
         pods = pods_by_group.get(group, ())

@@ -120,6 +120,12 @@ def _names() -> list[str]:
             naming.offline_service_name(NAME, EXAMPLE_GROUP),
             "mode offline",
         ),
+        (
+            "ControllerRevision of a recorded spec",
+            naming.revision_name(NAME, "<record>").rsplit("-", 1)[0] + "-<10-character hash>",
+            "the spec StatefulSets were built from (`data`), kept while a StatefulSet records "
+            "it or a pod runs what it builds",
+        ),
     ]
     rank0 = naming.rank0_fqdn(NAME, EXAMPLE_GROUP, "NAMESPACE", "cluster.local")
     lines = [

@@ -6,6 +6,7 @@ admission of pods after their StatefulSet was accepted."""
 from __future__ import annotations
 
 import copy
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from story import (
 )
 
 from sglang_operator.naming import (
+    BUILT_FROM_ANNOTATION,
+    COMPONENT_LABEL,
     GROUP_LABEL,
     INSTANCE_LABEL,
     group_name,
@@ -994,6 +997,31 @@ def test_a_statefulset_scaled_by_hand_during_a_stuck_rollout_is_put_back_whole(
     assert_held_and_serving(kube, namespace, name, refuse_marked_workers)
 
 
+def keeps_group_1(kube: Any, namespace: str, name: str) -> bool:
+    """Status of the current generation says the scale-down keeps group 1."""
+    got = get_sgld(kube, namespace, name)
+    current = got["status"].get("observedGeneration") == got["metadata"]["generation"]
+    return current and "keeps group(s) 1" in condition(got, "Progressing").get("message", "")
+
+
+def rebuilt(kube: Any, namespace: str, name: str, group: int, old_uid: str) -> Any:
+    """Group `group`'s StatefulSet, created anew (not `old_uid`) and owning its 2 pods
+    (adopted, or made by it), else None."""
+    try:
+        sts = client.AppsV1Api(kube).read_namespaced_stateful_set(
+            group_name(name, group), namespace
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    pods = group_pods(kube, namespace, name, group)
+    adopted = all(
+        any(ref.uid == sts.metadata.uid for ref in p.metadata.owner_references or []) for p in pods
+    )
+    return sts if sts.metadata.uid != old_uid and len(pods) == 2 and adopted else None
+
+
 def test_a_kept_groups_statefulset_deleted_by_hand_comes_back_and_keeps_serving(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
 ) -> None:
@@ -1009,41 +1037,27 @@ def test_a_kept_groups_statefulset_deleted_by_hand_comes_back_and_keeps_serving(
     )
     serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
     cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
-
-    def kept() -> bool:
-        got = get_sgld(kube, namespace, name)
-        return got["status"].get("observedGeneration") == got["metadata"][
-            "generation"
-        ] and "keeps group(s) 1" in condition(got, "Progressing").get("message", "")
-
-    wait_until(kept, timeout=60, what="the scale-down keeping group 1")
+    wait_until(
+        lambda: keeps_group_1(kube, namespace, name),
+        timeout=60,
+        what="the scale-down keeping group 1",
+    )
     apps = client.AppsV1Api(kube)
     orphaned = apps.read_namespaced_stateful_set(group_name(name, 1), namespace).metadata.uid
-
-    def rebuilt() -> Any:
-        try:
-            sts = apps.read_namespaced_stateful_set(group_name(name, 1), namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        pods = group_pods(kube, namespace, name, 1)
-        adopted = all(
-            any(ref.uid == sts.metadata.uid for ref in p.metadata.owner_references or [])
-            for p in pods
-        )
-        return sts.metadata.uid != orphaned and len(pods) == 2 and adopted and sts
-
     cluster.kubectl(
         "delete", "sts", group_name(name, 1), "-n", namespace, "--cascade=orphan", "--wait=false"
     )
-    sts = wait_until(rebuilt, timeout=120, what="group 1's StatefulSet back, owning its pods")
+    sts = wait_until(
+        lambda: rebuilt(kube, namespace, name, 1, orphaned),
+        timeout=120,
+        what="group 1's StatefulSet back, owning its pods",
+    )
     assert refuse_marked_workers not in stored_template_env(kube, namespace, name, 1)
     assert sts.spec.replicas == 2
     time.sleep(SETTLE_SECONDS)
     now = group_pods(kube, namespace, name, 1)
     assert {p.metadata.uid for p in now} == serving and all(is_ready(p) for p in now)
-    assert kept()
+    assert keeps_group_1(kube, namespace, name)
     got = get_sgld(kube, namespace, name)["status"]
     assert (got["readyReplicas"], got["replicas"]) == (1, 2)
     client.CoreV1Api(kube).read_namespaced_service(headless_service_name(name, 1), namespace)
@@ -1071,10 +1085,12 @@ def test_a_kept_group_orphaned_while_the_operator_is_down_keeps_serving(
     """Group 0 is stuck on a revision whose workers are refused at creation; a scale-down to
     1 keeps group 1, the only copy serving. The operator stops (it forgets what it held in
     memory), group 1's StatefulSet is deleted with --cascade=orphan, the operator starts:
-    status.groups still says group 1 was kept, so its orphaned pods, which serve, and its
-    Service are spared, and no event says it was removed. Before, the operator pruned both
-    pods and the Service ("removed group(s) 1"): nothing served. Once group 0 serves, the
-    group goes, its orphaned pods with it."""
+    its orphaned pods, which serve, and its Service are spared, and no event says it was
+    removed (before 7ec0547, the operator pruned both: nothing served); its StatefulSet is
+    built again on the revision its pods run, from the ControllerRevision that keeps that
+    spec, adopts them (none restarts), and the group counts as kept and ready (before: only
+    spared, Ready False "0/1 groups ready" while it served, missing from status.groups and
+    from Progressing). Once group 0 serves, the group goes."""
     name = "keptdown"
     changed = stuck_on_refused_workers(
         cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
@@ -1082,24 +1098,19 @@ def test_a_kept_group_orphaned_while_the_operator_is_down_keeps_serving(
     serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
     assert len(serving) == 2
     cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
-
-    def kept() -> bool:
-        got = get_sgld(kube, namespace, name)
-        return got["status"].get("observedGeneration") == got["metadata"][
-            "generation"
-        ] and "keeps group(s) 1" in condition(got, "Progressing").get("message", "")
-
-    wait_until(kept, timeout=60, what="the scale-down keeping group 1")
-    operator.kill()
-    cluster.kubectl(
-        "delete", "sts", group_name(name, 1), "-n", namespace, "--cascade=orphan", "--wait=true"
-    )
     wait_until(
-        lambda: all(not p.metadata.owner_references for p in group_pods(kube, namespace, name, 1)),
+        lambda: keeps_group_1(kube, namespace, name),
         timeout=60,
-        what="group 1's pods orphaned",
+        what="the scale-down keeping group 1",
     )
+    orphaned = orphaned_while_down(cluster, kube, namespace, name, wait_until, operator=operator)
     operator.start()
+    wait_until(
+        lambda: rebuilt(kube, namespace, name, 1, orphaned),
+        timeout=120,
+        what="group 1's StatefulSet built again, owning its pods",
+    )
+    assert refuse_marked_workers not in stored_template_env(kube, namespace, name, 1)
     time.sleep(SETTLE_SECONDS)
     now = group_pods(kube, namespace, name, 1)
     assert {p.metadata.uid for p in now} == serving and all(
@@ -1110,6 +1121,18 @@ def test_a_kept_group_orphaned_while_the_operator_is_down_keeps_serving(
         e.message for e in events(kube, namespace, "Scaled") if e.involved_object.name == name
     ]
     assert not [m for m in scaled if "removed group(s)" in m], scaled
+    assert keeps_group_1(kube, namespace, name)
+    got = get_sgld(kube, namespace, name)
+    assert (got["status"]["readyReplicas"], got["status"]["replicas"]) == (1, 2)
+    assert [g["index"] for g in got["status"]["groups"]] == [0, 1]
+    ready = condition(got, "Ready")
+    assert (ready["status"], ready["reason"]) == ("True", "GroupsReady"), ready
+    created = [
+        e.message for e in events(kube, namespace, "Created") if e.involved_object.name == name
+    ]
+    assert f"created StatefulSet(s) {group_name(name, 1)} on the revision it ran" in " ".join(
+        created
+    ), created
 
     # The spec that broke group 0 undone (at 1 replica): group 0 serves, group 1 goes.
     obj = copy.deepcopy(changed)
@@ -1119,9 +1142,115 @@ def test_a_kept_group_orphaned_while_the_operator_is_down_keeps_serving(
     wait_until(
         lambda: not group_pods(kube, namespace, name, 1),
         timeout=180,
-        what="group 1's orphaned pods removed once group 0 serves",
+        what="group 1's pods removed once group 0 serves",
     )
     wait_ready(cluster, namespace, name)
     with pytest.raises(ApiException) as gone:
         client.CoreV1Api(kube).read_namespaced_service(headless_service_name(name, 1), namespace)
     assert gone.value.status == 404
+    # Of the recorded specs (the first, the refused one, the scaled ones), only the one the
+    # StatefulSet records is kept: nothing runs or records the others.
+    recorded = client.AppsV1Api(kube).read_namespaced_stateful_set(group_name(name, 0), namespace)
+    record = json.loads(recorded.metadata.annotations[BUILT_FROM_ANNOTATION])
+    wait_until(
+        lambda: [r.data for r in revisions(kube, namespace, name)] == [record],
+        timeout=30,
+        what="the revisions no StatefulSet records nor pod runs pruned",
+    )
+
+
+def revisions(kube: Any, namespace: str, name: str) -> list[Any]:
+    """The ControllerRevisions keeping the deployment's recorded specs."""
+    return list(
+        client.AppsV1Api(kube)
+        .list_namespaced_controller_revision(
+            namespace, label_selector=f"{INSTANCE_LABEL}={name},{COMPONENT_LABEL}=revision"
+        )
+        .items
+    )
+
+
+def orphaned_while_down(
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    name: str,
+    wait_until: Wait,
+    *,
+    operator: OperatorProcess,
+) -> str:
+    """Stops the operator (it forgets what it held in memory) and deletes group 1's
+    StatefulSet with --cascade=orphan; returns that StatefulSet's uid."""
+    orphaned = str(
+        client.AppsV1Api(kube)
+        .read_namespaced_stateful_set(group_name(name, 1), namespace)
+        .metadata.uid
+    )
+    operator.kill()
+    cluster.kubectl(
+        "delete", "sts", group_name(name, 1), "-n", namespace, "--cascade=orphan", "--wait=true"
+    )
+    wait_until(
+        lambda: all(not p.metadata.owner_references for p in group_pods(kube, namespace, name, 1)),
+        timeout=60,
+        what="group 1's pods orphaned",
+    )
+    return orphaned
+
+
+def test_a_kept_group_orphaned_while_the_operator_is_down_comes_back_on_its_revision_when_scaled_up(
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    wait_until: Wait,
+    refuse_marked_workers: str,
+    *,
+    operator: OperatorProcess,
+) -> None:
+    """Group 0 is stuck on a revision whose workers are refused at creation; a scale-down to
+    1 keeps group 1, the only copy serving. The operator stops, group 1's StatefulSet is
+    deleted with --cascade=orphan, and the deployment is scaled back to 2 before the
+    operator starts: group 1 is no longer kept but asked for, no stored StatefulSet records
+    the revision its pods run (group 0's records the new one), and the ControllerRevision
+    that keeps that spec builds it on its own revision: it adopts its pods (none
+    restarts), and a pod of it deleted comes back on that revision, not refused. Before
+    (076f98a), the group waited with no StatefulSet, not counted; before that, it was
+    created on the refused revision and its next restart was an outage (0/2 ready)."""
+    name = "keptup"
+    stuck_on_refused_workers(
+        cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
+    )
+    serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
+    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
+    wait_until(
+        lambda: keeps_group_1(kube, namespace, name),
+        timeout=60,
+        what="the scale-down keeping group 1",
+    )
+    orphaned = orphaned_while_down(cluster, kube, namespace, name, wait_until, operator=operator)
+    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=2")
+    operator.start()
+    wait_until(
+        lambda: rebuilt(kube, namespace, name, 1, orphaned),
+        timeout=120,
+        what="group 1's StatefulSet built again, owning its pods",
+    )
+    assert refuse_marked_workers not in stored_template_env(kube, namespace, name, 1)
+    now = group_pods(kube, namespace, name, 1)
+    assert {p.metadata.uid for p in now} == serving and all(is_ready(p) for p in now)
+    # Its next restart is on the revision it ran: the worker is not refused.
+    client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name(name, 1)}-1", namespace)
+    wait_until(
+        lambda: (
+            back_on_old_revision(kube, namespace, name, 1, refuse_marked_workers)
+            and not {p.metadata.uid for p in group_pods(kube, namespace, name, 1)} & serving
+        ),
+        timeout=180,
+        what="group 1 restarted on its own revision and ready",
+    )
+    time.sleep(SETTLE_SECONDS)
+    got = get_sgld(kube, namespace, name)
+    assert got["status"]["readyReplicas"] == 1
+    progressing = condition(got, "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("True", "RolloutHeld")
+    assert "group(s) 1 still run the old one" in progressing["message"]

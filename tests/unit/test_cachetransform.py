@@ -178,11 +178,17 @@ def test_a_cached_pod_keeps_of_its_spec_its_node_scheduler_and_containers_startu
     entry = cached(pod)
     assert entry["metadata"] == {k: v for k, v in pod["metadata"].items() if k != "managedFields"}
     assert entry["status"] == pod["status"]
-    probes = {c["name"]: c["startupProbe"] for c in pod["spec"]["containers"]}
+    (container,) = pod["spec"]["containers"]
     assert entry["spec"] == {
         "nodeName": "node-a",
         "schedulerName": "default-scheduler",
-        "containers": [{"name": name, "startupProbe": probe} for name, probe in probes.items()],
+        "containers": [
+            {
+                "name": container["name"],
+                "startupProbe": container["startupProbe"],
+                "env": [{"name": "NNODES", "value": "2"}],
+            }
+        ],
     }
 
 
@@ -219,6 +225,36 @@ def test_a_pods_startup_probe_decides_its_groups_startup_timeout_from_the_cache_
     assert trimmed == full
     del container["startupProbe"]
     assert planned(resource, children, [pod], {"node-a": {"status": "True"}}) != full
+
+
+def test_half_a_group_left_behind_by_its_statefulset_is_sized_from_the_cache_too() -> None:
+    """Group 1's StatefulSet deleted with --cascade=orphan, then a scale-down to 1 while
+    group 0 is down; of group 1's 2 pods only rank 0 is left: half a group, which does not
+    serve, so it is not kept. Without the group size in the cached pods' env, rank 0 alone
+    looked like a whole group of 1 and was kept (the transform must keep it)."""
+    children = stored_children(sgld(2, 2))
+    sts0, sts1 = (c for c in children if c["kind"] == "StatefulSet")
+    resource = sgld(1, 2)
+    down = stored_pod(
+        sts0, 0, str(template_hash(sts0)), "node-a", **pod_status("Running", False, 0, None)
+    )
+    left = stored_pod(
+        sts1, 0, str(template_hash(sts1)), "node-b", **pod_status("Running", True, 0, None)
+    )
+    left["metadata"]["ownerReferences"] = []
+    left["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"] = left["metadata"]["name"]
+    # Nothing records the spec its pods ran (an operator version before the records), else
+    # the size is the recorded spec's.
+    rest = [c for c in children if c is not sts1 and c["kind"] != "ControllerRevision"]
+    del sts0["metadata"]["annotations"][naming.BUILT_FROM_ANNOTATION]
+    nodes = {"node-a": {"status": "True"}, "node-b": {"status": "True"}}
+    full = planned(resource, rest, [down, left], nodes)
+    assert full.kept == []
+    assert ("Pod", "ns", left["metadata"]["name"], left["metadata"]["uid"]) in full.delete
+    trimmed = planned(
+        cached(resource), [cached(c) for c in rest], [cached(down), cached(left)], nodes
+    )
+    assert trimmed == full
 
 
 @st.composite

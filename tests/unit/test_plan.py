@@ -93,6 +93,16 @@ def pods_for(children: Sequence[dict[str, Any]], replicas: int, nodes: int) -> l
     ]
 
 
+def stored_revision(children: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The ControllerRevision among stored_children(...): the recorded spec it keeps."""
+    return next(c for c in children if c["kind"] == "ControllerRevision")
+
+
+def revision_key(resource: dict[str, Any]) -> tuple[str, str, str]:
+    """The key of the ControllerRevision that keeps `resource`'s recorded spec."""
+    return key_of(plan_module.revision(resource, str(plan_module.recorded_spec(resource))))
+
+
 def snapshot(resource: dict[str, Any], children: Any, pods: Any, **extra: Any) -> Snapshot:
     """Pods of new templates admitted (`admitted`) unless `pod_check` is given."""
     snap = Snapshot(sgld=resource, children=children, pods=pods, now=NOW, **extra)
@@ -285,7 +295,9 @@ def test_a_refused_statefulset_deletes_nothing_and_is_reported() -> None:
     del refusals[key_of(statefulset(children, 1))]
     p = plan(snapshot(changed, children, pods, refusals=refusals))
     assert p.decision.turn == 1
-    assert [key_of(o) for o in p.apply] == [key_of(statefulset(children, 1))]
+    # The new spec's ControllerRevision comes first: no StatefulSet records a spec that no
+    # revision keeps.
+    assert [key_of(o) for o in p.apply] == [revision_key(changed), key_of(statefulset(children, 1))]
     assert p.delete_pods == []
 
 
@@ -464,7 +476,10 @@ def test_a_statefulset_changed_by_hand_out_of_its_turn_is_put_back_on_its_own_te
     old = stored_children(sgld(replicas=3))
     resource = sgld(replicas=3, env=[{"name": "NEW", "value": "1"}])
     new = stored_children(resource)
-    children = [statefulset(new, 0) if c is statefulset(old, 0) else c for c in old]
+    children = [
+        *(statefulset(new, 0) if c is statefulset(old, 0) else c for c in old),
+        stored_revision(new),
+    ]
     halved = statefulset(children, 1)
     halved["spec"]["replicas"] = 1
     halved["spec"]["updateStrategy"] = {"type": "RollingUpdate"}
@@ -534,10 +549,22 @@ def test_a_kept_groups_statefulset_deleted_by_hand_is_built_again_as_it_was() ->
         c for c in plan_status(resource, p)["conditions"] if c["type"] == "Progressing"
     )
     assert "keeps group(s) 1" in progressing["message"]
-    # Forgotten (the operator restarted meanwhile) while its orphaned pods serve: they are
-    # spared, with its Service (nothing else serves), and no event says it was removed.
+    # Forgotten (the operator restarted meanwhile) while its orphaned pods serve: built
+    # again all the same, from the ControllerRevision that keeps the spec its pods ran, and
+    # kept (counted, healed). Before, it was only spared, and nothing counted it.
     p = plan(snapshot(resource, children, [stuck, *orphans]))
+    assert p.kept == [1]
+    (again,) = [o for o in p.apply if o["metadata"]["name"] == "demo-1"]
+    assert again == back
+    assert p.reverted == {key_of(back): plan_module.KEPT_REBUILT}
+    assert (p.delete, p.delete_pods) == ([], [])
+    assert [(v.index, v.ready) for v in p.decision.kept] == [(1, True)]
+    # With no revision keeping that spec (an operator version before them): spared only,
+    # with its Service (nothing else serves), and no event says it was removed.
+    unkept = [c for c in children if c["kind"] != "ControllerRevision"]
+    p = plan(snapshot(resource, unkept, [stuck, *orphans]))
     assert (p.kept, p.delete, p.delete_pods) == ([], [], [])
+    assert "demo-1" not in written_statefulsets(p)
     assert Reason.SCALED not in [e[1] for e in p.events]
     # Forgotten, its orphaned pods not serving, and never kept as far as status says: the
     # group goes, with the pods its StatefulSet left behind (no StatefulSet would ever
@@ -552,9 +579,13 @@ def test_a_kept_groups_statefulset_deleted_by_hand_is_built_again_as_it_was() ->
     ]
     assert ("Normal", Reason.SCALED, "scaled to 1 replica(s): removed group(s) 1") in p.events
     # Deleted with its pods, forgotten: only its Service is left to remove, and no event
-    # claims the operator removed the group.
+    # claims the operator removed the group; nothing records the spec it ran any more, nor
+    # runs it: the revision that keeps it goes too.
     p = plan(snapshot(resource, children, [stuck]))
-    assert [d[:3] for d in p.delete] == [("Service", "ns", "demo-1-hs")]
+    assert [d[:3] for d in p.delete] == [
+        ("Service", "ns", "demo-1-hs"),
+        key_of(stored_revision(old)),
+    ]
     assert Reason.SCALED not in [e[1] for e in p.events]
 
 
@@ -738,7 +769,7 @@ def test_a_new_group_size_waits_for_the_groups_pods_to_run_the_new_template() ->
     sts = copy.deepcopy(statefulset(stored_children(sgld(nodes=2)), 0))
     sts["spec"]["replicas"] = 1
     sts["metadata"]["annotations"] = written[0]["metadata"]["annotations"]
-    new_children.append(sts)
+    new_children += [sts, stored_revision(stored_children(sgld(nodes=2)))]
     p = plan(snapshot(sgld(nodes=2), new_children, old_pods))
     assert [name for name, _ in p.delete_pods] == [f"{naming.group_name('demo', 0)}-0"]
     new_hash = str(template_hash(statefulset(new_children, 0)))
@@ -1622,6 +1653,7 @@ def held_rollout(
         *[c for c in new_children if c["kind"] != "StatefulSet"],
         statefulset(new_children, 0),
         *[statefulset(old_children, g) for g in range(1, replicas)],
+        stored_revision(old_children),
     ]
     new0 = str(template_hash(statefulset(new_children, 0)))
     changed["status"] = {
@@ -1681,6 +1713,7 @@ def orphaned(pods: list[dict[str, Any]], group: int) -> list[dict[str, Any]]:
     for p in out:
         if group_of(p) == group:
             p["metadata"]["ownerReferences"] = []
+            p["metadata"]["labels"][plan_module.STATEFULSET_POD_NAME_LABEL] = p["metadata"]["name"]
     return out
 
 
@@ -1760,15 +1793,26 @@ def test_orphaned_pods_on_an_old_revision_keep_a_scaled_up_group_off_the_failing
     # deleted with --cascade=orphan while the operator was down (nothing remembers it), then
     # replicas 1 -> 2. The only record left is group 0's, of a spec with 1 replica, so group
     # 1 looks new in a scale-up; but its orphaned pods run the old revision and serve.
-    # Before, its StatefulSet was created on the refused revision (adopting the old pods;
-    # their next restart: refused, nothing served). Now it waits, its pods serving.
-    changed, children, pods, _ = held_rollout(replicas=2)
+    # Before 076f98a, its StatefulSet was created on the refused revision (adopting the old
+    # pods; their next restart: refused, nothing served). The ControllerRevision that keeps
+    # the spec of that revision builds it again on it, adopting its pods (before: it
+    # waited, not counted).
+    changed, children, pods, old = held_rollout(replicas=2)
     shrunk = copy.deepcopy(changed)
     shrunk["spec"]["replicas"] = 1
     shrunk["metadata"]["generation"] = 3
     group0 = statefulset(stored_children(shrunk), 0)
     assert template_hash(group0) == template_hash(statefulset(children, 0))
     children = [group0 if c["metadata"]["name"] == "demo-0" else c for c in without(children, 1)]
+    p = plan(snapshot(changed, children, orphaned(pods, 1)))
+    back = written_statefulsets(p)["demo-1"]
+    assert (template_hash(back), back["spec"]["replicas"]) == (old[1], 2)
+    assert not [d for d in p.delete_pods if d[0].startswith("demo-1-")]
+    assert p.reverted == {
+        key_of(back): plan_module.ON_OLD_REVISION.format(why="the new revision fails")
+    }
+    # No revision keeps it (an operator version before them): it waits, its pods serving.
+    children = [c for c in children if c["kind"] != "ControllerRevision"]
     p = plan(snapshot(changed, children, orphaned(pods, 1)))
     assert "demo-1" not in written_statefulsets(p)
     assert not [d for d in p.delete_pods if d[0].startswith("demo-1-")]
@@ -1869,3 +1913,69 @@ def test_a_statefulset_deleted_during_a_held_rollout_comes_back_and_stays_on_the
     assert replay.hashes(2) == {old[2]} and replay.hashes(1) == {old[1]}
     assert [v.ready for v in p.decision.views] == [False, True, True]
     assert [v.outdated for v in p.decision.views] == [False, True, True]
+
+
+def test_orphaned_groups_whose_revision_a_controller_revision_keeps_come_back_on_it() -> None:
+    # First adversary's MED 3: groups 1 and 2 deleted with --cascade=orphan while the
+    # operator was down, during a held rollout; group 0 is on the failing revision, so no
+    # stored StatefulSet records the revision groups 1 and 2 ran. Before, they waited, not
+    # counted (0/3 ready while they served). The ControllerRevision keeping that spec builds
+    # them again on it (adopting their pods: none is restarted), and they count as ready.
+    changed, children, pods, old = held_rollout(replicas=3)
+    children = without(without(children, 1), 2)
+    left = orphaned(orphaned(pods, 1), 2)
+    p = plan(snapshot(changed, children, left))
+    written = written_statefulsets(p)
+    assert {g: template_hash(written[f"demo-{g}"]) for g in (1, 2)} == {1: old[1], 2: old[2]}
+    assert p.delete_pods == []
+    # Stored (the orphaned pods adopted): they count, and group 0 is not rolled over them.
+    back = [{**copy.deepcopy(written[f"demo-{g}"]), "status": {}} for g in (1, 2)]
+    for sts in back:
+        sts["metadata"]["uid"] = f"uid-{sts['metadata']['name']}-again"
+    p = plan(snapshot(changed, [*children, *back], pods))
+    assert [v.ready for v in p.decision.views] == [False, True, True]
+    assert written_statefulsets(p) == {}
+
+
+def test_a_controller_revision_stays_while_a_statefulset_records_it_or_a_pod_runs_it() -> None:
+    # Held rollout: group 0 on the new revision, groups 1 and 2 on the old one, each spec
+    # kept by its ControllerRevision. Nothing is written or deleted at rest.
+    changed, children, pods, old = held_rollout(replicas=3)
+    previous = stored_revision(children[::-1])
+    assert previous["revision"] == 3
+    p = plan(snapshot(changed, children, pods))
+    assert [o for o in p.apply if o["kind"] == "ControllerRevision"] == []
+    assert [d for d in p.delete if d[0] == "ControllerRevision"] == []
+    # Rolled on: every StatefulSet records the new spec, but group 2's pods still run the
+    # old template (waiting for their turn): the old revision stays.
+    rolled = stored_children(changed)
+    pods2 = [pod(0, r, str(template_hash(statefulset(rolled, 0)))) for r in range(2)]
+    pods2 += [pod(1, r, str(template_hash(statefulset(rolled, 1)))) for r in range(2)]
+    pods2 += [pod(2, r, old[2]) for r in range(2)]
+    p = plan(snapshot(changed, [*rolled, previous], pods2))
+    assert [d for d in p.delete if d[0] == "ControllerRevision"] == []
+    # Once no pod runs it and no StatefulSet records it, it goes (as stored: its uid).
+    p = plan(snapshot(changed, [*rolled, previous], pods_for(rolled, 3, 2)))
+    assert [d for d in p.delete if d[0] == "ControllerRevision"] == [
+        (*key_of(previous), previous["metadata"]["uid"])
+    ]
+    # The spec's own revision is never deleted, even with nothing that records it yet (its
+    # StatefulSets refused, say); and under an invalid spec nothing is pruned.
+    unrecorded = [c for c in rolled if c["kind"] != "StatefulSet"]
+    p = plan(snapshot(changed, unrecorded, []))
+    assert [d for d in p.delete if d[0] == "ControllerRevision"] == []
+    invalid = copy.deepcopy(changed)
+    invalid["spec"]["replicas"] = -1
+    p = plan(snapshot(invalid, [*rolled, previous], pods_for(rolled, 3, 2)))
+    assert p.delete == []
+
+
+def test_a_record_edited_by_hand_into_an_unreadable_one_is_not_kept() -> None:
+    resource = sgld()
+    children = [c for c in stored_children(resource) if c["kind"] != "ControllerRevision"]
+    statefulset(children, 1)["metadata"]["annotations"][BUILT_FROM_ANNOTATION] = "{not json"
+    p = plan(snapshot(resource, children, pods_for(children, 2, 2)))
+    # The spec's record (on demo-0) is kept; the garbage on demo-1 is not, and no crash.
+    assert [key_of(o) for o in p.apply if o["kind"] == "ControllerRevision"] == [
+        revision_key(resource)
+    ]

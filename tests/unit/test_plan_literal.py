@@ -6,6 +6,7 @@ behavioural tests (test_plan.py, test_status.py) let live (docs/testing.md)."""
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -233,7 +234,9 @@ def test_at_rest_the_plan_is_empty_and_asks_for_no_wakeup() -> None:
 def test_everything_missing_is_applied_stamped_and_owned_in_the_builders_order() -> None:
     resource = sgld()
     p = plan(snap(resource, [], []))
+    # The ControllerRevision that keeps the spec the StatefulSets record comes first.
     assert [(o["kind"], o["metadata"]["name"]) for o in p.apply] == [
+        ("ControllerRevision", "demo-rev-b0e610cf06"),
         ("Service", "demo-0-hs"),
         ("StatefulSet", "demo-0"),
         ("Service", "demo-1-hs"),
@@ -254,6 +257,19 @@ def test_everything_missing_is_applied_stamped_and_owned_in_the_builders_order()
         assert obj["metadata"]["annotations"][APPLIED] == intent_hash(obj)
     # Nothing stored yet: no scale-up event (that is for groups added to running ones).
     assert p.events == []
+    # The revision keeps the record the StatefulSets carry, as an object, and is labelled so
+    # that no StatefulSet's selector (which has the group label) claims it.
+    revision, statefulset = p.apply[0], p.apply[2]
+    record = statefulset["metadata"]["annotations"]["sglang-operator.io/built-from"]
+    assert revision["data"] == {"generation": 3, "spec": resource["spec"]}
+    assert revision["data"] == json.loads(record)
+    assert revision["revision"] == 3
+    assert revision["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "sglang",
+        "app.kubernetes.io/instance": "demo",
+        "app.kubernetes.io/component": "revision",
+        "app.kubernetes.io/managed-by": "sglang-operator",
+    }
 
 
 def test_a_refused_child_is_reported_with_its_message_and_retried_at_its_time() -> None:
@@ -365,8 +381,10 @@ def test_scaling_up_says_from_how_many_groups_to_how_many_replicas() -> None:
     children = stored_children(sgld(replicas=1))
     p = plan(snap(sgld(replicas=3), children, current_pods(children, 1, 2)))
     assert p.events == [("Normal", "Scaled", "scaling up from 1 to 3 replica(s)")]
-    # demo-0 records the new spec (plan.BUILT_FROM_ANNOTATION); its template stays.
+    # demo-0 records the new spec (plan.BUILT_FROM_ANNOTATION), which a new revision keeps;
+    # its template stays.
     assert [o["metadata"]["name"] for o in p.apply] == [
+        "demo-rev-dcb26c6659",
         "demo-0",
         "demo-1-hs",
         "demo-1",

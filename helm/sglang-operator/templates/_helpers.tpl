@@ -77,6 +77,12 @@ go into a ClusterRole, otherwise into a Role in each watched namespace.
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, patch, delete]
+# The specs the StatefulSets were built from, kept beyond them (a group whose StatefulSet was
+# deleted comes back on the revision its pods run): cached, read, applied like the others,
+# deleted once no StatefulSet records a spec and no pod runs what it builds.
+- apiGroups: [apps]
+  resources: [controllerrevisions]
+  verbs: [get, list, watch, create, patch, delete]
 # Pods are watched for group health and deleted together to restart or roll a group (with
 # no grace period on a lost node). create: only ever with dryRun=All, to ask admission about
 # a new pod template before any StatefulSet gets it (RBAC cannot grant a dry run alone).
