@@ -9,9 +9,11 @@ restart and rollout is the whole group:
   is scheduling or pulling, and deleting the others would not help); with exponential backoff
   and a budget per sliding window, after which the group is left alone and says why.
 - rollout: a group is outdated when its StatefulSet's stored template or any of its pods
-  lacks the desired pod-spec hash. One group at a time has its turn (`Decision.turn`): only
-  its StatefulSet is written the new template (plan.py), so every other group, healed
-  meanwhile, comes back on the revision it ran (never onto one that fails to start); its
+  lacks the desired pod-spec hash, or a pod of it was made from another revision than its
+  StatefulSet's current one (a template changed by hand, then put back). One group at a
+  time has its turn (`Decision.turn`): only its StatefulSet is written the new template
+  (plan.py), so every other group, healed meanwhile, comes back on the revision it ran
+  (never onto one that fails to start); its
   pods are deleted only once its template *as the API server stored it, and the
   StatefulSet controller observed it* is the desired one. Never a serving group while
   another group is not ready, and the next group only once no group of the new revision is
@@ -42,7 +44,7 @@ from typing import Any
 
 from sglang_operator.api import SGLANG_CONTAINER
 from sglang_operator.conditions import Reason
-from sglang_operator.naming import POD_INDEX_LABEL, POD_SPEC_HASH_ANNOTATION
+from sglang_operator.naming import POD_INDEX_LABEL, POD_REVISION_LABEL, POD_SPEC_HASH_ANNOTATION
 
 # Defaults of spec.healing.
 RESTART_BACKOFF_BASE = timedelta(seconds=30)
@@ -118,7 +120,8 @@ class GroupMemory:
 class GroupView:
     """One group as observed, for status and for the decisions below. `gates`: the
     schedulingGates its pending pods wait on (no problem: a queue such as Kueue lifts them;
-    status names them in Progressing)."""
+    status names them in Progressing). `strays`: the names of its pods made from another
+    revision than its StatefulSet's current one (`_behind`), which make it outdated."""
 
     index: int
     pods: int
@@ -127,6 +130,7 @@ class GroupView:
     outdated: bool
     problem: Problem | None
     gates: tuple[str, ...] = ()
+    strays: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,21 @@ def rank(pod: Mapping[str, Any]) -> int:
 def pod_hash(pod: Mapping[str, Any]) -> str | None:
     """The pod-spec hash a pod was made with (its template's revision), if it carries one."""
     return (pod["metadata"].get("annotations") or {}).get(POD_SPEC_HASH_ANNOTATION)
+
+
+def _behind(live: Sequence[Mapping[str, Any]], current: str | None) -> tuple[str, ...]:
+    """The names of the pods (`live`) that its StatefulSet made from another template than
+    its current revision (`current`: status.updateRevision; None: not known). The pod-spec
+    hash cannot tell: it is in the template, so a template changed by hand (then put back)
+    keeps it, and a pod made from the changed one meanwhile carries it too."""
+    if current is None:
+        return ()
+    return tuple(
+        p["metadata"]["name"]
+        for p in live
+        if (made := (p["metadata"].get("labels") or {}).get(POD_REVISION_LABEL)) is not None
+        and made != current
+    )
 
 
 def serves(
@@ -501,6 +520,7 @@ def decide(
     refused: Mapping[int, FailedCreate] | None = None,
     held: Collection[int] = (),
     kept: Collection[int] = (),
+    revisions: Mapping[int, str] | None = None,
 ) -> Decision:
     """Observes every group and picks the pod deletions that restart or roll them.
 
@@ -520,7 +540,12 @@ def decide(
     that a scale-down keeps serving (plan._kept_serving): healed as every group is (a
     multi-node group whose member goes is restarted whole; restarts count in its budget),
     but out of the rollout: their stored template is what they run (never outdated, never in
-    turn, never holding it); observed in `Decision.kept`."""
+    turn, never holding it); observed in `Decision.kept`. `revisions`: the current revision
+    (status.updateRevision) of each group's StatefulSet that holds the desired template as
+    the operator writes it, observed by the StatefulSet controller: a group with a pod made
+    from another revision (`_behind`; a template changed by hand, pods re-created from it,
+    then put back) is outdated, and replaced whole in its rollout turn (pitfall 5: one
+    group, one template)."""
     old = {m.index: m for m in memory}
     desired = stored_hashes if desired_hashes is None else desired_hashes
     views: list[GroupView] = []
@@ -540,7 +565,10 @@ def decide(
         running = [p for p in live if _phase(p) == "Running"]
         stored = stored_hashes.get(index)
         want = desired.get(index, stored) if index < replicas else stored
-        outdated = stored is not None and (stored != want or any(pod_hash(p) != want for p in live))
+        strays = _behind(live, (revisions or {}).get(index)) if index < replicas else ()
+        outdated = stored is not None and (
+            stored != want or any(pod_hash(p) != want for p in live) or bool(strays)
+        )
         all_running = len(running) == size
         # Every pod of the group, members or not, is force-deleted from a lost node.
         lost = _lost(
@@ -582,7 +610,9 @@ def decide(
                     _restart(mem, failure, _targets(live), now=now, out=out, healing=healing)
 
         (views if index < replicas else kept_views).append(
-            GroupView(index, len(live), len(running), ready, outdated, problem, _gates(live))
+            GroupView(
+                index, len(live), len(running), ready, outdated, problem, _gates(live), strays
+            )
         )
         new_memory.append(mem)
 
@@ -600,9 +630,14 @@ def decide(
     if turn is not None and stored_hashes.get(turn) == desired.get(turn):
         # Its StatefulSet stores the desired template, observed (no group is unobserved):
         # the pods it re-creates are the new revision's.
-        pods = live_pods(pods_by_group.get(turn, ()))
-        message = f"replacing group {turn} with the new revision"
-        step = [Action(turn, Reason.ROLLOUT_STEP, message, _targets(pods))]
+        step = [
+            _rollout_step(
+                views[turn],
+                pods_by_group.get(turn, ()),
+                desired.get(turn),
+                (revisions or {}).get(turn),
+            )
+        ]
         # A group replaced by a new revision starts with a clean restart record; a refusal
         # of its pods is remembered until the new revision's pods all exist (plan.py).
         new_memory[turn] = GroupMemory(turn, failed_create=new_memory[turn].failed_create)
@@ -619,6 +654,22 @@ def decide(
         holding=[v.index for v in views if not v.outdated and not v.ready and v.index in failing],
         kept=kept_views,
     )
+
+
+def _rollout_step(
+    view: GroupView, pods: Sequence[Mapping[str, Any]], want: str | None, current: str | None
+) -> Action:
+    """The rollout step of the group of `view`: all its `pods` deleted, and why: a new
+    revision (`want`: its pod-spec hash), or only pods made from another revision than its
+    StatefulSet's `current` one (`GroupView.strays`)."""
+    live = live_pods(pods)
+    message = f"replacing group {view.index} with the new revision"
+    if view.strays and all(pod_hash(p) == want for p in live):
+        message = (
+            f"replacing group {view.index}: pod(s) {', '.join(view.strays)} were made from "
+            f"another pod template than its StatefulSet's current one ({current})"
+        )
+    return Action(view.index, Reason.ROLLOUT_STEP, message, _targets(live))
 
 
 def _node(pod: Mapping[str, Any]) -> str:

@@ -51,6 +51,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 GROUP_LABEL = f"{API_GROUP}/group"
 # Set by the StatefulSet controller (Kubernetes >= 1.28) on each pod: its ordinal, the rank.
 POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
+# Set by the StatefulSet controller on each pod: the revision (ControllerRevision name) of the
+# template it made the pod from; its StatefulSet's status.updateRevision is the current one.
+POD_REVISION_LABEL = "controller-revision-hash"
 # Set by the Job controller on each pod of an Indexed Job: its completion index, the rank.
 JOB_COMPLETION_INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 # Hash of a group's pod template, on the StatefulSet and its pod template, so the operator

@@ -34,8 +34,11 @@ what the operator meant to write:
   template and still lacks a pod FAILED_CREATE_GRACE later counts as refused with no event
   (`_pod_creation_failures`);
 - a group is rolled only when its stored StatefulSet's template, as the StatefulSet
-  controller has observed it, is the desired one and carries a pod-spec hash its pods lack
-  (groups.decide); a new group size is written only once the group's pods run the new
+  controller has observed it, is the desired one and carries a pod-spec hash its pods lack,
+  or a pod of it was made from another revision than that template's (its
+  controller-revision-hash label against status.updateRevision, `_current_revisions`: a
+  template changed by hand and put back leaves the pods made from it meanwhile with the
+  same hash) (groups.decide); a new group size is written only once the group's pods run the new
   template (`_sized_in_turn`);
 - a stored StatefulSet not written the desired template (not in its turn, or kept by a
   scale-down) is what the spec it records builds on its stored template (`_as_recorded`):
@@ -1433,7 +1436,29 @@ def _decide(
         desired=_desired_hashes(sent),
         held=held,
         kept=kept,
+        revisions=_current_revisions(sent, statefulsets),
     )
+
+
+def _current_revisions(
+    sent: Mapping[Key, Obj], statefulsets: Mapping[int, Mapping[str, Any]]
+) -> dict[int, str]:
+    """The current revision (status.updateRevision) of each stored StatefulSet whose template
+    holds every field of the template `sent` for its group (a template changed by hand is
+    put back first: its pods are judged against the revision put back, not the one that
+    goes) and that the StatefulSet controller observed at its generation (its
+    updateRevision is then that template's). Kept groups are not sent: never rolled."""
+    built = {
+        g: o for o in sent.values() if o["kind"] == "StatefulSet" and (g := group_of(o)) is not None
+    }
+    return {
+        g: str(current)
+        for g, sts in statefulsets.items()
+        if g in built
+        and _observed(sts)
+        and (current := (sts.get("status") or {}).get("updateRevision"))
+        and contains((sts.get("spec") or {}).get("template"), built[g]["spec"]["template"])
+    }
 
 
 def _decide_groups(
@@ -1448,6 +1473,7 @@ def _decide_groups(
     held: Collection[int] = (),
     roll: bool = True,
     kept: Collection[int] = (),
+    revisions: Mapping[int, str] | None = None,
 ) -> list[tuple[str, str]]:
     """Restarts, the rollout turn and step, and forced deletions of the groups
     (groups.decide, `result.decision`), and why groups lack pods (returned; the StatefulSets
@@ -1455,7 +1481,7 @@ def _decide_groups(
     hash (None: none, the spec is invalid); `held`: groups whose StatefulSet the API server
     refuses until its retry; `roll`: False holds every rollout step (no valid spec);
     `kept`: groups a scale-down keeps (their StatefulSets among `statefulsets`), healed but
-    never rolled."""
+    never rolled; `revisions`: `_current_revisions`."""
     pods = _pods_by_group(snapshot)
     # A kept group's pods its StatefulSet left behind (deleted with --cascade=orphan, until
     # the one rebuilt adopts them) are its members still, not pods gone: else the group is
@@ -1484,6 +1510,7 @@ def _decide_groups(
         refused=creations.known,
         held=held,
         kept=kept,
+        revisions=revisions,
     )
     if creations.wakeup is not None:
         decision.requeue_after = max(

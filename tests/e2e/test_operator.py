@@ -36,6 +36,7 @@ from sglang_operator.naming import (
     GROUP_LABEL,
     INSTANCE_LABEL,
     POD_INDEX_LABEL,
+    POD_REVISION_LABEL,
     POD_SPEC_HASH_ANNOTATION,
     client_service_name,
     group_name,
@@ -262,6 +263,98 @@ def test_a_statefulset_scaled_up_by_hand_is_put_back_without_restarting_the_grou
     status = get_sgld(kube, namespace, "wider")["status"]
     assert status["readyReplicas"] == 1
     assert not status["groups"][0].get("restarts")
+
+
+def test_a_group_left_on_two_templates_by_hand_is_replaced_whole(
+    cluster: Cluster, kube: Any, namespace: str, operator: OperatorProcess, wait_until: Wait
+) -> None:
+    """`kubectl set env sts/NAME-1 FOO=x` while group 1's pods are deleted, the template put
+    back before the second is re-created: rank 0 comes from the changed template, rank 1 from
+    the one put back, both with the pod-spec hash the operator wants (it is in the template).
+    (Done with the operator down, and put back by hand, so that the ranks surely come from
+    the two templates.) The operator replaces group 1 whole, onto its StatefulSet's current
+    revision, and leaves group 0 alone. Before, group 1 stayed Ready on two templates for
+    good, rank 0 with FOO=x: only the pod-spec hashes were compared."""
+    name = "twotpl"
+    apply_formed_group(cluster, kube, namespace, manifest(name, replicas=2))
+    sts = group_name(name, 1)
+    apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
+
+    def in_group(group: int) -> list[Any]:
+        return [
+            p
+            for p in live_pods(kube, namespace, name)
+            if p.metadata.labels[GROUP_LABEL] == str(group)
+        ]
+
+    def env(pod: Any) -> set[str]:
+        return {e.name for c in pod.spec.containers for e in c.env or []}
+
+    def recreated(pod_name: str, old_uid: str) -> Any:
+        return next(
+            (
+                p
+                for p in in_group(1)
+                if p.metadata.name == pod_name
+                and p.metadata.uid != old_uid
+                and p.status.phase == "Running"
+            ),
+            None,
+        )
+
+    group0 = {p.metadata.uid for p in in_group(0)}
+    operator.kill()
+    try:
+        before = {p.metadata.name: p.metadata.uid for p in in_group(1)}
+        cluster.kubectl("set", "env", f"sts/{sts}", "-n", namespace, "FOO=x")
+        core.delete_namespaced_pod(f"{sts}-0", namespace)
+        rank0 = wait_until(
+            lambda: recreated(f"{sts}-0", before[f"{sts}-0"]),
+            timeout=60,
+            what="rank 0 re-created from the changed template",
+        )
+        assert "FOO" in env(rank0)
+        cluster.kubectl("set", "env", f"sts/{sts}", "-n", namespace, "FOO-")
+        core.delete_namespaced_pod(f"{sts}-1", namespace)
+        rank1 = wait_until(
+            lambda: recreated(f"{sts}-1", before[f"{sts}-1"]),
+            timeout=60,
+            what="rank 1 re-created from the template put back",
+        )
+        assert "FOO" not in env(rank1)
+        hashes = {p.metadata.annotations[POD_SPEC_HASH_ANNOTATION] for p in (rank0, rank1)}
+        assert len(hashes) == 1
+        assert (
+            rank0.metadata.labels[POD_REVISION_LABEL] != rank1.metadata.labels[POD_REVISION_LABEL]
+        )
+        mixed = {rank0.metadata.uid, rank1.metadata.uid}
+    finally:
+        operator.start()
+
+    def one_template() -> bool:
+        current = apps.read_namespaced_stateful_set(sts, namespace).status.update_revision
+        now = in_group(1)
+        return (
+            len(now) == 2
+            and not {p.metadata.uid for p in now} & mixed
+            and all(
+                p.metadata.labels[POD_REVISION_LABEL] == current and "FOO" not in env(p)
+                for p in now
+            )
+        )
+
+    wait_until(one_template, timeout=120, what="group 1 replaced whole on its current revision")
+    wait_ready(cluster, namespace, name)
+    steps = [e.message for e in events(kube, namespace, "RolloutStep")]
+    assert steps == [
+        f"replacing group 1: pod(s) {sts}-0 were made from another pod template than its "
+        f"StatefulSet's current one ({rank1.metadata.labels[POD_REVISION_LABEL]})"
+    ]
+    assert not events(kube, namespace, "GroupRestarted")
+    settled = {p.metadata.uid for p in in_group(1)}
+    time.sleep(10)  # passes enough to have replaced the group again, had the operator meant to
+    assert {p.metadata.uid for p in in_group(1)} == settled
+    assert {p.metadata.uid for p in in_group(0)} == group0
 
 
 def test_container_restart_in_a_worker_restarts_the_group(

@@ -26,7 +26,7 @@ from sglang_operator.groups import (
     pod_problem,
     startup_window,
 )
-from sglang_operator.naming import POD_INDEX_LABEL, POD_SPEC_HASH_ANNOTATION
+from sglang_operator.naming import POD_INDEX_LABEL, POD_REVISION_LABEL, POD_SPEC_HASH_ANNOTATION
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 HASH = "new"
@@ -48,11 +48,13 @@ def pod(
     created: timedelta = timedelta(minutes=-10),
     terminating: bool = False,
     extra_status: Mapping[str, Any] | None = None,
+    revision: str | None = None,
 ) -> dict[str, Any]:
+    revision_label = {POD_REVISION_LABEL: revision} if revision is not None else {}
     meta: dict[str, Any] = {
         "name": f"demo-{group}-{rank}",
         "uid": uid or f"uid-{group}-{rank}",
-        "labels": {POD_INDEX_LABEL: str(rank)},
+        "labels": {POD_INDEX_LABEL: str(rank), **revision_label},
         "annotations": {POD_SPEC_HASH_ANNOTATION: spec_hash},
         "creationTimestamp": ts(created),
     }
@@ -1214,3 +1216,39 @@ def test_the_gates_a_groups_pending_pods_wait_on_are_in_its_view() -> None:
     d = run([gated], nodes=1)
     assert (d.views[0].gates, d.views[0].problem) == (("kueue/admit",), None)
     assert run([pod(0, 0)], nodes=1).views[0].gates == ()
+
+
+def test_a_pod_made_from_another_revision_of_its_statefulset_is_replaced_in_its_turn() -> None:
+    """Both pods carry the desired pod-spec hash (it is in the template), but rank 0 was made
+    from a template changed by hand, then put back (its controller-revision-hash is not the
+    StatefulSet's updateRevision): the group is outdated and replaced whole in its rollout
+    turn, with an event that says why. Before, it was ready and left on two templates."""
+    pods = [pod(0, r, revision="demo-0-good") for r in range(2)]
+    pods += [pod(1, 0, revision="demo-1-edited"), pod(1, 1, revision="demo-1-good")]
+    current = {0: "demo-0-good", 1: "demo-1-good"}
+    d = run(pods, replicas=2, memory=[formed(0), formed(1)], revisions=current)
+    assert [v.outdated for v in d.views] == [False, True]
+    assert d.turn == 1
+    assert [(a.index, a.kind) for a in d.actions] == [(1, Reason.ROLLOUT_STEP)]
+    assert {name for name, _ in d.actions[0].pod_names} == {"demo-1-0", "demo-1-1"}
+    assert d.actions[0].message == (
+        "replacing group 1: pod(s) demo-1-0 were made from another pod template than its "
+        "StatefulSet's current one (demo-1-good)"
+    )
+    # As any ready outdated group, it waits while another group is down.
+    down = [pod(0, r, ready=False, revision="demo-0-good") for r in range(2)]
+    d = run(down + pods[2:], replicas=2, memory=[formed(1)], revisions=current)
+    assert (d.turn, d.actions) == (None, [])
+    # Its current revision not known (the StatefulSet not observed, or its template about to
+    # be put back): nothing to say.
+    d = run(pods, replicas=2, memory=[formed(0), formed(1)], revisions={0: "demo-0-good"})
+    assert [v.outdated for v in d.views] == [False, False] and d.actions == []
+
+
+def test_a_kept_groups_pods_on_another_revision_are_not_rolled() -> None:
+    """A group a scale-down keeps is never rolled, whatever revision its pods run."""
+    pods = [pod(0, r, ready=False) for r in range(2)]
+    pods += [pod(1, 0, revision="demo-1-edited"), pod(1, 1, revision="demo-1-good")]
+    d = run(pods, replicas=1, stored={0: HASH, 1: HASH}, kept=[1], revisions={1: "demo-1-good"})
+    assert [v.outdated for v in d.kept] == [False]
+    assert d.actions == [] and d.turn is None

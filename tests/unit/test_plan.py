@@ -267,6 +267,47 @@ def test_a_stored_new_revision_rolls_one_group() -> None:
     assert [e[1] for e in p.events] == [Reason.ROLLOUT_STEP]
 
 
+def test_a_group_whose_pods_were_made_from_two_revisions_is_replaced_whole() -> None:
+    """`kubectl set env sts/demo-1 FOO=x` with group 1's pods deleted: rank 0 was re-created
+    from the changed template before the operator put it back, rank 1 after. Both carry the
+    desired pod-spec hash (it is in the template); their controller-revision-hash tells.
+    While the template is still the changed one, it is put back and nothing is deleted;
+    once the StatefulSet controller observed it, group 1 is replaced whole."""
+    resource = sgld()
+    children = stored_children(resource)
+    pods = pods_for(children, 2, 2)
+    for p in pods:
+        group = group_of(p)
+        p["metadata"]["labels"][naming.POD_REVISION_LABEL] = f"demo-{group}-good"
+    pods[2]["metadata"]["labels"][naming.POD_REVISION_LABEL] = "demo-1-edited"
+    sts = statefulset(children, 1)
+    edited = copy.deepcopy(sts)
+    edited["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "FOO", "value": "x"})
+    edited["metadata"]["generation"] = 2
+    edited["status"] = {"observedGeneration": 2, "updateRevision": "demo-1-edited"}
+    at_edit = [edited if c is sts else c for c in children]
+    p = plan(snapshot(resource, at_edit, pods))
+    assert [key_of(o) for o in p.apply] == [key_of(sts)]
+    assert (p.delete_pods, p.decision.turn) == ([], None)
+    # Put back, not observed yet: no step either.
+    sts["metadata"]["generation"] = 3
+    sts["status"] = {"observedGeneration": 2, "updateRevision": "demo-1-edited"}
+    assert plan(snapshot(resource, children, pods)).delete_pods == []
+    # Observed: rank 0 is on another revision than its StatefulSet's current one.
+    sts["status"] = {"observedGeneration": 3, "updateRevision": "demo-1-good"}
+    statefulset(children, 0)["status"] = {"updateRevision": "demo-0-good"}
+    p = plan(snapshot(resource, children, pods))
+    assert p.apply == []
+    assert sorted(name for name, _ in p.delete_pods) == ["demo-1-0", "demo-1-1"]
+    assert [e[1:] for e in p.events] == [
+        (
+            Reason.ROLLOUT_STEP,
+            "replacing group 1: pod(s) demo-1-0 were made from another pod template than its "
+            "StatefulSet's current one (demo-1-good)",
+        )
+    ]
+
+
 def test_a_refused_statefulset_deletes_nothing_and_is_reported() -> None:
     running = sgld()
     children = stored_children(running)
