@@ -20,16 +20,18 @@ OPERATOR_RULES: Matrix = {
     # kube.Kube.patch_status (merge patch of the status subresource).
     (API_GROUP, "sglangdeployments/status"): {"patch"},
     # controller.py caches every kind of child (list + watch, selected by the managed-by
-    # label on the API server); reconcile._Applier reads a child missing from the cache (get)
-    # so that an object of that name without the label is never taken over; kube.Kube.apply
-    # writes (server-side apply: patch, and create when new); kube.Kube.delete prunes groups
+    # label on the API server); a child missing from the cache is created by an apply that
+    # fails on a taken name (kube.Kube.apply_new), and only then read (get) so that an object
+    # of that name without the label is never taken over; kube.Kube.apply writes (server-side
+    # apply: patch, and create when new); kube.Kube.delete prunes groups
     # (plan._prune) and replaces Jobs (runs.py).
     ("apps", "statefulsets"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "services"): {"get", "list", "watch", "create", "patch", "delete"},
     ("batch", "jobs"): {"get", "list", "watch", "create", "patch", "delete"},
-    # The recorded specs (plan.revision): cached like the other children, read when missing
-    # from the cache and created with server-side apply (never changed: what one keeps is
-    # immutable), deleted once nothing records or runs them (plan._keep_records).
+    # The recorded specs (plan.revision): cached like the other children, read when the name
+    # of one missing from the cache is taken, created with server-side apply (never changed:
+    # what one keeps is immutable), deleted once nothing records or runs them
+    # (plan._keep_records).
     ("apps", "controllerrevisions"): {"get", "list", "watch", "create", "patch", "delete"},
     # Watched for group health; deleted to restart or roll a group, force-deleted on a lost
     # node (reconcile._act); created only in server-side dry runs, to ask admission about a

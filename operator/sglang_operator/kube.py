@@ -12,7 +12,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from contextlib import suppress
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +25,9 @@ from sglang_operator.conditions import now_rfc3339
 
 FIELD_MANAGER = "sglang-operator"
 REQUEST_TIMEOUT_SECONDS = 30
+# A resourceVersion no stored object has: the API server parses it as an unsigned 64-bit
+# number, and etcd's revisions, which it is made of, are signed 64-bit (`Kube.apply_new`).
+NEVER_STORED = str(2**64 - 1)
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,8 @@ _RESOURCES = {
 
 @dataclass(frozen=True)
 class Ref:
-    """Enough to address one namespaced object."""
+    """Enough to address one namespaced object (the kind decides the path: `_RESOURCES`)."""
 
-    api_version: str
     kind: str
     namespace: str
     name: str
@@ -59,7 +61,7 @@ class Ref:
     @classmethod
     def of(cls, obj: Mapping[str, Any]) -> Ref:
         meta = obj["metadata"]
-        return cls(obj["apiVersion"], obj["kind"], meta["namespace"], meta["name"])
+        return cls(obj["kind"], meta["namespace"], meta["name"])
 
 
 def _collection_path(kind: str, namespace: str) -> str:
@@ -95,11 +97,14 @@ def yaml_safe_json(body: Any) -> bytes:
 
 
 class Kube:
-    """Thin, synchronous access to the API; every method maps to one request. Reads come
-    from the controller's watch caches, so these are writes, plus a finished run's log."""
+    """Thin, synchronous access to the API (an event excepted: posted in the background);
+    every method maps to one request. Reads come from the controller's watch caches, so
+    these are writes, plus a finished run's log and the owner of a taken name."""
 
     def __init__(self, api: client.ApiClient) -> None:
         self._api = api
+        # Events are posted off the pass's path (`event`), one at a time so in order.
+        self._events = ThreadPoolExecutor(max_workers=1, thread_name_prefix="events")
 
     def _request(self, method: str, path: str, **options: Any) -> dict[str, Any]:
         """A request whose answer is JSON (every call but a log read)."""
@@ -168,6 +173,24 @@ class Kube:
             content_type="application/apply-patch+yaml",
         )
 
+    def apply_new(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Creates `obj` by server-side apply, or None when its name is taken: the object
+        the caches do not hold may be someone else's, which a forced apply would take over.
+
+        One request instead of a `get` then an apply: the apply carries a resourceVersion no
+        stored object can have (`NEVER_STORED`), a precondition the API server checks
+        against a stored object (409 Conflict, nothing written) and drops on a create. Still
+        an apply, so the object has one field manager, `Apply` (a POST would add an `Update`
+        one, whose fields a later apply that stops setting them would never remove).
+        """
+        meta = {**obj["metadata"], "resourceVersion": NEVER_STORED}
+        try:
+            return self.apply({**obj, "metadata": meta})
+        except ApiException as exc:
+            if exc.status == 409:
+                return None
+            raise
+
     def dry_run_create(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         """Asks the API server to create `obj` in a server-side dry run (dryRun=All):
         validation and every admission step run (Pod Security, Priority, ResourceQuota,
@@ -235,7 +258,10 @@ class Kube:
         )
 
     def event(self, owner: Mapping[str, Any], event_type: str, reason: str, message: str) -> None:
-        """Records a core/v1 Event on the SGLangDeployment; never fails the reconcile."""
+        """Records a core/v1 Event on the SGLangDeployment, posted in the background: no
+        decision waits for it (it cost a pass 5 to 25 ms at N = 1, docs/performance.md), and
+        it never fails the reconcile. Events still pending when the process ends are lost,
+        as an event the API server refused always was."""
         meta = owner["metadata"]
         now = now_rfc3339()
         body = {
@@ -259,5 +285,11 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        with suppress(ApiException):
-            self._request("POST", _collection_path("Event", meta["namespace"]), body=body)
+        self._events.submit(self._post_event, meta["namespace"], body)
+
+    def _post_event(self, namespace: str, body: Mapping[str, Any]) -> None:
+        try:
+            self._request("POST", _collection_path("Event", namespace), body=dict(body))
+        except Exception as exc:
+            # No one waits for this answer: said here, or lost in a discarded future.
+            log.debug("event not posted: %s", exc)

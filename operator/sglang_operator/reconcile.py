@@ -2,13 +2,14 @@
 plan.py), act (this module: the writes, then status and events).
 
 Create, update, operator restart, drift and timers all land here. Acting:
-1. apply the children the plan names (server-side apply); a child the API server refuses
-   (4xx, or the 500 of a server-side apply that cannot build its typed patch) is remembered
-   with its message and retried with exponential backoff, the others are still applied;
+1. apply the children the plan names (server-side apply; the records, then the others all
+   at once); a child the API server refuses (4xx, or the 500 of a server-side apply that
+   cannot build its typed patch) is remembered with its message and retried with
+   exponential backoff, the others are still applied;
 2. delete what the plan names: stale children, and the pods of groups it restarts or rolls
    (each with a uid precondition, so only the incarnation it saw);
 3. the runs (benchmark and offline Jobs, runs.py);
-4. write status (only when it changed) and events for decisions.
+4. write status (only when it changed) and events for decisions (posted in the background).
 
 Before the StatefulSets of a new pod template are written, one pod of it is created in a
 server-side dry run (`_check_pods`, once per template intent): what admission refuses only at
@@ -25,6 +26,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -75,6 +77,10 @@ POD_CHECK_RETRY_MAX_SECONDS = 60.0
 # watch event arrived during this one), at most this long since the first write so held,
 # so a stream of events cannot keep the status stale.
 STATUS_HOLD_MAX_SECONDS = 1.0
+# The threads that write one pass's children at once (`_Applier.apply_all`), shared by all
+# passes: with the controller's WORKERS passes, within the client's connection pool (5
+# connections a CPU), so no connection is opened and dropped per request.
+_WRITERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="write")
 
 
 def retry_delay(failures: int, cap: float = RETRY_MAX_SECONDS) -> float:
@@ -509,8 +515,13 @@ def _act(
     """Writes and deletes what the plan says; refusals go to memory and to the plan's
     problems (so status says them in this very pass)."""
     namespace = snapshot.sgld["metadata"]["namespace"]
-    for obj in decided.apply:
-        applier.apply(obj)
+    # The records first (plan._keep_records: no StatefulSet may record a spec that nothing
+    # keeps), then every other child at once: none needs another to be stored first (a pod
+    # waits for its Services, ConfigMaps and claims), and one after the other they were
+    # most of a create's latency at N = 1 (docs/performance.md).
+    records = [o for o in decided.apply if o["kind"] == "ControllerRevision"]
+    applier.apply_all(records)
+    applier.apply_all([o for o in decided.apply if o["kind"] != "ControllerRevision"])
     # Each child created is named once: those created as the spec says, then (in words of
     # their own) the StatefulSets created from a spec a StatefulSet records.
     back = {k: how for k, how in decided.reverted.items() if f"{k[0]} {k[2]}" in applier.created}
@@ -525,29 +536,39 @@ def _act(
         told.append(("Normal", "Created", message))
     events[:0] = told
     for kind, child_namespace, name, uid in decided.delete:
-        api_version = "apps/v1" if kind == "StatefulSet" else "v1"
-        if kube.delete(Ref(api_version, kind, child_namespace, name), uid=uid, background=True):
+        if kube.delete(Ref(kind, child_namespace, name), uid=uid, background=True):
             log.info("%s: pruned %s %s", where, kind, name)
         memory.deleted.add(uid)
     for _, reason, message in decided.events:
         if reason in ("GroupRestarted", "RolloutStep"):
             log.info("%s: %s", where, message)
     for name, uid in decided.delete_pods:
-        kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, background=True)
+        kube.delete(Ref("Pod", namespace, name), uid=uid, background=True)
         memory.deleted.add(uid)
     memory.replaced.update(decided.replaced)
     memory.short_since = dict(decided.short_since)
     memory.kept = dict(decided.kept_statefulsets)
     for name, uid in decided.force_delete_pods:
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
-        if kube.delete(Ref("v1", "Pod", namespace, name), uid=uid, grace_seconds=0):
+        if kube.delete(Ref("Pod", namespace, name), uid=uid, grace_seconds=0):
             log.warning("%s: force-deleted pod %s on an unreachable node", where, name)
         # Gone either way (deleted now, or already: 404).
         memory.force_deleted.add(uid)
 
 
+@dataclass(frozen=True)
+class _Sent:
+    """The API server's answer to the write of one child (`_Applier._send`): the object as
+    stored, or that the name is someone else's (`taken`), or the error."""
+
+    written: Obj | None = None
+    existed: bool = False
+    taken: bool = False
+    error: ApiException | None = None
+
+
 class _Applier:
-    """Server-side applies children one by one, remembering answers and refusals."""
+    """Server-side applies children, remembering answers and refusals."""
 
     def __init__(
         self, kube: Kube, snapshot: Snapshot, decided: Plan, memory: Memory, where: str
@@ -561,23 +582,47 @@ class _Applier:
 
     def apply(self, obj: Obj) -> Obj | None:
         """The object as stored after the apply, or None (refused, or someone else's)."""
+        return self._record(obj, self._send(obj))
+
+    def apply_all(self, objs: Sequence[Obj]) -> None:
+        """Applies `objs` at once (their requests in `_WRITERS`), then records the answers
+        in their order, so memory, problems and events read as if one after the other."""
+        sent = list(_WRITERS.map(self._send, objs)) if len(objs) > 1 else map(self._send, objs)
+        for obj, answer in zip(objs, sent, strict=True):
+            self._record(obj, answer)
+
+    def _send(self, obj: Obj) -> _Sent:
+        """The requests of one child's write, and nothing else (run in `_WRITERS`)."""
+        try:
+            if self.stored.get(key_of(obj)) is not None:
+                return _Sent(self.kube.apply(obj), existed=True)
+            written = self.kube.apply_new(obj)
+            if written is not None:
+                return _Sent(written)
+            # The name is taken by an object the caches, which hold only objects with our
+            # managed-by label, do not show: someone else's, which a forced apply would take
+            # over, unless it is ours after all (a create the cache shows later, a label
+            # removed by hand).
+            existing = self.kube.get(Ref.of(obj))
+            if existing is not None and not may_manage(existing, self.snapshot.sgld):
+                return _Sent(taken=True)
+            return _Sent(self.kube.apply(obj), existed=existing is not None)
+        except ApiException as exc:
+            return _Sent(error=exc)
+
+    def _record(self, obj: Obj, answer: _Sent) -> Obj | None:
+        """Remembers the answer to one child's write; raises what is not a refusal."""
         key = key_of(obj)
         what = f"{key[0]} {key[2]}"
         memory, decided = self.memory, self.decided
-        existing: Mapping[str, Any] | None = self.stored.get(key)
-        if existing is None:
-            # The caches hold only objects with our managed-by label: one of the same name
-            # without it is someone else's, and a forced apply would take it over.
-            existing = self.kube.get(Ref.of(obj))
-            if existing is not None and not may_manage(existing, self.snapshot.sgld):
-                decided.problems.append(conflict(key[0], key[2]))
-                return None
+        if answer.taken:
+            decided.problems.append(conflict(key[0], key[2]))
+            return None
         intent = obj["metadata"]["annotations"][plan.APPLIED_ANNOTATION]
-        try:
-            written = self.kube.apply(obj)
-        except ApiException as exc:
+        if answer.error is not None:
+            exc = answer.error
             if not refused(exc):
-                raise
+                raise exc
             earlier = memory.refusals.get(key)
             message = f"{exc.status} {_api_message(exc)}"
             memory.refusals[key] = refused_again(earlier, intent, message, self.snapshot.now)
@@ -586,13 +631,15 @@ class _Applier:
                 decided.problems.append(plan.refusal_problem(key[0], key[2], message))
             log.warning("%s: refused %s: %s", self.where, what, message)
             return None
+        written = answer.written
+        assert written is not None
         memory.written[key] = cached(written)
         accepted = memory.refusals.pop(key, None)
         if accepted is not None:
             # Accepted on retry: the refusal the plan reported is history.
             stale = plan.refusal_problem(key[0], key[2], accepted.message)
             decided.problems[:] = [p for p in decided.problems if p != stale]
-        if existing is not None:
+        if answer.existed:
             log.info("%s: applied %s", self.where, what)
         else:
             self.created.append(what)

@@ -183,7 +183,7 @@ def serving_benchmark(runs: Runs, *, ready: bool, previous: Mapping[str, Any] | 
     meta = sgld["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     generation = int(meta.get("generation", 0))
-    ref = Ref("batch/v1", "Job", namespace, naming.benchmark_job_name(name))
+    ref = Ref("Job", namespace, naming.benchmark_job_name(name))
     job = runs.jobs.get(ref.name)
     state = RunState()
     if job is not None and not owned_by(job, meta["uid"]):
@@ -253,9 +253,7 @@ def offline_runs(runs: Runs) -> RunState:
             and not old["metadata"].get("deletionTimestamp")
             and (old["metadata"]["name"] not in wanted or _generation_of(old) != generation)
         ):
-            runs.kube.delete(
-                Ref("batch/v1", "Job", namespace, old["metadata"]["name"]), background=True
-            )
+            runs.kube.delete(Ref("Job", namespace, old["metadata"]["name"]), background=True)
     if not wanted:
         return state
 
