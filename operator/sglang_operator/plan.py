@@ -47,7 +47,8 @@ what the operator meant to write:
 - stale children are removed only when stored, owned by this resource and no longer desired;
   a scale-down keeps the lowest group it removes that serves (its StatefulSet's pods or
   those it left behind) or was kept before (by the last plan, or as status.groups says
-  after a restart) while no group that stays serves (`_kept_serving`, the one place of that
+  after a restart), else the lowest that is restarting within its budget on a revision
+  not known to fail, while no group that stays serves (`_kept_serving`, the one place of that
   rule); a kept group is healed as the others are (groups.decide) but never rolled.
 """
 
@@ -97,6 +98,7 @@ from sglang_operator.groups import (
     on_lost,
     parse_time,
     pod_hash,
+    pod_problem,
     rank,
     serves,
 )
@@ -1171,13 +1173,19 @@ def _kept_serving(
     and only a kept group is listed beyond spec.replicas; so an operator restart forgets
     nothing). A kept group restarting (a pod deleted or evicted: minutes to load a model) is
     not serving meanwhile, and removing it then would take the deployment from serving to
-    not serving for a spec that asks for fewer copies, not for none. None once a group that
+    not serving for a spec that asks for fewer copies, not for none. Else (none serves or
+    was kept) the lowest removed group with a StatefulSet that is restarting within its
+    budget on a revision not known to fail (`restarting`: its pods re-created or loading,
+    none with a problem): it is the only one that could serve soon, and it costs its
+    resources until a group that stays serves. None once a group that
     stays serves, nor when scaled to zero (a mode change removes every group: not called).
     Returns the stored groups `_as_recorded` (`desired`: each group's pod-spec hash; `pods`:
     by group), their sizes (`_sizes`), the kept group's StatefulSet (decided as a group:
     healed, never rolled; none when only orphaned pods are left of it, which are then only
     spared), and the kept group (spared by `_prune`: its StatefulSet, Service and pods)."""
     going = {g: c for c in stale if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None}
+    # Those stored: a StatefulSet that re-creates its group's pods.
+    stored = set(going)
     # A kept group's StatefulSet deleted by hand (or being deleted): as last stored.
     gone = {g: sts for g, sts in snapshot.kept.items() if g >= spec.replicas and g not in going}
     orphans = _orphans_by_group(snapshot)
@@ -1215,11 +1223,36 @@ def _kept_serving(
     current = generation is not None and status.get("observedGeneration") == generation
     listed = {int(g.get("index", -1)) for g in status.get("groups") or []} if current else set()
     before = {*snapshot.kept, *listed}
-    for group in sorted({*going, *(g for g in orphans if g >= spec.replicas)}):
-        lost = on_lost(live(group), snapshot.unreachable)
-        if serving(group) or (group in before and not lost):
-            return recorded, sizes, ({group: going[group]} if group in going else {}), [group]
-    return recorded, sizes, {}, []
+    removed = sorted({*going, *(g for g in orphans if g >= spec.replicas)})
+    memory = {m.index: m for m in map(GroupMemory.from_status, status.get("groups") or [])}
+    healing = Accepted.of(spec).healing
+
+    def restarting(group: int) -> bool:
+        """Coming back within its restart budget on a revision not known to fail: its
+        StatefulSet stored, none of its pods with a problem (crash loop, image pull, no
+        node fits...), not out of restart budget, its stored template's pods not refused
+        at creation (status.groups[].failedCreate)."""
+        mem = memory.get(group, GroupMemory(group))
+        refused = mem.failed_create
+        recent = [r for r in mem.restarts if snapshot.now - parse_time(r) < healing.restart_window]
+        return (
+            group in stored
+            and len(recent) < healing.restart_budget
+            and not (refused and refused.template == template_hash(going[group]))
+            and not any(pod_problem(p) for p in live(group))
+        )
+
+    def lost(group: int) -> bool:
+        return bool(on_lost(live(group), snapshot.unreachable))
+
+    # What serves or was kept before first; else what is restarting (its model loading).
+    chosen = next(
+        (g for g in removed if serving(g) or (g in before and not lost(g))),
+        next((g for g in removed if restarting(g) and not lost(g)), None),
+    )
+    if chosen is None:
+        return recorded, sizes, {}, []
+    return recorded, sizes, ({chosen: going[chosen]} if chosen in going else {}), [chosen]
 
 
 def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
@@ -1936,9 +1969,11 @@ def _server_conditions(
         progressing = replace(progressing, message=f"{progressing.message}; {waits}")
     if kept:
         reason = progressing.reason if progressing.status == "True" else Reason.RECONCILING
+        # One group is kept at a time; it restarts (its model loading) or is coming back.
+        does = "serve(s)" if all(v.ready for v in decision.kept) else "is restarting"
         waits = (
             f"the scale-down to {spec.replicas} replica(s) keeps group(s) {_listed(kept)}, "
-            "which serve(s), until a group that stays serves"
+            f"which {does}, until a group that stays serves"
         )
         progressing = Condition(PROGRESSING, "True", reason, f"{progressing.message}; {waits}")
     return phase, ready, progressing

@@ -434,13 +434,52 @@ def test_a_scale_down_never_removes_the_last_serving_group() -> None:
         )
     )
     assert (p.kept, pruned_groups(p)) == ([], [1, 2])
-    # Nothing to keep when the groups that go do not serve either (group 1 lost a pod,
-    # group 2 has no ready rank 0), nor when scaled to zero.
-    broken = [pod(1, 0, OLD), pod(2, 0, OLD, ready=False), pod(2, 1, OLD)]
-    p = plan(snapshot(resource, children, [pod(0, 0, new, ready=False), *broken]))
+    # Groups that go restarting (group 1 lost a pod, group 2 has no ready rank 0 yet): the
+    # lowest is kept, the only one that could serve soon (a lead's decision; before, both
+    # went).
+    coming = [pod(1, 0, OLD), pod(2, 0, OLD, ready=False), pod(2, 1, OLD)]
+    p = plan(snapshot(resource, children, [pod(0, 0, new, ready=False), *coming]))
+    assert (p.kept, pruned_groups(p)) == ([1], [2])
+    # Nothing to keep when the groups that go fail (group 1 crash-loops, group 2 is out of
+    # its restart budget), nor when scaled to zero.
+    looping = pod(1, 0, OLD)
+    looping["status"]["containerStatuses"][0]["state"] = {"waiting": {"reason": "CrashLoopBackOff"}}
+    spent = copy.deepcopy(resource)
+    spent["status"] = {"groups": [{"index": 2, "restarts": [format_time(NOW)] * 5}]}
+    p = plan(snapshot(spent, children, [pod(0, 0, new, ready=False), looping, *coming[1:]]))
     assert (p.kept, pruned_groups(p)) == ([], [1, 2])
     p = plan(snapshot(sgld(replicas=0), children, [pod(0, 0, new, ready=False), *serving]))
     assert (p.kept, pruned_groups(p)) == ([], [0, 1, 2])
+
+
+def test_a_scale_down_keeps_a_restarting_group_only_on_a_revision_not_known_to_fail() -> None:
+    """Group 0 is stuck on a revision whose worker is refused; group 1's pods were deleted and
+    are coming back (minutes of model loading) when `kubectl scale --replicas=1` arrives: it
+    is kept, the only group that could serve soon, and goes once group 0 serves. Before, it
+    was removed ("removed group(s) 1"). Not kept: its own pods refused at creation."""
+    children = stored_children(sgld(replicas=2))
+    with_old_template(statefulset(children, 1))
+    new = str(template_hash(statefulset(children, 0)))
+    resource = sgld(replicas=1)
+    loading = [pod(0, 0, new, ready=False), *(pod(1, r, OLD, ready=False) for r in range(2))]
+    p = plan(snapshot(resource, children, loading))
+    assert (p.kept, pruned_groups(p)) == ([1], [])
+    progressing = next(
+        c for c in plan_status(resource, p)["conditions"] if c["type"] == "Progressing"
+    )
+    assert progressing["message"].endswith(
+        "the scale-down to 1 replica(s) keeps group(s) 1, which is restarting, until a group "
+        "that stays serves"
+    )
+    # No pod of it back yet: still restarting.
+    p = plan(snapshot(resource, children, loading[:1]))
+    assert (p.kept, pruned_groups(p)) == ([1], [])
+    refused = copy.deepcopy(resource)
+    refused["status"] = {"groups": [{"index": 1, "failedCreate": {OLD: "refused"}}]}
+    p = plan(snapshot(refused, children, loading[:1]))
+    assert (p.kept, pruned_groups(p)) == ([], [1])
+    p = plan(snapshot(resource, children, [pod(0, r, new) for r in range(2)], kept={}))
+    assert (p.kept, pruned_groups(p)) == ([], [1])
 
 
 def test_a_kept_group_is_healed_as_a_group_and_never_rolled() -> None:
@@ -755,9 +794,14 @@ def test_a_restarting_kept_group_stays_kept_across_an_operator_restart() -> None
     # is still kept and decided as a group. Before, demo-1 was pruned ("removed group(s) 1").
     children, stuck = held_at(2)
     resource = sgld(replicas=1)
+    # Its re-created pods refused: not a group a scale-down would keep as restarting.
+    refused = {str(template_hash(statefulset(children, 1))): "refused"}
     resource["status"] = {
         "observedGeneration": 3,
-        "groups": [{"index": 0, "members": []}, {"index": 1, "ready": False, "members": []}],
+        "groups": [
+            {"index": 0, "members": []},
+            {"index": 1, "ready": False, "members": [], "failedCreate": refused},
+        ],
     }
     p = plan(snapshot(resource, children, [stuck]))
     assert (p.kept, pruned_groups(p), p.delete) == ([1], [], [])
