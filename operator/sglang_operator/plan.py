@@ -128,6 +128,10 @@ STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 ON_OLD_REVISION = (
     "on the revision a group not rolled yet runs, from the spec its StatefulSet records ({why})"
 )
+ADOPTING = (
+    "on the revision its orphaned pods run, from the spec recorded for it ({why}): it takes "
+    "them back"
+)
 KEPT_REBUILT = (
     "on the revision it ran, from the spec it recorded: the scale-down keeps its group, "
     "which no group that stays replaces yet"
@@ -633,11 +637,13 @@ def plan(snapshot: Snapshot) -> Plan:
     groups_now = sorted(
         g for k, c in ours.items() if k[0] == "StatefulSet" and (g := group_of(c)) is not None
     )
+    # A kept group's StatefulSet put back is stored, not ours (beyond spec.replicas): no
+    # new group.
     new_groups = [
         g
         for o in result.apply
         if o["kind"] == "StatefulSet"
-        and key_of(o) not in ours
+        and key_of(o) not in stored
         and key_of(o) not in result.reverted
         and (g := group_of(o)) is not None
     ]
@@ -734,7 +740,7 @@ def _writes(
                 continue
         result.apply.append(obj)
         if old:
-            result.reverted[key] = ON_OLD_REVISION.format(why="the new revision fails")
+            result.reverted[key] = _rebuilt_how(snapshot, obj, "the new revision fails")
     gate.report(result, wakeups, scaling=any(k[0] == "StatefulSet" for k in ours))
     return wakeups
 
@@ -855,6 +861,16 @@ def _on_old_revisions(
         ):
             found[key] = None
     return found
+
+
+def _rebuilt_how(snapshot: Snapshot, obj: Obj, why: str) -> str:
+    """How a missing StatefulSet `obj`, built on an older revision because `why`, was built
+    (`Plan.reverted`): on the revision of its group's orphaned pods (it adopts them), or on
+    a sibling's."""
+    group = group_of(obj)
+    if group is not None and str(template_hash(obj)) in _orphaned_hashes(snapshot).get(group, ()):
+        return ADOPTING.format(why=why)
+    return ON_OLD_REVISION.format(why=why)
 
 
 def _orphaned_hashes(snapshot: Snapshot) -> dict[int, set[str]]:
@@ -1324,7 +1340,7 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
             ):
                 continue
             result.apply.append(obj)
-            result.reverted[key] = ON_OLD_REVISION.format(why="the spec is invalid")
+            result.reverted[key] = _rebuilt_how(snapshot, obj, "the spec is invalid")
     _carry_out(snapshot, statefulsets, failures, result)
     # Healing's own timers (a restart's backoff, a lost node's timeout) wake the operator.
     wakeups = _put_back(snapshot, recorded, result)
@@ -1905,6 +1921,7 @@ def _server_conditions(
     stepping = any(a.kind == Reason.ROLLOUT_STEP for a in decision.actions)
     holding = [] if stepping else decision.holding
     held = not stepping and statefulset_refused(diagnostics)
+    why_held = _why_held(holding, bool(diagnostics))
 
     if diagnostics:
         phase = "Degraded"
@@ -1919,7 +1936,7 @@ def _server_conditions(
             PROGRESSING,
             "True",
             Reason.ROLLOUT_HELD,
-            f"the rollout of the new revision is held: {_why_held(holding)}; group(s) "
+            f"the rollout of the new revision is held: {why_held}; group(s) "
             f"{_listed(outdated)} still run the old one",
         )
     elif outdated:
@@ -1936,7 +1953,7 @@ def _server_conditions(
                 PROGRESSING,
                 "True",
                 Reason.ROLLOUT_HELD,
-                f"the rollout of the new revision is held: {_why_held(holding)} ({counted})",
+                f"the rollout of the new revision is held: {why_held} ({counted})",
             )
             if holding or held
             else Condition(
@@ -1953,7 +1970,7 @@ def _server_conditions(
             PROGRESSING,
             "True",
             Reason.ROLLOUT_HELD,
-            f"the rollout of the new revision is held: {_why_held(holding)} ({counted})",
+            f"the rollout of the new revision is held: {why_held} ({counted})",
         )
     elif ready.status == "False" and not decision.budget_exhausted:
         progressing = Condition(PROGRESSING, "True", Reason.RECONCILING, counted)
@@ -1979,8 +1996,15 @@ def _server_conditions(
     return phase, ready, progressing
 
 
-def _why_held(holding: Sequence[int]) -> str:
-    """Why a rollout is held, in a few words; the Degraded condition has the details."""
+def _why_held(holding: Sequence[int], degraded: bool) -> str:
+    """Why a rollout is held, in a few words; the Degraded condition has the details. Not
+    `degraded`: a group fails only by pods refused at creation that are not reported yet
+    (a quota's usage not released yet: `_quota_settling`)."""
+    if holding and not degraded:
+        return (
+            f"group(s) {_listed(holding)} wait(s) for pods that the API server refused at "
+            "creation, retried meanwhile"
+        )
     if holding:
         return f"group(s) {_listed(holding)} fail(s) on it (see Degraded)"
     return "its pod template is not written (see Degraded)"

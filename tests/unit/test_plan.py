@@ -669,6 +669,29 @@ def test_a_kept_groups_statefulset_deleted_by_hand_is_built_again_as_it_was() ->
     assert Reason.SCALED not in [e[1] for e in p.events]
 
 
+def test_a_kept_groups_statefulset_scaled_by_hand_is_put_back_with_no_scale_up_event() -> None:
+    # Group 0 is stuck on the new revision; group 1, on the old one, is kept by a scale-down
+    # to 1. Its StatefulSet is scaled to 3 by hand: it is put back to 2 replicas, and no
+    # event says the deployment scales up (it does not). Before: "scaling up from 1 to 1
+    # replica(s)", as if the put-back StatefulSet were a new group's.
+    old = stored_children(sgld(replicas=2))
+    changed = {"env": [{"name": "NEW", "value": "1"}]}
+    new = stored_children(sgld(replicas=2, **changed))
+    children = [statefulset(new, 0) if c is statefulset(old, 0) else c for c in old]
+    kept = statefulset(children, 1)
+    was = str(template_hash(kept))
+    kept["spec"]["replicas"] = 3
+    pods = [
+        pod(0, 0, str(template_hash(statefulset(new, 0))), ready=False),
+        *(pod(1, r, was) for r in range(3)),
+    ]
+    p = plan(snapshot(sgld(replicas=1, **changed), children, pods))
+    assert p.kept == [1]
+    (back,) = [o for o in p.apply if o["metadata"]["name"] == "demo-1"]
+    assert (template_hash(back), back["spec"]["replicas"]) == (was, 2)
+    assert Reason.SCALED not in [e[1] for e in p.events]
+
+
 def test_a_kept_group_whose_statefulset_is_orphan_deleted_is_not_restarted_mid_way() -> None:
     # Group 1, kept by a scale-down to 1, serves; its StatefulSet is deleted with
     # --cascade=orphan and the garbage collector has orphaned one pod, not the other yet.
@@ -944,6 +967,36 @@ def test_a_quota_refusal_right_after_the_operators_own_deletion_is_not_reported_
         failed = {uid: (format_time(NOW - timedelta(seconds=4)), message)}
         p = plan(snapshot(resource, children, [], failed_creates=failed, replaced=replaced))
         assert [r for r, _ in p.problems] == [Reason.POD_CREATION_FAILED]
+
+
+def test_a_rollout_held_by_a_quota_refusal_not_reported_yet_says_so() -> None:
+    # Group 0 was rolled (its pod deleted by the operator 5 s ago); the quota has not
+    # released that pod's usage yet, so its new pod is refused, which is not reported
+    # within the grace (Degraded stays False). Progressing says what holds the rollout
+    # meanwhile, without pointing at a Degraded that says nothing. Before: "group(s) 0
+    # fail(s) on it (see Degraded)".
+    resource = sgld(replicas=2, nodes=1)
+    children = stored_children(resource)
+    with_old_template(statefulset(children, 1))
+    uid = statefulset(children, 0)["metadata"]["uid"]
+    replaced = {uid: format_time(NOW - timedelta(seconds=5))}
+    failed = {uid: (format_time(NOW - timedelta(seconds=4)), QUOTA_FILLED)}
+    pods = [pod(1, 0, OLD)]
+    p = plan(snapshot(resource, children, pods, failed_creates=failed, replaced=replaced))
+    assert (p.problems, p.decision.holding) == ([], [0])
+    conditions = {c["type"]: c for c in plan_status(resource, p)["conditions"]}
+    assert conditions["Degraded"]["status"] == "False"
+    assert conditions["Progressing"]["reason"] == Reason.ROLLOUT_HELD
+    assert conditions["Progressing"]["message"] == (
+        "the rollout of the new revision is held: group(s) 0 wait(s) for pods that the API "
+        "server refused at creation, retried meanwhile; group(s) 1 still run the old one"
+    )
+    # Once reported, Degraded has the details.
+    later = {uid: format_time(NOW - FAILED_CREATE_GRACE)}
+    p = plan(snapshot(resource, children, pods, failed_creates=failed, replaced=later))
+    conditions = {c["type"]: c for c in plan_status(resource, p)["conditions"]}
+    assert conditions["Degraded"]["status"] == "True"
+    assert "group(s) 0 fail(s) on it (see Degraded)" in conditions["Progressing"]["message"]
 
 
 def stuck_rollout(*, memory: dict[str, str] | None) -> tuple[dict[str, Any], list[Any], list[Any]]:
@@ -1893,9 +1946,7 @@ def test_orphaned_pods_on_an_old_revision_keep_a_scaled_up_group_off_the_failing
     back = written_statefulsets(p)["demo-1"]
     assert (template_hash(back), back["spec"]["replicas"]) == (old[1], 2)
     assert not [d for d in p.delete_pods if d[0].startswith("demo-1-")]
-    assert p.reverted == {
-        key_of(back): plan_module.ON_OLD_REVISION.format(why="the new revision fails")
-    }
+    assert p.reverted == {key_of(back): plan_module.ADOPTING.format(why="the new revision fails")}
     # No revision keeps it (an operator version before them): it waits, its pods serving.
     children = [c for c in children if c["kind"] != "ControllerRevision"]
     p = plan(snapshot(changed, children, orphaned(pods, 1)))
