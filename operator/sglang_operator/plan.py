@@ -1616,7 +1616,8 @@ def _pod_creation_failures(
 
     - a FailedCreate event of its StatefulSet not older than the group's newest pod nor than
       the operator's last deletion of the group's pods (`Snapshot.replaced`: an event from
-      before that is about older pods), while the StatefulSet lacks a pod;
+      before that is about older pods), while the StatefulSet, observed at its generation,
+      lacks a pod;
     - its StatefulSet, observed at its generation, lacking a pod for FAILED_CREATE_GRACE
       with no such event: kube-controller-manager's spam filter keeps 25 events per object
       (then one per 5 minutes) and the API server drops them after an hour, so after a few
@@ -1644,8 +1645,12 @@ def _pod_creation_failures(
         if len(made) >= size:
             continue
         previous = remembered.get(group)
-        why = _failed_create_event(snapshot, sts, pods) if len(pods) < size else None
-        if len(pods) < size and _observed(sts):
+        # Until its controller has seen its size and template, a StatefulSet's missing pod
+        # is not refused: a FailedCreate event is from before (e.g. replicas put back
+        # after a hand scale).
+        lacking = len(pods) < size and _observed(sts)
+        why = _failed_create_event(snapshot, sts, pods) if lacking else None
+        if lacking:
             short = snapshot.short_since.get(meta["uid"])
             since = parse_time(short[1]) if short and short[0] == template else snapshot.now
             found.short_since[meta["uid"]] = (template, format_time(since))

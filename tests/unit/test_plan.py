@@ -931,6 +931,28 @@ def test_a_failed_create_from_before_the_group_was_replaced_is_history() -> None
     assert [r for r, _ in p.problems] == [Reason.POD_CREATION_FAILED]
 
 
+def test_a_failed_create_from_before_a_statefulset_was_put_back_is_history() -> None:
+    # Adversary: pods refused by a policy, the policy removed, then `kubectl scale sts` by
+    # hand (the group complete at that size: the refusal forgotten). The operator puts
+    # replicas back; until the StatefulSet controller has seen that (observedGeneration
+    # behind), its missing pod is not refused: the FailedCreate event, newer than the
+    # group's pods, is from before. Before: a PodCreationFailed Warning quoting a refusal
+    # gone, posted for that moment.
+    resource = sgld(replicas=1)
+    children = stored_children(resource)
+    sts = statefulset(children, 0)
+    sts["metadata"]["generation"] = 5
+    sts["status"] = {"observedGeneration": 4}
+    failed = {sts["metadata"]["uid"]: ("2026-11-27T11:59:00Z", 'pods "x" is forbidden: policy')}
+    pods = [pod(0, 0, str(template_hash(sts)))]
+    p = plan(snapshot(resource, children, pods, failed_creates=failed))
+    assert p.problems == []
+    # Seen by its controller and still a pod short: refused as the event says.
+    sts["status"] = {"observedGeneration": 5}
+    p = plan(snapshot(resource, children, pods, failed_creates=failed))
+    assert [r for r, _ in p.problems] == [Reason.POD_CREATION_FAILED]
+
+
 QUOTA_FILLED = (
     'create Pod demo-0-0 in StatefulSet demo-0 failed error: pods "demo-0-0" is forbidden: '
     "exceeded quota: gpus, requested: requests.amd.com/gpu=2, used: requests.amd.com/gpu=2, "
