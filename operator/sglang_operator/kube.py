@@ -70,6 +70,18 @@ def _collection_path(kind: str, namespace: str) -> str:
     return f"{prefix}/namespaces/{namespace}/{plural}"
 
 
+def _uid_differs(exc: ApiException) -> bool:
+    """Whether the API server refused a write for a uid other than the stored object's (a
+    uid is immutable: 422 with a cause on `metadata.uid`)."""
+    if exc.status != 422:
+        return False
+    try:
+        causes = json.loads(exc.body or "").get("details", {}).get("causes") or []
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return any(isinstance(c, dict) and c.get("field") == "metadata.uid" for c in causes)
+
+
 def load_client_config() -> client.ApiClient:
     """In-cluster credentials when running in a pod, the kubeconfig otherwise."""
     try:
@@ -188,6 +200,24 @@ class Kube:
             return self.apply({**obj, "metadata": meta})
         except ApiException as exc:
             if exc.status == 409:
+                return None
+            raise
+
+    def apply_same(self, obj: Mapping[str, Any], uid: str) -> dict[str, Any] | None:
+        """Server-side apply of an object the operator stored as `uid` (its own write's
+        answer) that the caches do not show yet, or None when no object of that uid is
+        stored under that name now (deleted, or the name another object's, possibly someone
+        else's), and nothing was written. One request where `apply_new` would meet that very
+        object (409), read it and apply again.
+
+        The body carries `uid`, which the API server checks: no object of that name, 409
+        Conflict ("uid mismatch", not created); another object, 422 Invalid naming
+        `metadata.uid` (immutable; not written), whatever else it says of the merged object.
+        """
+        try:
+            return self.apply({**obj, "metadata": {**obj["metadata"], "uid": uid}})
+        except ApiException as exc:
+            if exc.status == 409 or _uid_differs(exc):
                 return None
             raise
 

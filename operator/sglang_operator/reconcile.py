@@ -121,7 +121,8 @@ class Memory:
     `written`: the API server's answers to our writes, by child key (and the resource's own
     key for status), used until the cache holds that resourceVersion or a newer one; kept
     as the caches keep objects (cachetransform: at 1,000 deployments the whole answers were
-    74 MiB);
+    74 MiB); a child written before that the caches do not show yet is applied again as
+    ours, guarded by the answer's uid (`_Applier._send`, `Kube.apply_same`);
     `deleted`: uids we deleted, seen as terminating until the cache drops them;
     `force_deleted`: uids of pods we deleted with no grace period, which are gone from the API
     server at once: left out of the snapshot until the cache drops them too (else the next
@@ -559,12 +560,15 @@ def _act(
 @dataclass(frozen=True)
 class _Sent:
     """The API server's answer to the write of one child (`_Applier._send`): the object as
-    stored, or that the name is someone else's (`taken`), or the error."""
+    stored, or that the name is someone else's (`taken`), or the error; `stale`: the answer
+    to our earlier write of it that memory held is of another object than the one now
+    stored under that name (`Kube.apply_same`)."""
 
     written: Obj | None = None
     existed: bool = False
     taken: bool = False
     error: ApiException | None = None
+    stale: bool = False
 
 
 class _Applier:
@@ -593,28 +597,44 @@ class _Applier:
 
     def _send(self, obj: Obj) -> _Sent:
         """The requests of one child's write, and nothing else (run in `_WRITERS`)."""
+        key = key_of(obj)
+        stale = False
         try:
-            if self.stored.get(key_of(obj)) is not None:
+            if self.stored.get(key) is not None:
                 return _Sent(self.kube.apply(obj), existed=True)
+            ours = self.memory.written.get(key)
+            uid = str((ours or {}).get("metadata", {}).get("uid") or "")
+            if uid:
+                # Our own earlier write (a create, most often by the pass just before) that
+                # the caches do not show yet: ours as stored then, so a plain apply, guarded
+                # by its uid. `apply_new` would meet it (409), read it and apply again.
+                again = self.kube.apply_same(obj, uid)
+                if again is not None:
+                    return _Sent(again, existed=True)
+                # Deleted, or the name another object's now: that answer is forgotten
+                # (`_record`), and the name is written as one the caches do not hold, below.
+                stale = True
             written = self.kube.apply_new(obj)
             if written is not None:
-                return _Sent(written)
+                return _Sent(written, stale=stale)
             # The name is taken by an object the caches, which hold only objects with our
             # managed-by label, do not show: someone else's, which a forced apply would take
             # over, unless it is ours after all (a create the cache shows later, a label
             # removed by hand).
             existing = self.kube.get(Ref.of(obj))
             if existing is not None and not may_manage(existing, self.snapshot.sgld):
-                return _Sent(taken=True)
-            return _Sent(self.kube.apply(obj), existed=existing is not None)
+                return _Sent(taken=True, stale=stale)
+            return _Sent(self.kube.apply(obj), existed=existing is not None, stale=stale)
         except ApiException as exc:
-            return _Sent(error=exc)
+            return _Sent(error=exc, stale=stale)
 
     def _record(self, obj: Obj, answer: _Sent) -> Obj | None:
         """Remembers the answer to one child's write; raises what is not a refusal."""
         key = key_of(obj)
         what = f"{key[0]} {key[2]}"
         memory, decided = self.memory, self.decided
+        if answer.stale:
+            memory.written.pop(key, None)
         if answer.taken:
             decided.problems.append(conflict(key[0], key[2]))
             return None

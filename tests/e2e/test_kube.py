@@ -51,3 +51,37 @@ def test_apply_new_leaves_a_taken_name_as_it_is(kube: Any, namespace: str) -> No
     assert after.metadata.resource_version == before.metadata.resource_version
     assert after.spec.selector == {"a": "b"}
     assert not after.metadata.labels
+
+
+def test_apply_same_writes_our_object_and_nothing_else(kube: Any, namespace: str) -> None:
+    """The apply of a child the operator created and the caches do not show yet carries the
+    uid of its own create's answer: written when that object is still stored; None, with
+    nothing written, when it was deleted (not created again by this request) or when the name
+    is now another object's (whose fields a forced apply would have taken over)."""
+    ours = Kube(kube)
+    created = ours.apply_new(_service(namespace, "same", {"app": "ours"}))
+    assert created is not None
+    uid = created["metadata"]["uid"]
+    again = ours.apply_same(_service(namespace, "same", {"app": "again"}), uid)
+    assert again is not None
+    assert again["metadata"]["uid"] == uid
+    assert again["spec"]["selector"] == {"app": "again"}
+    assert [(m["manager"], m["operation"]) for m in again["metadata"]["managedFields"]] == [
+        (FIELD_MANAGER, "Apply")
+    ]
+
+    core = client.CoreV1Api(kube)
+    core.delete_namespaced_service("same", namespace)
+    assert ours.apply_same(_service(namespace, "same", {"app": "ours"}), uid) is None
+    assert "same" not in [s.metadata.name for s in core.list_namespaced_service(namespace).items]
+
+    core.create_namespaced_service(
+        namespace,
+        {"metadata": {"name": "same"}, "spec": {"ports": [{"port": 81}], "selector": {"a": "b"}}},
+    )
+    before = core.read_namespaced_service("same", namespace)
+    assert ours.apply_same(_service(namespace, "same", {"app": "ours"}), uid) is None
+    after = core.read_namespaced_service("same", namespace)
+    assert after.metadata.resource_version == before.metadata.resource_version
+    assert after.spec.selector == {"a": "b"}
+    assert not after.metadata.labels

@@ -1,0 +1,170 @@
+"""How a pass writes a child (reconcile._Applier), against a fake API server that counts
+requests (no cluster): a child the caches do not show yet but the operator itself created
+costs one request, not a create-only apply that meets it, a read and an apply."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any
+
+from sglang_operator import plan
+from sglang_operator.kube import Ref
+from sglang_operator.ownership import conflict
+from sglang_operator.plan import Plan, Snapshot, key_of
+from sglang_operator.reconcile import Memory, _Applier
+
+NOW = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
+SGLD = {
+    "apiVersion": "sglang.io/v1alpha1",
+    "kind": "SGLangDeployment",
+    "metadata": {"name": "demo", "namespace": "ns", "uid": "sgld-uid"},
+}
+
+
+class FakeApi:
+    """Stored objects by key, each with a uid and resourceVersion; `calls` names every
+    request (method and object name), as kube.Kube would send it."""
+
+    def __init__(self) -> None:
+        self.stored: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.calls: list[tuple[str, str]] = []
+        self._serial = itertools.count(1)
+
+    def put(self, obj: dict[str, Any], **meta: Any) -> dict[str, Any]:
+        stored = {
+            **obj,
+            "apiVersion": obj.get("apiVersion", "v1"),
+            "metadata": {
+                **obj["metadata"],
+                "uid": f"uid-{next(self._serial)}",
+                "resourceVersion": str(next(self._serial)),
+                **meta,
+            },
+        }
+        self.stored[key_of(obj)] = stored
+        return stored
+
+    def _write(self, obj: dict[str, Any]) -> dict[str, Any]:
+        current = self.stored.get(key_of(obj))
+        meta = {**obj["metadata"]}
+        meta.pop("resourceVersion", None)
+        if current is None:
+            meta.pop("uid", None)  # a create: the API server gives the uid
+            return self.put({**obj, "metadata": meta})
+        return self.put({**obj, "metadata": meta}, uid=current["metadata"]["uid"])
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("apply", obj["metadata"]["name"]))
+        return self._write(obj)
+
+    def apply_same(self, obj: dict[str, Any], uid: str) -> dict[str, Any] | None:
+        self.calls.append(("apply_same", obj["metadata"]["name"]))
+        current = self.stored.get(key_of(obj))
+        if current is None or current["metadata"]["uid"] != uid:
+            return None  # the API server's 409 or 422: nothing written
+        return self._write(obj)
+
+    def apply_new(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        self.calls.append(("apply_new", obj["metadata"]["name"]))
+        if key_of(obj) in self.stored:
+            return None
+        return self._write(obj)
+
+    def get(self, ref: Ref) -> dict[str, Any] | None:
+        self.calls.append(("get", ref.name))
+        return self.stored.get((ref.kind, ref.namespace, ref.name))
+
+
+def child(name: str, replicas: int = 2) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": {
+            "name": name,
+            "namespace": "ns",
+            "annotations": {plan.APPLIED_ANNOTATION: f"intent-{replicas}"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "sglang.io/v1alpha1",
+                    "kind": "SGLangDeployment",
+                    "name": "demo",
+                    "uid": "sgld-uid",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"replicas": replicas},
+    }
+
+
+def a_pass(api: FakeApi, memory: Memory, cached: list[dict[str, Any]], obj: dict[str, Any]) -> Any:
+    """One pass that applies `obj` from a snapshot whose caches hold `cached`."""
+    snapshot = Snapshot(sgld=SGLD, children=cached, pods=[], now=NOW)
+    applier = _Applier(api, snapshot, Plan(spec=None), memory, "ns/demo")  # type: ignore[arg-type]
+    api.calls.clear()
+    applier.apply_all([obj])
+    return applier
+
+
+def test_a_pass_before_the_cache_shows_our_create_sends_one_apply() -> None:
+    api, memory = FakeApi(), Memory()
+    first = a_pass(api, memory, [], child("demo-0"))
+    assert api.calls == [("apply_new", "demo-0")]
+    assert first.created == ["StatefulSet demo-0"]
+    created = api.stored[("StatefulSet", "ns", "demo-0")]
+    # The next pass starts before the watch event of that create: the caches are as before.
+    second = a_pass(api, memory, [], child("demo-0", replicas=3))
+    assert api.calls == [("apply_same", "demo-0")]
+    assert second.created == []  # applied, not created again: no second Created event
+    stored = api.stored[("StatefulSet", "ns", "demo-0")]
+    assert stored["metadata"]["uid"] == created["metadata"]["uid"]
+    assert stored["spec"] == {"replicas": 3}
+    assert (
+        memory.written[("StatefulSet", "ns", "demo-0")]["metadata"]["resourceVersion"]
+        == (stored["metadata"]["resourceVersion"])
+    )
+
+
+def test_our_create_deleted_meanwhile_is_created_again() -> None:
+    api, memory = FakeApi(), Memory()
+    a_pass(api, memory, [], child("demo-0"))
+    before = api.stored.pop(("StatefulSet", "ns", "demo-0"))
+    again = a_pass(api, memory, [], child("demo-0"))
+    assert api.calls == [("apply_same", "demo-0"), ("apply_new", "demo-0")]
+    assert again.created == ["StatefulSet demo-0"]
+    assert (
+        api.stored[("StatefulSet", "ns", "demo-0")]["metadata"]["uid"]
+        != (before["metadata"]["uid"])
+    )
+
+
+def test_a_name_now_someone_elses_is_left_as_it_is_and_our_answer_forgotten() -> None:
+    """Our create was deleted and the name taken by an object that is not ours before the
+    caches showed either: the uid guard refuses the apply, nothing is written over the
+    other object, and the name is then treated as any name the caches do not hold."""
+    api, memory = FakeApi(), Memory()
+    a_pass(api, memory, [], child("demo-0"))
+    api.stored.pop(("StatefulSet", "ns", "demo-0"))
+    theirs = api.put({"kind": "StatefulSet", "metadata": {"name": "demo-0", "namespace": "ns"}})
+    decided = Plan(spec=None)
+    snapshot = Snapshot(sgld=SGLD, children=[], pods=[], now=NOW)
+    applier = _Applier(api, snapshot, decided, memory, "ns/demo")  # type: ignore[arg-type]
+    api.calls.clear()
+    applier.apply_all([child("demo-0")])
+    assert api.calls == [("apply_same", "demo-0"), ("apply_new", "demo-0"), ("get", "demo-0")]
+    assert api.stored[("StatefulSet", "ns", "demo-0")] == theirs
+    assert decided.problems == [conflict("StatefulSet", "demo-0")]
+    assert ("StatefulSet", "ns", "demo-0") not in memory.written
+    # And the next pass does not try the forgotten uid again.
+    a_pass(api, memory, [], child("demo-0"))
+    assert api.calls == [("apply_new", "demo-0"), ("get", "demo-0")]
+
+
+def test_a_child_the_caches_hold_is_applied_and_one_they_do_not_is_created_only() -> None:
+    api, memory = FakeApi(), Memory()
+    stored = api.put(child("demo-0"))
+    a_pass(api, memory, [stored], child("demo-0"))
+    assert api.calls == [("apply", "demo-0")]
+    a_pass(api, memory, [], child("demo-1"))
+    assert api.calls == [("apply_new", "demo-1")]
