@@ -536,16 +536,20 @@ def _act(
         log.info("%s: %s", where, message)
         told.append(("Normal", "Created", message))
     events[:0] = told
-    for kind, child_namespace, name, uid in decided.delete:
-        if kube.delete(Ref(kind, child_namespace, name), uid=uid, background=True):
-            log.info("%s: pruned %s %s", where, kind, name)
-        memory.deleted.add(uid)
     for _, reason, message in decided.events:
         if reason in ("GroupRestarted", "RolloutStep"):
             log.info("%s: %s", where, message)
-    for name, uid in decided.delete_pods:
-        kube.delete(Ref("Pod", namespace, name), uid=uid, background=True)
-        memory.deleted.add(uid)
+    # Stale children at once, then the pods of the groups restarted or rolled at once: a
+    # group's pods one after the other were a round trip more of an update at N = 1, and a
+    # window in which the StatefulSet controller re-creates the first beside the second, not
+    # yet terminating (docs/performance.md). Pods only once every prune is answered, as when
+    # one after the other: a pass that fails is retried before any group is restarted.
+    pruned = [(Ref(kind, ns, name), uid) for kind, ns, name, uid in decided.delete]
+    for (ref, _), deleted in zip(pruned, _delete_all(kube, pruned, memory), strict=True):
+        if deleted:
+            log.info("%s: pruned %s %s", where, ref.kind, ref.name)
+    pods = [(Ref("Pod", namespace, name), uid) for name, uid in decided.delete_pods]
+    _delete_all(kube, pods, memory)
     memory.replaced.update(decided.replaced)
     memory.short_since = dict(decided.short_since)
     memory.kept = dict(decided.kept_statefulsets)
@@ -555,6 +559,32 @@ def _act(
             log.warning("%s: force-deleted pod %s on an unreachable node", where, name)
         # Gone either way (deleted now, or already: 404).
         memory.force_deleted.add(uid)
+
+
+def _delete_all(kube: Kube, targets: Sequence[tuple[Ref, str]], memory: Memory) -> list[bool]:
+    """Deletes each (object, uid) with background propagation, all at once (in `_WRITERS`),
+    and remembers the uids of those answered (`Memory.deleted`); whether each was deleted
+    (False: gone already, or another incarnation). The first error is raised once every
+    request is answered."""
+
+    def delete(target: tuple[Ref, str]) -> bool | Exception:
+        try:
+            return kube.delete(target[0], uid=target[1], background=True)
+        except Exception as exc:
+            return exc
+
+    answers = list(_WRITERS.map(delete, targets)) if len(targets) > 1 else map(delete, targets)
+    deleted: list[bool] = []
+    failed: Exception | None = None
+    for (_, uid), answer in zip(targets, answers, strict=True):
+        if isinstance(answer, Exception):
+            failed = failed or answer
+            continue
+        memory.deleted.add(uid)
+        deleted.append(answer)
+    if failed is not None:
+        raise failed
+    return deleted
 
 
 @dataclass(frozen=True)

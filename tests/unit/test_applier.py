@@ -5,14 +5,18 @@ costs one request, not a create-only apply that meets it, a read and an apply.""
 from __future__ import annotations
 
 import itertools
+import threading
 from datetime import UTC, datetime
 from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
 
 from sglang_operator import plan
 from sglang_operator.kube import Ref
 from sglang_operator.ownership import conflict
 from sglang_operator.plan import Plan, Snapshot, key_of
-from sglang_operator.reconcile import Memory, _Applier
+from sglang_operator.reconcile import Memory, _act, _Applier
 
 NOW = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
 SGLD = {
@@ -168,3 +172,49 @@ def test_a_child_the_caches_hold_is_applied_and_one_they_do_not_is_created_only(
     assert api.calls == [("apply", "demo-0")]
     a_pass(api, memory, [], child("demo-1"))
     assert api.calls == [("apply_new", "demo-1")]
+
+
+class Deleter:
+    """Deletes as the API server answers them; `together`: requests that must be in flight
+    at once (a barrier: one after the other, the first waits for the second in vain)."""
+
+    def __init__(self, together: int = 1, refuse: str | None = None) -> None:
+        self.deleted: list[tuple[str, str | None]] = []
+        self._barrier = threading.Barrier(together, timeout=10) if together > 1 else None
+        self.refuse = refuse
+
+    def delete(self, ref: Ref, *, uid: str | None = None, background: bool = False) -> bool:
+        assert background
+        if ref.name == self.refuse:
+            raise ApiException(status=500, reason="etcd timeout")
+        if self._barrier is not None and ref.kind == "Pod":
+            self._barrier.wait()
+        self.deleted.append((ref.name, uid))
+        return True
+
+
+def act(kube: Any, decided: Plan, memory: Memory) -> None:
+    snapshot = Snapshot(sgld=SGLD, children=[], pods=[], now=NOW)
+    applier = _Applier(kube, snapshot, decided, memory, "ns/demo")
+    _act(kube, snapshot, decided, applier=applier, memory=memory, events=[], where="ns/demo")
+
+
+def test_a_groups_pods_are_deleted_at_once_each_with_its_uid() -> None:
+    kube, memory = Deleter(together=2), Memory()
+    act(kube, Plan(spec=None, delete_pods=[("demo-0-0", "p0"), ("demo-0-1", "p1")]), memory)
+    assert sorted(kube.deleted) == [("demo-0-0", "p0"), ("demo-0-1", "p1")]
+    assert memory.deleted == {"p0", "p1"}
+
+
+def test_no_pod_is_deleted_when_a_prune_fails() -> None:
+    """As one after the other: the pass fails and is retried before any group restarts."""
+    kube, memory = Deleter(refuse="demo-old"), Memory()
+    decided = Plan(
+        spec=None,
+        delete=[("Service", "ns", "demo-old", "s0"), ("Service", "ns", "demo-older", "s1")],
+        delete_pods=[("demo-0-0", "p0"), ("demo-0-1", "p1")],
+    )
+    with pytest.raises(ApiException):
+        act(kube, decided, memory)
+    assert kube.deleted == [("demo-older", "s1")]
+    assert memory.deleted == {"s1"}
