@@ -1004,6 +1004,25 @@ def keeps_group_1(kube: Any, namespace: str, name: str) -> bool:
     return current and "keeps group(s) 1" in condition(got, "Progressing").get("message", "")
 
 
+def kept_group_1(
+    cluster: Cluster, kube: Any, namespace: str, *, name: str, marker: str, wait_until: Wait
+) -> tuple[dict[str, Any], set[str]]:
+    """`stuck_on_refused_workers` with 2 copies, then a scale-down to 1 that keeps group 1
+    (the only copy serving). Returns the resource as changed and group 1's pod uids."""
+    changed = stuck_on_refused_workers(
+        cluster, kube, namespace, name=name, marker=marker, replicas=2
+    )
+    serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
+    assert len(serving) == 2
+    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
+    wait_until(
+        lambda: keeps_group_1(kube, namespace, name),
+        timeout=60,
+        what="the scale-down keeping group 1",
+    )
+    return changed, serving
+
+
 def rebuilt(kube: Any, namespace: str, name: str, group: int, old_uid: str) -> Any:
     """Group `group`'s StatefulSet, created anew (not `old_uid`) and owning its 2 pods
     (adopted, or made by it), else None."""
@@ -1032,15 +1051,8 @@ def test_a_kept_groups_statefulset_deleted_by_hand_comes_back_and_keeps_serving(
     still says the group is kept. Before, it never came back, its pods ran on owned by
     nothing, and "removed group(s) 1" was posted as if the operator had removed it."""
     name = "keepsts"
-    stuck_on_refused_workers(
-        cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
-    )
-    serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
-    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
-    wait_until(
-        lambda: keeps_group_1(kube, namespace, name),
-        timeout=60,
-        what="the scale-down keeping group 1",
+    _, serving = kept_group_1(
+        cluster, kube, namespace, name=name, marker=refuse_marked_workers, wait_until=wait_until
     )
     apps = client.AppsV1Api(kube)
     orphaned = apps.read_namespaced_stateful_set(group_name(name, 1), namespace).metadata.uid
@@ -1092,16 +1104,8 @@ def test_a_kept_group_orphaned_while_the_operator_is_down_keeps_serving(
     spared, Ready False "0/1 groups ready" while it served, missing from status.groups and
     from Progressing). Once group 0 serves, the group goes."""
     name = "keptdown"
-    changed = stuck_on_refused_workers(
-        cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
-    )
-    serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
-    assert len(serving) == 2
-    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
-    wait_until(
-        lambda: keeps_group_1(kube, namespace, name),
-        timeout=60,
-        what="the scale-down keeping group 1",
+    changed, serving = kept_group_1(
+        cluster, kube, namespace, name=name, marker=refuse_marked_workers, wait_until=wait_until
     )
     orphaned = orphaned_while_down(cluster, kube, namespace, name, wait_until, operator=operator)
     operator.start()
@@ -1217,15 +1221,8 @@ def test_a_kept_group_orphaned_while_the_operator_is_down_comes_back_on_its_revi
     (076f98a), the group waited with no StatefulSet, not counted; before that, it was
     created on the refused revision and its next restart was an outage (0/2 ready)."""
     name = "keptup"
-    stuck_on_refused_workers(
-        cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
-    )
-    serving = {p.metadata.uid for p in group_pods(kube, namespace, name, 1)}
-    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=1")
-    wait_until(
-        lambda: keeps_group_1(kube, namespace, name),
-        timeout=60,
-        what="the scale-down keeping group 1",
+    _, serving = kept_group_1(
+        cluster, kube, namespace, name=name, marker=refuse_marked_workers, wait_until=wait_until
     )
     orphaned = orphaned_while_down(cluster, kube, namespace, name, wait_until, operator=operator)
     cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=2")
