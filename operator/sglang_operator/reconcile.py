@@ -122,7 +122,7 @@ class Memory:
     key for status), used until the cache holds that resourceVersion or a newer one; kept
     as the caches keep objects (cachetransform: at 1,000 deployments the whole answers were
     74 MiB); a child written before that the caches do not show yet is applied again as
-    ours, guarded by the answer's uid (`_Applier._send`, `Kube.apply_same`);
+    ours, guarded by the answer's uid (`_Applier.send`, `Kube.apply_same`);
     `deleted`: uids we deleted, seen as terminating until the cache drops them;
     `force_deleted`: uids of pods we deleted with no grace period, which are gone from the API
     server at once: left out of the snapshot until the cache drops them too (else the next
@@ -289,8 +289,9 @@ def reconcile(
         if spec is None:
             return _heal_only(kube, snapshot, decided, memory, where)
         memory.accepted = plan.Accepted.of(spec)
+        early: dict[Key, tuple[Obj, _Sent]] = {}
         if decided.check_pod is not None:
-            snapshot, refused_anew = _check_pods(
+            snapshot, refused_anew, early = _check_pods_and_records(
                 kube, snapshot, decided.check_pod, memory=memory, where=where
             )
             decided = plan.plan(snapshot)
@@ -305,7 +306,7 @@ def reconcile(
                     and not (shown.get("reason") == r and m in str(shown.get("message")))
                 ]
         events += decided.events
-        applier = _Applier(kube, snapshot, decided, memory, where)
+        applier = _Applier(kube, snapshot, decided, memory, where, early=early)
         _act(kube, snapshot, decided, applier=applier, memory=memory, events=events, where=where)
         jobs = {
             c["metadata"]["name"]: c
@@ -429,6 +430,38 @@ def _heal_only(
     )
     _publish(kube, sgld, status, new, events=events, memory=memory)
     return Outcome(decided.requeue_after)
+
+
+def _check_pods_and_records(
+    kube: Kube,
+    snapshot: Snapshot,
+    check: tuple[str, Obj],
+    *,
+    memory: Memory,
+    where: str,
+) -> tuple[Snapshot, bool, dict[Key, tuple[Obj, _Sent]]]:
+    """`_check_pods`, with the records (ControllerRevisions) the plan writes should the
+    API server admit the pods sent at the same time: the StatefulSets wait for both, and one
+    after the other they were a round trip more of every create and update (the plan is
+    pure, so an admitted dry run plans those very records). Their answers, by key, with the
+    object sent, for `_Applier` to record once the plan names them. A record the plan does
+    not name after all (the pods refused) keeps the spec the StatefulSets would record: the
+    plan keeps it while it is the spec's and deletes it once nothing needs it
+    (`plan._keep_records`), as any record; no StatefulSet records a spec before it is
+    stored, as before. Not while the dry run's last answer for the
+    deployment is a refusal: the next is most likely one too."""
+    intent = check[0]
+    records: list[Obj] = []
+    if not isinstance(memory.pod_check, Refusal):
+        hoped = plan.plan(replace(snapshot, pod_check=Admitted(intent)))
+        records = [o for o in hoped.apply if o["kind"] == "ControllerRevision"]
+    sender = _Applier(kube, snapshot, plan.Plan(spec=None), memory, where)
+    pending = [_WRITERS.submit(sender.send, o) for o in records]
+    try:
+        checked, anew = _check_pods(kube, snapshot, check, memory=memory, where=where)
+    finally:
+        answers = [f.result() for f in pending]
+    return checked, anew, {key_of(o): (o, a) for o, a in zip(records, answers, strict=True)}
 
 
 def _check_pods(
@@ -589,7 +622,7 @@ def _delete_all(kube: Kube, targets: Sequence[tuple[Ref, str]], memory: Memory) 
 
 @dataclass(frozen=True)
 class _Sent:
-    """The API server's answer to the write of one child (`_Applier._send`): the object as
+    """The API server's answer to the write of one child (`_Applier.send`): the object as
     stored, or that the name is someone else's (`taken`), or the error; `stale`: the answer
     to our earlier write of it that memory held is of another object than the one now
     stored under that name (`Kube.apply_same`)."""
@@ -605,10 +638,19 @@ class _Applier:
     """Server-side applies children, remembering answers and refusals."""
 
     def __init__(
-        self, kube: Kube, snapshot: Snapshot, decided: Plan, memory: Memory, where: str
+        self,
+        kube: Kube,
+        snapshot: Snapshot,
+        decided: Plan,
+        memory: Memory,
+        where: str,
+        *,
+        early: Mapping[Key, tuple[Obj, _Sent]] | None = None,
     ) -> None:
         self.kube, self.snapshot, self.decided = kube, snapshot, decided
         self.memory, self.where = memory, where
+        # Writes sent already in this pass (`_check_pods_and_records`): object, answer.
+        self.early = dict(early or {})
         self.stored = {key_of(c): c for c in snapshot.children}
         self.created: list[str] = []
         # Children refused in this pass.
@@ -616,18 +658,22 @@ class _Applier:
 
     def apply(self, obj: Obj) -> Obj | None:
         """The object as stored after the apply, or None (refused, or someone else's)."""
-        return self._record(obj, self._send(obj))
+        return self._record(obj, self.send(obj))
 
     def apply_all(self, objs: Sequence[Obj]) -> None:
         """Applies `objs` at once (their requests in `_WRITERS`), then records the answers
         in their order, so memory, problems and events read as if one after the other."""
-        sent = list(_WRITERS.map(self._send, objs)) if len(objs) > 1 else map(self._send, objs)
+        sent = list(_WRITERS.map(self.send, objs)) if len(objs) > 1 else map(self.send, objs)
         for obj, answer in zip(objs, sent, strict=True):
             self._record(obj, answer)
 
-    def _send(self, obj: Obj) -> _Sent:
-        """The requests of one child's write, and nothing else (run in `_WRITERS`)."""
+    def send(self, obj: Obj) -> _Sent:
+        """The requests of one child's write, and nothing else (run in `_WRITERS`): none
+        when this very object was written earlier in the pass (`early`)."""
         key = key_of(obj)
+        early = self.early.get(key)
+        if early is not None and early[0] == obj:
+            return early[1]
         stale = False
         try:
             if self.stored.get(key) is not None:

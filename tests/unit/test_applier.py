@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+import stored_objects
 from sglang_operator import plan
 from sglang_operator.kube import Ref
 from sglang_operator.ownership import conflict
-from sglang_operator.plan import Plan, Snapshot, key_of
-from sglang_operator.reconcile import Memory, _act, _Applier
+from sglang_operator.plan import Plan, Refusal, Snapshot, key_of
+from sglang_operator.reconcile import Memory, _act, _Applier, observe, reconcile
 
 NOW = datetime(2026, 12, 2, 1, 0, tzinfo=UTC)
 SGLD = {
@@ -218,3 +219,67 @@ def test_no_pod_is_deleted_when_a_prune_fails() -> None:
         act(kube, decided, memory)
     assert kube.deleted == [("demo-older", "s1")]
     assert memory.deleted == {"s1"}
+
+
+class CreatingApi(FakeApi):
+    """FakeApi with the rest of a pass's requests; `together`: the kinds whose requests must
+    be in flight at once (a barrier, as in `Deleter`)."""
+
+    def __init__(self, together: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.together = together
+        self._barrier = threading.Barrier(len(together), timeout=10) if together else None
+        self.status: dict[str, Any] = {}
+
+    def _meet(self, kind: str) -> None:
+        if self._barrier is not None and kind in self.together:
+            self._barrier.wait()
+
+    def dry_run_create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("dry_run", obj["kind"]))
+        self._meet("dry run")
+        return obj
+
+    def apply_new(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        self._meet(obj["kind"])
+        return super().apply_new(obj)
+
+    def patch_status(self, namespace: str, name: str, status: Any) -> dict[str, Any]:
+        self.status = dict(status)
+        return {**stored_objects.sgld(replicas=1), "status": self.status}
+
+    def event(self, owner: Any, event_type: str, reason: str, message: str) -> None:
+        pass
+
+
+def kinds(api: FakeApi) -> list[str]:
+    return [
+        "dry run" if how == "dry_run" else key[0]
+        for how, name in api.calls
+        for key in ([k for k in api.stored if k[2] == name][:1] or [("?", "", name)])
+    ]
+
+
+def test_a_creates_record_is_written_with_the_dry_run_and_the_statefulset_after_both() -> None:
+    api, memory = CreatingApi(together=("dry run", "ControllerRevision")), Memory()
+    resource = stored_objects.sgld(replicas=1)
+    snapshot = observe(resource, [], [], failed_creates={}, nodes=None, memory=memory, now=NOW)
+    reconcile(api, snapshot, memory)  # type: ignore[arg-type]
+    order = kinds(api)
+    assert sorted(order[:2]) == ["ControllerRevision", "dry run"]
+    assert "StatefulSet" in order[2:]
+    assert order.count("ControllerRevision") == 1  # not written again once admitted
+    # Recorded as any write of the pass: in memory, and named as created.
+    assert any(k[0] == "ControllerRevision" for k in memory.written)
+
+
+def test_no_record_is_sent_with_a_dry_run_while_the_last_one_was_refused() -> None:
+    api, memory = CreatingApi(), Memory()
+    resource = stored_objects.sgld(replicas=1)
+    snapshot = observe(resource, [], [], failed_creates={}, nodes=None, memory=memory, now=NOW)
+    check = plan.plan(snapshot).check_pod
+    assert check is not None
+    memory.pod_check = Refusal(check[0] + "-older", "403 forbidden", 1, NOW)
+    snapshot = observe(resource, [], [], failed_creates={}, nodes=None, memory=memory, now=NOW)
+    reconcile(api, snapshot, memory)  # type: ignore[arg-type]
+    assert kinds(api)[0] == "dry run"
