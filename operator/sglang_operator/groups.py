@@ -232,10 +232,11 @@ def _behind(live: Sequence[Mapping[str, Any]], current: str | None) -> tuple[str
 def serves(
     live: Sequence[Mapping[str, Any]], size: int, unreachable: Mapping[str, datetime]
 ) -> bool:
-    """Whether a group serves: its `size` ranks' pods not being deleted (`live`; a pod at an
-    ordinal beyond `size` is not a member: `_members`), all Running, rank 0 Ready, and
-    none on an unreachable node (`unreachable`: node name -> since when; the node controller
-    marks such a pod not ready only ~40 s later)."""
+    """Whether a group's pods are up: its `size` ranks' pods not being deleted (`live`; a
+    pod at an ordinal beyond `size` is not a member: `_members`), all Running, rank 0 Ready,
+    and none on an unreachable node (`unreachable`: node name -> since when; the node
+    controller marks such a pod not ready only ~40 s later). It serves if it is not
+    `broken` as well."""
     members = _members(live, size)
     rank0 = next((p for p in members if rank(p) == 0), None)
     running = sum(1 for p in members if _phase(p) == "Running")
@@ -244,6 +245,17 @@ def serves(
         and rank0 is not None
         and _is_ready(rank0)
         and not on_lost(members, unreachable)
+    )
+
+
+def broken(live: Sequence[Mapping[str, Any]], size: int, remembered: Collection[str]) -> bool:
+    """Whether a group of several pods must restart whole before it serves again: one of
+    its members (`remembered`: their pod uids, status.groups[].members) replaced
+    (`_replaced`), failed or restarted (`_failure`). Its peers' collective communicators
+    (NCCL/RCCL) are broken until then, while rank 0 may stay Ready."""
+    members = _members(live, size)
+    return size > 1 and (
+        _replaced(remembered, members, size) is not None or any(_failure(p) for p in members)
     )
 
 
@@ -433,22 +445,51 @@ def _step_cut_short(
     return stored is not None and stored == want and want in hashes and len(hashes) > 1
 
 
+def _replaced(
+    remembered: Collection[str], live: Sequence[Mapping[str, Any]], nodes: int
+) -> int | None:
+    """How many of a group's `remembered` members (pod uids) are gone while others of them
+    still run (`live`), if its members changed; None if not, and for a new incarnation (none
+    of them left) or a new group size (a spec change, which a rollout handles)."""
+    uids = {p["metadata"]["uid"] for p in live}
+    if not remembered or uids.isdisjoint(remembered) or len(remembered) != nodes:
+        return None
+    return len(set(remembered) - uids) if uids != set(remembered) else None
+
+
 def _membership_failure(
     mem: GroupMemory, live: Sequence[Mapping[str, Any]], complete: bool, nodes: int
 ) -> str | None:
     """Remembers the members of a fresh, complete incarnation; reports a changed one."""
-    uids = {p["metadata"]["uid"] for p in live}
-    # A new incarnation, or a new group size (a spec change, which a rollout handles).
-    if mem.members and (uids.isdisjoint(mem.members) or len(mem.members) != nodes):
-        mem.members = []
-    if not mem.members:
-        if complete:
-            mem.members = sorted(uids)
-        return None
-    if uids != set(mem.members):
-        gone = len(set(mem.members) - uids)
+    gone = _replaced(mem.members, live, nodes)
+    if gone is not None:
         return f"{gone} pod(s) of group {mem.index} were deleted, evicted or replaced"
+    uids = sorted(p["metadata"]["uid"] for p in live)
+    if len(mem.members) != nodes or set(mem.members) != set(uids):
+        # None remembered, a new incarnation, or a new group size.
+        mem.members = uids if complete else []
     return None
+
+
+def _group_failure(
+    mem: GroupMemory,
+    live: Sequence[Mapping[str, Any]],
+    unreachable: Mapping[str, datetime],
+    complete: bool,
+    size: int,
+) -> str | None:
+    """Why a group of several pods must restart whole, if it must: a member on an
+    unreachable node, replaced (`_membership_failure`, which remembers the members of a
+    complete incarnation in `mem`), failed or restarted (`_failure`). None for one pod,
+    which restarts alone."""
+    if size <= 1:
+        return None
+    lost_live = on_lost(live, unreachable)
+    if lost_live:
+        return f"pod {lost_live[0]['metadata']['name']} is on an unreachable node"
+    return _membership_failure(mem, live, complete, size) or next(
+        (f for p in live if (f := _failure(p))), None
+    )
 
 
 def _restart(
@@ -579,35 +620,28 @@ def decide(
             index=index,
             out=out,
         )
-        lost_live = on_lost(live, unreachable or {})
-        ready = serves(live, size, unreachable or {})
+        serving = serves(live, size, unreachable or {})
         complete = all_running and len(members) == len(live)
 
         problem = lost[0] if lost else None
         problem = problem or next((pr for p in live if (pr := pod_problem(p)) is not None), None)
         problem = problem or _unscheduled_problem(live, now, out)
-        if problem is None and all_running and not ready:
+        if problem is None and all_running and not serving:
             problem = _startup_problem(index, running, startup_timeout, now, out)
 
-        if size > 1:
-            failure = (
-                (
-                    f"pod {lost_live[0]['metadata']['name']} is on an unreachable node"
-                    if lost_live
-                    else None
-                )
-                or _membership_failure(mem, live, complete, size)
-                or next((f for p in live if (f := _failure(p))), None)
-            )
-            # Never while a pod is Pending: scheduling or pulling, which a restart won't help.
-            if failure and live and not any(_phase(p) == "Pending" for p in live):
-                if roll and index < replicas and _step_cut_short(live, stored, want):
-                    # Finished below as a rollout step, once the StatefulSet controller has
-                    # observed the template (the pods it re-creates are then the new ones).
-                    if index not in unobserved:
-                        cut_short.append(index)
-                else:
-                    _restart(mem, failure, _targets(live), now=now, out=out, healing=healing)
+        failure = _group_failure(mem, live, unreachable or {}, complete, size)
+        # Never while a pod is Pending: scheduling or pulling, which a restart won't help.
+        if failure is not None and live and not any(_phase(p) == "Pending" for p in live):
+            if roll and index < replicas and _step_cut_short(live, stored, want):
+                # Finished below as a rollout step, once the StatefulSet controller has
+                # observed the template (the pods it re-creates are then the new ones).
+                if index not in unobserved:
+                    cut_short.append(index)
+            else:
+                _restart(mem, failure, _targets(live), now=now, out=out, healing=healing)
+        # A member replaced, failed or restarted breaks its peers' collective communicators
+        # (NCCL/RCCL) until the group restarts whole: rank 0 may stay Ready meanwhile.
+        ready = serving and failure is None
 
         (views if index < replicas else kept_views).append(
             GroupView(

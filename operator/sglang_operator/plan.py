@@ -92,6 +92,7 @@ from sglang_operator.groups import (
     GroupMemory,
     GroupView,
     Healing,
+    broken,
     decide,
     format_time,
     live_pods,
@@ -1228,19 +1229,22 @@ def _kept_serving(
     def live(group: int) -> list[Mapping[str, Any]]:
         return live_pods([*pods.get(group, ()), *orphans.get(group, ())])
 
+    status = snapshot.sgld.get("status") or {}
+    memory = {m.index: m for m in map(GroupMemory.from_status, status.get("groups") or [])}
+
     def serving(group: int) -> bool:
         size = sizes[group] if group in sizes else _pods_size(orphans.get(group, ()))
-        return serves(live(group), size, snapshot.unreachable)
+        remembered = memory[group].members if group in memory else ()
+        pods = live(group)
+        return serves(pods, size, snapshot.unreachable) and not broken(pods, size, remembered)
 
     if spec.replicas == 0 or any(serving(g) for g in staying):
         return recorded, sizes, {}, []
-    status = snapshot.sgld.get("status") or {}
     generation = snapshot.sgld["metadata"].get("generation")
     current = generation is not None and status.get("observedGeneration") == generation
     listed = {int(g.get("index", -1)) for g in status.get("groups") or []} if current else set()
     before = {*snapshot.kept, *listed}
     removed = sorted({*going, *(g for g in orphans if g >= spec.replicas)})
-    memory = {m.index: m for m in map(GroupMemory.from_status, status.get("groups") or [])}
     healing = Accepted.of(spec).healing
 
     def restarting(group: int) -> bool:

@@ -236,10 +236,11 @@ def test_pods_refused_in_the_dry_run_block_the_rollout_and_healing_goes_on() -> 
     p = plan(snapshot(changed, children, pods, pod_check=check))
     assert not any(o["kind"] == "StatefulSet" for o in p.apply)
     assert p.check_pod is None
+    # Group 1 does not serve: its rank 1 restarted, its rank 0's communicators are broken.
     assert (
         Reason.POD_CREATION_FAILED,
-        "the new pod template is not rolled out (nothing running was touched): the API server "
-        f"refuses its pods: {refusal}",
+        "the new pod template is not rolled out, and group(s) 1 are down meanwhile: the API "
+        f"server refuses its pods: {refusal}",
     ) in p.problems
     assert p.requeue_after == 5.0
     # Nothing rolled; the broken group is restarted on the template it runs.
@@ -383,6 +384,42 @@ def test_groups_beyond_replicas_are_pruned_highest_first() -> None:
 
 def pruned_groups(p: Any) -> list[int]:
     return sorted(int(name.split("-")[1]) for kind, _, name, _ in p.delete if kind == "StatefulSet")
+
+
+def test_a_group_with_a_replaced_member_does_not_serve() -> None:
+    # Adversary H1: group 0's rank 1 was replaced (deleted twice: its restart backs off);
+    # its rank 0 stays Ready, but its collective communicators are broken until the group
+    # restarts whole. Before, it counted as serving: Ready "1/1", a scale-down to 1 removed
+    # group 1, the only intact copy (then group 0 restarted: nothing served), and a rollout
+    # replaced group 1 before it.
+    children = stored_children(sgld(replicas=2))
+    pods = pods_for(children, 2, 2)
+    members = sorted(p["metadata"]["uid"] for p in pods if group_of(p) == 0)
+    pods[1]["metadata"]["uid"] = "pod-0-1-new"
+    just = format_time(NOW - timedelta(seconds=5))
+    state = {"groups": [{"index": 0, "members": members, "restarts": [just]}, {"index": 1}]}
+    resource = sgld(replicas=2)
+    resource["status"] = state
+    p = plan(snapshot(resource, children, pods))
+    assert [(v.index, v.ready) for v in p.decision.views] == [(0, False), (1, True)]
+    assert [b.reason for b in p.decision.backoff] == [Reason.GROUP_RESTART_BACKOFF]
+    assert plan_status(resource, p)["readyReplicas"] == 1
+    # Scaled to 1: group 1 is kept while group 0 does not serve.
+    down = sgld(replicas=1)
+    down["status"] = state
+    p = plan(snapshot(down, children, pods))
+    assert (p.kept, pruned_groups(p)) == ([1], [])
+    # A new spec while group 1 is the broken one: it is replaced first (its StatefulSet
+    # takes the new template), not group 0, the only one serving.
+    pods = pods_for(children, 2, 2)
+    members = sorted(p["metadata"]["uid"] for p in pods if group_of(p) == 1)
+    pods[3]["metadata"]["uid"] = "pod-1-1-new"
+    changed = sgld(replicas=2, env=[{"name": "NEW", "value": "1"}])
+    changed["status"] = {
+        "groups": [{"index": 0}, {"index": 1, "members": members, "restarts": [just]}]
+    }
+    p = plan(snapshot(changed, children, pods))
+    assert new_templates(p, children) == ["demo-1"]
 
 
 def test_a_scale_down_never_removes_the_last_serving_group() -> None:
@@ -529,9 +566,10 @@ def test_a_kept_group_is_healed_as_a_group_and_never_rolled() -> None:
     assert sorted(p.delete_pods) == [("demo-1-0", members[0]), ("demo-1-1", "pod-1-1-new")]
     assert ("Warning", Reason.GROUP_RESTARTED) in [e[:2] for e in p.events]
     assert p.replaced == {"uid-demo-1": format_time(NOW)}
+    # Restarted whole: it does not serve (its rank 0 stayed Ready beside a new rank 1).
     assert plan_status(resource, p)["groups"][1] == {
         "index": 1,
-        "ready": True,
+        "ready": False,
         "members": [],
         "restarts": [format_time(NOW)],
     }
