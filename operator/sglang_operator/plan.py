@@ -1148,11 +1148,12 @@ def _keep_records(
         if not _waits_for_retry(snapshot, key_of(obj), obj, result, wakeups):
             created.append(obj)
     result.apply[:0] = created
-    # The templates pods run that no stored StatefulSet holds: a revision building one stays.
+    # The templates pods run that no stored StatefulSet holds with a record of its own (one
+    # removed by hand records nothing): a revision building one stays.
     running = {
         (g, h) for p in snapshot.pods if (g := group_of(p)) is not None and (h := pod_hash(p))
     }
-    running -= {(group_of(c), template_hash(c)) for c in statefulsets}
+    running -= {(group_of(c), template_hash(c)) for c in statefulsets if Recorded.of(c)}
     current = naming.revision_name(meta["name"], record) if record is not None else None
     for name, rev in sorted(stored.items()):
         if name in needed or name == current or rev["metadata"].get("deletionTimestamp"):
@@ -1222,7 +1223,7 @@ def _kept_serving(
             if (obj := _adopting(snapshot.sgld, history, g, ran)) is not None
         }
     )
-    recorded = _as_recorded(snapshot.sgld, {**staying, **going, **gone}, desired, pods)
+    recorded = _as_recorded(snapshot, {**staying, **going, **gone}, desired, pods)
     going.update({g: sts for g, sts in gone.items() if g in recorded})
     sizes = _sizes(spec.parallelism.nodes, {**staying, **going}, desired, recorded)
 
@@ -1307,7 +1308,7 @@ def _heal_only(snapshot: Snapshot, invalid: str) -> Plan:
     hand, put back from the spec it records (`_put_back`: no group is in its rollout turn)."""
     result = Plan(spec=None, invalid=invalid)
     statefulsets = _stored_statefulsets(snapshot, _ours(snapshot))
-    recorded = _as_recorded(snapshot.sgld, statefulsets, {}, _pods_by_group(snapshot))
+    recorded = _as_recorded(snapshot, statefulsets, {}, _pods_by_group(snapshot))
     sizes = _sizes(0, statefulsets, {}, recorded)
     records = [r for sts in statefulsets.values() if (r := Recorded.of(sts)) is not None]
     last = max(records, key=lambda r: r.generation, default=None)
@@ -1376,7 +1377,7 @@ def _stored_statefulsets(
 
 
 def _as_recorded(
-    sgld: Mapping[str, Any],
+    snapshot: Snapshot,
     statefulsets: Mapping[int, Mapping[str, Any]],
     desired: Mapping[int, str],
     pods: Mapping[int, Sequence[Mapping[str, Any]]],
@@ -1384,16 +1385,24 @@ def _as_recorded(
     """The stored StatefulSets that do not hold the desired template (`desired`: each
     group's pod-spec hash; groups not rolled yet, or kept by a scale-down), each as the
     operator built it: from the spec it records (`Recorded`), on its stored template, sized
-    as `_sized_in_turn` says for the pods its group runs. Left out when that spec does not
-    build its stored template (none recorded, or this operator version builds other pods
-    from it): what it should hold is then unknown."""
+    as `_sized_in_turn` says for the pods its group runs. When its record does not build
+    its stored template (removed or edited by hand), the newest recorded spec that does
+    (`_records`: its ControllerRevisions), so the record is put back too. Left out when
+    none does (none recorded, or this operator version builds other pods from them): what
+    it should hold is then unknown."""
+    sgld = snapshot.sgld
     found = {}
+    history: list[Recorded] | None = None
     for group, sts in statefulsets.items():
-        if group in desired and template_hash(sts) == desired[group]:
+        stored = template_hash(sts)
+        if group in desired and stored == desired[group]:
             continue
         record = Recorded.of(sts)
         built = record.statefulset(sgld, group) if record else None
-        if built is not None and template_hash(built) == template_hash(sts):
+        if built is None or template_hash(built) != stored:
+            history = _records(snapshot) if history is None else history
+            built = _adopting(sgld, history, group, {str(stored)})
+        if built is not None:
             found[group] = _sized_in_turn(built, sts, pods.get(group, ()))
     return found
 

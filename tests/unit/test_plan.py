@@ -1986,6 +1986,34 @@ def test_with_no_recorded_spec_a_missing_statefulset_waits_while_the_rollout_is_
     assert "demo-2" in written_statefulsets(p)
 
 
+def test_a_record_removed_from_a_statefulset_by_hand_is_put_back_and_its_revision_kept() -> None:
+    # Adversary M1: while the rollout is held, `kubectl annotate sts demo-1 demo-2
+    # sglang-operator.io/built-from-`. Before: not put back (they wait for their turn), and
+    # the ControllerRevision keeping the old spec, which nothing recorded any more, was
+    # pruned: a StatefulSet of them deleted then waited instead of coming back. Now each is
+    # put back from the revision that builds its stored template, which stays.
+    changed, children, pods, old = held_rollout()
+    children = copy.deepcopy(children)
+    recorded = statefulset(children, 1)["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+    for group in (1, 2):
+        del statefulset(children, group)["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+    p = plan(snapshot(changed, children, pods))
+    written = written_statefulsets(p)
+    for group in (1, 2):
+        back = written[f"demo-{group}"]
+        assert template_hash(back) == old[group]
+        assert back["metadata"]["annotations"][BUILT_FROM_ANNOTATION] == recorded
+    assert not [d for d in p.delete if d[0] == "ControllerRevision"]
+    assert p.delete_pods == []
+    # Edited into another spec (one that does not build its template): the same.
+    group0 = statefulset(children, 0)["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+    statefulset(children, 1)["metadata"]["annotations"][BUILT_FROM_ANNOTATION] = group0
+    p = plan(snapshot(changed, children, pods))
+    back = written_statefulsets(p)["demo-1"]
+    assert back["metadata"]["annotations"][BUILT_FROM_ANNOTATION] == recorded
+    assert not [d for d in p.delete if d[0] == "ControllerRevision"]
+
+
 def test_orphaned_pods_on_an_old_revision_keep_a_scaled_up_group_off_the_failing_one() -> None:
     # Adversary: a kept group 1 (replicas 2 -> 1 while group 0 is held), its StatefulSet
     # deleted with --cascade=orphan while the operator was down (nothing remembers it), then
