@@ -1,9 +1,10 @@
 """kopf wiring: watch-fed caches, a level-triggered work queue, settings, and `run`.
 
 Caches: kopf's indexes (`@kopf.index`), one per watched kind, fed by kopf's watch streams.
-Children are filtered ON THE API SERVER by the operator's managed-by label
-(`settings.watching.label_selectors`), and FailedCreate events by a field selector, so the
-operator never receives the rest of the cluster's pods, Services or Jobs. Each index is
+Children are filtered ON THE API SERVER by the operator's managed-by label, pods by their
+StatefulSets' selector labels (`settings.watching.label_selectors`), and FailedCreate
+events by a field selector, so the operator never receives the rest of the cluster's pods,
+Services or Jobs. Each index is
 keyed by (namespace, instance label), the label every child of one deployment carries; the
 reconcile reads its snapshot from them and sends no read request. kopf starts no handler
 before every index holds its initial listing, so no pass ever sees a half-filled cache. The
@@ -40,9 +41,12 @@ import kopf
 from sglang_operator import API_GROUP, API_VERSION, PLURAL, cachetransform, metrics, relisting
 from sglang_operator.kube import Kube, load_client_config
 from sglang_operator.naming import (
+    APP_NAME,
+    COMPONENT_LABEL,
     INSTANCE_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
+    NAME_LABEL,
     instance_label_value,
 )
 from sglang_operator.reconcile import Memory, Outcome, observe, reconcile, retry_delay
@@ -59,7 +63,14 @@ Obj = dict[str, Any]
 # pool (5 connections a CPU), so no connection is re-opened per request.
 WORKERS = 4
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-# (group, version, plural) of every kind of child, all filtered by MANAGED_SELECTOR.
+# Pods are selected by labels every StatefulSet and Service of the operator selects them by,
+# not by the managed-by label: a pod whose managed-by label is removed by hand is still its
+# StatefulSet's and runs on, and a cache that lost it would restart its group for a member
+# it believes gone, leaving that pod out of the restart. Removing a selector label releases
+# the pod from its StatefulSet, which replaces it: gone indeed.
+POD_SELECTOR = f"{NAME_LABEL}={APP_NAME},{INSTANCE_LABEL},{COMPONENT_LABEL}"
+# (group, version, plural) of every kind of child, filtered by MANAGED_SELECTOR (pods by
+# POD_SELECTOR).
 CHILD_RESOURCES = (
     ("", "v1", "pods"),
     ("", "v1", "services"),
@@ -329,7 +340,9 @@ def register(registry: kopf.OperatorRegistry) -> None:
         settings.watching.client_timeout = 330
         # Server-side filters: only the operator's children, only FailedCreate events.
         for group, version, plural in CHILD_RESOURCES:
-            settings.watching.label_selectors[(group or version, plural)] = MANAGED_SELECTOR
+            settings.watching.label_selectors[(group or version, plural)] = (
+                POD_SELECTOR if plural == "pods" else MANAGED_SELECTOR
+            )
         settings.watching.field_selectors[("v1", "events")] = "reason=FailedCreate"
         caches.append(Caches(kwargs))
         kube = Kube(load_client_config())

@@ -265,6 +265,30 @@ def test_a_statefulset_scaled_up_by_hand_is_put_back_without_restarting_the_grou
     assert not status["groups"][0].get("restarts")
 
 
+def test_a_pod_whose_managed_by_label_is_removed_is_still_a_member(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    """`kubectl label pod NAME-0-1 app.kubernetes.io/managed-by-` on a formed group: the pod
+    is still its StatefulSet's (the label is not in its selector) and runs on, so the group
+    is left alone. Before, the operator's pod cache (filtered by that label) lost it: it
+    restarted the group "because 1 pod(s) of group 0 were deleted, evicted or replaced",
+    deleting rank 0 only, and reported rank 1 missing for good while it ran."""
+    name = "unlabel"
+    apply_formed_group(cluster, kube, namespace, manifest(name))
+    sts = group_name(name, 0)
+    before = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, name)}
+    assert sorted(before) == [f"{sts}-0", f"{sts}-1"]
+    cluster.kubectl("label", "pod", f"{sts}-1", "-n", namespace, "app.kubernetes.io/managed-by-")
+    time.sleep(10)  # passes enough to have restarted the group, had the operator meant to
+    core = client.CoreV1Api(kube)
+    after = {n: core.read_namespaced_pod(n, namespace).metadata.uid for n in before}
+    assert after == before
+    assert not events(kube, namespace, "GroupRestarted")
+    status = get_sgld(kube, namespace, name)["status"]
+    assert status["readyReplicas"] == 1
+    assert not any(c["status"] == "True" for c in status["conditions"] if c["type"] == "Degraded")
+
+
 def test_a_group_left_on_two_templates_by_hand_is_replaced_whole(
     cluster: Cluster, kube: Any, namespace: str, operator: OperatorProcess, wait_until: Wait
 ) -> None:
