@@ -129,6 +129,11 @@ STATEFULSET_POD_NAME_LABEL = "statefulset.kubernetes.io/pod-name"
 ON_OLD_REVISION = (
     "on the revision a group not rolled yet runs, from the spec its StatefulSet records ({why})"
 )
+GROWN_COPY = "a copy of the scale-up, rolled in its turn once the rollout goes on"
+GROWN = (
+    "on the revision the groups not rolled yet run, from the spec a StatefulSet records "
+    "({why}): " + GROWN_COPY
+)
 ADOPTING = (
     "on the revision its orphaned pods run, from the spec recorded for it ({why}): it takes "
     "them back"
@@ -394,10 +399,13 @@ class Recorded:
         except (ValueError, TypeError, KeyError, AttributeError, ValidationError):
             return None
 
-    def statefulset(self, sgld: Mapping[str, Any], group: int) -> Obj | None:
+    def statefulset(
+        self, sgld: Mapping[str, Any], group: int, *, grown: bool = False
+    ) -> Obj | None:
         """Group `group`'s StatefulSet built from this spec, as applied (recording it); None
-        when the spec has no such group."""
-        if self.spec.mode != "server" or group >= self.spec.replicas:
+        when the spec has no such group, unless `grown` (the spec as if scaled up to it: a
+        group's StatefulSet does not depend on spec.replicas)."""
+        if self.spec.mode != "server" or (group >= self.spec.replicas and not grown):
             return None
         meta = sgld["metadata"]
         built = builders.statefulset(self.spec, meta["name"], meta["namespace"], group)
@@ -645,7 +653,7 @@ def plan(snapshot: Snapshot) -> Plan:
         for o in result.apply
         if o["kind"] == "StatefulSet"
         and key_of(o) not in stored
-        and key_of(o) not in result.reverted
+        and (key_of(o) not in result.reverted or result.reverted[key_of(o)].endswith(GROWN_COPY))
         and (g := group_of(o)) is not None
     ]
     if groups_now and new_groups and spec.mode == "server":
@@ -742,7 +750,12 @@ def _writes(
         result.apply.append(obj)
         if old:
             result.reverted[key] = _rebuilt_how(snapshot, obj, "the new revision fails")
-    gate.report(result, wakeups, scaling=any(k[0] == "StatefulSet" for k in ours))
+    created = {
+        g
+        for o in result.apply
+        if o["kind"] == "StatefulSet" and key_of(o) not in stored and (g := group_of(o)) is not None
+    }
+    gate.report(result, wakeups, scaling=any(k[0] == "StatefulSet" for k in ours), created=created)
     return wakeups
 
 
@@ -825,9 +838,12 @@ def _on_old_revisions(
     records a spec with it, or its orphaned pods run another revision: a kept group whose
     StatefulSet went while the operator was down, then scaled back up) or there is no
     telling (none records a spec): it waits for the rollout to go on, its orphaned pods
-    serving meanwhile. Left out (created on the desired revision, as when nothing fails):
-    groups new in a scale-up (beyond the replicas of every spec a StatefulSet records, and
-    no orphaned pods), and groups whose orphaned pods run the desired revision."""
+    serving meanwhile. Groups new in a scale-up (beyond the replicas of every spec a
+    StatefulSet records, and no orphaned pods) are built from such a sibling's spec as if
+    scaled up (`Recorded.statefulset`, grown): a copy on what works, not one that cannot
+    start, rolled in its turn once the rollout goes on. Left out (created on the desired
+    revision, as when nothing fails): such groups with no such sibling, and groups whose
+    orphaned pods run the desired revision."""
     sgld = snapshot.sgld
     known = {m.index: m.failed_create.template for m in decision.memory if m.failed_create}
     records = {g: r for g, sts in statefulsets.items() if (r := Recorded.of(sts)) is not None}
@@ -853,6 +869,18 @@ def _on_old_revisions(
             for sibling, record in sources
             if (obj := record.statefulset(sgld, group)) is not None
         ]
+        if not built and not (
+            not records
+            or orphans.get(group)
+            or any(group < r.spec.replicas for r in records.values())
+        ):
+            # New in a scale-up: on what works too, rolled in its turn once the rollout
+            # goes on.
+            built = [
+                (sibling, record, obj)
+                for sibling, record in sources
+                if (obj := record.statefulset(sgld, group, grown=True)) is not None
+            ]
         if built:
             _, _, found[key] = min(built, key=lambda b: (b[0] not in ready, -b[1].generation, b[0]))
         elif (
@@ -867,10 +895,13 @@ def _on_old_revisions(
 def _rebuilt_how(snapshot: Snapshot, obj: Obj, why: str) -> str:
     """How a missing StatefulSet `obj`, built on an older revision because `why`, was built
     (`Plan.reverted`): on the revision of its group's orphaned pods (it adopts them), or on
-    a sibling's."""
+    a sibling's, for a group it has (or a new one of a scale-up: GROWN)."""
     group = group_of(obj)
     if group is not None and str(template_hash(obj)) in _orphaned_hashes(snapshot).get(group, ()):
         return ADOPTING.format(why=why)
+    record = Recorded.of(obj)
+    if group is not None and record is not None and group >= record.spec.replicas:
+        return GROWN.format(why=why)
     return ON_OLD_REVISION.format(why=why)
 
 
@@ -987,17 +1018,20 @@ class _PodGate:
         else:
             self.held = True
 
-    def report(self, result: Plan, wakeups: list[float], *, scaling: bool) -> None:
+    def report(
+        self, result: Plan, wakeups: list[float], *, scaling: bool, created: Collection[int]
+    ) -> None:
         """The dry run to ask, or why StatefulSets wait. `scaling`: groups are stored
         already (else the groups held back are a new deployment's, whose new template is
-        what is not rolled out)."""
+        what is not rolled out). `created`: groups whose StatefulSet the plan creates (on an
+        older revision), coming up, not down."""
         if self.pod is not None:
             result.check_pod = (self.intent, self.pod)
         elif (self.held or self.new_groups) and isinstance(self.check, Refusal):
             down = [
                 v.index
                 for v in result.decision.views
-                if not v.ready and v.index not in self.new_groups
+                if not v.ready and v.index not in self.new_groups and v.index not in created
             ]
             subject = held_back_message(
                 rolling=self.held or not scaling,
@@ -1398,7 +1432,8 @@ def _as_recorded(
         if group in desired and stored == desired[group]:
             continue
         record = Recorded.of(sts)
-        built = record.statefulset(sgld, group) if record else None
+        # Grown: a group a held scale-up built on an older spec (`_on_old_revisions`).
+        built = record.statefulset(sgld, group, grown=True) if record else None
         if built is None or template_hash(built) != stored:
             history = _records(snapshot) if history is None else history
             built = _adopting(sgld, history, group, {str(stored)})

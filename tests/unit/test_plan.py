@@ -1806,10 +1806,17 @@ def test_a_scale_up_held_by_the_dry_run_says_so() -> None:
     scaled = sgld(replicas=3, priorityClassName="missing")
     p = plan(snapshot(scaled, children, pods, pod_check=refused_check(scaled, children, pods)))
     assert [m for r, m in p.problems if r == Reason.POD_CREATION_FAILED] == [
-        "the new pod template is not rolled out (nothing running was touched); the scale-up "
-        "waits for it: group(s) 1, 2 are not created: the API server refuses its pods: 403 "
-        "forbidden: restricted"
+        "the new pod template is not rolled out (nothing running was touched): the API server "
+        "refuses its pods: 403 forbidden: restricted"
     ]
+    # The new copies are not held back with the new template: they are made on the one
+    # group 0 runs (third adversary's MED 3; before, they waited, not created).
+    written = written_statefulsets(p)
+    assert sorted(written) == ["demo-1", "demo-2"]
+    before = stored_children(sgld(replicas=3))
+    for g in (1, 2):
+        assert template_hash(written[f"demo-{g}"]) == template_hash(statefulset(before, g))
+    assert ("Normal", Reason.SCALED, "scaling up from 1 to 3 replica(s)") in p.events
     # A scale-up alone: the running group keeps its template, only the new groups wait.
     scaled = sgld(replicas=3)
     p = plan(snapshot(scaled, children, pods, pod_check=refused_check(scaled, children, pods)))
@@ -2049,15 +2056,40 @@ def test_orphaned_pods_on_an_old_revision_keep_a_scaled_up_group_off_the_failing
     assert template_hash(written_statefulsets(p)["demo-1"]) == new
 
 
-def test_a_scale_up_while_the_rollout_is_held_creates_new_groups_on_the_desired_revision() -> None:
+def test_a_scale_up_while_the_rollout_is_held_creates_new_groups_on_the_working_revision() -> None:
+    # Third adversary's MED 3: group 0 fails on the new revision; a scale-up from 3 to 4
+    # made group 3 on it too, a copy that could never start (2/4 ready). It is made on the
+    # revision the groups not rolled yet run (from a serving sibling's recorded spec, as if
+    # scaled up), and rolled in its turn once the rollout goes on.
     changed, children, pods, old = held_rollout(replicas=3)
     scaled = copy.deepcopy(changed)
     scaled["spec"]["replicas"] = 4
     p = plan(snapshot(scaled, without(children, 2), [x for x in pods if group_of(x) != 2]))
     written = written_statefulsets(p)
     assert template_hash(written["demo-2"]) == old[2]
-    desired = statefulset(stored_children(scaled), 3)
-    assert template_hash(written["demo-3"]) == template_hash(desired)
+    record = plan_module.Recorded.of(statefulset(children, 1))
+    assert record is not None
+    was = template_hash(record.statefulset(scaled, 3, grown=True) or {})
+    assert (
+        template_hash(written["demo-3"])
+        == was
+        != template_hash(statefulset(stored_children(scaled), 3))
+    )
+    assert (
+        written["demo-3"]["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+        == statefulset(children, 1)["metadata"]["annotations"][BUILT_FROM_ANNOTATION]
+    )
+    assert p.reverted[key_of(written["demo-3"])] == plan_module.GROWN.format(
+        why="the new revision fails"
+    )
+    assert ("Normal", Reason.SCALED, "scaling up from 2 to 4 replica(s)") in p.events
+    # Once made, it is outdated and healed as it is (its record builds it, grown).
+    stored = [*without(children, 2), written["demo-2"], written["demo-3"]]
+    for o in stored:
+        o["metadata"].setdefault("uid", f"uid-{o['metadata']['name']}")
+    p = plan(snapshot(scaled, stored, [*pods, *(pod(3, r, str(was)) for r in range(2))]))
+    assert "demo-3" not in written_statefulsets(p)
+    assert [(v.index, v.outdated) for v in p.decision.views][3] == (3, True)
 
 
 def test_a_statefulset_missing_while_the_dry_run_refuses_new_pods_comes_back_on_its_revision() -> (
