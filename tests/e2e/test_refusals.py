@@ -112,7 +112,12 @@ def admission_policy(
     # A new policy takes effect within about a second (the API server's policy informer).
     time.sleep(2)
     yield
-    cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name)
+    cluster.kubectl(
+        "delete",
+        "validatingadmissionpolicybinding,validatingadmissionpolicy",
+        name,
+        "--ignore-not-found",
+    )
 
 
 @pytest.fixture
@@ -772,6 +777,59 @@ def stuck_on_refused_workers(
     assert "workers marked EVIL are not allowed here" in cond["message"]
     assert marker in stored_template_env(kube, namespace, name, 0)
     return changed
+
+
+def test_a_scale_up_during_a_stuck_rollout_adds_copies_that_serve(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
+) -> None:
+    """Group 0 is stuck on a revision whose workers are refused at creation, group 1 serves
+    the old one; `kubectl scale --replicas=3` makes group 2 on the old revision too (from
+    the spec group 1 records), a copy that serves at once; before, it was made on the
+    refused revision and never started (1/3 ready). Once the policy goes, the rollout goes
+    on and every group ends on the new revision."""
+    name = "growheld"
+    stuck_on_refused_workers(
+        cluster, kube, namespace, name=name, marker=refuse_marked_workers, replicas=2
+    )
+    cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=3")
+    wait_until(
+        lambda: (
+            len(now := group_pods(kube, namespace, name, 2)) == 2 and all(is_ready(p) for p in now)
+        ),
+        timeout=120,
+        what="group 2 serving",
+    )
+    assert refuse_marked_workers not in stored_template_env(kube, namespace, name, 2)
+    wait_until(
+        lambda: get_sgld(kube, namespace, name)["status"].get("readyReplicas") == 2,
+        timeout=60,
+        what="2 of 3 copies counted ready",
+    )
+    created = " ".join(e.message for e in events(kube, namespace, "Created"))
+    assert f"created StatefulSet(s) {group_name(name, 2)} on the revision" in created
+    assert "a copy of the scale-up" in created
+
+    cluster.kubectl(
+        "delete",
+        "validatingadmissionpolicybinding,validatingadmissionpolicy",
+        f"refuse-workers-{namespace}"[:63].rstrip("-"),
+    )
+    # The StatefulSet controller backs off its refused creates: a deleted pod wakes it.
+    client.CoreV1Api(kube).delete_namespaced_pod(f"{group_name(name, 0)}-0", namespace)
+
+    def rolled() -> bool:
+        got = get_sgld(kube, namespace, name)
+        return (
+            got["status"].get("readyReplicas") == 3
+            and condition(got, "Progressing").get("status") == "False"
+            and all(
+                refuse_marked_workers in {e.name for e in p.spec.containers[0].env or []}
+                for g in range(3)
+                for p in group_pods(kube, namespace, name, g)
+            )
+        )
+
+    wait_until(rolled, timeout=300, what="every group rolled onto the new revision")
 
 
 def test_a_scale_down_during_a_stuck_rollout_keeps_the_serving_group(
