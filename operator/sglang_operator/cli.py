@@ -27,6 +27,7 @@ from sglang_operator import (
     crd,
     kubeyaml,
     metrics,
+    naming,
     podtemplate,
     refdocs,
 )
@@ -192,6 +193,8 @@ def _check_document(
             f"metadata.name: {name!r} is not a lowercase RFC 1123 subdomain (a-z, 0-9, '-' "
             f"and '.', at most {MAX_NAME} characters), as Kubernetes requires"
         )
+    elif (taken := naming.name_problem(name)) is not None:
+        found.append(taken)
     own_namespace = metadata.get("namespace")
     if namespace and own_namespace and namespace != own_namespace:
         found.append(

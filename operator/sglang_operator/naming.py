@@ -116,6 +116,25 @@ def headless_service_name(name: str, group: int) -> str:
     return group_name(name, group) + "-hs"
 
 
+# How a group's headless Service name ends (`headless_service_name`, also when hashed).
+_HEADLESS_SUFFIX = re.compile(r"-[0-9]+-hs$")
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot be a deployment's although Kubernetes accepts it, or None: a name
+    ending like a group's headless Service (`NAME-<group>-hs`) would give this deployment's
+    client Service the name of another deployment's headless Service in the namespace, and
+    one of the two would go without it. (Not a CRD rule: the CRD has no room left under
+    client-side apply's annotation limit.)"""
+    if _HEADLESS_SUFFIX.search(name):
+        return (
+            "metadata.name: a name ending in -<number>-hs is the name of the headless Service "
+            "of another SGLangDeployment's group (NAME-<group>-hs), which this one's client "
+            "Service would take: choose another name"
+        )
+    return None
+
+
 def client_service_name(name: str) -> str:
     """The Service clients use: the OpenAI-compatible API of the rank-0 pods."""
     return _compose(name, "", DNS_LABEL_MAX)

@@ -576,15 +576,26 @@ def statefulset_refused(problems: Sequence[tuple[str, str]]) -> bool:
     )
 
 
+def _parsed(sgld: Mapping[str, Any]) -> SGLangDeploymentSpec | str:
+    """The resource's spec, or why the operator refuses it (its name: `naming.name_problem`,
+    or its spec's validation)."""
+    taken = naming.name_problem(sgld["metadata"]["name"])
+    if taken is not None:
+        return taken
+    try:
+        return parse_spec(sgld.get("spec") or {})
+    except ValidationError as exc:
+        return bounded(format_validation_error(exc))
+
+
 def plan(snapshot: Snapshot) -> Plan:
     """Everything one reconcile decides, from the snapshot alone."""
     sgld = snapshot.sgld
     meta = sgld["metadata"]
     name, namespace = meta["name"], meta["namespace"]
-    try:
-        spec = parse_spec(sgld.get("spec") or {})
-    except ValidationError as exc:
-        return _heal_only(snapshot, bounded(format_validation_error(exc)))
+    spec = _parsed(sgld)
+    if isinstance(spec, str):
+        return _heal_only(snapshot, spec)
     result = Plan(spec=spec, advice=advice(spec))
     _advise(sgld, result)
     stored = {key_of(c): c for c in snapshot.children}

@@ -174,6 +174,15 @@ def test_render_refuses_a_name_kubernetes_refuses(
     assert "metadata.name: " in capsys.readouterr().err
 
 
+def test_render_refuses_a_name_of_another_deployments_headless_service(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = Path(manifest(tmp_path))
+    path.write_text(path.read_text().replace("name: tiny", "name: chat-0-hs"))
+    assert main(["render", "-f", str(path)]) == 1
+    assert "metadata.name: a name ending in -<number>-hs" in capsys.readouterr().err
+
+
 def test_render_prints_advice_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = Path(manifest(tmp_path, per_node=1, tp=2))
     path.write_text(path.read_text() + "    nodes: 2\n  network: {hostNetwork: true}\n")

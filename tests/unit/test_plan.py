@@ -119,6 +119,20 @@ def test_at_rest_nothing_is_written_or_deleted() -> None:
     assert p.check_pod is None
 
 
+def test_a_name_of_another_deployments_headless_service_is_refused() -> None:
+    # Third adversary's MED 2: a deployment `demo-1-hs` beside `demo` would take demo's
+    # group-1 headless Service name for its client Service; before, whichever came second
+    # ran its group without that Service (no rendezvous DNS) and counted it ready.
+    resource = sgld()
+    resource["metadata"]["name"] = "demo-1-hs"
+    p = plan(snapshot(resource, [], []))
+    assert (p.apply, p.delete) == ([], [])
+    assert p.invalid is not None and "a name ending in -<number>-hs" in p.invalid
+    for near in ("demo-hs", "demo-1-hsx", "demo-x-hs"):
+        resource["metadata"]["name"] = near
+        assert plan(snapshot(resource, [], [])).invalid is None, near
+
+
 def test_a_missing_child_is_applied_and_only_it() -> None:
     resource = sgld()
     children = stored_children(resource)
