@@ -135,7 +135,9 @@ def _names() -> list[str]:
         "fit its object's limit (63 characters for Services, PVCs and ConfigMaps, 52 for "
         "StatefulSets and Jobs so pod names and revision labels fit) or is not a DNS label "
         "becomes a truncated prefix plus an 8-character hash of the full name: stable and "
-        "distinct.",
+        "distinct. A deployment name ending in `-<number>-hs` is refused (status "
+        "`InvalidSpec`, `sglang-operator render` says so too): its client Service would take "
+        "the name of another deployment's group headless Service.",
         "",
         "| Object | Name | Note |",
         "|---|---|---|",
