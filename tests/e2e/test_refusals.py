@@ -610,6 +610,12 @@ def group_pods(kube: Any, namespace: str, name: str, group: int) -> list[Any]:
     ]
 
 
+def group_serving(kube: Any, namespace: str, name: str, group: int) -> bool:
+    """Group `group`'s 2 pods are there and Ready."""
+    pods = group_pods(kube, namespace, name, group)
+    return len(pods) == 2 and all(is_ready(p) for p in pods)
+
+
 def test_a_group_healed_during_a_failing_rollout_comes_back_on_its_old_revision(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, refuse_marked_workers: str
 ) -> None:
@@ -740,9 +746,7 @@ def test_a_refusal_is_remembered_when_its_events_are_gone_and_the_operator_resta
 
     cluster.kubectl("delete", "quota", "pods", "-n", namespace)
     wait_until(
-        lambda: (
-            len(now := group_pods(kube, namespace, name, 1)) == 2 and all(is_ready(p) for p in now)
-        ),
+        lambda: group_serving(kube, namespace, name, 1),
         timeout=300,
         what="group 1 back on its own revision once the quota went",
     )
@@ -793,9 +797,7 @@ def test_a_scale_up_during_a_stuck_rollout_adds_copies_that_serve(
     )
     cluster.kubectl("scale", "sgld", name, "-n", namespace, "--replicas=3")
     wait_until(
-        lambda: (
-            len(now := group_pods(kube, namespace, name, 2)) == 2 and all(is_ready(p) for p in now)
-        ),
+        lambda: group_serving(kube, namespace, name, 2),
         timeout=120,
         what="group 2 serving",
     )
