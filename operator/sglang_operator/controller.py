@@ -4,12 +4,12 @@ Caches: kopf's indexes (`@kopf.index`), one per watched kind, fed by kopf's watc
 Children are filtered ON THE API SERVER by the operator's managed-by label, pods by their
 StatefulSets' selector labels (`settings.watching.label_selectors`), and FailedCreate
 events by a field selector, so the operator never receives the rest of the cluster's pods,
-Services or Jobs. Each index is
-keyed by (namespace, instance label), the label every child of one deployment carries; the
-reconcile reads its snapshot from them and sends no read request. kopf starts no handler
-before every index holds its initial listing, so no pass ever sees a half-filled cache. The
-index handlers are coroutines: kopf runs a synchronous handler in its thread pool, a thread
-hop for every watch event for a few microseconds of work.
+Services or Jobs. Each index is keyed by (namespace, instance label), the label every child
+of one deployment carries; the reconcile reads its snapshot from them and sends no read
+request. kopf starts no handler before every index holds its initial listing, so no pass
+ever sees a half-filled cache. The index handlers are coroutines: kopf runs a synchronous
+handler in its thread pool, a thread hop for every watch event for a few microseconds of
+work.
 
 Triggers only enqueue the resource's key; one idempotent reconcile does the work, like
 controller-runtime: a spec or metadata change of the resource (not its status: our own
