@@ -36,8 +36,10 @@ OPERATOR_RULES: Matrix = {
     # Watched for group health; deleted to restart or roll a group, force-deleted on a lost
     # node (reconcile._act); created only in server-side dry runs, to ask admission about a
     # new pod template before a StatefulSet gets it (reconcile._check_pods; RBAC cannot
-    # grant dryRun alone).
-    ("", "pods"): {"list", "watch", "create", "delete"},
+    # grant dryRun alone); labels changed by hand put back (reconcile._relabel_all, a merge
+    # patch); read by name when a StatefulSet lacks one that no cache holds (a selector
+    # label changed by hand, plan.LOOK_UP_AFTER).
+    ("", "pods"): {"get", "list", "watch", "create", "patch", "delete"},
     # Cached and applied like the other children; never deleted (a weights cache outlives a
     # scale-down and goes with the SGLangDeployment through its owner reference, or stays).
     ("", "persistentvolumeclaims"): {"get", "list", "watch", "create", "patch"},

@@ -55,6 +55,8 @@ class Reason:
     GROUP_RESTART_BUDGET_EXHAUSTED = "GroupRestartBudgetExhausted"
     NODE_UNREACHABLE = "NodeUnreachable"
     POD_FORCE_DELETED = "PodForceDeleted"
+    POD_RELABELED = "PodRelabeled"
+    RELEASED_POD_DELETED = "ReleasedPodDeleted"
     # Diagnostics a user acts on.
     INVALID_SPEC = "InvalidSpec"
     UNSCHEDULABLE = "Unschedulable"
@@ -220,6 +222,19 @@ ADVICE: dict[str, Advice] = {
     Reason.POD_FORCE_DELETED: Advice(
         "Event: a pod on an unreachable or deleted node was force-deleted so its group can "
         "be recreated on healthy nodes.",
+        NOTHING,
+    ),
+    Reason.POD_RELABELED: Advice(
+        "Event: labels by which a group's StatefulSet claims its pods (its selector) or the "
+        "client Service finds rank 0 (the pod index) were changed by hand on a pod and were "
+        "put back. A StatefulSet's pod cannot leave it: one it released keeps its name, and "
+        "the StatefulSet could never create that rank again.",
+        "Nothing. To take a pod out of service, delete it: its group restarts.",
+    ),
+    Reason.RELEASED_POD_DELETED: Advice(
+        "Event: a pod its StatefulSet released (a label of its selector changed by hand) "
+        "was deleted: its group had restarted without it, and it held the name of the pod "
+        "that replaces it.",
         NOTHING,
     ),
     Reason.COMPLETED: Advice("mode offline: every offline run completed.", NOTHING),

@@ -266,6 +266,22 @@ class Kube:
             raise
         return True
 
+    def patch_labels(self, ref: Ref, uid: str, labels: Mapping[str, str]) -> dict[str, Any] | None:
+        """Merge-patches `labels` onto the object `ref` if it is still the incarnation `uid`
+        (the patch carries it: another object of that name answers 422, immutable uid);
+        the object as stored, or None when gone (404) or another incarnation."""
+        try:
+            return self._request(
+                "PATCH",
+                f"{_collection_path(ref.kind, ref.namespace)}/{ref.name}",
+                body={"metadata": {"uid": uid, "labels": dict(labels)}},
+                content_type="application/merge-patch+json",
+            )
+        except ApiException as exc:
+            if exc.status in (404, 409) or _uid_differs(exc):
+                return None
+            raise
+
     def pod_log(self, namespace: str, name: str, container: str) -> str | None:
         """A container's log, or None when the node cannot serve it (pod gone, node down, no
         kubelet). Missing permission is raised, not hidden: results would vanish silently."""

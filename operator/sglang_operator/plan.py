@@ -147,6 +147,18 @@ KEPT_REBUILT = (
 # StatefulSet controller creates every missing pod of a Parallel StatefulSet in the sync
 # that follows its change, within a second when the API server admits them.
 FAILED_CREATE_GRACE = timedelta(seconds=30)
+# How long a StatefulSet that observed its template may lack a pod, with no FailedCreate event,
+# before the names of its missing pods are looked up (`Plan.look_up`): the StatefulSet
+# controller records no event when a pod's name is taken (kubernetes
+# pkg/controller/statefulset/stateful_pod_control.go sinks AlreadyExists), and a pod it
+# released (a label of its selector changed by hand, e.g. app.kubernetes.io/instance, after
+# which no cache of ours holds it) keeps that name for good. The controller backs off each
+# failed sync of the StatefulSet (5 ms doubling, up to 1000 s), so the sooner the name is
+# freed, the sooner the pod is back; a pod deleted is re-created in far less than this.
+LOOK_UP_AFTER = timedelta(seconds=5)
+# A pod's name as a StatefulSet names it: `<StatefulSet name>-<ordinal>`, and a group's
+# StatefulSet `<...>-<group>` (naming.group_name).
+_POD_NAME = re.compile(r"(?P<statefulset>.+-(?P<group>0|[1-9][0-9]*))-(?P<rank>0|[1-9][0-9]*)")
 
 
 def key_of(obj: Mapping[str, Any]) -> Key:
@@ -218,8 +230,9 @@ class Snapshot:
     last deleted its group's pods to restart or roll it, `short_since`: uid of a StatefulSet
     -> (its template's pod-spec hash, since when (RFC 3339) it has been seen short of a pod
     while observed at its generation), `kept`: the groups the last plan's scale-down kept,
-    each with its StatefulSet as then stored (Plan.kept_statefulsets) (all five the
-    operator's memory).
+    each with its StatefulSet as then stored (Plan.kept_statefulsets), `looked_up`: uid of
+    a StatefulSet -> the time it has been short of a pod since (as in `short_since`) when
+    its missing pods' names were looked up (Plan.look_up) (all six the operator's memory).
     """
 
     sgld: Mapping[str, Any]
@@ -234,6 +247,7 @@ class Snapshot:
     replaced: Mapping[str, str] = field(default_factory=dict)
     short_since: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     kept: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
+    looked_up: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -253,7 +267,11 @@ class Plan:
     `reverted`: missing StatefulSets in `apply` built from a spec a StatefulSet records,
     not the desired one (`_on_old_revisions`, `_rebuilt_kept`), each with how, in the words
     of its Created event, `kept_statefulsets`: the StatefulSet of each group a scale-down
-    keeps (`Snapshot.kept` from then on; a deleted one's as last stored).
+    keeps (`Snapshot.kept` from then on; a deleted one's as last stored), `relabel_pods`:
+    (name, uid, labels) of pods of ours whose identity labels were changed by hand, to
+    merge-patch back (`reclaim`), `look_up`: names of pods a StatefulSet has lacked for
+    LOOK_UP_AFTER with no FailedCreate event, to read (a pod of ours holding the name that
+    no cache holds is then reclaimed), `looked_up`: `Snapshot.looked_up` from then on.
     """
 
     spec: SGLangDeploymentSpec | None
@@ -272,6 +290,9 @@ class Plan:
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
     reverted: dict[Key, str] = field(default_factory=dict)
     kept_statefulsets: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+    relabel_pods: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    look_up: list[str] = field(default_factory=list)
+    looked_up: dict[str, str] = field(default_factory=dict)
 
     @property
     def kept(self) -> list[int]:
@@ -960,15 +981,135 @@ def _adopting(
 
 
 def _orphans_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
-    """Each group's pods that its StatefulSet left behind (deleted with --cascade=orphan):
-    pods a StatefulSet made (its pod-name label) that no controller owns, not being
-    deleted."""
+    """Each group's pods that its StatefulSet left behind: pods of ours (`made_by_group`)
+    that no controller owns, not being deleted. Its StatefulSet was deleted with
+    --cascade=orphan, or released them when a label of its selector was changed on them by
+    hand (`reclaim` puts it back). By the group their name gives, not their group label,
+    which may be the label changed."""
+    name = snapshot.sgld["metadata"]["name"]
     found: dict[int, list[Mapping[str, Any]]] = {}
     for pod in snapshot.pods:
-        group = group_of(pod)
-        labels = pod["metadata"].get("labels") or {}
-        if group is not None and STATEFULSET_POD_NAME_LABEL in labels and _orphaned(pod):
-            found.setdefault(group, []).append(pod)
+        at = made_by_group(name, pod)
+        if at is not None and _orphaned(pod):
+            found.setdefault(at[0], []).append(pod)
+    return found
+
+
+def made_by_group(name: str, pod: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(group, rank) of a pod that a group's StatefulSet of deployment `name` made: named
+    as it names its pods (`ordinal`), with the pod-name label it sets to that name and our
+    pod-spec hash (a pod that merely carries our labels, e.g. a copy of `sglang-operator
+    render`'s template, is not one), else None."""
+    meta = pod["metadata"]
+    made = (meta.get("labels") or {}).get(STATEFULSET_POD_NAME_LABEL) == meta["name"]
+    return ordinal(name, meta["name"]) if made and pod_hash(pod) is not None else None
+
+
+def ordinal(name: str, pod_name: str) -> tuple[int, int] | None:
+    """(group, rank) of the pod `pod_name` if a group's StatefulSet of deployment `name`
+    names its pods so (`<StatefulSet name>-<ordinal>`: the StatefulSet controller claims no
+    pod of another name, whatever its labels), else None."""
+    found = _POD_NAME.fullmatch(pod_name)
+    if found is None or naming.group_name(name, int(found["group"])) != found["statefulset"]:
+        return None
+    return int(found["group"]), int(found["rank"])
+
+
+def identity_labels(name: str, pod: Mapping[str, Any]) -> dict[str, str]:
+    """The labels a pod a group's StatefulSet of deployment `name` made (`made_by_group`)
+    lacks (absent, or changed) of those its StatefulSet claims it by (its selector:
+    naming.group_selector_labels) and the client Service selects rank 0 by
+    (naming.POD_INDEX_LABEL), with their values; {} when it has them all or is not such a
+    pod. Changed by hand, they take the pod out of its group: its StatefulSet releases it
+    (and, the name being taken, can never create that rank again), or the Service drops
+    it."""
+    at = made_by_group(name, pod)
+    if at is None:
+        return {}
+    want = {**naming.group_selector_labels(name, at[0]), naming.POD_INDEX_LABEL: str(at[1])}
+    labels = pod["metadata"].get("labels") or {}
+    return {k: v for k, v in want.items() if labels.get(k) != v}
+
+
+@dataclass
+class Reclaimed:
+    """What `reclaim` decides for pods of ours changed by hand: `relabel` (name, uid, the
+    labels to put back), `delete` (name, uid), `events` (type, reason, message)."""
+
+    relabel: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    delete: list[tuple[str, str]] = field(default_factory=list)
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
+    """The pods among `pods` that a group's StatefulSet made (`made_by_group`), not being
+    deleted, with no controller but that StatefulSet, whose identity labels were changed by
+    hand (`identity_labels`). One its StatefulSet still owns lacks only the pod index: put
+    back. One it released has its labels put back (the StatefulSet adopts it again) when it
+    rejoins its group: the only rank of it, or one of the members status.groups remembers
+    while all the others run; else (its group restarted without it, or is restarting) it is
+    deleted, which frees its name for a new pod of the group's incarnation. Never a pod
+    someone else's controller owns."""
+    name = snapshot.sgld["metadata"]["name"]
+    memory = {
+        m.index: m
+        for m in map(
+            GroupMemory.from_status, (snapshot.sgld.get("status") or {}).get("groups") or []
+        )
+    }
+    live = {
+        p["metadata"]["uid"]
+        for p in (*snapshot.pods, *pods)
+        if not p["metadata"].get("deletionTimestamp")
+    }
+    sizes = {
+        g: int((c.get("spec") or {}).get("replicas") or 0)
+        for c in snapshot.children
+        if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
+    }
+    found = Reclaimed()
+    for pod in pods:
+        meta = pod["metadata"]
+        at = made_by_group(name, pod)
+        missing = identity_labels(name, pod)
+        if at is None or not missing or meta.get("deletionTimestamp"):
+            continue
+        group = at[0]
+        released = _orphaned(pod)
+        if not released and not _controlled_by(pod, "StatefulSet", naming.group_name(name, group)):
+            continue
+        remembered = memory[group].members if group in memory else []
+        if (
+            not released
+            or sizes.get(group, 1) <= 1
+            or (meta["uid"] in remembered and live.issuperset(remembered))
+        ):
+            found.relabel.append((meta["name"], meta["uid"], missing))
+            found.events.append(
+                (
+                    "Normal",
+                    Reason.POD_RELABELED,
+                    f"put back label(s) {naming.format_selector(missing)} on pod {meta['name']}"
+                    f" of group {group}, changed by hand: "
+                    + (
+                        "its StatefulSet released it, and can create no pod of its name while "
+                        "it exists"
+                        if released
+                        else "its StatefulSet and the client Service tell the group's pods by them"
+                    ),
+                )
+            )
+        else:
+            found.delete.append((meta["name"], meta["uid"]))
+            found.events.append(
+                (
+                    "Warning",
+                    Reason.RELEASED_POD_DELETED,
+                    f"deleted pod {meta['name']} of group {group}: its StatefulSet released it "
+                    f"(label(s) {', '.join(sorted(missing))} changed by hand) and could never "
+                    "create its name again, and its group went on without it",
+                )
+            )
     return found
 
 
@@ -1126,19 +1267,13 @@ def _prune(
         key=lambda o: group_of(o) or 0,
         reverse=True,
     )
-    orphans = [
-        p
-        for g, pods in _orphans_by_group(snapshot).items()
-        if g not in staying and g not in kept
-        for p in pods
-    ]
+    left = {
+        g: pods for g, pods in _orphans_by_group(snapshot).items() if g not in staying | set(kept)
+    }
+    orphans = [p for pods in left.values() for p in pods]
     result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in (*removed, *orphans)]
     groups = sorted(
-        {
-            g
-            for o in (*removed, *orphans)
-            if o["kind"] != "Service" and (g := group_of(o)) is not None
-        },
+        {*left, *(g for o in removed if o["kind"] != "Service" and (g := group_of(o)) is not None)},
         reverse=True,
     )
     if groups:
@@ -1591,11 +1726,13 @@ def _decide_groups(
     `kept`: groups a scale-down keeps (their StatefulSets among `statefulsets`), healed but
     never rolled; `revisions`: `_current_revisions`."""
     pods = _pods_by_group(snapshot)
-    # A kept group's pods its StatefulSet left behind (deleted with --cascade=orphan, until
-    # the one rebuilt adopts them) are its members still, not pods gone: else the group is
-    # restarted while it serves, mid-adoption.
+    # A group's pods its StatefulSet left behind (deleted with --cascade=orphan, until the
+    # one rebuilt adopts them; or released, a label of its selector changed by hand, until
+    # `reclaim` puts it back) are its members still, not pods gone: else the group is
+    # restarted while it serves, and a released pod keeps its name from the pod that would
+    # replace it.
     orphans = _orphans_by_group(snapshot)
-    pods.update({g: [*pods.get(g, ()), *orphans[g]] for g in kept if g in orphans})
+    pods.update({g: [*pods.get(g, ()), *orphans[g]] for g in orphans})
     status = snapshot.sgld.get("status") or {}
     memory = [GroupMemory.from_status(g) for g in status.get("groups") or []]
     creations = _pod_creation_failures(snapshot, statefulsets, pods, memory)
@@ -1625,6 +1762,7 @@ def _decide_groups(
             1.0, min(decision.requeue_after or creations.wakeup, creations.wakeup)
         )
     result.decision, result.short_since = decision, creations.short_since
+    result.look_up, result.looked_up = creations.look_up, creations.looked_up
     return list(creations.problems.values())
 
 
@@ -1634,7 +1772,8 @@ def _carry_out(
     failures: Sequence[tuple[str, str]],
     result: Plan,
 ) -> None:
-    """The groups' decision (`result.decision`) as pod deletions, events and problems."""
+    """The groups' decision (`result.decision`) as pod deletions, events and problems, and
+    the pods of ours changed by hand that are not deleted otherwise put back (`reclaim`)."""
     decision = result.decision
     for action in decision.force_deletes:
         result.force_delete_pods += action.pod_names
@@ -1648,6 +1787,11 @@ def _carry_out(
         kind = "Warning" if action.kind == Reason.GROUP_RESTARTED else "Normal"
         result.events.append((kind, action.kind, action.message))
     result.problems += failures
+    going = {uid for *_, uid in result.delete} | {uid for _, uid in result.delete_pods}
+    reclaimed = reclaim(snapshot, [p for p in snapshot.pods if p["metadata"]["uid"] not in going])
+    result.relabel_pods += reclaimed.relabel
+    result.delete_pods += reclaimed.delete
+    result.events += reclaimed.events
 
 
 @dataclass
@@ -1656,12 +1800,18 @@ class _Creations:
     `known`: the refused template of each (status.groups[].failedCreate), `problems`: the
     Degraded reason of those whose stored template is the refused one, `short_since`: the
     StatefulSets short of a pod (Plan.short_since), `wakeup`: seconds until one of them
-    has been short for FAILED_CREATE_GRACE."""
+    has been short for LOOK_UP_AFTER or FAILED_CREATE_GRACE, `look_up` and `looked_up`: as
+    Plan's."""
 
     known: dict[int, FailedCreate] = field(default_factory=dict)
     problems: dict[int, tuple[str, str]] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
     wakeup: float | None = None
+    look_up: list[str] = field(default_factory=list)
+    looked_up: dict[str, str] = field(default_factory=dict)
+
+    def wake(self, seconds: float) -> None:
+        self.wakeup = min(self.wakeup or seconds, seconds)
 
 
 def _pod_creation_failures(
@@ -1710,16 +1860,24 @@ def _pod_creation_failures(
         lacking = len(pods) < size and _observed(sts)
         why = _failed_create_event(snapshot, sts, pods) if lacking else None
         if lacking:
-            short = snapshot.short_since.get(meta["uid"])
+            uid = meta["uid"]
+            short = snapshot.short_since.get(uid)
             since = parse_time(short[1]) if short and short[0] == template else snapshot.now
-            found.short_since[meta["uid"]] = (template, format_time(since))
+            found.short_since[uid] = (template, format_time(since))
+            names = {p["metadata"]["name"] for p in pods}
+            missing = [n for r in range(size) if (n := f"{meta['name']}-{r}") not in names]
+            if why is None and snapshot.looked_up.get(uid) == format_time(since):
+                found.looked_up[uid] = format_time(since)
+            elif why is None and snapshot.now >= since + LOOK_UP_AFTER:
+                # Once per time it is short: what a read finds is dealt with then (`reclaim`).
+                found.look_up += missing
+                found.looked_up[uid] = format_time(since)
+            elif why is None:
+                found.wake((since + LOOK_UP_AFTER - snapshot.now).total_seconds())
             due = since + FAILED_CREATE_GRACE
             if snapshot.now < due:
-                wait = (due - snapshot.now).total_seconds()
-                found.wakeup = min(found.wakeup or wait, wait)
+                found.wake((due - snapshot.now).total_seconds())
             elif why is None and not (previous and previous.template == template):
-                ranks = {rank(p) for p in pods}
-                missing = [f"{meta['name']}-{r}" for r in range(size) if r not in ranks]
                 why = (
                     f"pod(s) {', '.join(missing)} missing for "
                     f"{int(FAILED_CREATE_GRACE.total_seconds())}s and no FailedCreate event "
@@ -1735,7 +1893,7 @@ def _pod_creation_failures(
             continue
         settling = _quota_settling(snapshot, meta["uid"], why)
         if settling is not None:
-            found.wakeup = min(found.wakeup or settling, settling)
+            found.wake(settling)
         elif found.known[group].template == template:
             found.problems[group] = pod_creation_problem(
                 f"StatefulSet {meta['name']} cannot create pods", found.known[group].message

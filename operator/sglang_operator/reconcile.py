@@ -153,6 +153,9 @@ class Memory:
     restart, and a kept StatefulSet deleted by hand is created again from it (lost with the
     process: which group is kept is then read from status.groups, plan._kept_serving, but a
     kept StatefulSet deleted by hand is no longer created again: its pods are spared);
+    `looked_up`: uid of a StatefulSet -> since when it has been short of a pod, once the
+    names of its missing pods were read (plan.Plan.looked_up): read once per time it is short
+    (lost with the process: read once more);
     `status_held_since`: when a status write was first held back (`_status_held`), None
     once a status is written or unchanged.
     """
@@ -166,6 +169,7 @@ class Memory:
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
     kept: dict[int, Mapping[str, Any]] = field(default_factory=dict)
+    looked_up: dict[str, str] = field(default_factory=dict)
     status_held_since: datetime | None = None
 
 
@@ -213,7 +217,8 @@ def observe(
     # A child we created that the cache does not show yet is applied once more at worst
     # (server-side apply is idempotent); no decision deletes anything for its absence.
     kept = [c for c in (_fresher(c, memory) for c in children) if c is not None]
-    pod_list = list(pods)
+    # A pod's labels put back (plan.reclaim) are ours until the cache shows them.
+    pod_list = [p for p in (_fresher(p, memory) for p in pods) if p is not None]
     memory.deleted &= {o["metadata"]["uid"] for o in (*kept, *pod_list)}
     memory.force_deleted &= {p["metadata"]["uid"] for p in pod_list}
     live = {c["metadata"]["uid"] for c in kept}
@@ -232,6 +237,7 @@ def observe(
         replaced=dict(memory.replaced),
         short_since=dict(memory.short_since),
         kept=dict(memory.kept),
+        looked_up=dict(memory.looked_up),
     )
 
 
@@ -594,12 +600,69 @@ def _act(
     memory.replaced.update(decided.replaced)
     memory.short_since = dict(decided.short_since)
     memory.kept = dict(decided.kept_statefulsets)
+    _relabel_all(kube, namespace, decided.relabel_pods, memory, where)
+    if decided.look_up:
+        # Pods no cache holds (a selector label changed by hand): read by name, and those
+        # of ours put back or deleted as plan.reclaim says.
+        found = [p for p in _at_once(_read_pod(kube, namespace, where), decided.look_up) if p]
+        reclaimed = plan.reclaim(snapshot, found)
+        _relabel_all(kube, namespace, reclaimed.relabel, memory, where)
+        gone = _delete_all(
+            kube, [(Ref("Pod", namespace, name), uid) for name, uid in reclaimed.delete], memory
+        )
+        for (name, _), deleted in zip(reclaimed.delete, gone, strict=True):
+            if deleted:
+                log.warning("%s: deleted pod %s, which its StatefulSet released", where, name)
+        events += reclaimed.events
+    memory.looked_up = dict(decided.looked_up)
     for name, uid in decided.force_delete_pods:
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
         if kube.delete(Ref("Pod", namespace, name), uid=uid, grace_seconds=0):
             log.warning("%s: force-deleted pod %s on an unreachable node", where, name)
         # Gone either way (deleted now, or already: 404).
         memory.force_deleted.add(uid)
+
+
+def _relabel_all(
+    kube: Kube,
+    namespace: str,
+    relabel: Sequence[tuple[str, str, dict[str, str]]],
+    memory: Memory,
+    where: str,
+) -> None:
+    """Puts labels back on pods (plan.reclaim: name, uid, labels), all at once, each only on
+    the incarnation the plan saw; the answers are laid over the cache until it shows them."""
+
+    def patch(item: tuple[str, str, dict[str, str]]) -> Obj | None:
+        try:
+            return kube.patch_labels(Ref("Pod", namespace, item[0]), item[1], item[2])
+        except ApiException as exc:
+            if not refused(exc):
+                raise
+            # An RBAC from before this right, or a webhook: the rest of the pass goes on.
+            log.warning("%s: could not put back labels on pod %s: %s", where, item[0], exc.reason)
+            return None
+
+    for (name, _, labels), written in zip(relabel, _at_once(patch, relabel), strict=True):
+        if written is not None:
+            memory.written[key_of(written)] = cached(written)
+            log.info("%s: put back label(s) %s on pod %s", where, sorted(labels), name)
+
+
+def _read_pod(kube: Kube, namespace: str, where: str) -> Callable[[str], Obj | None]:
+    """Reads a pod by name (None: none, or the read refused, e.g. an RBAC from before the
+    operator's right to get pods: the rest of the pass goes on)."""
+
+    def read(name: str) -> Obj | None:
+        try:
+            return kube.get(Ref("Pod", namespace, name))
+        except ApiException as exc:
+            if not refused(exc):
+                raise
+            log.warning("%s: could not read pod %s: %s", where, name, exc.reason)
+            return None
+
+    return read
 
 
 def _delete_all(kube: Kube, targets: Sequence[tuple[Ref, str]], memory: Memory) -> list[bool]:

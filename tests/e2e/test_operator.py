@@ -289,6 +289,84 @@ def test_a_pod_whose_managed_by_label_is_removed_is_still_a_member(
     assert not any(c["status"] == "True" for c in status["conditions"] if c["type"] == "Degraded")
 
 
+def test_a_pod_whose_group_label_is_removed_gets_it_back_and_its_group_is_left_alone(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    """`kubectl label pod NAME-0-1 sglang-operator.io/group-` (the fourth adversary): its
+    StatefulSet releases it (the label is in its selector) while it runs on, holding its
+    name and GPUs. The operator puts the label back, the StatefulSet adopts it again, and
+    the group is never restarted. Before, the operator restarted the group for a member it
+    took for gone, and the StatefulSet could never create NAME-0-1 again (the name taken):
+    the group was down for good."""
+    name = "regroup"
+    apply_formed_group(cluster, kube, namespace, manifest(name))
+    sts = group_name(name, 0)
+    core = client.CoreV1Api(kube)
+    before = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, name)}
+    cluster.kubectl("label", "pod", f"{sts}-1", "-n", namespace, f"{GROUP_LABEL}-")
+
+    def adopted() -> bool:
+        pod = core.read_namespaced_pod(f"{sts}-1", namespace)
+        owners = [r.name for r in pod.metadata.owner_references or [] if r.controller]
+        return pod.metadata.labels.get(GROUP_LABEL) == "0" and owners == [sts]
+
+    wait_until(adopted, timeout=30, what="the label put back and the pod adopted again")
+    time.sleep(5)  # passes enough to have restarted the group, had the operator meant to
+    after = {n: core.read_namespaced_pod(n, namespace).metadata.uid for n in before}
+    assert after == before
+    assert not events(kube, namespace, "GroupRestarted")
+    (told,) = events(kube, namespace, "PodRelabeled")
+    assert f"pod {sts}-1" in told.message
+    status = get_sgld(kube, namespace, name)["status"]
+    assert status["readyReplicas"] == 1
+    assert not any(c["status"] == "True" for c in status["conditions"] if c["type"] == "Degraded")
+
+
+@pytest.mark.parametrize("nodes", [1, 2])
+def test_a_pod_taken_out_of_every_cache_by_a_label_frees_its_name(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, nodes: int
+) -> None:
+    """`kubectl label pod NAME-0-<last> app.kubernetes.io/instance=debug --overwrite`: the
+    StatefulSet releases it and no cache of the operator holds it any more (its pods are
+    watched by that label). A group of several pods restarts (a member gone, as for any
+    other), then the StatefulSet lacks that rank and is told nothing (AlreadyExists makes no
+    FailedCreate event): the operator reads the name, finds its pod released, and deletes it
+    (its group went on without it); the group comes back whole. The only pod of a group is
+    given its label back instead (nothing went on without it). Before, the group stayed down
+    for good, reported as pods "missing" for admission to explain."""
+    name = f"uncached{nodes}"
+    apply_formed_group(cluster, kube, namespace, manifest(name, nodes=nodes))
+    released = f"{group_name(name, 0)}-{nodes - 1}"
+    core = client.CoreV1Api(kube)
+    uid = core.read_namespaced_pod(released, namespace).metadata.uid
+    cluster.kubectl(
+        "label", "pod", released, "-n", namespace, f"{INSTANCE_LABEL}=debug", "--overwrite"
+    )
+
+    def whole() -> bool:
+        pods = live_pods(kube, namespace, name)
+        owned = [p for p in pods if any(r.controller for r in p.metadata.owner_references or [])]
+        return len(owned) == nodes and all(p.status.phase == "Running" for p in owned)
+
+    wait_until(whole, timeout=120, what="the group whole again")
+    wait_ready(cluster, namespace, name)
+    now = core.read_namespaced_pod(released, namespace)
+    assert now.metadata.labels[INSTANCE_LABEL] == name
+    if nodes == 1:
+        assert now.metadata.uid == uid
+        assert [e.message for e in events(kube, namespace, "PodRelabeled")]
+        assert not events(kube, namespace, "ReleasedPodDeleted")
+    else:
+        assert now.metadata.uid != uid
+        (told,) = events(kube, namespace, "ReleasedPodDeleted")
+        assert f"pod {released}" in told.message
+    assert not [
+        p.metadata.name
+        for p in core.list_namespaced_pod(namespace, label_selector=f"{INSTANCE_LABEL}=debug").items
+        if not p.metadata.deletion_timestamp
+    ]
+
+
 def test_a_group_left_on_two_templates_by_hand_is_replaced_whole(
     cluster: Cluster, kube: Any, namespace: str, operator: OperatorProcess, wait_until: Wait
 ) -> None:

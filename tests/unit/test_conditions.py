@@ -126,6 +126,8 @@ REASONS = {
     "GROUP_RESTART_BUDGET_EXHAUSTED": "GroupRestartBudgetExhausted",
     "NODE_UNREACHABLE": "NodeUnreachable",
     "POD_FORCE_DELETED": "PodForceDeleted",
+    "POD_RELABELED": "PodRelabeled",
+    "RELEASED_POD_DELETED": "ReleasedPodDeleted",
     "INVALID_SPEC": "InvalidSpec",
     "UNSCHEDULABLE": "Unschedulable",
     "OOM_KILLED": "OOMKilled",

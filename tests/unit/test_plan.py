@@ -19,6 +19,7 @@ from sglang_operator.plan import (
     APPLIED_ANNOTATION,
     BUILT_FROM_ANNOTATION,
     FAILED_CREATE_GRACE,
+    LOOK_UP_AFTER,
     Accepted,
     Admitted,
     Refusal,
@@ -662,7 +663,9 @@ def test_a_kept_groups_statefulset_deleted_by_hand_is_built_again_as_it_was() ->
     orphans = [pod(1, r, was) for r in range(2)]
     for orphan in orphans:
         orphan["metadata"]["ownerReferences"] = []
-        orphan["metadata"]["labels"][plan_module.STATEFULSET_POD_NAME_LABEL] = "demo-1-0"
+        orphan["metadata"]["labels"][plan_module.STATEFULSET_POD_NAME_LABEL] = orphan["metadata"][
+            "name"
+        ]
     stuck = pod(0, 0, str(template_hash(statefulset(new, 0))), ready=False)
     resource = sgld(replicas=1, **changed)
     p = plan(snapshot(resource, children, [stuck, *orphans], kept={1: gone}))
@@ -1157,18 +1160,27 @@ def test_a_statefulset_short_of_a_pod_past_the_grace_counts_as_refused_with_no_e
     resource, children, pods = stuck_rollout(memory=None)
     sts = statefulset(children, 0)
     uid, new = sts["metadata"]["uid"], str(template_hash(sts))
-    # First seen short now: the clock starts, a wakeup at the grace's end.
+    # First seen short now: the clock starts, a wakeup when the missing pod's name is to be
+    # read (a pod no cache holds may hold it, LOOK_UP_AFTER), nothing read yet.
     p = plan(snapshot(resource, children, pods))
     assert p.short_since == {
         uid: (new, "2026-11-27T12:00:00Z"),
         statefulset(children, 1)["metadata"]["uid"]: (OLD, "2026-11-27T12:00:00Z"),
     }
-    assert p.problems == [] and p.requeue_after == FAILED_CREATE_GRACE.total_seconds()
-    # Short since 10 s: waits 20 s more.
-    since = {uid: (new, format_time(NOW - timedelta(seconds=10)))}
+    assert p.problems == [] and p.requeue_after == LOOK_UP_AFTER.total_seconds()
+    assert p.look_up == [] and p.looked_up == {}
+    # Both short since 10 s: their missing pods are read, once; the grace's end is 20 s
+    # away.
+    other = statefulset(children, 1)["metadata"]["uid"]
+    ten = format_time(NOW - timedelta(seconds=10))
+    since = {uid: (new, ten), other: (OLD, ten)}
     p = plan(snapshot(resource, children, pods, short_since=since))
     assert p.problems == [] and p.requeue_after == 20
-    assert p.short_since[uid] == since[uid]
+    assert p.short_since == since
+    assert "demo-0-1" in p.look_up and p.looked_up == {uid: ten, other: ten}
+    p = plan(snapshot(resource, children, pods, short_since=since, looked_up=p.looked_up))
+    assert p.look_up == [] and p.looked_up == {uid: ten, other: ten}
+    assert p.problems == [] and p.requeue_after == 20
     # Short since the grace: refused, remembered, and nothing is moved onto it.
     since = {uid: (new, format_time(NOW - FAILED_CREATE_GRACE))}
     p = plan(snapshot(resource, children, pods, short_since=since))

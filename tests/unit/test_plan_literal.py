@@ -326,7 +326,8 @@ def test_the_earliest_wakeup_wins_and_is_never_under_a_second() -> None:
         return snap(
             resource,
             children,
-            [],
+            # Every pod there: no StatefulSet short of one (whose own wakeups would come first).
+            current_pods(children, 2, 2),
             refusals={
                 ("StatefulSet", "ns", "demo-0"): Refusal(
                     intents["demo-0"], "a", 1, NOW + timedelta(seconds=first)

@@ -86,9 +86,11 @@ go into a ClusterRole, otherwise into a Role in each watched namespace.
 # Pods are watched for group health and deleted together to restart or roll a group (with
 # no grace period on a lost node). create: only ever with dryRun=All, to ask admission about
 # a new pod template before any StatefulSet gets it (RBAC cannot grant a dry run alone).
+# patch: labels by which a StatefulSet claims its pods, changed by hand, are put back; get:
+# a pod a StatefulSet lacks that no cache holds (such a label changed) is read by name.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [list, watch, create, delete]
+  verbs: [get, list, watch, create, patch, delete]
 # The weights cache claim, the benchmark reporter script and results: cached and applied
 # like the others, never deleted (a weights cache outlives a scale-down and goes with the
 # SGLangDeployment through its owner reference, or stays under whenDeleted Retain).
