@@ -1459,13 +1459,15 @@ def _kept_serving(
 def _pods_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
     """The pods of each group's StatefulSet. Only pods of our own StatefulSets: a pod that
     merely carries our labels (a copy of `sglang-operator render` applied by hand) is never
-    restarted or counted."""
+    restarted or counted. By the group their name gives (`ordinal`), not their labels: one
+    whose labels were changed by hand is its StatefulSet's until it releases it, then an
+    orphan (`_orphans_by_group`), a member either way."""
     name = snapshot.sgld["metadata"]["name"]
     by_group: dict[int, list[Mapping[str, Any]]] = {}
     for pod in snapshot.pods:
-        group = group_of(pod)
-        if group is not None and _controlled_by(pod, "StatefulSet", naming.group_name(name, group)):
-            by_group.setdefault(group, []).append(pod)
+        at = ordinal(name, pod["metadata"]["name"])
+        if at is not None and _controlled_by(pod, "StatefulSet", naming.group_name(name, at[0])):
+            by_group.setdefault(at[0], []).append(pod)
     return by_group
 
 
