@@ -266,15 +266,28 @@ class Kube:
             raise
         return True
 
-    def patch_labels(self, ref: Ref, uid: str, labels: Mapping[str, str]) -> dict[str, Any] | None:
-        """Merge-patches `labels` onto the object `ref` if it is still the incarnation `uid`
-        (the patch carries it: another object of that name answers 422, immutable uid);
-        the object as stored, or None when gone (404) or another incarnation."""
+    def patch_metadata(
+        self,
+        ref: Ref,
+        uid: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        annotations: Mapping[str, str] | None = None,
+    ) -> dict[str, Any] | None:
+        """Merge-patches `labels` and `annotations` onto the object `ref` if it is still the
+        incarnation `uid` (the patch carries it: another object of that name answers 422,
+        immutable uid); the object as stored, or None when gone (404) or another
+        incarnation."""
+        meta: dict[str, Any] = {"uid": uid}
+        if labels:
+            meta["labels"] = dict(labels)
+        if annotations:
+            meta["annotations"] = dict(annotations)
         try:
             return self._request(
                 "PATCH",
                 f"{_collection_path(ref.kind, ref.namespace)}/{ref.name}",
-                body={"metadata": {"uid": uid, "labels": dict(labels)}},
+                body={"metadata": meta},
                 content_type="application/merge-patch+json",
             )
         except ApiException as exc:

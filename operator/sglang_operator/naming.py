@@ -63,6 +63,11 @@ POD_SPEC_HASH_ANNOTATION = f"{API_GROUP}/pod-spec-hash"
 # claim with cache.whenDeleted Retain, which has no owner reference): the deployment's full
 # name, so that a deployment of that name in the namespace takes the object up again.
 RETAINED_FOR_ANNOTATION = f"{API_GROUP}/retained-for"
+# On a group's StatefulSet: when (RFC 3339) the operator deleted a pod the StatefulSet had
+# released (plan.reclaim). The StatefulSet controller backs off each failed sync of a
+# StatefulSet whose pod's name is taken (5 ms doubling, up to 1000 s) and is not told when an
+# orphan goes; a change of the StatefulSet syncs it at once.
+RESYNC_ANNOTATION = f"{API_GROUP}/released-pod-deleted"
 # Hash of what the operator last applied to a child: a child is written again only when
 # this differs from what it would apply now, or when someone changed a field it sets.
 APPLIED_HASH_ANNOTATION = f"{API_GROUP}/applied-hash"

@@ -269,9 +269,11 @@ class Plan:
     of its Created event, `kept_statefulsets`: the StatefulSet of each group a scale-down
     keeps (`Snapshot.kept` from then on; a deleted one's as last stored), `relabel_pods`:
     (name, uid, labels) of pods of ours whose identity labels were changed by hand, to
-    merge-patch back (`reclaim`), `look_up`: names of pods a StatefulSet has lacked for
-    LOOK_UP_AFTER with no FailedCreate event, to read (a pod of ours holding the name that
-    no cache holds is then reclaimed), `looked_up`: `Snapshot.looked_up` from then on.
+    merge-patch back (`reclaim`), `resync`: (name, uid) of StatefulSets to sync again once
+    `delete_pods` is done (`Reclaimed.resync`), `look_up`: names of pods a StatefulSet has
+    lacked for LOOK_UP_AFTER with no FailedCreate event, to read (a pod of ours holding the
+    name that no cache holds is then reclaimed), `looked_up`: `Snapshot.looked_up` from then
+    on.
     """
 
     spec: SGLangDeploymentSpec | None
@@ -291,6 +293,7 @@ class Plan:
     reverted: dict[Key, str] = field(default_factory=dict)
     kept_statefulsets: dict[int, Mapping[str, Any]] = field(default_factory=dict)
     relabel_pods: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    resync: list[tuple[str, str]] = field(default_factory=list)
     look_up: list[str] = field(default_factory=list)
     looked_up: dict[str, str] = field(default_factory=dict)
 
@@ -1034,10 +1037,13 @@ def identity_labels(name: str, pod: Mapping[str, Any]) -> dict[str, str]:
 @dataclass
 class Reclaimed:
     """What `reclaim` decides for pods of ours changed by hand: `relabel` (name, uid, the
-    labels to put back), `delete` (name, uid), `events` (type, reason, message)."""
+    labels to put back), `delete` (name, uid), `resync` (name, uid of the StatefulSet of each
+    pod deleted, to be synced again once it is: naming.RESYNC_ANNOTATION), `events` (type,
+    reason, message)."""
 
     relabel: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     delete: list[tuple[str, str]] = field(default_factory=list)
+    resync: list[tuple[str, str]] = field(default_factory=list)
     events: list[tuple[str, str, str]] = field(default_factory=list)
 
 
@@ -1062,11 +1068,12 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
         for p in (*snapshot.pods, *pods)
         if not p["metadata"].get("deletionTimestamp")
     }
-    sizes = {
-        g: int((c.get("spec") or {}).get("replicas") or 0)
+    statefulsets = {
+        g: c
         for c in snapshot.children
         if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
     }
+    sizes = {g: int((c.get("spec") or {}).get("replicas") or 0) for g, c in statefulsets.items()}
     found = Reclaimed()
     for pod in pods:
         meta = pod["metadata"]
@@ -1101,6 +1108,9 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
             )
         else:
             found.delete.append((meta["name"], meta["uid"]))
+            if group in statefulsets:
+                sts = statefulsets[group]["metadata"]
+                found.resync.append((sts["name"], sts["uid"]))
             found.events.append(
                 (
                     "Warning",
@@ -1793,6 +1803,7 @@ def _carry_out(
     reclaimed = reclaim(snapshot, [p for p in snapshot.pods if p["metadata"]["uid"] not in going])
     result.relabel_pods += reclaimed.relabel
     result.delete_pods += reclaimed.delete
+    result.resync += reclaimed.resync
     result.events += reclaimed.events
 
 

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
-from sglang_operator import plan, runs
+from sglang_operator import naming, plan, runs
 from sglang_operator.cachetransform import cached
 from sglang_operator.conditions import (
     DEGRADED,
@@ -601,6 +601,7 @@ def _act(
     memory.short_since = dict(decided.short_since)
     memory.kept = dict(decided.kept_statefulsets)
     _relabel_all(kube, namespace, decided.relabel_pods, memory, where)
+    _resync(kube, namespace, decided.resync, snapshot.now, where)
     if decided.look_up:
         # Pods no cache holds (a selector label changed by hand): read by name, and those
         # of ours put back or deleted as plan.reclaim says.
@@ -613,6 +614,7 @@ def _act(
         for (name, _), deleted in zip(reclaimed.delete, gone, strict=True):
             if deleted:
                 log.warning("%s: deleted pod %s, which its StatefulSet released", where, name)
+        _resync(kube, namespace, reclaimed.resync, snapshot.now, where)
         events += reclaimed.events
     memory.looked_up = dict(decided.looked_up)
     for name, uid in decided.force_delete_pods:
@@ -635,7 +637,7 @@ def _relabel_all(
 
     def patch(item: tuple[str, str, dict[str, str]]) -> Obj | None:
         try:
-            return kube.patch_labels(Ref("Pod", namespace, item[0]), item[1], item[2])
+            return kube.patch_metadata(Ref("Pod", namespace, item[0]), item[1], labels=item[2])
         except ApiException as exc:
             if not refused(exc):
                 raise
@@ -647,6 +649,22 @@ def _relabel_all(
         if written is not None:
             memory.written[key_of(written)] = cached(written)
             log.info("%s: put back label(s) %s on pod %s", where, sorted(labels), name)
+
+
+def _resync(
+    kube: Kube, namespace: str, statefulsets: Sequence[tuple[str, str]], now: datetime, where: str
+) -> None:
+    """Has the StatefulSet controller sync each of `statefulsets` (name, uid) at once, by
+    stamping naming.RESYNC_ANNOTATION: it is not told when a pod it released goes, and may
+    back off for minutes after failing to create that pod's name."""
+    stamp = {naming.RESYNC_ANNOTATION: format_time(now)}
+    for name, uid in statefulsets:
+        try:
+            kube.patch_metadata(Ref("StatefulSet", namespace, name), uid, annotations=stamp)
+        except ApiException as exc:
+            if not refused(exc):
+                raise
+            log.warning("%s: could not stamp StatefulSet %s: %s", where, name, exc.reason)
 
 
 def _read_pod(kube: Kube, namespace: str, where: str) -> Callable[[str], Obj | None]:

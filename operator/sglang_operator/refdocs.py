@@ -154,7 +154,10 @@ def _names() -> list[str]:
         f"`{naming.APPLIED_HASH_ANNOTATION}` (on each child: what the operator last applied), "
         f"`{naming.BUILT_FROM_ANNOTATION}` (on each StatefulSet, not its pods: "
         '`{"generation": N, "spec": {...}}`, the spec it was built from, so a group can be '
-        "built again on the revision it ran) and "
+        "built again on the revision it ran), "
+        f"`{naming.RESYNC_ANNOTATION}` (on a StatefulSet: when the operator deleted a pod it "
+        "had released, a label of its selector changed by hand; the change has the "
+        "StatefulSet controller create that pod again at once) and "
         f"`{naming.RETAINED_FOR_ANNOTATION}` (on a weights claim kept after the deployment "
         "is deleted).",
         "",

@@ -38,6 +38,7 @@ from sglang_operator.naming import (
     POD_INDEX_LABEL,
     POD_REVISION_LABEL,
     POD_SPEC_HASH_ANNOTATION,
+    RESYNC_ANNOTATION,
     client_service_name,
     group_name,
     headless_service_name,
@@ -365,6 +366,9 @@ def test_a_pod_taken_out_of_every_cache_by_a_label_frees_its_name(
         assert now.metadata.uid != uid
         (told,) = events(kube, namespace, "ReleasedPodDeleted")
         assert f"pod {released}" in told.message
+        # Its StatefulSet, which backs off creating that name, was told to sync at once.
+        sts = client.AppsV1Api(kube).read_namespaced_stateful_set(group_name(name, 0), namespace)
+        assert RESYNC_ANNOTATION in sts.metadata.annotations
     assert not [
         p.metadata.name
         for p in core.list_namespaced_pod(namespace, label_selector=f"{INSTANCE_LABEL}=debug").items

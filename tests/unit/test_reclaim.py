@@ -196,6 +196,8 @@ def test_a_released_pod_of_a_group_that_restarted_without_it_is_deleted() -> Non
     p = plan(snap(resource, children, pods))
     assert p.relabel_pods == []
     assert ("demo-1-1", "uid-demo-1-1") in p.delete_pods
+    # Its StatefulSet, which backs off creating that name, is told to sync once it is gone.
+    assert p.resync == [("demo-1", statefulset(children, 1)["metadata"]["uid"])]
     ((kind, _, message),) = [e for e in p.events if e[1] == Reason.RELEASED_POD_DELETED]
     assert kind == "Warning" and message.startswith("deleted pod demo-1-1 of group 1")
     # Remembered, but a peer is gone: it does not rejoin either.
@@ -227,6 +229,7 @@ def test_a_pod_no_cache_holds_is_reclaimed_as_one_it_holds() -> None:
     resource["status"]["groups"][1]["members"] = []
     found = reclaim(snap(resource, children, pods[:3]), [gone])
     assert (found.relabel, found.delete) == ([], [("demo-1-1", "uid-demo-1-1")])
+    assert found.resync == [("demo-1", statefulset(children, 1)["metadata"]["uid"])]
 
 
 def test_pods_not_made_by_our_statefulsets_or_owned_by_others_are_never_touched() -> None:
