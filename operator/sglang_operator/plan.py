@@ -167,6 +167,16 @@ def key_of(obj: Mapping[str, Any]) -> Key:
 
 
 @dataclass(frozen=True)
+class LookedUp:
+    """What reading the names of the pods a StatefulSet lacks found (`Plan.look_up`):
+    `since`, when it has been short of a pod since (RFC 3339; read once per such time),
+    `taken`: the names held by pods it did not make and the operator leaves alone (`taken`)."""
+
+    since: str
+    taken: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Refusal:
     """Something the API server refused: a child (its applied intent) or, in a server-side
     dry run, a pod of the desired templates (their `template_intent`); the API server's
@@ -231,8 +241,8 @@ class Snapshot:
     -> (its template's pod-spec hash, since when (RFC 3339) it has been seen short of a pod
     while observed at its generation), `kept`: the groups the last plan's scale-down kept,
     each with its StatefulSet as then stored (Plan.kept_statefulsets), `looked_up`: uid of
-    a StatefulSet -> the time it has been short of a pod since (as in `short_since`) when
-    its missing pods' names were looked up (Plan.look_up) (all six the operator's memory).
+    a StatefulSet -> what reading its missing pods' names found (Plan.look_up), while it is
+    short of a pod since the same time (all six the operator's memory).
     """
 
     sgld: Mapping[str, Any]
@@ -247,7 +257,7 @@ class Snapshot:
     replaced: Mapping[str, str] = field(default_factory=dict)
     short_since: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     kept: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
-    looked_up: Mapping[str, str] = field(default_factory=dict)
+    looked_up: Mapping[str, LookedUp] = field(default_factory=dict)
 
 
 @dataclass
@@ -295,7 +305,7 @@ class Plan:
     relabel_pods: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     resync: list[tuple[str, str]] = field(default_factory=list)
     look_up: list[str] = field(default_factory=list)
-    looked_up: dict[str, str] = field(default_factory=dict)
+    looked_up: dict[str, LookedUp] = field(default_factory=dict)
 
     @property
     def kept(self) -> list[int]:
@@ -1032,6 +1042,33 @@ def identity_labels(name: str, pod: Mapping[str, Any]) -> dict[str, str]:
     want = {**naming.group_selector_labels(name, at[0]), naming.POD_INDEX_LABEL: str(at[1])}
     labels = pod["metadata"].get("labels") or {}
     return {k: v for k, v in want.items() if labels.get(k) != v}
+
+
+def taken(
+    snapshot: Snapshot, found: Sequence[Mapping[str, Any]], reclaimed: Reclaimed
+) -> dict[str, tuple[str, ...]]:
+    """Of the pods `found` by the names their StatefulSets lack (`Plan.look_up`), those that
+    hold a name of one and that it does not control and `reclaimed` leaves alone (made by
+    hand, or by another controller), by the uid of that StatefulSet."""
+    name = snapshot.sgld["metadata"]["name"]
+    touched = {n for n, *_ in (*reclaimed.relabel, *reclaimed.delete)}
+    statefulsets = {
+        c["metadata"]["name"]: c["metadata"]["uid"]
+        for c in snapshot.children
+        if c["kind"] == "StatefulSet"
+    }
+    by_uid: dict[str, tuple[str, ...]] = {}
+    for pod in found:
+        at = ordinal(name, pod["metadata"]["name"])
+        owner = naming.group_name(name, at[0]) if at is not None else ""
+        if (
+            owner in statefulsets
+            and pod["metadata"]["name"] not in touched
+            and not _controlled_by(pod, "StatefulSet", owner)
+        ):
+            uid = statefulsets[owner]
+            by_uid[uid] = (*by_uid.get(uid, ()), pod["metadata"]["name"])
+    return by_uid
 
 
 @dataclass
@@ -1821,7 +1858,7 @@ class _Creations:
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
     wakeup: float | None = None
     look_up: list[str] = field(default_factory=list)
-    looked_up: dict[str, str] = field(default_factory=dict)
+    looked_up: dict[str, LookedUp] = field(default_factory=dict)
 
     def wake(self, seconds: float) -> None:
         self.wakeup = min(self.wakeup or seconds, seconds)
@@ -1879,12 +1916,20 @@ def _pod_creation_failures(
             found.short_since[uid] = (template, format_time(since))
             names = {p["metadata"]["name"] for p in pods}
             missing = [n for r in range(size) if (n := f"{meta['name']}-{r}") not in names]
-            if why is None and snapshot.looked_up.get(uid) == format_time(since):
-                found.looked_up[uid] = format_time(since)
+            looked = snapshot.looked_up.get(uid)
+            if why is None and looked is not None and looked.since == format_time(since):
+                found.looked_up[uid] = looked
+                if looked.taken:
+                    why = (
+                        f"pod(s) {', '.join(looked.taken)} exist but are not its own (made by "
+                        "hand, or by another controller): it cannot create pods of those names "
+                        "while they exist; delete them"
+                    )
             elif why is None and snapshot.now >= since + LOOK_UP_AFTER:
-                # Once per time it is short: what a read finds is dealt with then (`reclaim`).
+                # Once per time it is short: what a read finds is dealt with then (`reclaim`,
+                # `taken`).
                 found.look_up += missing
-                found.looked_up[uid] = format_time(since)
+                found.looked_up[uid] = LookedUp(format_time(since))
             elif why is None:
                 found.wake((since + LOOK_UP_AFTER - snapshot.now).total_seconds())
             due = since + FAILED_CREATE_GRACE

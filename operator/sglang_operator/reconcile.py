@@ -153,9 +153,8 @@ class Memory:
     restart, and a kept StatefulSet deleted by hand is created again from it (lost with the
     process: which group is kept is then read from status.groups, plan._kept_serving, but a
     kept StatefulSet deleted by hand is no longer created again: its pods are spared);
-    `looked_up`: uid of a StatefulSet -> since when it has been short of a pod, once the
-    names of its missing pods were read (plan.Plan.looked_up): read once per time it is short
-    (lost with the process: read once more);
+    `looked_up`: uid of a StatefulSet -> what reading the names of its missing pods found
+    (plan.LookedUp): read once per time it is short (lost with the process: read once more);
     `status_held_since`: when a status write was first held back (`_status_held`), None
     once a status is written or unchanged.
     """
@@ -169,7 +168,7 @@ class Memory:
     replaced: dict[str, str] = field(default_factory=dict)
     short_since: dict[str, tuple[str, str]] = field(default_factory=dict)
     kept: dict[int, Mapping[str, Any]] = field(default_factory=dict)
-    looked_up: dict[str, str] = field(default_factory=dict)
+    looked_up: dict[str, plan.LookedUp] = field(default_factory=dict)
     status_held_since: datetime | None = None
 
 
@@ -386,6 +385,10 @@ def reconcile(
         for r in memory.refusals.values()
         if r.retry_at > snapshot.now
     ]
+    if memory.looked_up != decided.looked_up:
+        # A pod's name found taken by a pod that is not ours (`plan.taken`): the next pass
+        # says so.
+        retries.append(1.0)
     if _turn_refused(decided, applier.refused):
         # The group in turn cannot take the new template until its retry: the next pass
         # gives the turn to the next group (plan: a refused StatefulSet is held).
@@ -616,7 +619,13 @@ def _act(
                 log.warning("%s: deleted pod %s, which its StatefulSet released", where, name)
         _resync(kube, namespace, reclaimed.resync, snapshot.now, where)
         events += reclaimed.events
-    memory.looked_up = dict(decided.looked_up)
+        held = plan.taken(snapshot, found, reclaimed)
+        memory.looked_up = {
+            uid: replace(v, taken=held[uid]) if uid in held else v
+            for uid, v in decided.looked_up.items()
+        }
+    else:
+        memory.looked_up = dict(decided.looked_up)
     for name, uid in decided.force_delete_pods:
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
         if kube.delete(Ref("Pod", namespace, name), uid=uid, grace_seconds=0):

@@ -376,6 +376,41 @@ def test_a_pod_taken_out_of_every_cache_by_a_label_frees_its_name(
     ]
 
 
+def test_a_pod_name_taken_by_a_pod_not_ours_is_named_in_status_at_once(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    """A pod named like a group's rank 1 exists before the deployment (made by hand): its
+    StatefulSet can never create that name, and says nothing (AlreadyExists makes no
+    FailedCreate event). The operator reads the name 5 s after the StatefulSet lacks it,
+    leaves the pod alone (not its) and says which pod blocks it in Degraded at once.
+    Before, status blamed admission after 30 s ("missing ... check ResourceQuota, Pod
+    Security"). Once the pod is deleted, the group forms."""
+    name = "taken"
+    core = client.CoreV1Api(kube)
+    blocker = f"{group_name(name, 0)}-1"
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": blocker},
+            "spec": {"nodeName": "cpu-0", "containers": [{"name": "c", "image": "busybox"}]},
+        },
+    )
+    apply(cluster, namespace, manifest(name))
+    message = wait_until(
+        lambda: (
+            (c := condition(get_sgld(kube, namespace, name), "Degraded")).get("reason")
+            == "PodCreationFailed"
+            and c["message"]
+        ),
+        timeout=20,
+        what="Degraded naming the pod that holds the name",
+    )
+    assert f"pod(s) {blocker} exist but are not its own" in message
+    assert core.read_namespaced_pod(blocker, namespace).metadata.labels is None
+    core.delete_namespaced_pod(blocker, namespace, grace_period_seconds=0)
+    wait_ready(cluster, namespace, name)
+
+
 def test_a_group_left_on_two_templates_by_hand_is_replaced_whole(
     cluster: Cluster, kube: Any, namespace: str, operator: OperatorProcess, wait_until: Wait
 ) -> None:

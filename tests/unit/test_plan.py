@@ -22,6 +22,7 @@ from sglang_operator.plan import (
     LOOK_UP_AFTER,
     Accepted,
     Admitted,
+    LookedUp,
     Refusal,
     Snapshot,
     group_of,
@@ -1177,9 +1178,10 @@ def test_a_statefulset_short_of_a_pod_past_the_grace_counts_as_refused_with_no_e
     p = plan(snapshot(resource, children, pods, short_since=since))
     assert p.problems == [] and p.requeue_after == 20
     assert p.short_since == since
-    assert "demo-0-1" in p.look_up and p.looked_up == {uid: ten, other: ten}
+    looked = {uid: LookedUp(ten), other: LookedUp(ten)}
+    assert "demo-0-1" in p.look_up and p.looked_up == looked
     p = plan(snapshot(resource, children, pods, short_since=since, looked_up=p.looked_up))
-    assert p.look_up == [] and p.looked_up == {uid: ten, other: ten}
+    assert p.look_up == [] and p.looked_up == looked
     assert p.problems == [] and p.requeue_after == 20
     # Short since the grace: refused, remembered, and nothing is moved onto it.
     since = {uid: (new, format_time(NOW - FAILED_CREATE_GRACE))}

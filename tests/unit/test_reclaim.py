@@ -13,11 +13,13 @@ from sglang_operator.conditions import Reason
 from sglang_operator.groups import format_time
 from sglang_operator.plan import (
     STATEFULSET_POD_NAME_LABEL,
+    LookedUp,
     Snapshot,
     made_by_group,
     ordinal,
     plan,
     reclaim,
+    taken,
     template_hash,
 )
 from stored_objects import admitted, sgld, stored_children
@@ -274,6 +276,26 @@ def test_a_statefulset_short_of_a_pod_has_its_name_read_once() -> None:
     assert p.look_up == ["demo-1-1"]
     p = plan(snap(resource, children, pods[:3], short_since=since, looked_up=p.looked_up))
     assert p.look_up == []
+    # Read, and held by a pod its StatefulSet did not make (here: someone else's
+    # controller's): left alone, and said at once, not after FAILED_CREATE_GRACE.
+    foreign = released(pods[3], **{GROUP: None})
+    foreign["metadata"]["ownerReferences"] = [
+        {"kind": "ReplicaSet", "name": "x", "controller": True, "uid": "y"}
+    ]
+    snapshot = snap(resource, children, pods[:3], short_since=since)
+    held = taken(snapshot, [foreign], reclaim(snapshot, [foreign]))
+    assert held == {uid: ("demo-1-1",)}
+    looked = {uid: LookedUp(since[uid][1], held[uid])}
+    p = plan(snap(resource, children, pods[:3], short_since=since, looked_up=looked))
+    ((reason, message),) = p.problems
+    assert reason == Reason.POD_CREATION_FAILED
+    assert message.startswith(
+        "StatefulSet demo-1 cannot create pods: pod(s) demo-1-1 exist but are not its own"
+    )
+    # One it made, or one reclaimed, holds nothing.
+    assert taken(snapshot, [pods[3]], reclaim(snapshot, [pods[3]])) == {}
+    gone = released(pods[3], **{INSTANCE: "x"})
+    assert taken(snapshot, [gone], reclaim(snapshot, [gone])) == {}
     # A FailedCreate event says why: nothing to read.
     event = {uid: (format_time(NOW), "pods refused by a webhook")}
     assert (
