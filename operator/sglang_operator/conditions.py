@@ -206,7 +206,9 @@ ADVICE: dict[str, Advice] = {
         "was accepted (the message quotes its FailedCreate event, remembered in "
         "status.groups[].failedCreate until the group has its pods, since the events stop "
         "after a burst and expire; a StatefulSet short of a pod 30 s after it observed its "
-        "template counts as refused with no event; a quota exceeded right after the operator "
+        "template counts as refused with no event; one whose pod's name is taken by a pod it "
+        "did not make, which it never reports, is named 5 s on; a quota exceeded right after "
+        "the operator "
         "deleted a group's pods, whose usage the quota controller releases a moment later, "
         "is reported only if it lasts 30 s). An unknown schedulerName "
         "is not refused: its pods stay Pending (Unschedulable).",
