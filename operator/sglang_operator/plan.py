@@ -280,7 +280,7 @@ class Plan:
     keeps (`Snapshot.kept` from then on; a deleted one's as last stored), `relabel_pods`:
     (name, uid, labels) of pods of ours whose identity labels were changed by hand, to
     merge-patch back (`reclaim`), `resync`: (name, uid) of StatefulSets to sync again once
-    `delete_pods` is done (`Reclaimed.resync`), `look_up`: names of pods a StatefulSet has
+    `delete_pods` is done (`resync_after`), `look_up`: names of pods a StatefulSet has
     lacked for LOOK_UP_AFTER with no FailedCreate event, to read (a pod of ours holding the
     name that no cache holds is then reclaimed), `looked_up`: `Snapshot.looked_up` from then
     on.
@@ -1074,9 +1074,8 @@ def taken(
 @dataclass
 class Reclaimed:
     """What `reclaim` decides for pods of ours changed by hand: `relabel` (name, uid, the
-    labels to put back), `delete` (name, uid), `resync` (name, uid of the StatefulSet of each
-    pod deleted, to be synced again once it is: naming.RESYNC_ANNOTATION), `events` (type,
-    reason, message)."""
+    labels to put back), `delete` (name, uid), `resync` (`resync_after` of those deleted),
+    `events` (type, reason, message)."""
 
     relabel: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     delete: list[tuple[str, str]] = field(default_factory=list)
@@ -1105,12 +1104,11 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
         for p in (*snapshot.pods, *pods)
         if not p["metadata"].get("deletionTimestamp")
     }
-    statefulsets = {
-        g: c
+    sizes = {
+        g: int((c.get("spec") or {}).get("replicas") or 0)
         for c in snapshot.children
         if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
     }
-    sizes = {g: int((c.get("spec") or {}).get("replicas") or 0) for g, c in statefulsets.items()}
     found = Reclaimed()
     for pod in pods:
         meta = pod["metadata"]
@@ -1145,9 +1143,6 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
             )
         else:
             found.delete.append((meta["name"], meta["uid"]))
-            if group in statefulsets:
-                sts = statefulsets[group]["metadata"]
-                found.resync.append((sts["name"], sts["uid"]))
             found.events.append(
                 (
                     "Warning",
@@ -1157,7 +1152,29 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
                     "create its name again, and its group went on without it",
                 )
             )
+    deleted = {uid for _, uid in found.delete}
+    found.resync = resync_after(snapshot, [p for p in pods if p["metadata"]["uid"] in deleted])
     return found
+
+
+def resync_after(snapshot: Snapshot, deleted: Sequence[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The stored StatefulSets (name, uid) to have synced again once the pods `deleted` are:
+    those of the pods among them that their StatefulSet released (no controller). Its
+    controller is not told when an orphan goes, and may back off for minutes after failing
+    to create the name it held (naming.RESYNC_ANNOTATION)."""
+    name = snapshot.sgld["metadata"]["name"]
+    stored = {
+        c["metadata"]["name"]: c["metadata"]["uid"]
+        for c in snapshot.children
+        if c["kind"] == "StatefulSet" and not c["metadata"].get("deletionTimestamp")
+    }
+    found: dict[str, str] = {}
+    for pod in deleted:
+        at = made_by_group(name, pod)
+        owner = naming.group_name(name, at[0]) if at is not None else ""
+        if _orphaned(pod) and owner in stored:
+            found[owner] = stored[owner]
+    return sorted(found.items())
 
 
 def _pods_size(pods: Sequence[Mapping[str, Any]]) -> int:
@@ -1840,7 +1857,11 @@ def _carry_out(
     reclaimed = reclaim(snapshot, [p for p in snapshot.pods if p["metadata"]["uid"] not in going])
     result.relabel_pods += reclaimed.relabel
     result.delete_pods += reclaimed.delete
-    result.resync += reclaimed.resync
+    # A pod its StatefulSet released, deleted (reclaimed, or with its group restarted).
+    deleted = {uid for _, uid in result.delete_pods}
+    result.resync = resync_after(
+        snapshot, [p for p in snapshot.pods if p["metadata"]["uid"] in deleted]
+    )
     result.events += reclaimed.events
 
 

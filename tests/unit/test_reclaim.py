@@ -253,6 +253,20 @@ def test_pods_not_made_by_our_statefulsets_or_owned_by_others_are_never_touched(
         assert (found.relabel, found.delete) == ([], []), p["metadata"]
 
 
+def test_a_released_pod_deleted_with_its_group_restarted_has_its_statefulset_synced() -> None:
+    # Released (group label removed) while a peer is deleted: the group restarts and the
+    # released pod goes with it; its StatefulSet, told nothing of an orphan's deletion, is
+    # synced again. A restart of pods it owns needs no such thing.
+    resource, children, pods = deployment()
+    released_pod = released(pods[3], **{GROUP: None})
+    p = plan(snap(resource, children, [*pods[:2], released_pod]))
+    assert ("demo-1-1", "uid-demo-1-1") in p.delete_pods
+    assert p.resync == [("demo-1", statefulset(children, 1)["metadata"]["uid"])]
+    p = plan(snap(resource, children, pods[:3]))
+    assert ("demo-1-0", "uid-demo-1-0") in p.delete_pods
+    assert p.resync == []
+
+
 def test_a_released_pod_of_a_group_a_scale_down_removes_is_pruned() -> None:
     resource, children, pods = deployment()
     pods[3] = released(pods[3], **{GROUP: None})
