@@ -2131,6 +2131,24 @@ def status_memory(status: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def same_memory(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """Whether a later pass decides the same from status `old` as from `new`, so that a
+    write of `new` may be left to it: the same `status_memory` once each group whose members
+    `new` forgets keeps `old`'s. A group's members are forgotten (groups._membership_failure)
+    only when none of them runs any more or the group's size changed, and members none of
+    which run, or of another size, are a past incarnation to a later pass as none are:
+    neither is a replaced member (groups._replaced), so the write of each step of a group's
+    return (pods gone, then some back) is not a write a later pass needs first."""
+    kept = {g.get("index"): g.get("members") for g in old.get("groups") or [] if g.get("members")}
+    groups = [
+        {**g, "members": kept[g.get("index")]}
+        if not g.get("members") and g.get("index") in kept
+        else g
+        for g in new.get("groups") or []
+    ]
+    return status_memory(old) == status_memory({**new, "groups": groups})
+
+
 def _rollout_generation(status: Mapping[str, Any]) -> Any:
     """The generation whose rollout the status says is under way (Progressing RolloutStep
     or RolloutHeld), else None."""

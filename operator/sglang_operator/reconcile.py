@@ -73,7 +73,7 @@ POD_CHECK_RETRY_MAX_SECONDS = 60.0
 # Status writes are coalesced (`_status_held`): at N = 1 each observed step of the pods was
 # a status write, which the final Ready queued behind and which slowed the control plane
 # re-creating the pods (docs/performance.md). A write that changes nothing a later pass
-# decides from (plan.status_memory) is left to the next pass when one is already due (a
+# decides from (plan.same_memory) is left to the next pass when one is already due (a
 # watch event arrived during this one), at most this long since the first write so held,
 # so a stream of events cannot keep the status stale.
 STATUS_HOLD_MAX_SECONDS = 1.0
@@ -411,7 +411,7 @@ def _status_held(
     return (
         (held is None or (now - held).total_seconds() < STATUS_HOLD_MAX_SECONDS)
         and _changed(old, new)
-        and plan.status_memory(old) == plan.status_memory(new)
+        and plan.same_memory(old, new)
         and superseded()
     )
 

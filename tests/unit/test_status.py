@@ -284,6 +284,23 @@ def test_status_memory_holds_what_a_later_pass_decides_from(change: dict[str, An
     assert plan.status_memory(base) != plan.status_memory({**base, **change})
 
 
+def test_members_forgotten_are_no_change_a_later_pass_needs_first() -> None:
+    # A group's members are forgotten only when none of them runs (its pods gone, some new
+    # ones back): a later pass that reads the old members takes the group for a new
+    # incarnation all the same, so that write may be left to it (reconcile._status_held).
+    base = status_for([view(0), view(1)])
+    group = {"index": 0, "ready": False, "members": ["p-0-0", "p-0-1"], "restarts": []}
+    old = {**base, "groups": [group]}
+    forgot = {**base, "groups": [{**group, "members": []}]}
+    assert plan.status_memory(old) != plan.status_memory(forgot)
+    assert plan.same_memory(old, forgot)
+    # New members, or a restart beside the forgetting, are needed first.
+    assert not plan.same_memory(old, {**base, "groups": [{**group, "members": ["q-0-0"]}]})
+    restarted = {**group, "members": [], "restarts": ["2026-11-27T12:00:00Z"]}
+    assert not plan.same_memory(old, {**base, "groups": [restarted]})
+    assert plan.same_memory(old, old) and not plan.same_memory(forgot, old)
+
+
 def test_status_memory_holds_degraded_and_a_rollout_step() -> None:
     healthy = status_for([view(0), view(1)])
     degraded = status_for([view(0), view(1, problem=Problem(Reason.CRASH_LOOP, "crash"))])
