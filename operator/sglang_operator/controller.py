@@ -42,7 +42,6 @@ from sglang_operator import API_GROUP, API_VERSION, PLURAL, cachetransform, metr
 from sglang_operator.kube import Kube, load_client_config
 from sglang_operator.naming import (
     APP_NAME,
-    COMPONENT_LABEL,
     INSTANCE_LABEL,
     MANAGED_BY_LABEL,
     MANAGED_BY_VALUE,
@@ -63,12 +62,13 @@ Obj = dict[str, Any]
 # pool (5 connections a CPU), so no connection is re-opened per request.
 WORKERS = 4
 MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
-# Pods are selected by labels every StatefulSet and Service of the operator selects them by,
-# not by the managed-by label: a pod whose managed-by label is removed by hand is still its
-# StatefulSet's and runs on, and a cache that lost it would restart its group for a member
-# it believes gone, leaving that pod out of the restart. Removing a selector label releases
-# the pod from its StatefulSet, which replaces it: gone indeed.
-POD_SELECTOR = f"{NAME_LABEL}={APP_NAME},{INSTANCE_LABEL},{COMPONENT_LABEL}"
+# Pods are selected by the fewest labels the operator needs (its name, and the instance label
+# the caches index by), not by the managed-by label or the component: a pod whose label is
+# removed by hand is still its group's (its StatefulSet's, or released by it and holding its
+# name, plan.reclaim), and a cache that lost it would restart its group for a member it
+# believes gone. A pod without these two is read by name when its StatefulSet lacks it
+# (plan.LOOK_UP_AFTER).
+POD_SELECTOR = f"{NAME_LABEL}={APP_NAME},{INSTANCE_LABEL}"
 # (group, version, plural) of every kind of child, filtered by MANAGED_SELECTOR (pods by
 # POD_SELECTOR).
 CHILD_RESOURCES = (

@@ -44,7 +44,7 @@ from typing import Any
 
 from sglang_operator.api import SGLANG_CONTAINER
 from sglang_operator.conditions import Reason
-from sglang_operator.naming import POD_INDEX_LABEL, POD_REVISION_LABEL, POD_SPEC_HASH_ANNOTATION
+from sglang_operator.naming import POD_REVISION_LABEL, POD_SPEC_HASH_ANNOTATION
 
 # Defaults of spec.healing.
 RESTART_BACKOFF_BASE = timedelta(seconds=30)
@@ -206,7 +206,12 @@ def live_pods(pods: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 
 def rank(pod: Mapping[str, Any]) -> int:
-    return int(pod["metadata"].get("labels", {}).get(POD_INDEX_LABEL, "-1"))
+    """A group's pod's rank: its StatefulSet ordinal, the number its name ends with
+    (`<StatefulSet>-<ordinal>`), as the StatefulSet controller reads it; not its pod-index
+    label, which a hand can change (to a rank past the group's size, or to no number). -1
+    for a name with none."""
+    ordinal = str(pod["metadata"]["name"]).rpartition("-")[2]
+    return int(ordinal) if ordinal.isdigit() else -1
 
 
 def pod_hash(pod: Mapping[str, Any]) -> str | None:

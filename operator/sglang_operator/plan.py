@@ -1009,13 +1009,14 @@ def _orphans_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
 
 
 def made_by_group(name: str, pod: Mapping[str, Any]) -> tuple[int, int] | None:
-    """(group, rank) of a pod that a group's StatefulSet of deployment `name` made: named
-    as it names its pods (`ordinal`), with the pod-name label it sets to that name and our
-    pod-spec hash (a pod that merely carries our labels, e.g. a copy of `sglang-operator
-    render`'s template, is not one), else None."""
+    """(group, rank) of a pod that a group's StatefulSet of deployment `name` made, else
+    None: named as it names its pods (`ordinal`), with a mark of it that a hand would have
+    to remove too, the pod-name label it sets to that name or our pod-spec hash from its
+    template (a pod that merely carries our labels, e.g. made by hand from
+    `sglang-operator render`'s template under another name, is not one)."""
     meta = pod["metadata"]
     made = (meta.get("labels") or {}).get(STATEFULSET_POD_NAME_LABEL) == meta["name"]
-    return ordinal(name, meta["name"]) if made and pod_hash(pod) is not None else None
+    return ordinal(name, meta["name"]) if made or pod_hash(pod) is not None else None
 
 
 def ordinal(name: str, pod_name: str) -> tuple[int, int] | None:
@@ -1088,10 +1089,11 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
     deleted, with no controller but that StatefulSet, whose identity labels were changed by
     hand (`identity_labels`). One its StatefulSet still owns lacks only the pod index: put
     back. One it released has its labels put back (the StatefulSet adopts it again) when it
-    rejoins its group: the only rank of it, or one of the members status.groups remembers
-    while all the others run; else (its group restarted without it, or is restarting) it is
-    deleted, which frees its name for a new pod of the group's incarnation. Never a pod
-    someone else's controller owns."""
+    rejoins its group: the only rank of it, one of the members status.groups remembers while
+    all the others run, or one of a group with no pod its StatefulSet owns (all released);
+    else (its group restarted without it, or is restarting) it is deleted, which frees its
+    name for a new pod of the group's incarnation. Never a pod someone else's controller
+    owns."""
     name = snapshot.sgld["metadata"]["name"]
     memory = {
         m.index: m
@@ -1109,6 +1111,9 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
         for c in snapshot.children
         if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
     }
+    # Groups with a live pod their StatefulSet owns: a released pod of a group with none
+    # (all its pods released) is not one its group went on without.
+    going_on = {g for g, pods in _pods_by_group(snapshot).items() if live_pods(pods)}
     found = Reclaimed()
     for pod in pods:
         meta = pod["metadata"]
@@ -1125,6 +1130,7 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
             not released
             or sizes.get(group, 1) <= 1
             or (meta["uid"] in remembered and live.issuperset(remembered))
+            or group not in going_on
         ):
             found.relabel.append((meta["name"], meta["uid"], missing))
             found.events.append(
@@ -1321,8 +1327,9 @@ def _prune(
     """Removes the `stale` children, highest group first, but those of the group a
     scale-down keeps (`kept`, `_kept_serving`, with a StatefulSet or only the pods one left
     behind) until a group that stays serves; and the pods a removed group's StatefulSet left
-    behind (deleted by hand with --cascade=orphan, not kept): no StatefulSet would ever
-    delete them. The Scaled event names the groups
+    behind (deleted by hand with --cascade=orphan, or released, not kept): no StatefulSet
+    would ever delete them, nor any owner; those no cache holds are read by name
+    (`Plan.look_up`). The Scaled event names the groups
     whose StatefulSet or pods it removes (not one whose StatefulSet someone else deleted,
     of which only the headless Service is left)."""
     staying = set(range(spec.replicas)) if spec.mode == "server" else set()
@@ -1336,6 +1343,17 @@ def _prune(
     }
     orphans = [p for pods in left.values() for p in pods]
     result.delete += [(*key_of(c), c["metadata"]["uid"]) for c in (*removed, *orphans)]
+    # A removed StatefulSet's pods that no cache holds (released: a label changed by hand)
+    # are read by name: nothing else would delete them once it is gone (no owner), and they
+    # hold their GPUs. Those found come back as its orphans (`reclaim`), pruned above.
+    present = {p["metadata"]["name"] for p in snapshot.pods}
+    result.look_up += [
+        n
+        for c in removed
+        if c["kind"] == "StatefulSet"
+        for r in range(int((c.get("spec") or {}).get("replicas") or 0))
+        if (n := f"{c['metadata']['name']}-{r}") not in present
+    ]
     groups = sorted(
         {*left, *(g for o in removed if o["kind"] != "Service" and (g := group_of(o)) is not None)},
         reverse=True,

@@ -323,6 +323,93 @@ def test_a_pod_whose_group_label_is_removed_gets_it_back_and_its_group_is_left_a
     assert not any(c["status"] == "True" for c in status["conditions"] if c["type"] == "Degraded")
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ([1], [f"{POD_INDEX_LABEL}=abc"]),
+        ([1], [f"{POD_INDEX_LABEL}=5"]),
+        ([1], ["app.kubernetes.io/component-"]),
+        ([1], [f"{GROUP_LABEL}=5", "statefulset.kubernetes.io/pod-name-"]),
+        ([0, 1], [f"{INSTANCE_LABEL}=zzz"]),
+    ],
+    ids=["index-abc", "index-past-size", "no-component", "group-and-pod-name", "all-instance"],
+)
+def test_labels_changed_by_hand_on_a_serving_group_are_put_back_with_no_restart(
+    cluster: Cluster,
+    kube: Any,
+    namespace: str,
+    wait_until: Wait,
+    edit: tuple[list[int], list[str]],
+) -> None:
+    """The fourth adversary's label edits on a formed 2-pod group, each of which the operator
+    took badly: a pod index of "abc" crashed every pass (the deployment frozen, still
+    "Ready"); one past the group's size restarted half the group; the component label
+    removed took the pod out of the caches (a restart); a group label changed with the
+    pod-name label removed left the pod never reclaimed (the group down for good); every
+    pod's instance label changed had both pods deleted, an intact group replaced. Each is
+    put back now, on the same pods, with no restart."""
+    ranks, labels = edit
+    name = "relabel"
+    apply_formed_group(cluster, kube, namespace, manifest(name))
+    sts = group_name(name, 0)
+    core = client.CoreV1Api(kube)
+    before = {p.metadata.name: p.metadata.uid for p in live_pods(kube, namespace, name)}
+    cluster.kubectl(
+        "label", "pod", *(f"{sts}-{r}" for r in ranks), "-n", namespace, *labels, "--overwrite"
+    )
+
+    def put_back() -> bool:
+        for rank in (0, 1):
+            pod = core.read_namespaced_pod(f"{sts}-{rank}", namespace)
+            owners = [r.name for r in pod.metadata.owner_references or [] if r.controller]
+            want = {
+                INSTANCE_LABEL: name,
+                GROUP_LABEL: "0",
+                POD_INDEX_LABEL: str(rank),
+                "app.kubernetes.io/component": "server",
+            }
+            if owners != [sts] or any(pod.metadata.labels.get(k) != v for k, v in want.items()):
+                return False
+        return True
+
+    wait_until(put_back, timeout=30, what="the labels put back and the pods adopted again")
+    time.sleep(3)  # passes enough to have restarted the group, had the operator meant to
+    after = {n: core.read_namespaced_pod(n, namespace).metadata.uid for n in before}
+    assert after == before
+    assert not events(kube, namespace, "GroupRestarted")
+    assert not events(kube, namespace, "ReleasedPodDeleted")
+    wait_ready(cluster, namespace, name)
+
+
+def test_a_pod_out_of_every_cache_goes_with_its_group_on_a_scale_down(
+    cluster: Cluster, kube: Any, namespace: str, wait_until: Wait
+) -> None:
+    """The fourth adversary: a pod's instance label changed, then at once a scale-down
+    removed its group. No owner, no cache holding it: it ran on with its GPUs for good. The
+    operator reads the removed StatefulSet's missing pods by name, and the pod goes."""
+    name = "shrink"
+    apply_formed_group(cluster, kube, namespace, manifest(name, replicas=2))
+    released = f"{group_name(name, 1)}-1"
+    core = client.CoreV1Api(kube)
+    cluster.kubectl(
+        "label", "pod", released, "-n", namespace, f"{INSTANCE_LABEL}=zzz", "--overwrite"
+    )
+    cluster.kubectl(
+        "patch", "sgld", name, "-n", namespace, "--type=merge", "-p", '{"spec":{"replicas":1}}'
+    )
+
+    def gone() -> bool:
+        try:
+            pod = core.read_namespaced_pod(released, namespace)
+        except ApiException as exc:
+            return exc.status == 404
+        return bool(pod.metadata.deletion_timestamp)
+
+    wait_until(gone, timeout=60, what=f"{released} deleted")
+    assert statefulsets(kube, namespace, name) == [group_name(name, 0)]
+    wait_ready(cluster, namespace, name)
+
+
 @pytest.mark.parametrize("nodes", [1, 2])
 def test_a_pod_taken_out_of_every_cache_by_a_label_frees_its_name(
     cluster: Cluster, kube: Any, namespace: str, wait_until: Wait, nodes: int

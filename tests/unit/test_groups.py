@@ -26,6 +26,7 @@ from sglang_operator.groups import (
     pod_problem,
     startup_window,
 )
+from sglang_operator.groups import rank as pod_rank
 from sglang_operator.naming import POD_INDEX_LABEL, POD_REVISION_LABEL, POD_SPEC_HASH_ANNOTATION
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -636,11 +637,24 @@ def test_a_pod_without_status_is_pending_and_holds_the_restart() -> None:
     assert d.views[0] == GroupView(0, 2, 1, False, False, None)
 
 
-def test_a_pod_without_a_rank_label_is_not_rank_0() -> None:
-    unlabelled = pod(0, 0)
-    del unlabelled["metadata"]["labels"]
-    d = run([unlabelled, pod(0, 1)])
-    assert not d.views[0].ready
+def test_a_pods_rank_is_its_names_ordinal_whatever_its_pod_index_label_says() -> None:
+    # The fourth adversary: a pod-index label of "abc" crashed every pass (int()), one past
+    # the group's size made the group restart for a member it took for gone (and only half
+    # of it). The StatefulSet controller reads the ordinal from the name; so does the
+    # operator (and puts the label back: plan.reclaim).
+    for value in (None, "abc", "5", "1"):
+        odd = pod(0, 0)
+        if value is None:
+            del odd["metadata"]["labels"]
+        else:
+            odd["metadata"]["labels"][POD_INDEX_LABEL] = value
+        assert pod_rank(odd) == 0
+        d = run([odd, pod(0, 1)])
+        assert d.views[0].ready and not d.actions, value
+    nameless = pod(0, 0)
+    nameless["metadata"]["name"] = "demo-0-x"
+    assert pod_rank(nameless) == -1
+    assert not run([nameless, pod(0, 1)]).views[0].ready
 
 
 # ---- startup timeout ------------------------------------------------------------------------

@@ -567,13 +567,21 @@ def test_a_pod_with_our_labels_that_a_statefulset_does_not_control_is_not_counte
     resource = sgld(replicas=1, nodes=1)
     children = stored_children(resource)
     h = template_hash(sts(children, 0))
-    for loose in [pod(0, 0, h, controller=False), {**pod(0, 0, h)}]:
+    # Another controller's pod of that very name, and a pod with our labels and hash under
+    # another name (made by hand from a copy of the template).
+    elsewhere = pod(0, 0, h, controller=False)
+    elsewhere["metadata"]["name"] = "demo-0-0-copy"
+    for loose in [elsewhere, {**pod(0, 0, h)}]:
         if loose["metadata"]["ownerReferences"][0]["controller"]:
             loose["metadata"]["ownerReferences"] = [
                 {"kind": "ReplicaSet", "name": "demo-0", "controller": True}
             ]
         p = plan(snap(resource, children, [loose]))
         assert [(v.index, v.pods) for v in p.decision.views] == [(0, 0)]
+    # One of its name with no controller, our hash on: its StatefulSet adopts it (it claims
+    # a pod of its pods' names whose labels match its selector), a member meanwhile.
+    p = plan(snap(resource, children, [pod(0, 0, h, controller=False)]))
+    assert [(v.index, v.pods) for v in p.decision.views] == [(0, 1)]
     # Its group label changed by hand on a pod the StatefulSet controls (until it releases
     # it): still its member, by its name and owner (plan.reclaim puts the label back).
     unlabelled = pod(0, 0, h)

@@ -127,11 +127,17 @@ def test_a_pods_group_and_rank_are_read_from_its_name_as_the_statefulset_names_i
 def test_only_a_pod_a_statefulset_made_is_ours_by_name() -> None:
     pods = deployment()[2]
     assert made_by_group("demo", pods[3]) == (1, 1)
+    # Either mark of its StatefulSet will do (the fourth adversary removed the pod-name label
+    # too: the pod was never reclaimed, its group down for good); both gone, it is not.
     copied = copy.deepcopy(pods[3])
     del copied["metadata"]["labels"][STATEFULSET_POD_NAME_LABEL]
+    assert made_by_group("demo", copied) == (1, 1)
+    del copied["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
     assert made_by_group("demo", copied) is None
     copied = copy.deepcopy(pods[3])
     del copied["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
+    assert made_by_group("demo", copied) == (1, 1)
+    copied["metadata"]["name"] = "demo-1-1-copy"
     assert made_by_group("demo", copied) is None
 
 
@@ -210,6 +216,31 @@ def test_a_released_pod_of_a_group_that_restarted_without_it_is_deleted() -> Non
     ).delete_pods
 
 
+def test_every_pod_of_a_group_released_is_put_back_not_replaced() -> None:
+    # The fourth adversary: both ranks' instance label changed at once. Out of every cache,
+    # the group's members were forgotten (none runs, to the operator), and each pod was
+    # deleted "as its group went on without it": an intact group replaced, no restart
+    # counted. No pod of the group is its StatefulSet's: nothing went on without them.
+    resource, children, pods = deployment(members=False)
+    gone = [released(p, **{INSTANCE: "zzz"}) for p in pods[2:]]
+    found = reclaim(snap(resource, children, pods[:2]), gone)
+    assert [n for n, *_ in found.relabel] == ["demo-1-0", "demo-1-1"]
+    assert found.delete == []
+
+
+def test_a_pod_index_label_changed_by_hand_is_put_back_with_no_restart() -> None:
+    # Past the group's size, or no number: the rank is the name's (groups.rank).
+    resource, children, pods = deployment()
+    pods[1]["metadata"]["labels"][naming.POD_INDEX_LABEL] = "5"
+    pods[2]["metadata"]["labels"][naming.POD_INDEX_LABEL] = "abc"
+    p = plan(snap(resource, children, pods))
+    assert p.delete_pods == [] and [v.ready for v in p.decision.views] == [True, True]
+    assert p.relabel_pods == [
+        ("demo-0-1", "uid-demo-0-1", {naming.POD_INDEX_LABEL: "1"}),
+        ("demo-1-0", "uid-demo-1-0", {naming.POD_INDEX_LABEL: "0"}),
+    ]
+
+
 def test_the_only_pod_of_a_group_released_is_always_put_back() -> None:
     resource, children, pods = deployment(nodes=1, members=False)
     pods[1] = released(pods[1], **{INSTANCE: None})
@@ -242,6 +273,7 @@ def test_pods_not_made_by_our_statefulsets_or_owned_by_others_are_never_touched(
     ]
     copied = released(pods[3], **{GROUP: None})
     del copied["metadata"]["labels"][STATEFULSET_POD_NAME_LABEL]
+    del copied["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
     terminating = released(pods[3], **{GROUP: None})
     terminating["metadata"]["deletionTimestamp"] = "2026-11-27T11:59:00Z"
     other = released(pods[3], **{GROUP: None})
@@ -274,6 +306,18 @@ def test_a_released_pod_of_a_group_a_scale_down_removes_is_pruned() -> None:
     p = plan(snap(resource, children, pods))
     assert ("Pod", "ns", "demo-1-1", "uid-demo-1-1") in p.delete
     assert p.relabel_pods == []
+
+
+def test_a_scale_down_reads_the_pods_no_cache_holds_of_the_groups_it_removes() -> None:
+    # The fourth adversary: a pod released out of every cache (instance label changed),
+    # then a scale-down removed its group before it was read: it ran on with its GPUs, no
+    # owner to delete it. Read with the StatefulSet's removal, it is reclaimed, then pruned.
+    resource, children, pods = deployment()
+    resource["spec"]["replicas"] = 1
+    p = plan(snap(resource, children, pods[:3]))
+    assert ("StatefulSet", "ns", "demo-1", statefulset(children, 1)["metadata"]["uid"]) in p.delete
+    assert p.look_up == ["demo-1-1"]
+    assert plan(snap(resource, children, pods)).look_up == []
 
 
 def test_a_statefulset_short_of_a_pod_has_its_name_read_once() -> None:
