@@ -688,27 +688,8 @@ def plan(snapshot: Snapshot) -> Plan:
     wakeups += _put_back(snapshot, {g: recorded[g] for g in statefulsets if g in recorded}, result)
     wakeups += _rebuilt_kept(snapshot, {g: recorded[g] for g in kept if g in recorded}, result)
 
-    groups_now = sorted(
-        g for k, c in ours.items() if k[0] == "StatefulSet" and (g := group_of(c)) is not None
-    )
-    # A kept group's StatefulSet put back is stored, not ours (beyond spec.replicas): no
-    # new group.
-    new_groups = [
-        g
-        for o in result.apply
-        if o["kind"] == "StatefulSet"
-        and key_of(o) not in stored
-        and (key_of(o) not in result.reverted or result.reverted[key_of(o)].endswith(GROWN_COPY))
-        and (g := group_of(o)) is not None
-    ]
-    if groups_now and new_groups and spec.mode == "server":
-        result.events.append(
-            (
-                "Normal",
-                Reason.SCALED,
-                f"scaling up from {len(groups_now)} to {spec.replicas} replica(s)",
-            )
-        )
+    if spec.mode == "server":
+        _tell_scale_up(ours, stored, spec, result)
 
     _prune(snapshot, stale, spared, spec, result)
     _keep_records(snapshot, record if spec.mode == "server" else None, result, wakeups)
@@ -723,6 +704,46 @@ def plan(snapshot: Snapshot) -> Plan:
         wakeups.append(result.decision.requeue_after)
     result.requeue_after = max(1.0, min(wakeups)) if wakeups else None
     return result
+
+
+def _tell_scale_up(
+    ours: Mapping[Key, Mapping[str, Any]],
+    stored: Mapping[Key, Mapping[str, Any]],
+    spec: SGLangDeploymentSpec,
+    result: Plan,
+) -> None:
+    """The Scaled event of a scale-up, when `result.apply` creates a new group's StatefulSet
+    (`ours`: the stored children this deployment manages; `stored`: all stored, by key)."""
+    stored_groups = {
+        g: c for k, c in ours.items() if k[0] == "StatefulSet" and (g := group_of(c)) is not None
+    }
+    groups_now = sorted(stored_groups)
+    # A group is new when beyond the copies the stored StatefulSets were built for (their
+    # records; else those stored): not a StatefulSet deleted by hand and created again, nor
+    # one created by a pass before the caches showed it (each of which said "scaling up").
+    # A kept group's StatefulSet put back is stored, not ours (beyond spec.replicas): no
+    # new group.
+    built_for = max(
+        (r.spec.replicas for c in stored_groups.values() if (r := Recorded.of(c)) is not None),
+        default=len(groups_now),
+    )
+    new_groups = [
+        g
+        for o in result.apply
+        if o["kind"] == "StatefulSet"
+        and key_of(o) not in stored
+        and (key_of(o) not in result.reverted or result.reverted[key_of(o)].endswith(GROWN_COPY))
+        and (g := group_of(o)) is not None
+        and g >= built_for
+    ]
+    if groups_now and new_groups:
+        result.events.append(
+            (
+                "Normal",
+                Reason.SCALED,
+                f"scaling up from {len(groups_now)} to {spec.replicas} replica(s)",
+            )
+        )
 
 
 def _desired_hashes(sent: Mapping[Key, Obj]) -> dict[int, str]:

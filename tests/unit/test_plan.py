@@ -2263,3 +2263,32 @@ def test_a_record_edited_by_hand_into_an_unreadable_one_is_not_kept() -> None:
     assert [key_of(o) for o in p.apply if o["kind"] == "ControllerRevision"] == [
         revision_key(resource)
     ]
+
+
+def test_a_scale_up_is_told_once_and_a_statefulset_created_again_is_no_scale_up() -> None:
+    # The fourth adversary: each real scale-up posted Scaled twice (the pass after the one
+    # that created the new StatefulSet, before the caches showed it, created it "again"),
+    # and a StatefulSet deleted by hand and created again said "scaling up from 1 to 2".
+    before = stored_children(sgld(replicas=1))
+    up = sgld(replicas=2)
+    p = plan(snapshot(up, before, pods_for(before, 1, 2)))
+    scaled = [m for _, r, m in p.events if r == Reason.SCALED]
+    assert scaled == ["scaling up from 1 to 2 replica(s)"]
+    # The next pass: group 0's StatefulSet as the first pass wrote it (its record is the
+    # new spec's), group 1's not in the caches yet.
+    written = {key_of(o): o for o in p.apply}
+    rewritten = [
+        {**written[key_of(c)], "metadata": {**written[key_of(c)]["metadata"], "uid": "x"}}
+        if key_of(c) in written
+        else c
+        for c in before
+    ]
+    again = plan(snapshot(up, rewritten, pods_for(before, 1, 2)))
+    assert "demo-1" in [o["metadata"]["name"] for o in again.apply]
+    assert Reason.SCALED not in [r for _, r, _ in again.events]
+    # Group 1's StatefulSet deleted by hand: created again, no scale-up.
+    whole = stored_children(up)
+    gone = [c for c in whole if c is not statefulset(whole, 1)]
+    p = plan(snapshot(up, gone, pods_for(whole, 2, 2)[:2]))
+    assert "demo-1" in [o["metadata"]["name"] for o in p.apply]
+    assert Reason.SCALED not in [r for _, r, _ in p.events]
