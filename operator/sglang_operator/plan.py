@@ -1032,12 +1032,21 @@ def _orphans_by_group(snapshot: Snapshot) -> dict[int, list[Mapping[str, Any]]]:
 def made_by_group(name: str, pod: Mapping[str, Any]) -> tuple[int, int] | None:
     """(group, rank) of a pod that a group's StatefulSet of deployment `name` made, else
     None: named as it names its pods (`ordinal`), with a mark of it that a hand would have
-    to remove too, the pod-name label it sets to that name or our pod-spec hash from its
-    template (a pod that merely carries our labels, e.g. made by hand from
-    `sglang-operator render`'s template under another name, is not one)."""
+    to remove too: our pod-spec hash from its template, or both labels its controller sets,
+    the pod-name label (that name) and the revision label (`<StatefulSet>-<hash>`). A pod
+    that merely carries our labels under another name (made by hand from `sglang-operator
+    render`'s template), or one of that name with the pod-name label alone (someone
+    else's), is not one."""
     meta = pod["metadata"]
-    made = (meta.get("labels") or {}).get(STATEFULSET_POD_NAME_LABEL) == meta["name"]
-    return ordinal(name, meta["name"]) if made or pod_hash(pod) is not None else None
+    at = ordinal(name, meta["name"])
+    if at is None:
+        return None
+    labels = meta.get("labels") or {}
+    statefulset = naming.group_name(name, at[0])
+    made = labels.get(STATEFULSET_POD_NAME_LABEL) == meta["name"] and str(
+        labels.get(naming.POD_REVISION_LABEL) or ""
+    ).startswith(f"{statefulset}-")
+    return at if made or pod_hash(pod) is not None else None
 
 
 def ordinal(name: str, pod_name: str) -> tuple[int, int] | None:
@@ -1111,7 +1120,8 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
     hand (`identity_labels`). One its StatefulSet still owns lacks only the pod index: put
     back. One it released has its labels put back (the StatefulSet adopts it again) when it
     rejoins its group: the only rank of it, one of the members status.groups remembers while
-    all the others run, or one of a group with no pod its StatefulSet owns (all released);
+    all the others run, or one of a group with no pod its StatefulSet owns (all released)
+    and not restarted or rolled since it was made;
     else (its group restarted without it, or is restarting) it is deleted, which frees its
     name for a new pod of the group's incarnation. Never a pod someone else's controller
     owns."""
@@ -1133,8 +1143,26 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
         if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
     }
     # Groups with a live pod their StatefulSet owns: a released pod of a group with none
-    # (all its pods released) is not one its group went on without.
+    # (all its pods released) is not one its group went on without, unless the group was
+    # restarted or rolled since the pod was made (its StatefulSet makes no pod beside a
+    # rank 0 whose name is taken: it creates them in order and stops at the first refused).
     going_on = {g for g, pods in _pods_by_group(snapshot).items() if live_pods(pods)}
+    uids = {
+        g: c["metadata"].get("uid")
+        for c in snapshot.children
+        if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
+    }
+
+    def replaced_since(group: int, pod: Mapping[str, Any]) -> bool:
+        """Whether the group's pods were deleted (a restart, status.groups[].restarts, or a
+        rollout step, Snapshot.replaced) after `pod` was created."""
+        times = [
+            *(memory[group].restarts if group in memory else ()),
+            snapshot.replaced.get(str(uids.get(group)), ""),
+        ]
+        made = str(pod["metadata"].get("creationTimestamp") or "")
+        return any(t and parse_time(t) >= parse_time(made) for t in times if made)
+
     found = Reclaimed()
     for pod in pods:
         meta = pod["metadata"]
@@ -1151,7 +1179,7 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
             not released
             or sizes.get(group, 1) <= 1
             or (meta["uid"] in remembered and live.issuperset(remembered))
-            or group not in going_on
+            or (group not in going_on and not replaced_since(group, pod))
         ):
             found.relabel.append((meta["name"], meta["uid"], missing))
             found.events.append(

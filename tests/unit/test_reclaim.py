@@ -52,6 +52,7 @@ def pod(children: list[dict[str, Any]], group: int, rank: int) -> dict[str, Any]
                 **naming.group_labels("demo", group),
                 naming.POD_INDEX_LABEL: str(rank),
                 STATEFULSET_POD_NAME_LABEL: name,
+                naming.POD_REVISION_LABEL: f"demo-{group}-5d4f8b7c9",
             },
             "annotations": {
                 naming.POD_SPEC_HASH_ANNOTATION: str(template_hash(statefulset(children, group)))
@@ -139,6 +140,14 @@ def test_only_a_pod_a_statefulset_made_is_ours_by_name() -> None:
     assert made_by_group("demo", copied) == (1, 1)
     copied["metadata"]["name"] = "demo-1-1-copy"
     assert made_by_group("demo", copied) is None
+    # The second adversary: a pod made by hand with the pod-name label alone (someone
+    # else's) was taken for released, relabelled, adopted, then deleted.
+    hand = copy.deepcopy(pods[3])
+    del hand["metadata"]["annotations"][naming.POD_SPEC_HASH_ANNOTATION]
+    hand["metadata"]["labels"] = {"app": "other", STATEFULSET_POD_NAME_LABEL: "demo-1-1"}
+    assert made_by_group("demo", hand) is None
+    hand["metadata"]["labels"][naming.POD_REVISION_LABEL] = "other-1-5d4f8b7c9"
+    assert made_by_group("demo", hand) is None
 
 
 def test_a_pod_released_by_its_group_label_removed_stays_a_member_and_is_relabelled() -> None:
@@ -226,6 +235,29 @@ def test_every_pod_of_a_group_released_is_put_back_not_replaced() -> None:
     found = reclaim(snap(resource, children, pods[:2]), gone)
     assert [n for n, *_ in found.relabel] == ["demo-1-0", "demo-1-1"]
     assert found.delete == []
+
+
+def test_a_released_rank_0_of_a_group_restarted_since_is_deleted_not_put_back() -> None:
+    # The second adversary: rank 0 out of every cache, its group restarted without it; its
+    # StatefulSet creates its pods in order and stops at the taken name, so no pod of the
+    # group was its own when the name was read, and rank 0 was put back beside the new
+    # incarnation's workers. Made before the group's last restart: deleted.
+    resource, children, pods = deployment(members=False)
+    gone = released(pods[2], **{INSTANCE: "zzz"})
+    resource["status"]["groups"][1]["restarts"] = ["2026-11-27T11:59:00Z"]
+    found = reclaim(snap(resource, children, pods[:2]), [gone])
+    assert (found.relabel, found.delete) == ([], [("demo-1-0", "uid-demo-1-0")])
+    # Or rolled since (the operator's memory of its own deletions).
+    resource["status"]["groups"][1]["restarts"] = []
+    sts_uid = statefulset(children, 1)["metadata"]["uid"]
+    found = reclaim(
+        snap(resource, children, pods[:2], replaced={sts_uid: "2026-11-27T11:30:00Z"}), [gone]
+    )
+    assert found.delete == [("demo-1-0", "uid-demo-1-0")]
+    # A restart before it was made is another incarnation's: put back.
+    resource["status"]["groups"][1]["restarts"] = ["2026-11-27T10:00:00Z"]
+    found = reclaim(snap(resource, children, pods[:2]), [gone])
+    assert [n for n, *_ in found.relabel] == ["demo-1-0"]
 
 
 def test_a_pod_index_label_changed_by_hand_is_put_back_with_no_restart() -> None:
