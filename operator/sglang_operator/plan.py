@@ -156,6 +156,11 @@ FAILED_CREATE_GRACE = timedelta(seconds=30)
 # failed sync of the StatefulSet (5 ms doubling, up to 1000 s), so the sooner the name is
 # freed, the sooner the pod is back; a pod deleted is re-created in far less than this.
 LOOK_UP_AFTER = timedelta(seconds=5)
+# A pod name the StatefulSet lacks, held by a pod it did not make (plan.taken), is read
+# again this often: the user deletes that pod as Degraded says, and nothing tells the
+# operator (the pod is not its) nor the StatefulSet controller, which backs off for up to
+# 1000 s; once it is gone the StatefulSet is stamped (naming.RESYNC_ANNOTATION).
+TAKEN_RECHECK = timedelta(seconds=10)
 # A pod's name as a StatefulSet names it: `<StatefulSet name>-<ordinal>`, and a group's
 # StatefulSet `<...>-<group>` (naming.group_name).
 _POD_NAME = re.compile(r"(?P<statefulset>.+-(?P<group>0|[1-9][0-9]*))-(?P<rank>0|[1-9][0-9]*)")
@@ -170,10 +175,12 @@ def key_of(obj: Mapping[str, Any]) -> Key:
 class LookedUp:
     """What reading the names of the pods a StatefulSet lacks found (`Plan.look_up`):
     `since`, when it has been short of a pod since (RFC 3339; read once per such time),
-    `taken`: the names held by pods it did not make and the operator leaves alone (`taken`)."""
+    `taken`: the names held by pods it did not make and the operator leaves alone (`taken`),
+    read again TAKEN_RECHECK after `read` (RFC 3339) while any is."""
 
     since: str
     taken: tuple[str, ...] = ()
+    read: str = ""
 
 
 @dataclass(frozen=True)
@@ -2004,22 +2011,8 @@ def _pod_creation_failures(
             found.short_since[uid] = (template, format_time(since))
             names = {p["metadata"]["name"] for p in pods}
             missing = [n for r in range(size) if (n := f"{meta['name']}-{r}") not in names]
-            looked = snapshot.looked_up.get(uid)
-            if why is None and looked is not None and looked.since == format_time(since):
-                found.looked_up[uid] = looked
-                if looked.taken:
-                    why = (
-                        f"pod(s) {', '.join(looked.taken)} exist but are not its own (made by "
-                        "hand, or by another controller): it cannot create pods of those names "
-                        "while they exist; delete them"
-                    )
-            elif why is None and snapshot.now >= since + LOOK_UP_AFTER:
-                # Once per time it is short: what a read finds is dealt with then (`reclaim`,
-                # `taken`).
-                found.look_up += missing
-                found.looked_up[uid] = LookedUp(format_time(since))
-            elif why is None:
-                found.wake((since + LOOK_UP_AFTER - snapshot.now).total_seconds())
+            if why is None:
+                why = _read_names(snapshot, uid, since, missing, found)
             due = since + FAILED_CREATE_GRACE
             if snapshot.now < due:
                 found.wake((due - snapshot.now).total_seconds())
@@ -2045,6 +2038,41 @@ def _pod_creation_failures(
                 f"StatefulSet {meta['name']} cannot create pods", found.known[group].message
             )
     return found
+
+
+def _read_names(
+    snapshot: Snapshot, uid: str, since: datetime, missing: Sequence[str], found: _Creations
+) -> str | None:
+    """Plans reading the names of the pods the StatefulSet `uid`, short of a pod `since`,
+    lacks (`missing`; Plan.look_up): LOOK_UP_AFTER on, once per such time, and again each
+    TAKEN_RECHECK while a name is taken by a pod it did not make (`LookedUp`). The reason
+    the StatefulSet cannot create its pods when a read found a name taken, else None."""
+    looked = snapshot.looked_up.get(uid)
+    if looked is None or looked.since != format_time(since):
+        if snapshot.now >= since + LOOK_UP_AFTER:
+            # What a read finds is dealt with then (`reclaim`, `taken`).
+            found.look_up += missing
+            found.looked_up[uid] = LookedUp(format_time(since), read=format_time(snapshot.now))
+        else:
+            found.wake((since + LOOK_UP_AFTER - snapshot.now).total_seconds())
+        return None
+    found.looked_up[uid] = looked
+    if not looked.taken:
+        return None
+    # Read again while taken: nothing tells the operator, nor the StatefulSet controller,
+    # when that pod goes (reconcile stamps the StatefulSet then).
+    again = parse_time(looked.read) + TAKEN_RECHECK
+    if snapshot.now >= again:
+        found.look_up += missing
+        found.looked_up[uid] = replace(looked, read=format_time(snapshot.now))
+        found.wake(TAKEN_RECHECK.total_seconds())
+    else:
+        found.wake((again - snapshot.now).total_seconds())
+    return (
+        f"pod(s) {', '.join(looked.taken)} exist but are not its own (made by hand, or by "
+        "another controller): it cannot create pods of those names while they exist; "
+        "delete them"
+    )
 
 
 # The quota admission plugin's words for usage over a hard limit (k8s

@@ -621,9 +621,17 @@ def _act(
         events += reclaimed.events
         held = plan.taken(snapshot, found, reclaimed)
         memory.looked_up = {
-            uid: replace(v, taken=held[uid]) if uid in held else v
-            for uid, v in decided.looked_up.items()
+            uid: replace(v, taken=held.get(uid, ())) for uid, v in decided.looked_up.items()
         }
+        # A name found taken before and free now (that pod deleted as Degraded said): its
+        # StatefulSet backs off creating it and is not told.
+        children = {c["metadata"]["uid"]: c["metadata"]["name"] for c in snapshot.children}
+        freed = [
+            (children[uid], uid)
+            for uid, before in snapshot.looked_up.items()
+            if before.taken and uid in children and not held.get(uid)
+        ]
+        _resync(kube, namespace, freed, snapshot.now, where)
     else:
         memory.looked_up = dict(decided.looked_up)
     for name, uid in decided.force_delete_pods:

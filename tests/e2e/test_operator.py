@@ -499,8 +499,15 @@ def test_a_pod_name_taken_by_a_pod_not_ours_is_named_in_status_at_once(
     )
     assert f"pod(s) {blocker} exist but are not its own" in message
     assert core.read_namespaced_pod(blocker, namespace).metadata.labels is None
+    # Deleted as Degraded says, after the StatefulSet controller failed for long enough to
+    # back off for about as long: nothing tells the operator (the pod is not its) nor that
+    # controller (the second adversary: 75 s down after 90 s blocked). The operator reads
+    # the name again within 10 s and stamps the StatefulSet once it is free.
+    time.sleep(45)
     core.delete_namespaced_pod(blocker, namespace, grace_period_seconds=0)
-    wait_ready(cluster, namespace, name)
+    wait_ready(cluster, namespace, name, timeout=20)
+    sts = client.AppsV1Api(kube).read_namespaced_stateful_set(group_name(name, 0), namespace)
+    assert RESYNC_ANNOTATION in (sts.metadata.annotations or {})
 
 
 def test_a_group_left_on_two_templates_by_hand_is_replaced_whole(

@@ -36,6 +36,7 @@ from sglang_operator.plan import (
 from stored_objects import UID, admitted, sgld, stored_children
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+T = "2026-11-27T12:00:00Z"
 OLD = "0ld0ld0ld0ld0ld0"
 
 
@@ -1178,7 +1179,7 @@ def test_a_statefulset_short_of_a_pod_past_the_grace_counts_as_refused_with_no_e
     p = plan(snapshot(resource, children, pods, short_since=since))
     assert p.problems == [] and p.requeue_after == 20
     assert p.short_since == since
-    looked = {uid: LookedUp(ten), other: LookedUp(ten)}
+    looked = {uid: LookedUp(ten, read=T), other: LookedUp(ten, read=T)}
     assert "demo-0-1" in p.look_up and p.looked_up == looked
     p = plan(snapshot(resource, children, pods, short_since=since, looked_up=p.looked_up))
     assert p.look_up == [] and p.looked_up == looked

@@ -375,13 +375,20 @@ def test_a_statefulset_short_of_a_pod_has_its_name_read_once() -> None:
     snapshot = snap(resource, children, pods[:3], short_since=since)
     held = taken(snapshot, [foreign], reclaim(snapshot, [foreign]))
     assert held == {uid: ("demo-1-1",)}
-    looked = {uid: LookedUp(since[uid][1], held[uid])}
+    read = format_time(NOW - timedelta(seconds=4))
+    looked = {uid: LookedUp(since[uid][1], held[uid], read)}
     p = plan(snap(resource, children, pods[:3], short_since=since, looked_up=looked))
     ((reason, message),) = p.problems
     assert reason == Reason.POD_CREATION_FAILED
     assert message.startswith(
         "StatefulSet demo-1 cannot create pods: pod(s) demo-1-1 exist but are not its own"
     )
+    # Read again TAKEN_RECHECK after (deleted as Degraded says, nothing would tell).
+    assert p.look_up == [] and p.requeue_after == 6
+    later = {uid: LookedUp(since[uid][1], held[uid], format_time(NOW - timedelta(seconds=10)))}
+    p = plan(snap(resource, children, pods[:3], short_since=since, looked_up=later))
+    assert p.look_up == ["demo-1-1"] and p.requeue_after == 10
+    assert p.looked_up[uid] == LookedUp(since[uid][1], held[uid], format_time(NOW))
     # One it made, or one reclaimed, holds nothing.
     assert taken(snapshot, [pods[3]], reclaim(snapshot, [pods[3]])) == {}
     gone = released(pods[3], **{INSTANCE: "x"})
