@@ -1128,10 +1128,9 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
     back. One it released has its labels put back (the StatefulSet adopts it again) when it
     rejoins its group: the only rank of it, one of the members status.groups remembers while
     all the others run, or one of a group with no pod its StatefulSet owns (all released)
-    and not restarted or rolled since it was made;
-    else (its group restarted without it, or is restarting) it is deleted, which frees its
-    name for a new pod of the group's incarnation. Never a pod someone else's controller
-    owns."""
+    and not restarted or rolled since it was made; else (its group restarted without it,
+    or is restarting) it is deleted, which frees its name for a new pod of the group's
+    incarnation. Never a pod someone else's controller owns."""
     name = snapshot.sgld["metadata"]["name"]
     memory = {
         m.index: m
@@ -1162,7 +1161,9 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
 
     def replaced_since(group: int, pod: Mapping[str, Any]) -> bool:
         """Whether the group's pods were deleted (a restart, status.groups[].restarts, or a
-        rollout step, Snapshot.replaced) after `pod` was created."""
+        rollout step, Snapshot.replaced) after `pod` was created, or in its second (both
+        times have whole seconds): a pod kept beside a new incarnation breaks it, one of
+        the new incarnation deleted costs a restart more."""
         times = [
             *(memory[group].restarts if group in memory else ()),
             snapshot.replaced.get(str(uids.get(group)), ""),
