@@ -1132,19 +1132,14 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
     or is restarting) it is deleted, which frees its name for a new pod of the group's
     incarnation. Never a pod someone else's controller owns."""
     name = snapshot.sgld["metadata"]["name"]
-    memory = {
-        m.index: m
-        for m in map(
-            GroupMemory.from_status, (snapshot.sgld.get("status") or {}).get("groups") or []
-        )
-    }
+    memory = _groups_remembered(snapshot.sgld.get("status") or {})
     live = {
         p["metadata"]["uid"]
         for p in (*snapshot.pods, *pods)
         if not p["metadata"].get("deletionTimestamp")
     }
-    sizes = {
-        g: int((c.get("spec") or {}).get("replicas") or 0)
+    statefulsets = {
+        g: c
         for c in snapshot.children
         if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
     }
@@ -1153,20 +1148,16 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
     # restarted or rolled since the pod was made (its StatefulSet makes no pod beside a
     # rank 0 whose name is taken: it creates them in order and stops at the first refused).
     going_on = {g for g, pods in _pods_by_group(snapshot).items() if live_pods(pods)}
-    uids = {
-        g: c["metadata"].get("uid")
-        for c in snapshot.children
-        if c["kind"] == "StatefulSet" and (g := group_of(c)) is not None
-    }
 
     def replaced_since(group: int, pod: Mapping[str, Any]) -> bool:
         """Whether the group's pods were deleted (a restart, status.groups[].restarts, or a
         rollout step, Snapshot.replaced) after `pod` was created, or in its second (both
         times have whole seconds): a pod kept beside a new incarnation breaks it, one of
         the new incarnation deleted costs a restart more."""
+        sts = statefulsets.get(group)
         times = [
             *(memory[group].restarts if group in memory else ()),
-            snapshot.replaced.get(str(uids.get(group)), ""),
+            snapshot.replaced.get(sts["metadata"]["uid"], "") if sts else "",
         ]
         made = str(pod["metadata"].get("creationTimestamp") or "")
         return any(t and parse_time(t) >= parse_time(made) for t in times if made)
@@ -1183,9 +1174,11 @@ def reclaim(snapshot: Snapshot, pods: Sequence[Mapping[str, Any]]) -> Reclaimed:
         if not released and not _controlled_by(pod, "StatefulSet", naming.group_name(name, group)):
             continue
         remembered = memory[group].members if group in memory else []
+        sts = statefulsets.get(group)
         if (
             not released
-            or sizes.get(group, 1) <= 1
+            or sts is None
+            or int((sts.get("spec") or {}).get("replicas") or 0) <= 1
             or (meta["uid"] in remembered and live.issuperset(remembered))
             or (group not in going_on and not replaced_since(group, pod))
         ):
@@ -1238,6 +1231,11 @@ def resync_after(snapshot: Snapshot, deleted: Sequence[Mapping[str, Any]]) -> li
         if _orphaned(pod) and owner in stored:
             found[owner] = stored[owner]
     return sorted(found.items())
+
+
+def _groups_remembered(status: Mapping[str, Any]) -> dict[int, GroupMemory]:
+    """Each group's memory as status.groups keeps it, by group index."""
+    return {m.index: m for m in map(GroupMemory.from_status, status.get("groups") or [])}
 
 
 def _pods_size(pods: Sequence[Mapping[str, Any]]) -> int:
@@ -1550,7 +1548,7 @@ def _kept_serving(
         return live_pods([*pods.get(group, ()), *orphans.get(group, ())])
 
     status = snapshot.sgld.get("status") or {}
-    memory = {m.index: m for m in map(GroupMemory.from_status, status.get("groups") or [])}
+    memory = _groups_remembered(status)
 
     def serving(group: int) -> bool:
         size = sizes[group] if group in sizes else _pods_size(orphans.get(group, ()))

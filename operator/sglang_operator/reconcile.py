@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
@@ -605,41 +606,62 @@ def _act(
     memory.kept = dict(decided.kept_statefulsets)
     _relabel_all(kube, namespace, decided.relabel_pods, memory, where)
     _resync(kube, namespace, decided.resync, snapshot.now, where)
-    if decided.look_up:
-        # Pods no cache holds (a selector label changed by hand): read by name, and those
-        # of ours put back or deleted as plan.reclaim says.
-        found = [p for p in _at_once(_read_pod(kube, namespace, where), decided.look_up) if p]
-        reclaimed = plan.reclaim(snapshot, found)
-        _relabel_all(kube, namespace, reclaimed.relabel, memory, where)
-        gone = _delete_all(
-            kube, [(Ref("Pod", namespace, name), uid) for name, uid in reclaimed.delete], memory
-        )
-        for (name, _), deleted in zip(reclaimed.delete, gone, strict=True):
-            if deleted:
-                log.warning("%s: deleted pod %s, which its StatefulSet released", where, name)
-        _resync(kube, namespace, reclaimed.resync, snapshot.now, where)
-        events += reclaimed.events
-        held = plan.taken(snapshot, found, reclaimed)
-        memory.looked_up = {
-            uid: replace(v, taken=held.get(uid, ())) for uid, v in decided.looked_up.items()
-        }
-        # A name found taken before and free now (that pod deleted as Degraded said): its
-        # StatefulSet backs off creating it and is not told.
-        children = {c["metadata"]["uid"]: c["metadata"]["name"] for c in snapshot.children}
-        freed = [
-            (children[uid], uid)
-            for uid, before in snapshot.looked_up.items()
-            if before.taken and uid in children and not held.get(uid)
-        ]
-        _resync(kube, namespace, freed, snapshot.now, where)
-    else:
-        memory.looked_up = dict(decided.looked_up)
+    _look_up(kube, snapshot, decided, memory=memory, events=events, where=where)
     for name, uid in decided.force_delete_pods:
         # No grace period: the node's kubelet, which would confirm the end, is unreachable.
         if kube.delete(Ref("Pod", namespace, name), uid=uid, grace_seconds=0):
             log.warning("%s: force-deleted pod %s on an unreachable node", where, name)
         # Gone either way (deleted now, or already: 404).
         memory.force_deleted.add(uid)
+
+
+def _look_up(
+    kube: Kube,
+    snapshot: Snapshot,
+    decided: Plan,
+    *,
+    memory: Memory,
+    events: list[tuple[str, str, str]],
+    where: str,
+) -> None:
+    """Reads by name the pods the plan names (`Plan.look_up`: no cache holds them, a selector
+    label changed by hand), puts back or deletes those of ours as plan.reclaim says, and
+    remembers the names held by pods that are not (plan.taken); a StatefulSet whose name is
+    freed, by the operator or by the user, is stamped (`_resync`)."""
+    namespace = snapshot.sgld["metadata"]["namespace"]
+    if not decided.look_up:
+        memory.looked_up = dict(decided.looked_up)
+        return
+
+    def read(name: str) -> Obj | None:
+        return _unless_refused(
+            f"read pod {name}", where, lambda: kube.get(Ref("Pod", namespace, name))
+        )
+
+    found = [p for p in _at_once(read, decided.look_up) if p]
+    reclaimed = plan.reclaim(snapshot, found)
+    _relabel_all(kube, namespace, reclaimed.relabel, memory, where)
+    gone = _delete_all(
+        kube, [(Ref("Pod", namespace, name), uid) for name, uid in reclaimed.delete], memory
+    )
+    for (name, _), deleted in zip(reclaimed.delete, gone, strict=True):
+        if deleted:
+            log.warning("%s: deleted pod %s, which its StatefulSet released", where, name)
+    _resync(kube, namespace, reclaimed.resync, snapshot.now, where)
+    events += reclaimed.events
+    held = plan.taken(snapshot, found, reclaimed)
+    memory.looked_up = {
+        uid: replace(v, taken=held.get(uid, ())) for uid, v in decided.looked_up.items()
+    }
+    # A name found taken before and free now (that pod deleted as Degraded said): its
+    # StatefulSet backs off creating it and is not told.
+    children = {c["metadata"]["uid"]: c["metadata"]["name"] for c in snapshot.children}
+    freed = [
+        (children[uid], uid)
+        for uid, before in snapshot.looked_up.items()
+        if before.taken and uid in children and not held.get(uid)
+    ]
+    _resync(kube, namespace, freed, snapshot.now, where)
 
 
 def _relabel_all(
@@ -653,14 +675,11 @@ def _relabel_all(
     the incarnation the plan saw; the answers are laid over the cache until it shows them."""
 
     def patch(item: tuple[str, str, dict[str, str]]) -> Obj | None:
-        try:
-            return kube.patch_metadata(Ref("Pod", namespace, item[0]), item[1], labels=item[2])
-        except ApiException as exc:
-            if not refused(exc):
-                raise
-            # An RBAC from before this right, or a webhook: the rest of the pass goes on.
-            log.warning("%s: could not put back labels on pod %s: %s", where, item[0], exc.reason)
-            return None
+        return _unless_refused(
+            f"put back labels on pod {item[0]}",
+            where,
+            lambda: kube.patch_metadata(Ref("Pod", namespace, item[0]), item[1], labels=item[2]),
+        )
 
     for (name, _, labels), written in zip(relabel, _at_once(patch, relabel), strict=True):
         if written is not None:
@@ -676,28 +695,25 @@ def _resync(
     back off for minutes after failing to create that pod's name."""
     stamp = {naming.RESYNC_ANNOTATION: format_time(now)}
     for name, uid in statefulsets:
-        try:
-            kube.patch_metadata(Ref("StatefulSet", namespace, name), uid, annotations=stamp)
-        except ApiException as exc:
-            if not refused(exc):
-                raise
-            log.warning("%s: could not stamp StatefulSet %s: %s", where, name, exc.reason)
+        _unless_refused(
+            f"stamp StatefulSet {name}",
+            where,
+            partial(
+                kube.patch_metadata, Ref("StatefulSet", namespace, name), uid, annotations=stamp
+            ),
+        )
 
 
-def _read_pod(kube: Kube, namespace: str, where: str) -> Callable[[str], Obj | None]:
-    """Reads a pod by name (None: none, or the read refused, e.g. an RBAC from before the
-    operator's right to get pods: the rest of the pass goes on)."""
-
-    def read(name: str) -> Obj | None:
-        try:
-            return kube.get(Ref("Pod", namespace, name))
-        except ApiException as exc:
-            if not refused(exc):
-                raise
-            log.warning("%s: could not read pod %s: %s", where, name, exc.reason)
-            return None
-
-    return read
+def _unless_refused(what: str, where: str, call: Callable[[], _R]) -> _R | None:
+    """`call()`, or None when the API server refuses it (logged): an RBAC from before the
+    operator's right to do `what`, or a webhook; the rest of the pass goes on."""
+    try:
+        return call()
+    except ApiException as exc:
+        if not refused(exc):
+            raise
+        log.warning("%s: could not %s: %s", where, what, exc.reason)
+        return None
 
 
 def _delete_all(kube: Kube, targets: Sequence[tuple[Ref, str]], memory: Memory) -> list[bool]:
