@@ -305,10 +305,9 @@ def reconcile(
         memory.accepted = plan.Accepted.of(spec)
         early: dict[Key, tuple[Obj, _Sent]] = {}
         if decided.check_pod is not None:
-            snapshot, refused_anew, early = _check_pods_and_records(
+            snapshot, decided, refused_anew, early = _check_pods_and_records(
                 kube, snapshot, decided.check_pod, memory=memory, where=where
             )
-            decided = plan.plan(snapshot)
             if refused_anew:
                 # Told once per new refusal, in the words status uses; not again by an
                 # operator that restarted (its Degraded condition already says it).
@@ -457,18 +456,20 @@ def _check_pods_and_records(
     *,
     memory: Memory,
     where: str,
-) -> tuple[Snapshot, bool, dict[Key, tuple[Obj, _Sent]]]:
+) -> tuple[Snapshot, Plan, bool, dict[Key, tuple[Obj, _Sent]]]:
     """`_check_pods`, with the records (ControllerRevisions) the plan writes should the
     API server admit the pods sent at the same time: the StatefulSets wait for both, and one
     after the other they were a round trip more of every create and update (the plan is
-    pure, so an admitted dry run plans those very records). Their answers, by key, with the
-    object sent, for `_Applier` to record once the plan names them. A record the plan does
-    not name after all (the pods refused) keeps the spec the StatefulSets would record: the
-    plan keeps it while it is the spec's and deletes it once nothing needs it
-    (`plan._keep_records`), as any record; no StatefulSet records a spec before it is
-    stored, as before. Not while the dry run's last answer for the
+    pure, so an admitted dry run plans those very records). The snapshot with the dry run's
+    answer and the plan of it (the hoped plan itself when admitted: the same snapshot), and
+    the records' answers, by key, with the object sent, for `_Applier` to record once the
+    plan names them. A record the plan does not name after all (the pods refused) keeps the
+    spec the StatefulSets would record: the plan keeps it while it is the spec's and deletes
+    it once nothing needs it (`plan._keep_records`), as any record; no StatefulSet records a
+    spec before it is stored, as before. Not while the dry run's last answer for the
     deployment is a refusal: the next is most likely one too."""
     intent = check[0]
+    hoped: Plan | None = None
     records: list[Obj] = []
     if not isinstance(memory.pod_check, Refusal):
         hoped = plan.plan(replace(snapshot, pod_check=Admitted(intent)))
@@ -479,7 +480,11 @@ def _check_pods_and_records(
         checked, anew = _check_pods(kube, snapshot, check, memory=memory, where=where)
     finally:
         answers = [f.result() for f in pending]
-    return checked, anew, {key_of(o): (o, a) for o, a in zip(records, answers, strict=True)}
+    decided = (
+        hoped if hoped is not None and checked.pod_check == Admitted(intent) else plan.plan(checked)
+    )
+    early = {key_of(o): (o, a) for o, a in zip(records, answers, strict=True)}
+    return checked, decided, anew, early
 
 
 def _check_pods(

@@ -283,3 +283,43 @@ def test_no_record_is_sent_with_a_dry_run_while_the_last_one_was_refused() -> No
     snapshot = observe(resource, [], [], failed_creates={}, nodes=None, memory=memory, now=NOW)
     reconcile(api, snapshot, memory)  # type: ignore[arg-type]
     assert kinds(api)[0] == "dry run"
+
+
+@pytest.fixture
+def plans(monkeypatch: pytest.MonkeyPatch) -> list[Snapshot]:
+    """The snapshots plan.plan is called with, in order."""
+    seen: list[Snapshot] = []
+    real = plan.plan
+
+    def counted(snapshot: Snapshot) -> Plan:
+        seen.append(snapshot)
+        return real(snapshot)
+
+    monkeypatch.setattr(plan, "plan", counted)
+    return seen
+
+
+def test_an_admitted_dry_run_acts_on_the_plan_hoped_for(plans: list[Snapshot]) -> None:
+    api, memory = CreatingApi(), Memory()
+    resource = stored_objects.sgld(replicas=1)
+    snapshot = observe(resource, [], [], failed_creates={}, nodes=None, memory=memory, now=NOW)
+    reconcile(api, snapshot, memory)  # type: ignore[arg-type]
+    # The pass's plan, then the one hoped for: the dry run admitted, its answer makes the
+    # same snapshot, so it is not planned a third time.
+    assert [s.pod_check for s in plans] == [None, memory.pod_check]
+    assert "StatefulSet" in kinds(api)
+
+
+def test_a_refused_dry_run_is_planned_from_its_refusal(plans: list[Snapshot]) -> None:
+    class Refusing(CreatingApi):
+        def dry_run_create(self, obj: dict[str, Any]) -> dict[str, Any]:
+            self.calls.append(("dry_run", obj["kind"]))
+            raise ApiException(status=403, reason="Forbidden")
+
+    api, memory = Refusing(), Memory()
+    resource = stored_objects.sgld(replicas=1)
+    snapshot = observe(resource, [], [], failed_creates={}, nodes=None, memory=memory, now=NOW)
+    reconcile(api, snapshot, memory)  # type: ignore[arg-type]
+    assert isinstance(memory.pod_check, Refusal)
+    assert plans[-1].pod_check == memory.pod_check
+    assert "StatefulSet" not in kinds(api)
