@@ -27,8 +27,10 @@ the operator's rendered children and, on update and recovery, deletes the group'
 perfect controller would (its own requests are its count).
 
 kwok makes pods Ready at once, so this measures the controllers and the control plane, not
-SGLang. Nothing is asserted: the report is JSON (--json) and a Markdown table (--markdown and
-stdout). The cluster is removed at the end unless --keep-cluster.
+SGLang; a ValidatingAdmissionPolicy (hack/bench/kwok-deletes-by-uid.yaml) keeps it from
+deleting, by name, a pod re-created under the name of one it was finishing. Nothing is
+asserted: the report is JSON (--json) and a Markdown table (--markdown and stdout). The
+cluster is removed at the end unless --keep-cluster.
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ Obj = dict[str, Any]
 
 BENCH_NAMESPACE = "sglang-bench-system"
 AUDIT_POLICY = REPO / "hack" / "bench" / "audit-policy.yaml"
+# kwok finishes a pod's deletion by name: this has it do so only as a kubelet would (the file).
+KWOK_DELETES_BY_UID = REPO / "hack" / "bench" / "kwok-deletes-by-uid.yaml"
 LWS_SCRIPT = REPO / "hack" / "bench" / "lws.sh"
 HEAP_PROBE = REPO / "hack" / "bench" / "heap_probe.py"
 TRACE_PROBE = REPO / "hack" / "bench" / "trace_probe.py"
@@ -1420,6 +1424,7 @@ def main() -> int:
         audit_dir = kubeconfig.parent / "logs"
         admin = Api(kubeconfig, "sglang-bench-observer")
         kubectl(env, "apply", "--server-side", "-f", str(REPO / "crds"))
+        kubectl(env, "apply", "--server-side", "-f", str(KWOK_DELETES_BY_UID))
         add_nodes(env, max(sizes) * args.nodes)
         add_service_range(env)
         ctx = Context(admin, make_identities(admin, kubeconfig, workdir), workdir, args.nodes)
